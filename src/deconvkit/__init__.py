@@ -1,0 +1,1 @@
+"""deconvkit: deconvolution of signals, images and volumes, on one convolution operator."""

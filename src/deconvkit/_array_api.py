@@ -1,0 +1,216 @@
+"""The ground floor: array namespace, FFT dispatch and the dtype policy.
+
+Every public function resolves the namespace of its input once, at entry
+(``xp = array_namespace(image)``), and then calls the small set of helpers
+below.  numpy in gives numpy out; a torch tensor in gives a torch tensor out
+on the same device; a CuPy array gives a CuPy array.  This is the only module
+that knows which array libraries exist.
+
+Dtype policy (:func:`float_dtype`): float32 and float64 are kept; float16,
+bfloat16, bool and integers of at most 16 bits are promoted to float32 (they
+are exactly representable there, and microscopy data is mostly uint8/uint16,
+so this halves memory against float64); wider integers are promoted to
+float64.  Complex input is refused: every model in this library is real.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+
+import numpy as np
+import scipy.fft
+
+__all__ = [
+    "array_namespace",
+    "as_float",
+    "asarray",
+    "clamp_min",
+    "float_dtype",
+    "flip",
+    "from_numpy",
+    "irfftn",
+    "is_numpy",
+    "is_torch",
+    "next_fast_len",
+    "rfftn",
+    "to_numpy",
+    "zeros",
+]
+
+# scipy.fft threads: every core by default, DECONVKIT_THREADS to cap it.
+FFT_WORKERS = int(os.environ.get("DECONVKIT_THREADS", "-1"))
+
+
+def _torch():
+    """torch if it is already imported (never import it just to check a type)."""
+    return sys.modules.get("torch")
+
+
+def _cupy():
+    return sys.modules.get("cupy")
+
+
+def array_namespace(*arrays) -> ModuleType:
+    """Return the array library (``numpy``, ``torch`` or ``cupy``) of ``arrays``.
+
+    Non-array arguments (lists, scalars, ``None``) count as numpy.  numpy mixes
+    with any library and the other one wins (a numpy PSF with a torch image
+    gives ``torch``); torch mixed with CuPy is an error.
+    """
+    found = None
+    for a in arrays:
+        xp = _namespace_of(a)
+        if xp is None:
+            continue
+        if found is not None and xp is not found and found is not np and xp is not np:
+            raise TypeError(
+                f"arrays from different libraries ({found.__name__} and {xp.__name__}); "
+                "convert them to one library first"
+            )
+        if found is None or found is np:
+            found = xp
+    return found or np
+
+
+def _namespace_of(a):
+    if a is None:
+        return None
+    torch = _torch()
+    if torch is not None and isinstance(a, torch.Tensor):
+        return torch
+    cupy = _cupy()
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        return cupy
+    return np
+
+
+def is_torch(xp) -> bool:
+    return getattr(xp, "__name__", "") == "torch"
+
+
+def is_numpy(xp) -> bool:
+    return xp is np
+
+
+def float_dtype(x):
+    """The working float dtype for ``x`` under the library's dtype policy."""
+    xp = array_namespace(x)
+    if is_torch(xp):
+        if x.is_complex():
+            raise TypeError("complex input is not supported; pass the real part or magnitude")
+        if x.dtype == xp.float64:
+            return xp.float64
+        if x.dtype in (xp.int32, xp.int64, xp.uint32, xp.uint64):
+            return xp.float64
+        return xp.float32
+    dtype = np.dtype(getattr(x, "dtype", np.asarray(x).dtype))
+    if dtype.kind == "c":
+        raise TypeError("complex input is not supported; pass the real part or magnitude")
+    if dtype.kind not in "biuf":
+        raise TypeError(f"expected a numeric array, got dtype {dtype}")
+    if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize > 2):
+        return xp.float64
+    return xp.float32
+
+
+def as_float(x, dtype=None):
+    """``x`` as an array of its working float dtype (no copy when already right)."""
+    xp = array_namespace(x)
+    if not is_torch(xp) and not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    dtype = dtype or float_dtype(x)
+    if is_torch(xp):
+        return x.to(dtype)
+    return x.astype(dtype, copy=False)
+
+
+def asarray(a, like):
+    """``a`` converted to the namespace, device and float dtype of ``like``."""
+    xp = array_namespace(like)
+    if is_torch(xp):
+        if isinstance(a, xp.Tensor):
+            return a.to(device=like.device, dtype=like.dtype)
+        return xp.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)
+    if xp is not np:  # cupy
+        return xp.asarray(a, dtype=like.dtype)
+    return np.asarray(to_numpy(a), dtype=like.dtype)
+
+
+def from_numpy(a: np.ndarray, like):
+    """numpy array ``a`` moved to the library and device of ``like``, keeping its dtype."""
+    xp = array_namespace(like)
+    if is_torch(xp):
+        return xp.from_numpy(np.ascontiguousarray(a)).to(like.device)
+    return xp.asarray(a)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A numpy view or copy of ``x`` (moved to host memory if needed)."""
+    torch = _torch()
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    cupy = _cupy()
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy.asnumpy(x)
+    return np.asarray(x)
+
+
+def zeros(shape, like):
+    """Zeros of ``shape`` in the namespace, device and dtype of ``like``."""
+    xp = array_namespace(like)
+    if is_torch(xp):
+        return xp.zeros(tuple(shape), dtype=like.dtype, device=like.device)
+    return xp.zeros(tuple(shape), dtype=like.dtype)
+
+
+def full(shape, value, like):
+    xp = array_namespace(like)
+    if is_torch(xp):
+        return xp.full(tuple(shape), value, dtype=like.dtype, device=like.device)
+    return xp.full(tuple(shape), value, dtype=like.dtype)
+
+
+def flip(x, axes):
+    xp = array_namespace(x)
+    if is_torch(xp):
+        return xp.flip(x, dims=tuple(axes))
+    return xp.flip(x, axis=tuple(axes))
+
+
+def clamp_min(x, minimum: float):
+    xp = array_namespace(x)
+    if is_torch(xp):
+        return xp.clamp(x, min=minimum)
+    return xp.maximum(x, minimum)
+
+
+def copy(x):
+    xp = array_namespace(x)
+    return x.clone() if is_torch(xp) else x.copy()
+
+
+def next_fast_len(n: int) -> int:
+    """Smallest length >= ``n`` whose real FFT is fast (factors 2, 3, 5)."""
+    return scipy.fft.next_fast_len(int(n), real=True)
+
+
+def rfftn(x, s, axes):
+    """Real N-D FFT of ``x`` zero-padded (or cropped) to ``s`` over ``axes``."""
+    xp = array_namespace(x)
+    if is_numpy(xp):
+        return scipy.fft.rfftn(x, s=s, axes=axes, workers=FFT_WORKERS)
+    if is_torch(xp):
+        return xp.fft.rfftn(x, s=s, dim=axes)
+    return xp.fft.rfftn(x, s=s, axes=axes)
+
+
+def irfftn(X, s, axes):
+    """Inverse of :func:`rfftn` with output lengths ``s`` over ``axes``."""
+    xp = array_namespace(X)
+    if is_numpy(xp):
+        return scipy.fft.irfftn(X, s=s, axes=axes, workers=FFT_WORKERS)
+    if is_torch(xp):
+        return xp.fft.irfftn(X, s=s, dim=axes)
+    return xp.fft.irfftn(X, s=s, axes=axes)

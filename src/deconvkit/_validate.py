@@ -1,0 +1,81 @@
+"""Input checks shared by every public function: one clear error, named argument."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._array_api import array_namespace, as_float, float_dtype, is_torch, to_numpy
+
+__all__ = ["check_array", "check_channel_axis", "check_choice", "check_psf"]
+
+
+def check_array(x, name: str, *, min_ndim: int = 1):
+    """Validate a real, finite, non-empty array and return it as working float.
+
+    The input object is never modified: conversion makes a new array when the
+    dtype changes, and no caller writes into the returned array in place
+    unless it made the copy itself.
+    """
+    xp = array_namespace(x)
+    if not is_torch(xp) and not hasattr(x, "shape"):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be an array, got {type(x).__name__}: {exc}") from None
+    try:
+        float_dtype(x)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name} has {x.ndim} dims; it needs at least {min_ndim}")
+    if any(n == 0 for n in x.shape):
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); pass a non-empty array")
+    x = as_float(x)
+    finite = xp.isfinite(x).all()
+    if not bool(to_numpy(finite)):
+        raise ValueError(f"{name} contains NaN or Inf; replace them (e.g. numpy.nan_to_num) first")
+    return x
+
+
+def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "psf",
+              positive_sum: bool = True):
+    """Validate a PSF against the (spatial) shape of the image it blurs."""
+    psf = check_array(psf, name)
+    if positive_sum:
+        total = float(to_numpy(psf.sum()))
+        if not total > 0:
+            raise ValueError(f"{name} sums to {total:g}; a PSF must have a positive sum")
+    if image_shape is not None:
+        if psf.ndim > len(image_shape):
+            raise ValueError(
+                f"{name} has {psf.ndim} dims but image has {len(image_shape)}; "
+                f"pass a {len(image_shape)}-D psf"
+            )
+        spatial = tuple(image_shape[-psf.ndim:])
+        if any(k > n for k, n in zip(psf.shape, spatial)):
+            raise ValueError(
+                f"{name} shape {tuple(psf.shape)} is larger than the image {spatial}; "
+                "crop the psf (deconvkit.psf.crop) or pad the image"
+            )
+    return psf
+
+
+def check_choice(value, name: str, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of: {', '.join(map(repr, choices))}")
+    return value
+
+
+def check_channel_axis(channel_axis, image_ndim: int, psf_ndim: int):
+    """Normalise ``channel_axis`` and check that the PSF matches the rest."""
+    if channel_axis is None:
+        return None
+    if not isinstance(channel_axis, (int, np.integer)) or isinstance(channel_axis, bool):
+        raise TypeError(f"channel_axis must be an int or None, got {channel_axis!r}")
+    if not -image_ndim <= channel_axis < image_ndim:
+        raise ValueError(f"channel_axis={channel_axis} is out of range for an image with "
+                         f"{image_ndim} dims")
+    if psf_ndim != image_ndim - 1:
+        raise ValueError(f"with channel_axis set, the image has {image_ndim - 1} spatial dims "
+                         f"but psf has {psf_ndim}; pass a {image_ndim - 1}-D psf")
+    return int(channel_axis) % image_ndim
