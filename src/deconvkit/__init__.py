@@ -1,1 +1,41 @@
-"""deconvkit: deconvolution of signals, images and volumes, on one convolution operator."""
+"""deconvkit: deconvolution of signals, images and volumes, built on one N-D
+convolution operator with exact adjoints.
+
+The core imports only numpy, scipy and scikit-image; torch and dask are used
+when the arrays you pass come from them.
+"""
+
+from . import metrics, psf, testing
+from ._deconvolve import METHODS, deconvolve
+from .operators import BOUNDARIES, Convolution, Gradient, LinearOperator, Pad
+from .restoration import richardson_lucy, wiener
+from .simulation import blur, simulate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BOUNDARIES",
+    "METHODS",
+    "Convolution",
+    "Gradient",
+    "LinearOperator",
+    "Pad",
+    "blur",
+    "deconvolve",
+    "io",
+    "metrics",
+    "psf",
+    "richardson_lucy",
+    "simulate",
+    "testing",
+    "wiener",
+]
+
+
+def __getattr__(name):
+    # deconvkit.io pulls in tifffile/imageio: load it on first use
+    if name == "io":
+        import importlib
+
+        return importlib.import_module(".io", __name__)
+    raise AttributeError(f"module 'deconvkit' has no attribute {name!r}")

@@ -132,7 +132,10 @@ def asarray(a, like):
     if is_torch(xp):
         if isinstance(a, xp.Tensor):
             return a.to(device=like.device, dtype=like.dtype)
-        return xp.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)
+        a = np.asarray(a)
+        if not a.flags.writeable:  # torch wants writable memory to share
+            a = a.copy()
+        return xp.as_tensor(a, dtype=like.dtype, device=like.device)
     if xp is not np:  # cupy
         return xp.asarray(a, dtype=like.dtype)
     return np.asarray(to_numpy(a), dtype=like.dtype)

@@ -187,7 +187,7 @@ class Convolution(LinearOperator):
     def _periodic(self, x, *, adjoint: bool):
         tail = tuple(x.shape[-self.ndim:])
         axes = tuple(range(-self.ndim, 0))
-        otf = self._otf(x, tail, flipped=False, centred=True)
+        otf = self.transfer_function(tail, like=x)
         xp = array_namespace(x)
         spectrum = rfftn(x, tail, axes)
         spectrum = spectrum * (xp.conj(otf) if adjoint else otf)
@@ -212,6 +212,15 @@ class Convolution(LinearOperator):
                 kernel = _centre_at_origin(kernel, fft_shape, self.center)
             self._cache[key] = rfftn(kernel, tuple(fft_shape), axes)
         return self._cache[key]
+
+    def transfer_function(self, shape, *, like):
+        """Real-FFT transfer function (OTF) of the PSF on a periodic grid of ``shape``.
+
+        The PSF centre sits at index 0, so multiplying a spectrum by it is the
+        ``"periodic"`` forward model.  ``like`` gives the library, device and
+        dtype; the result is cached.
+        """
+        return self._otf(like, tuple(shape), flipped=False, centred=True)
 
     def clear_cache(self) -> None:
         """Free the cached transfer functions (they hold one spectrum per shape)."""
