@@ -23,6 +23,7 @@ __all__ = [
     "center",
     "crop_or_pad",
     "disk",
+    "from_spec",
     "gaussian",
     "motion",
     "normalize",
@@ -411,3 +412,47 @@ def widefield(shape=(33, 65, 65), *, wavelength: float = 0.52, na: float = 1.4,
         plane = np.interp(r, r_table, intensity[:, iz])
         out[iz] = _bin(plane, shape[1:], oversample)
     return normalize(out)
+
+
+# ------------------------------------------------------------ text specs
+_GENERATORS = {
+    "gaussian": gaussian, "disk": disk, "motion": motion, "shake": camera_shake,
+    "camera_shake": camera_shake, "airy": airy, "widefield": widefield,
+}
+
+
+def from_spec(spec: str) -> np.ndarray:
+    """Build a PSF from a text spec such as ``"gaussian:sigma=2"``.
+
+    The form is ``NAME:key=value,key=value``; a tuple value is written with
+    ``x`` (``sigma=1x2x2``, ``shape=33x65x65``).  Names: ``gaussian``,
+    ``disk``, ``motion``, ``shake`` (camera shake), ``airy``, ``widefield``;
+    keys are the generator's parameters.
+
+    >>> from_spec("motion:length=9,angle=0").shape
+    (11, 11)
+    """
+    name, _, args = spec.partition(":")
+    name = name.strip().lower()
+    if name not in _GENERATORS:
+        raise ValueError(f"unknown psf {name!r} in {spec!r}; use one of "
+                         f"{', '.join(sorted(_GENERATORS))} or a file")
+    kwargs = {}
+    for item in filter(None, (a.strip() for a in args.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"psf spec {spec!r}: {item!r} is not key=value")
+        kwargs[key.strip()] = _parse_value(value.strip(), spec)
+    try:
+        return _GENERATORS[name](**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"psf spec {spec!r}: {exc}") from None
+
+
+def _parse_value(text: str, spec: str):
+    parts = text.split("x")
+    try:
+        values = [int(p) if p.lstrip("-").isdigit() else float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"psf spec {spec!r}: {text!r} is not a number") from None
+    return values[0] if len(values) == 1 else tuple(values)

@@ -1,0 +1,216 @@
+"""The ``deconvkit`` command: argument parsing over the public functions, nothing more.
+
+User errors (bad arguments, unreadable files, invalid data) print one line
+``deconvkit: error: ...`` and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import io as dkio
+from . import psf as psf_module
+
+BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
+
+
+def _load_psf(spec: str):
+    """A PSF from a file path (if it exists) or a generator spec."""
+    if Path(spec).is_file():
+        return dkio.read(spec)
+    if ":" not in spec and Path(spec).suffix.lower() in dkio.FORMATS:
+        raise FileNotFoundError(f"psf file {spec} does not exist")
+    return psf_module.from_spec(spec)
+
+
+class _Progress:
+    """A rich progress bar driven by a solver's per-iteration callback."""
+
+    def __init__(self, total: int | None, label: str, quiet: bool):
+        self.quiet = quiet
+        self.total = total
+        self.label = label
+
+    def __enter__(self):
+        if self.quiet:
+            return self
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                            console=_console(stderr=True))
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.label, total=self.total)
+        return self
+
+    def __call__(self, iteration, estimate=None):
+        if not self.quiet:
+            self.bar.update(self.task, completed=iteration)
+        return False
+
+    def __exit__(self, *exc):
+        if not self.quiet:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="deconvkit")
+def cli():
+    """Deconvolution of signals, images and volumes."""
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("--psf", "psf_spec", required=True,
+              help="PSF file, or a generator spec such as gaussian:sigma=2 or "
+                   "motion:length=15,angle=30 (see deconvkit.psf.from_spec).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file; the format follows the extension.")
+@click.option("--method", default="richardson_lucy", show_default=True,
+              type=click.Choice(["richardson_lucy", "wiener"]))
+@click.option("--boundary", default="auto", show_default=True,
+              type=click.Choice(BOUNDARY_CHOICES))
+@click.option("--iterations", type=click.IntRange(min=0), default=None,
+              help="Richardson-Lucy iterations (default 30).")
+@click.option("--balance", type=float, default=None,
+              help="Wiener regularisation weight (default: estimated from the data).")
+@click.option("--channel-axis", type=int, default=None,
+              help="Axis of colour channels (default: last axis of a colour PNG/JPEG).")
+@click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
+              help="Integer depth for PNG output of float results.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def deconvolve(input_path, psf_spec, output, method, boundary, iterations, balance,
+               channel_axis, bit_depth, overwrite, quiet):
+    """Restore INPUT blurred by a known PSF and write the result."""
+    from ._deconvolve import deconvolve as run
+
+    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
+    image, meta = dkio.read(input_path, with_metadata=True)
+    kernel = _load_psf(psf_spec)
+    if channel_axis is None and image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
+        channel_axis = -1
+    options = {}
+    if method == "richardson_lucy":
+        if balance is not None:
+            raise click.UsageError("--balance applies to --method wiener")
+        options["iterations"] = 30 if iterations is None else iterations
+    else:
+        if iterations is not None:
+            raise click.UsageError("--iterations applies to --method richardson_lucy")
+        options["balance"] = "auto" if balance is None else balance
+    start = time.perf_counter()
+    if method == "richardson_lucy":
+        channels = 1 if channel_axis is None else image.shape[channel_axis]
+        with _Progress(options["iterations"] * channels, "Richardson-Lucy", quiet) as progress:
+            done = [0]
+
+            def tick(iteration, estimate):
+                done[0] += 1
+                return progress(done[0])
+
+            restored = run(image, kernel, method=method, boundary=boundary,
+                           channel_axis=channel_axis, callback=tick, **options)
+    else:
+        restored = run(image, kernel, method=method, boundary=boundary,
+                       channel_axis=channel_axis, **options)
+    seconds = time.perf_counter() - start
+    dkio.write(output, restored, metadata=meta, overwrite=overwrite,
+               bit_depth=int(bit_depth) if bit_depth else None)
+    if not quiet:
+        chosen = ", ".join(f"{k}={v}" for k, v in options.items())
+        _console().print(f"{method} ({chosen}, boundary={boundary}) on {tuple(image.shape)} "
+                         f"in {seconds:.2f} s -> {output}")
+
+
+@cli.command("psf")
+@click.argument("spec")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def psf_command(spec, output, overwrite):
+    """Write the PSF described by SPEC (e.g. widefield:shape=33x65x65,na=1.4)."""
+    kernel = psf_module.from_spec(spec)
+    dkio.write(output, kernel.astype("float32"), overwrite=overwrite)
+    _console().print(f"{spec} -> {output} shape {kernel.shape}")
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("--psf", "psf_spec", required=True, help="PSF file or generator spec.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--noise", type=click.Choice(["gaussian", "poisson", "mixed", "none"]),
+              default="gaussian", show_default=True)
+@click.option("--sigma", type=float, default=0.01, show_default=True,
+              help="Gaussian noise std in image units.")
+@click.option("--photons", type=float, default=300.0, show_default=True,
+              help="Photons at the peak for Poisson noise.")
+@click.option("--boundary", type=click.Choice(BOUNDARY_CHOICES[1:]), default="symmetric",
+              show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("--overwrite", is_flag=True)
+def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed, overwrite):
+    """Blur INPUT with a PSF and add noise (writes float32)."""
+    from .simulation import simulate as run
+
+    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
+    image, meta = dkio.read(input_path, with_metadata=True)
+    kernel = _load_psf(psf_spec)
+    if image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
+        kernel = kernel[..., None]
+    result = run(image, kernel, noise=noise, sigma=sigma, photons=photons,
+                 boundary=boundary, seed=seed)
+    dkio.write(output, result.astype("float32") if output.suffix.lower() in (".tif", ".tiff",
+               ".npy") else result, metadata=meta, overwrite=overwrite)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo-output",
+              show_default=True, help="Folder for restored files and the figure.")
+@click.option("--overwrite", is_flag=True, help="Replace files from an earlier demo run.")
+@click.option("-q", "--quiet", is_flag=True)
+def demo(out_dir, overwrite, quiet):
+    """Simulate, restore and compare on bundled 1-D, 2-D and 3-D data."""
+    from ._demo import run_demo
+
+    run_demo(Path(out_dir), overwrite=overwrite, quiet=quiet)
+
+
+def main(argv=None) -> int:
+    """Entry point: run the CLI and turn user errors into one line and status 2."""
+    try:
+        cli.main(args=argv, prog_name="deconvkit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("deconvkit: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"deconvkit: error: {exc.format_message()}", err=True)
+        return 2
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError,
+            PermissionError) as exc:
+        if os.environ.get("DECONVKIT_DEBUG"):
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        click.echo(f"deconvkit: error: {message}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("deconvkit: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Files in and out: TIFF (with voxel size), PNG/JPEG (8/16-bit), .npy, CSV and WAV signals.
+
+Every write is atomic: the data go to a temporary file in the target folder,
+which is flushed and then renamed over the target, so an interrupted run
+leaves either the old file or the complete new one, never half of one.  An
+existing file is only replaced with ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Metadata", "check_output_path", "read", "write", "FORMATS"]
+
+FORMATS = {
+    ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
+    ".npy": "npy", ".csv": "csv", ".txt": "csv", ".wav": "wav",
+}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a file says besides its samples.
+
+    Attributes
+    ----------
+    spacing : tuple of float or None
+        Sample spacing per axis (e.g. ``(z, y, x)`` micrometres), when known.
+    unit : str or None
+        Unit of ``spacing``.
+    sample_rate : float or None
+        Samples per second of a signal (WAV).
+    """
+
+    spacing: tuple[float, ...] | None = None
+    unit: str | None = None
+    sample_rate: float | None = None
+
+
+def _format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown file type {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(FORMATS))}")
+    return fmt
+
+
+def read(path, *, with_metadata: bool = False):
+    """Read an image, volume or signal.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.tif/.tiff`` (any dtype, N-D; spacing from ImageJ or deconvkit
+        metadata and the resolution tags), ``.png/.jpg`` (8/16-bit, grey or
+        colour with channels last), ``.npy``, ``.csv/.txt`` (one signal: a
+        single column or row), ``.wav`` (samples × channels).
+    with_metadata : bool
+        Also return a :class:`Metadata`.
+
+    Returns
+    -------
+    ndarray, or (ndarray, Metadata)
+        Samples in the file's own dtype (the solvers promote them).
+    """
+    path = Path(path)
+    fmt = _format(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        data, meta = _READERS[fmt](path)
+    except (ValueError, OSError, KeyError, IndexError, TypeError, EOFError) as exc:
+        raise ValueError(f"cannot read {path} as {fmt}: {exc}") from None
+    if data.size == 0:
+        raise ValueError(f"{path} holds no samples")
+    return (data, meta) if with_metadata else data
+
+
+def _read_tiff(path):
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        data = tif.asarray()
+        spacing, unit = None, None
+        shaped = tif.shaped_metadata[0] if tif.shaped_metadata else {}
+        if "spacing" in shaped:
+            spacing, unit = tuple(float(s) for s in shaped["spacing"]), shaped.get("unit")
+        else:
+            spacing, unit = _tiff_resolution(tif, data.ndim)
+    return data, Metadata(spacing=spacing, unit=unit)
+
+
+def _tiff_resolution(tif, ndim):
+    page = tif.pages[0]
+    tags = page.tags
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return None, None
+    xr, yr = (tags[name].value for name in ("XResolution", "YResolution"))
+    x, y = xr[1] / xr[0], yr[1] / yr[0]
+    ij = tif.imagej_metadata or {}
+    unit = ij.get("unit")
+    if ndim >= 3 and "spacing" in ij:
+        return (float(ij["spacing"]), y, x), unit
+    if x == 1.0 and y == 1.0 and not ij:
+        return None, None
+    return (y, x), unit
+
+
+def _read_image(path):
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(path)), Metadata()
+
+
+def _read_npy(path):
+    return np.load(path, allow_pickle=False), Metadata()
+
+
+def _read_csv(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty file is an error, not a warning
+        data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None,
+                          ndmin=2)
+    if min(data.shape) != 1:
+        raise ValueError(f"it has {data.shape[1]} columns and {data.shape[0]} rows; "
+                         "put one signal per file, as a single column")
+    return data.ravel(), Metadata()
+
+
+def _read_wav(path):
+    import scipy.io.wavfile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
+        rate, data = scipy.io.wavfile.read(path)
+    return np.asarray(data), Metadata(sample_rate=float(rate))
+
+
+_READERS: dict[str, Callable] = {
+    "tiff": _read_tiff, "png": _read_image, "jpeg": _read_image, "npy": _read_npy,
+    "csv": _read_csv, "wav": _read_wav,
+}
+
+
+def check_output_path(output, inputs=(), *, overwrite: bool = False) -> Path:
+    """Refuse an output that is one of the inputs, or exists without ``overwrite``."""
+    output = Path(output)
+    _format(output)
+    for source in inputs:
+        if Path(source).resolve() == output.resolve():
+            raise ValueError(f"output {output} is the input file; choose another output path "
+                             "(inputs are never overwritten)")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass overwrite=True (CLI: --overwrite) "
+                              "to replace it")
+    if not output.parent.exists():
+        raise FileNotFoundError(f"folder {output.parent} does not exist; create it first")
+    return output
+
+
+def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = False,
+          bit_depth: int | None = None) -> Path:
+    """Write ``data`` atomically; the format follows the file extension.
+
+    Parameters
+    ----------
+    path : str or Path
+    data : array
+        numpy or torch array (moved to the host).
+    metadata : Metadata, optional
+        Spacing/unit for TIFF, sample rate for WAV (default 44100 Hz).
+    overwrite : bool
+        Replace an existing file (atomically).
+    bit_depth : {8, 16}, optional
+        For PNG/JPEG: float data are rounded and clipped to ``uint8``
+        (default) or ``uint16`` (a warning says how many samples were
+        clipped).  Integer data keep their dtype.  JPEG is 8-bit only.
+    """
+    from ._array_api import to_numpy
+
+    path = check_output_path(path, overwrite=overwrite)
+    data = to_numpy(data)
+    metadata = metadata or Metadata()
+    fmt = _format(path)
+    if fmt in ("png", "jpeg"):
+        data = _to_integer_image(data, 8 if fmt == "jpeg" else bit_depth, path)
+    _atomic(path, lambda tmp: _WRITERS[fmt](tmp, data, metadata))
+    return path
+
+
+def _to_integer_image(data, bit_depth, path):
+    if bit_depth not in (None, 8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[-1] not in (1, 3, 4)):
+        raise ValueError(f"{path}: PNG/JPEG holds 2-D grey or colour (channels last) images, "
+                         f"got shape {data.shape}; write a .tif instead")
+    if data.dtype.kind in "ui" and bit_depth is None:
+        if data.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"{path}: dtype {data.dtype} does not fit PNG; pass bit_depth")
+        return data
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    limit = np.iinfo(dtype).max
+    rounded = np.rint(data.astype(np.float64))
+    clipped = int(((rounded < 0) | (rounded > limit)).sum())
+    if clipped:
+        warnings.warn(f"{path}: {clipped} samples outside 0..{limit} were clipped; scale the "
+                      "data or write a .tif to keep them", stacklevel=3)
+    return np.clip(rounded, 0, limit).astype(dtype)
+
+
+def _write_tiff(path, data, metadata):
+    import tifffile
+
+    extra = {}
+    shaped = {}
+    if metadata.spacing is not None:
+        shaped["spacing"] = list(metadata.spacing)
+        if len(metadata.spacing) >= 2:
+            y, x = metadata.spacing[-2:]
+            extra["resolution"] = (1.0 / x, 1.0 / y)
+    if metadata.unit is not None:
+        shaped["unit"] = metadata.unit
+    tifffile.imwrite(path, data, metadata=shaped, **extra)
+
+
+def _write_image(path, data, metadata):
+    import imageio.v3 as iio
+
+    iio.imwrite(path, data)
+
+
+def _write_npy(path, data, metadata):
+    with open(path, "wb") as f:
+        np.save(f, data, allow_pickle=False)
+
+
+def _write_csv(path, data, metadata):
+    if data.ndim != 1:
+        raise ValueError(f"CSV holds one 1-D signal, got shape {data.shape}; write a .npy")
+    np.savetxt(path, data, delimiter=",", fmt="%.9g")
+
+
+def _write_wav(path, data, metadata):
+    import scipy.io.wavfile
+
+    if data.ndim not in (1, 2):
+        raise ValueError(f"WAV holds samples × channels, got shape {data.shape}")
+    rate = int(round(metadata.sample_rate or 44100))
+    if data.dtype.kind == "f":
+        data = data.astype(np.float32)
+    scipy.io.wavfile.write(path, rate, data)
+
+
+_WRITERS: dict[str, Callable] = {
+    "tiff": _write_tiff, "png": _write_image, "jpeg": _write_image, "npy": _write_npy,
+    "csv": _write_csv, "wav": _write_wav,
+}
+
+
+def _atomic(path: Path, writer: Callable[[Path], None]) -> None:
+    """Run ``writer`` on a temporary sibling of ``path``, then rename it into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,181 @@
+"""Operator conformance: every operator x boundary x ndim x dtype x backend x stride."""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from conftest import BACKENDS, to_backend
+
+from deconvkit import BOUNDARIES, Convolution, Gradient, Pad
+from deconvkit.operators import PAD_MODES
+from deconvkit.testing import adjoint_error, assert_adjoint
+
+SHAPES = {1: (23,), 2: (17, 20), 3: (9, 10, 11)}
+KERNELS = {1: (4,), 2: (5, 4), 3: (3, 4, 3)}  # odd and even sizes
+DTYPES = {"f32": np.float32, "f64": np.float64}
+
+
+def _like(backend):
+    if backend == "torch":
+        import torch
+
+        return torch.zeros(1)
+    return None
+
+
+def _conv_cases():
+    for boundary in BOUNDARIES:
+        for ndim in (1, 2, 3):
+            for stride in (1, 2):
+                for method in ("fft", "direct"):
+                    for dname in DTYPES:
+                        for backend in BACKENDS:
+                            yield pytest.param(
+                                boundary, ndim, stride, method, dname, backend,
+                                id=f"conv-{boundary}-{ndim}d-s{stride}-{method}-{dname}-{backend}")
+
+
+@pytest.mark.parametrize("boundary,ndim,stride,method,dname,backend", list(_conv_cases()))
+def test_convolution_adjoint(boundary, ndim, stride, method, dname, backend):
+    kernel = np.random.default_rng(ndim).random(KERNELS[ndim])
+    op = Convolution(kernel, boundary=boundary, stride=stride, method=method)
+    shape = SHAPES[ndim]
+    if boundary == "valid":
+        shape = tuple(n + k - 1 for n, k in zip(shape, KERNELS[ndim]))
+    # a batch axis in front, and sizes that are not multiples of the stride
+    err = assert_adjoint(op, (2,) + shape, like=_like(backend), dtype=DTYPES[dname])
+    assert err <= (1e-12 if dname == "f64" else 1e-5)
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_adjoint(ndim, backend):
+    assert_adjoint(Gradient(ndim, spacing=0.5), SHAPES[ndim], like=_like(backend))
+
+
+@pytest.mark.parametrize("mode", sorted(PAD_MODES))
+def test_pad_adjoint_and_numpy_semantics(mode):
+    x = np.arange(5.0)
+    widths = ((7, 3),)  # wider than the axis: repeated reflections
+    expected = np.pad(x, widths, mode="constant" if mode == "zero" else PAD_MODES[mode])
+    np.testing.assert_array_equal(Pad(widths, mode).forward(x), expected)
+    assert_adjoint(Pad(((3, 2), (1, 4)), mode), (6, 7))
+
+
+def test_adjoint_test_detects_a_wrong_adjoint():
+    class Wrong(Convolution):
+        def _adjoint(self, y, shape=None):
+            return super()._adjoint(y, shape) * 1.001
+
+    assert adjoint_error(Wrong(np.ones(3) / 3, boundary="zero"), (16,)) > 1e-5
+    with pytest.raises(AssertionError, match="dot test failed"):
+        assert_adjoint(Wrong(np.ones(3) / 3, boundary="zero"), (16,))
+
+
+SCIPY_MODES = {"symmetric": "reflect", "reflect": "mirror", "edge": "nearest",
+               "periodic": "wrap", "zero": "constant"}
+
+
+@pytest.mark.parametrize("boundary", sorted(SCIPY_MODES))
+@pytest.mark.parametrize("kshape", [(5, 5), (4, 6), (1, 3)])
+@pytest.mark.parametrize("method", ["fft", "direct"])
+def test_forward_matches_scipy_ndimage(boundary, kshape, method, rng):
+    x, kernel = rng.random((19, 16)), rng.random(kshape)
+    expected = ndi.convolve(x, kernel, mode=SCIPY_MODES[boundary])
+    result = Convolution(kernel, boundary=boundary, method=method).forward(x)
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_valid_is_the_interior_of_every_same_size_mode(rng):
+    x, kernel = rng.random((20, 18)), rng.random((5, 4))
+    valid = Convolution(kernel, boundary="valid").forward(x)
+    assert valid.shape == (16, 15)
+    same = Convolution(kernel, boundary="zero").forward(x)
+    # valid sample i sees x[i : i + K]; in "same" output it is sample i + K - 1 - c
+    np.testing.assert_allclose(valid, same[2:18, 1:16], rtol=1e-12)
+
+
+def test_shapes_and_stride():
+    op = Convolution(np.ones((3, 4)) / 12, boundary="valid", stride=2)
+    assert op.output_shape((5, 21, 23)) == (5, 10, 10)
+    assert op.input_shape((10, 10)) == (22, 23)
+    assert Convolution(np.ones(3), stride=3).output_shape((10,)) == (4,)
+    x = np.random.default_rng(0).random(12)
+    full = Convolution(np.ones(3) / 3).forward(x)
+    np.testing.assert_allclose(Convolution(np.ones(3) / 3, stride=3).forward(x), full[::3])
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_fft_equals_direct(boundary, rng):
+    x, kernel = rng.random((3, 14, 13, 12)), rng.random((3, 4, 5))
+    a = Convolution(kernel, boundary=boundary, method="fft")
+    b = Convolution(kernel, boundary=boundary, method="direct")
+    np.testing.assert_allclose(a.forward(x), b.forward(x), atol=1e-12)
+    y = a.forward(x)
+    np.testing.assert_allclose(a.adjoint(y), b.adjoint(y), atol=1e-12)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch not installed")
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_torch_matches_numpy(boundary, rng):
+    import torch
+
+    x, kernel = rng.random((2, 16, 15)), rng.random((5, 5))
+    op = Convolution(kernel, boundary=boundary, stride=2)
+    y = op.forward(torch.from_numpy(x))
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
+    np.testing.assert_allclose(y.numpy(), op.forward(x), atol=1e-12)
+    z = op.adjoint(torch.from_numpy(op.forward(x)), shape=x.shape)
+    np.testing.assert_allclose(z.numpy(), op.adjoint(op.forward(x), shape=x.shape), atol=1e-12)
+
+
+def test_norm_composition_and_transpose():
+    kernel = np.array([0.25, 0.5, 0.25])
+    op = Convolution(kernel, boundary="periodic")
+    # the periodic norm is the largest |OTF| = 1 (at DC)
+    assert op.norm((64,), iterations=2000, rtol=1e-12) == pytest.approx(1.0, rel=1e-3)
+    composed = op @ Gradient(1).T @ Gradient(1)
+    assert_adjoint(composed, (32,))
+    x = np.random.default_rng(0).random(32)
+    np.testing.assert_allclose(op.T.T.forward(x), op.forward(x))
+    np.testing.assert_allclose(op.T.forward(x), op.adjoint(x))
+    # ‖∇‖ in 1-D tends to 2 (Neumann boundary)
+    assert Gradient(1).norm((64,), iterations=2000, rtol=1e-12) == pytest.approx(2.0, rel=2e-3)
+
+
+def test_gradient_values():
+    x = np.arange(12.0).reshape(3, 4)
+    g = Gradient(2).forward(x)
+    np.testing.assert_array_equal(g[0], [[4] * 4, [4] * 4, [0] * 4])
+    np.testing.assert_array_equal(g[1], [[1, 1, 1, 0]] * 3)
+
+
+def test_operator_input_is_not_modified(rng):
+    x = rng.random((12, 12))
+    kept = x.copy()
+    for boundary in BOUNDARIES:
+        op = Convolution(rng.random((3, 3)), boundary=boundary)
+        op.adjoint(op.forward(x))
+    np.testing.assert_array_equal(x, kept)
+
+
+def test_operator_errors():
+    with pytest.raises(ValueError, match="boundary='wrap'"):
+        Convolution(np.ones(3), boundary="wrap")
+    with pytest.raises(ValueError, match="stride"):
+        Convolution(np.ones(3), stride=0)
+    with pytest.raises(ValueError, match="smaller than the psf"):
+        Convolution(np.ones(9)).forward(np.ones(5))
+    with pytest.raises(ValueError, match="x has 1 dims but the psf has 2"):
+        Convolution(np.ones((3, 3))).forward(np.ones(5))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        Convolution(np.array([1.0, np.nan]))
+    with pytest.raises(TypeError, match="complex"):
+        Convolution(np.ones(3, complex))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dtype_policy(backend):
+    op = Convolution(np.ones(3) / 3)
+    for dtype, expected in [("float32", "float32"), ("float64", "float64")]:
+        y = op.forward(to_backend(np.ones(8), backend, dtype))
+        assert str(y.dtype).endswith(expected)
