@@ -9,7 +9,7 @@ from . import metrics, psf, testing
 from ._deconvolve import METHODS, deconvolve
 from .operators import BOUNDARIES, Convolution, Gradient, LinearOperator, Pad
 from .restoration import richardson_lucy, wiener
-from .simulation import blur, simulate
+from .simulation import blur, cell_phantom, simulate
 
 __version__ = "0.1.0"
 
@@ -21,6 +21,7 @@ __all__ = [
     "LinearOperator",
     "Pad",
     "blur",
+    "cell_phantom",
     "deconvolve",
     "io",
     "metrics",

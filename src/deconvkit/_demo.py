@@ -11,7 +11,7 @@ import numpy as np
 from . import io as dkio
 from . import metrics, psf
 from ._deconvolve import METHODS, deconvolve
-from .simulation import simulate
+from .simulation import cell_phantom, simulate
 
 
 @dataclass
@@ -39,28 +39,10 @@ def image_case() -> Case:
                 "scikit-image camera, 15 px camera shake, Gaussian noise 1%")
 
 
-def phantom(shape=(40, 96, 96), *, seed=0) -> np.ndarray:
-    """A synthetic cell-like volume: hollow shells and bright spots on a dim background."""
-    rng = np.random.default_rng(seed)
-    grid = np.indices(shape, dtype=np.float64)
-    volume = np.full(shape, 0.05)
-    scale = np.array([2.0, 1.0, 1.0])  # z samples are twice as far apart
-    for _ in range(6):
-        centre = rng.uniform(0.2, 0.8, 3) * np.array(shape)
-        radius = rng.uniform(8, 16)
-        dist = np.sqrt(sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, scale)))
-        volume += 0.6 * (np.abs(dist - radius) < 1.5)
-    for _ in range(30):
-        centre = rng.uniform(0.1, 0.9, 3) * np.array(shape)
-        dist = np.sqrt(sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, scale)))
-        volume += 1.0 * (dist < 1.5)
-    return volume
-
-
 def volume_case() -> Case:
     kernel = psf.widefield((17, 33, 33), wavelength=0.52, na=1.2, n_immersion=1.33,
                            pixel_size=0.1, z_step=0.2)
-    scene = phantom()
+    scene = cell_phantom((40, 96, 96), seed=0)
     observed = simulate(scene, kernel, noise="poisson", photons=300, boundary="valid", seed=2)
     return Case("phantom3d", _crop(scene, kernel), observed, kernel,
                 "synthetic 3-D phantom, widefield PSF (NA 1.2 water), Poisson 300 photons")

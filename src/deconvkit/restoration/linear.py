@@ -32,8 +32,9 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
         Regularisation weight :math:`\lambda`.  ``"auto"`` (default) is the
         Wiener choice :math:`\lambda = N\sigma^2 / c`: the noise-to-signal
         ratio for an object spectrum :math:`S_x = c / R` whose scale ``c`` is
-        fitted to the data (median of :math:`|Y|^2 R / |H|^2` where
-        :math:`|H|^2 > 0.1`).
+        fitted to the data (median of :math:`(|Y|^2 - N\sigma^2) R / |H|^2` over
+        the frequencies where :math:`|H|^2 > 0.1` and the data stand above the
+        noise).
     noise_sigma : float, optional
         Standard deviation of the noise; estimated from the finest wavelet
         coefficients [2]_ when not given.
@@ -143,19 +144,24 @@ def estimate_noise(image) -> float:
 
 
 def _spectral_balance(spectrum, power, penalty, sigma: float) -> float:
-    """λ = N σ² / c for the image-spectrum model S_x = c / R fitted to the data.
+    r"""λ = N σ² / c for the image-spectrum model S_x = c / R fitted to the data.
 
-    ``c`` is the median of :math:`|Y|^2 R / |H|^2` over the frequencies the
-    PSF passes well (:math:`|H|^2 > 0.1`), where the data show the object.
+    ``c`` is the median of :math:`(|Y|^2 - N\sigma^2) R / |H|^2` over the
+    frequencies the PSF passes well (:math:`|H|^2 > 0.1`) and where the data
+    stand above the noise, so noise-only bins do not inflate it.
     """
     d = penalty.ndim
     y2 = to_numpy(abs(spectrum) ** 2).astype(np.float64)
     y2 = y2.reshape((-1,) + y2.shape[-d:]).mean(axis=0)
     h2 = to_numpy(power).astype(np.float64)
     r = to_numpy(penalty).astype(np.float64)
-    passed = (h2 > 0.1) & (r > 0)
-    if not passed.any():  # a PSF that passes nothing well: fall back to all bins
-        passed = (h2 > 0) & (r > 0)
     count = math.prod(spectrum.shape[-d:-1]) * 2 * (spectrum.shape[-1] - 1)
-    c = float(np.median(y2[passed] * r[passed] / h2[passed]))
-    return count * sigma**2 / c if c > 0 else 0.0
+    noise = count * sigma**2  # expected |N|^2 per bin (unnormalised FFT)
+    # bins the PSF passes well and where the object stands above the noise
+    passed = (h2 > 0.1) & (r > 0) & (y2 > 4 * noise)
+    if passed.sum() < 16:
+        passed = (h2 > 0.1) & (r > 0)
+    if not passed.any():  # a PSF that passes nothing well: use every bin
+        passed = (h2 > 0) & (r > 0)
+    c = float(np.median(np.maximum(y2[passed] - noise, 0) * r[passed] / h2[passed]))
+    return noise / c if c > 0 else 0.0

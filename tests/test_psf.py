@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from deconvkit import psf
+
+GENERATED = {
+    "gaussian-2d": lambda: psf.gaussian(2.0),
+    "gaussian-aniso-3d": lambda: psf.gaussian((1.0, 2.0, 1.5)),
+    "gaussian-1d": lambda: psf.gaussian(3.0, ndim=1),
+    "disk": lambda: psf.disk(4.5),
+    "ball": lambda: psf.disk(3.0, ndim=3),
+    "motion": lambda: psf.motion(15, 30),
+    "shake": lambda: psf.camera_shake(21, seed=3),
+    "airy": lambda: psf.airy(3.0),
+    "widefield": lambda: psf.widefield((17, 33, 33)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_every_psf_sums_to_one_and_is_non_negative(name):
+    kernel = GENERATED[name]()
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-12)
+    assert kernel.min() >= 0
+    assert all(n % 2 == 1 for n in kernel.shape)
+
+
+@pytest.mark.parametrize("name", ["gaussian-2d", "gaussian-aniso-3d", "disk", "ball", "airy",
+                                  "widefield", "motion"])
+def test_symmetric_psfs_peak_and_centroid_on_the_centre(name):
+    kernel = GENERATED[name]()
+    centre = tuple(n // 2 for n in kernel.shape)
+    grids = np.indices(kernel.shape)
+    centroid = [float((g * kernel).sum()) for g in grids]
+    np.testing.assert_allclose(centroid, centre, atol=1e-6)
+    if name not in ("motion", "disk", "ball"):  # flat tops have no single peak
+        assert np.unravel_index(kernel.argmax(), kernel.shape) == centre
+
+
+def test_gaussian_width():
+    g = psf.gaussian(3.0, ndim=1, shape=(61,))
+    t = np.arange(61) - 30
+    # pixel integration adds 1/12 to the variance
+    assert (g * t**2).sum() == pytest.approx(9 + 1 / 12, rel=1e-6)
+
+
+def test_motion_length_and_angle():
+    horizontal = psf.motion(10, 0)
+    rows = np.nonzero(horizontal.sum(axis=1) > 1e-9)[0]
+    assert len(rows) == 1  # a one-row line
+    diagonal = psf.motion(10, 45)
+    # the 45-degree line runs from bottom-left to top-right: mass on the anti-diagonal
+    anti = sum(diagonal[i, diagonal.shape[0] - 1 - i] for i in range(diagonal.shape[0]))
+    c = diagonal.shape[0] // 2
+    main_off_centre = np.trace(diagonal) - diagonal[c, c]
+    assert anti > 0.5 and main_off_centre < 0.02
+
+
+def test_camera_shake_is_seeded():
+    np.testing.assert_array_equal(psf.camera_shake(17, seed=5), psf.camera_shake(17, seed=5))
+    assert not np.array_equal(psf.camera_shake(17, seed=5), psf.camera_shake(17, seed=6))
+
+
+def test_airy_first_ring_is_dark():
+    kernel = psf.airy(6.0, oversample=1, shape=(61, 61))
+    c = 30
+    assert kernel[c, c + 6] < 1e-3 * kernel[c, c]
+
+
+def test_widefield_axial_zero_matches_theory():
+    # paraxial Born–Wolf: first axial zero at z = 2 λ n / NA²
+    lam, na, n = 0.5, 1.0, 1.33
+    z0 = 2 * lam * n / na**2
+    kernel = psf.widefield((41, 9, 9), wavelength=lam, na=na, n_immersion=n, pixel_size=0.05,
+                           z_step=z0 / 10, oversample=1)
+    axial = kernel[:, 4, 4]
+    assert axial[20 + 10] < 1e-3 * axial[20]
+    assert axial[20 + 5] > 0.2 * axial[20]
+
+
+def test_utilities():
+    g = psf.gaussian(1.0)
+    padded = psf.crop_or_pad(g, (15, 15))
+    assert padded.shape == (15, 15) and padded[7, 7] == pytest.approx(g.max())
+    assert psf.crop_or_pad(g, (4, 4)).sum() == pytest.approx(1)
+    shifted = np.roll(psf.gaussian(1.0, shape=(15, 15)), (3, -2), axis=(0, 1))
+    assert np.unravel_index(psf.center(shifted).argmax(), (15, 15)) == (7, 7)
+    coarse = psf.resample(psf.gaussian(4.0), 1.0, 2.0)
+    t = np.arange(coarse.shape[0]) - coarse.shape[0] // 2
+    width = np.sqrt((coarse.sum(axis=1) * t**2).sum())
+    assert width == pytest.approx(2.0, rel=0.1)  # sigma 4 px at 1 -> about 2 px at 2
+    assert psf.normalize([1.0, 3.0]).tolist() == [0.25, 0.75]
+
+
+def test_from_spec():
+    assert psf.from_spec("gaussian:sigma=1x2").shape == (9, 17)
+    assert psf.from_spec("widefield:shape=9x17x17,na=1.2").shape == (9, 17, 17)
+    with pytest.raises(ValueError, match="unknown psf 'blob'"):
+        psf.from_spec("blob:size=3")
+    with pytest.raises(ValueError, match="not a number"):
+        psf.from_spec("gaussian:sigma=abc")
+    with pytest.raises(ValueError, match="unexpected keyword"):
+        psf.from_spec("gaussian:radius=2")
+
+
+def test_psf_errors():
+    with pytest.raises(ValueError, match="sigma"):
+        psf.gaussian(-1.0)
+    with pytest.raises(ValueError, match="na=1.6 must be smaller"):
+        psf.widefield((5, 5, 5), na=1.6)
+    with pytest.raises(ValueError, match="positive sum"):
+        psf.normalize(np.zeros(3))

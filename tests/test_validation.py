@@ -1,0 +1,61 @@
+"""Bad input gets a clear error that names the argument."""
+
+import numpy as np
+import pytest
+
+from deconvkit import blur, deconvolve, psf, simulate
+
+IMAGE = np.ones((32, 32))
+KERNEL = psf.gaussian(1.0)
+
+
+@pytest.mark.parametrize("image,kernel,error,match", [
+    (np.full((8, 8), np.nan), KERNEL[:3, :3], ValueError, "image contains NaN or Inf"),
+    (IMAGE, np.array([[np.inf, 1.0]]), ValueError, "psf contains NaN or Inf"),
+    (IMAGE, np.zeros((3, 3)), ValueError, "psf sums to 0"),
+    (IMAGE, -np.ones((3, 3)), ValueError, "psf sums to -9"),
+    (IMAGE, np.ones((3, 3, 3)), ValueError, "psf has 3 dims but image has 2"),
+    (IMAGE, np.ones((40, 3)), ValueError, "larger than the image"),
+    (np.ones((0, 5)), KERNEL, ValueError, "image is empty"),
+    (IMAGE.astype(complex), KERNEL, TypeError, "image: complex"),
+    (IMAGE, KERNEL.astype(complex), TypeError, "psf: complex"),
+    (np.array(["a", "b"]), KERNEL, TypeError, "numeric"),
+])
+@pytest.mark.parametrize("method", ["richardson_lucy", "wiener"])
+def test_bad_arrays(image, kernel, error, match, method):
+    with pytest.raises(error, match=match):
+        deconvolve(image, kernel, method=method)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="method='magic'"):
+        deconvolve(IMAGE, KERNEL, method="magic")
+    with pytest.raises(ValueError, match="boundary='mirror'"):
+        deconvolve(IMAGE, KERNEL, boundary="mirror")
+    with pytest.raises(ValueError, match="iterations must be"):
+        deconvolve(IMAGE, KERNEL, iterations=-1)
+    with pytest.raises(ValueError, match="balance must be"):
+        deconvolve(IMAGE, KERNEL, method="wiener", balance=-1.0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'num_iter'"):
+        deconvolve(IMAGE, KERNEL, num_iter=3)
+    with pytest.raises(ValueError, match="'valid' has no closed form|boundary='valid'"):
+        deconvolve(IMAGE, KERNEL, method="wiener", boundary="valid")
+
+
+def test_channel_axis_errors():
+    colour = np.ones((16, 16, 3))
+    with pytest.raises(ValueError, match="channel_axis=3 is out of range"):
+        deconvolve(colour, KERNEL[:5, :5], channel_axis=3)
+    with pytest.raises(ValueError, match="image has 2 spatial dims but psf has 3"):
+        deconvolve(colour, np.ones((3, 3, 3)), channel_axis=-1)
+    with pytest.raises(TypeError, match="channel_axis must be an int"):
+        deconvolve(colour, KERNEL[:5, :5], channel_axis="last")
+
+
+def test_simulation_errors():
+    with pytest.raises(ValueError, match="noise='speckle'"):
+        simulate(IMAGE, KERNEL, noise="speckle")
+    with pytest.raises(ValueError, match="photons must be > 0"):
+        simulate(IMAGE, KERNEL, noise="poisson", photons=0)
+    with pytest.raises(ValueError, match="psf has 3 dims"):
+        blur(IMAGE, np.ones((2, 2, 2)))
