@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from conftest import BACKENDS, to_backend
 
+from conftest import BACKENDS, to_backend
 from deconvkit import BOUNDARIES, Convolution, Gradient, Pad
 from deconvkit.operators import PAD_MODES
 from deconvkit.testing import adjoint_error, assert_adjoint

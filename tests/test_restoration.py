@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, to_backend
 
+from conftest import BACKENDS, to_backend
 from deconvkit import (
     BOUNDARIES,
     Convolution,
@@ -107,7 +107,8 @@ def test_rl_background_and_callback_stop():
     # the background is modelled, not restored: the estimate's flux is the object's
     assert aware.sum() == pytest.approx(observed.sum() - 0.5 * observed.size, rel=1e-3)
     calls = []
-    richardson_lucy(observed, kernel, iterations=50, callback=lambda i, x: calls.append(i) or i == 3)
+    richardson_lucy(observed, kernel, iterations=50,
+                    callback=lambda i, x: calls.append(i) or i == 3)
     assert calls == [1, 2, 3]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -189,6 +190,15 @@ def demo(out_dir, overwrite, quiet):
 
 def main(argv=None) -> int:
     """Entry point: run the CLI and turn user errors into one line and status 2."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = _run(argv)
+    for warning in caught:
+        click.echo(f"deconvkit: warning: {' '.join(str(warning.message).split())}", err=True)
+    return status
+
+
+def _run(argv) -> int:
     try:
         cli.main(args=argv, prog_name="deconvkit", standalone_mode=False)
     except click.exceptions.Exit as exc:

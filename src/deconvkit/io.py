@@ -116,7 +116,7 @@ def _tiff_resolution(tif, ndim):
 def _read_image(path):
     import imageio.v3 as iio
 
-    return np.asarray(iio.imread(path)), Metadata()
+    return np.asarray(iio.imread(path, plugin="pillow")), Metadata()
 
 
 def _read_npy(path):
@@ -125,7 +125,7 @@ def _read_npy(path):
 
 def _read_csv(path):
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # an empty file is an error, not a warning
+        warnings.simplefilter("ignore")  # an empty file is reported below, as an error
         data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None,
                           ndmin=2)
     if min(data.shape) != 1:
@@ -227,13 +227,14 @@ def _write_tiff(path, data, metadata):
             extra["resolution"] = (1.0 / x, 1.0 / y)
     if metadata.unit is not None:
         shaped["unit"] = metadata.unit
-    tifffile.imwrite(path, data, metadata=shaped, **extra)
+    # every axis is a sample axis (never RGB planes): scientific data, not a photo
+    tifffile.imwrite(path, data, metadata=shaped, photometric="minisblack", **extra)
 
 
 def _write_image(path, data, metadata):
     import imageio.v3 as iio
 
-    iio.imwrite(path, data)
+    iio.imwrite(path, data, plugin="pillow")
 
 
 def _write_npy(path, data, metadata):

@@ -1,0 +1,105 @@
+"""The command line: real runs on files, and one-line errors with status 2."""
+
+import numpy as np
+import pytest
+
+from deconvkit import io, psf, simulate
+from deconvkit.cli import main
+
+
+@pytest.fixture
+def blurred_tif(tmp_path):
+    from skimage import data
+
+    scene = data.camera()[:128, :128] / 255.0
+    observed = simulate(scene, psf.gaussian(1.5), sigma=0.01, seed=0).astype(np.float32)
+    path = tmp_path / "blurred.tif"
+    io.write(path, observed, metadata=io.Metadata(spacing=(0.1, 0.1), unit="um"))
+    return path
+
+
+@pytest.mark.parametrize("method", ["richardson_lucy", "wiener"])
+def test_deconvolve_file(tmp_path, blurred_tif, method, capsys):
+    out = tmp_path / f"{method}.tif"
+    assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--method",
+                 method, "-o", str(out)]) == 0
+    restored, meta = io.read(out, with_metadata=True)
+    assert restored.shape == (128, 128) and restored.dtype == np.float32
+    assert meta.spacing == pytest.approx((0.1, 0.1))
+    assert method in capsys.readouterr().out  # says what ran and with which parameters
+
+
+def test_psf_file_and_colour_png(tmp_path, capsys):
+    assert main(["psf", "motion:length=7,angle=20", "-o", str(tmp_path / "k.npy")]) == 0
+    rgb = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
+    io.write(tmp_path / "rgb.png", rgb)
+    assert main(["deconvolve", str(tmp_path / "rgb.png"), "--psf", str(tmp_path / "k.npy"),
+                 "--iterations", "3", "-q", "-o", str(tmp_path / "out.png")]) == 0
+    assert io.read(tmp_path / "out.png").shape == (40, 40, 3)
+
+
+def test_simulate_command(tmp_path):
+    io.write(tmp_path / "in.npy", np.ones((32, 32)))
+    assert main(["simulate", str(tmp_path / "in.npy"), "--psf", "disk:radius=2", "--noise",
+                 "poisson", "--seed", "1", "-o", str(tmp_path / "sim.tif")]) == 0
+    assert io.read(tmp_path / "sim.tif").shape == (32, 32)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["deconvolve", "{d}/missing.tif", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"],
+     "no such file"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "-o", "{in}"], "is the input file"),
+    (["deconvolve", "{in}", "--psf", "blob:r=1", "-o", "{d}/o.tif"], "unknown psf 'blob'"),
+    (["deconvolve", "{in}", "--psf", "{d}/nope.tif", "-o", "{d}/o.tif"], "does not exist"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.xyz"], "unknown file type"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--method", "magic", "-o", "{d}/o.tif"],
+     "Invalid value for '--method'"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--balance", "1", "-o", "{d}/o.tif"],
+     "--balance applies to --method wiener"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1x1x1", "-o", "{d}/o.tif"],
+     "psf has 3 dims but image has 2"),
+    (["deconvolve", "{bad}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "cannot read"),
+    (["deconvolve", "{nan}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "NaN or Inf"),
+    (["simulate", "{in}", "--psf", "gaussian:sigma=1", "--noise", "poisson", "--photons", "0",
+      "-o", "{d}/s.tif"], "photons must be > 0"),
+    (["deconvolve", "{in}"], "Missing option '--psf'"),
+    (["frobnicate"], "No such command"),
+])
+def test_user_errors_are_one_line_with_status_2(tmp_path, blurred_tif, capsys, args, match):
+    (tmp_path / "bad.tif").write_bytes(b"garbage")
+    np.save(tmp_path / "nan.npy", np.full((8, 8), np.nan))
+    fill = {"{d}": str(tmp_path), "{in}": str(blurred_tif), "{bad}": str(tmp_path / "bad.tif"),
+            "{nan}": str(tmp_path / "nan.npy")}
+    argv = []
+    for a in args:
+        for key, value in fill.items():
+            a = a.replace(key, value)
+        argv.append(a)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("deconvkit: error: ")
+    import re
+
+    assert re.search(match, err), err
+
+
+def test_existing_output_needs_overwrite(tmp_path, blurred_tif, capsys):
+    out = tmp_path / "o.tif"
+    io.write(out, np.zeros((2, 2), np.float32))
+    assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1", "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1", "-o", str(out),
+                 "--overwrite", "-q", "--iterations", "2"]) == 0
+    assert io.read(out).shape == (128, 128)
+
+
+def test_demo_writes_table_files_and_figure(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("signal1d", "camera", "phantom3d", "PSNR", "SSIM", "richardson_lucy", "wiener"):
+        assert name in out
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert "comparison.png" in files
+    assert "phantom3d_richardson_lucy.tif" in files and "signal1d_wiener.csv" in files
+    assert main(["demo", "--out", str(tmp_path), "-q"]) == 2  # no silent overwrite

@@ -1,0 +1,112 @@
+import os
+
+import numpy as np
+import pytest
+
+from deconvkit import io
+
+
+@pytest.mark.parametrize("name,data", [
+    ("vol.tif", np.random.default_rng(0).random((4, 8, 9)).astype(np.float32)),
+    ("img16.tif", np.arange(120, dtype=np.uint16).reshape(10, 12)),
+    ("img.png", np.arange(120, dtype=np.uint8).reshape(10, 12)),
+    ("img16.png", (np.arange(120, dtype=np.uint16) * 500).reshape(10, 12)),
+    ("rgb.png", np.random.default_rng(1).integers(0, 255, (6, 7, 3), dtype=np.uint8)),
+    ("arr.npy", np.random.default_rng(2).random((3, 4, 5))),
+    ("sig.csv", np.random.default_rng(3).random(50)),
+    ("sig.wav", np.random.default_rng(4).random(100).astype(np.float32)),
+])
+def test_round_trip(tmp_path, name, data):
+    path = io.write(tmp_path / name, data)
+    back = io.read(path)
+    assert back.dtype == data.dtype and back.shape == data.shape
+    np.testing.assert_allclose(back, data, rtol=1e-7)
+
+
+def test_tiff_keeps_voxel_size(tmp_path):
+    meta = io.Metadata(spacing=(0.2, 0.1, 0.1), unit="um")
+    io.write(tmp_path / "v.tif", np.zeros((3, 4, 5), np.float32), metadata=meta)
+    _, back = io.read(tmp_path / "v.tif", with_metadata=True)
+    assert back.spacing == pytest.approx((0.2, 0.1, 0.1)) and back.unit == "um"
+
+
+def test_imagej_tiff_spacing_is_read(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "ij.tif", np.zeros((3, 4, 5), np.float32), imagej=True,
+                     resolution=(1 / 0.1, 1 / 0.1), metadata={"spacing": 0.3, "unit": "um"})
+    _, meta = io.read(tmp_path / "ij.tif", with_metadata=True)
+    assert meta.spacing == pytest.approx((0.3, 0.1, 0.1))
+
+
+def test_wav_keeps_sample_rate(tmp_path):
+    io.write(tmp_path / "a.wav", np.zeros(10, np.float32), metadata=io.Metadata(sample_rate=8000))
+    assert io.read(tmp_path / "a.wav", with_metadata=True)[1].sample_rate == 8000
+
+
+def test_float_png_is_rounded_and_clipping_is_reported(tmp_path):
+    with pytest.warns(UserWarning, match="1 samples outside 0..255 were clipped"):
+        io.write(tmp_path / "f.png", np.array([[0.4, 254.6, 300.0]]))
+    np.testing.assert_array_equal(io.read(tmp_path / "f.png"), [[0, 255, 255]])
+    io.write(tmp_path / "f16.png", np.array([[1000.4, 2.0]]), bit_depth=16)
+    assert io.read(tmp_path / "f16.png").dtype == np.uint16
+
+
+def test_no_overwrite_without_flag_and_atomic_replace(tmp_path):
+    path = tmp_path / "a.npy"
+    io.write(path, np.zeros(3))
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        io.write(path, np.ones(3))
+    np.testing.assert_array_equal(io.read(path), np.zeros(3))
+    io.write(path, np.ones(3), overwrite=True)
+    np.testing.assert_array_equal(io.read(path), np.ones(3))
+    assert sorted(os.listdir(tmp_path)) == ["a.npy"]  # no temporary left behind
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match="CSV holds one 1-D signal"):
+        io.write(tmp_path / "x.csv", np.zeros((3, 3)))
+    assert os.listdir(tmp_path) == []
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "a.npy"
+    io.write(path, np.zeros(3))
+
+    def explode(tmp, data, meta):
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(io._WRITERS, "npy", explode)
+    with pytest.raises(KeyboardInterrupt):
+        io.write(path, np.ones(3), overwrite=True)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(io.read(path), np.zeros(3))
+    assert sorted(os.listdir(tmp_path)) == ["a.npy"]
+
+
+def test_output_equal_to_input_is_refused(tmp_path):
+    path = tmp_path / "a.tif"
+    with pytest.raises(ValueError, match="is the input file"):
+        io.check_output_path(path, [str(path)], overwrite=True)
+
+
+@pytest.mark.parametrize("name,content,match", [
+    ("bad.tif", b"not a tiff at all", "cannot read"),
+    ("bad.png", b"\x89PNG garbage", "cannot read"),
+    ("bad.npy", b"garbage", "cannot read"),
+    ("bad.csv", b"1,2\n3,4\n", "put one signal per file"),
+    ("empty.csv", b"", "cannot read|no samples"),
+    ("bad.wav", b"RIFF0000", "cannot read"),
+])
+def test_corrupt_files(tmp_path, name, content, match):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        io.read(tmp_path / name)
+
+
+def test_unknown_and_missing(tmp_path):
+    with pytest.raises(ValueError, match="unknown file type '.xyz'"):
+        io.read(tmp_path / "a.xyz")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        io.read(tmp_path / "missing.tif")
