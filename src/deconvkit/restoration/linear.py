@@ -85,6 +85,9 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
     (20, True)
     """
     check_choice(reg, "reg", _PENALTIES)
+    if boundary == "valid":
+        raise ValueError("boundary='valid' has no closed-form Wiener solution; use "
+                         "method='richardson_lucy', or boundary='symmetric' for Wiener")
     check_choice(boundary, "boundary", ("symmetric", "reflect", "edge", "zero", "periodic"))
     if not (balance == "auto" or (isinstance(balance, (int, float)) and balance >= 0)):
         raise ValueError(f"balance must be a non-negative number or 'auto', got {balance!r}")
