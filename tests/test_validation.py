@@ -38,7 +38,7 @@ def test_bad_options():
         deconvolve(IMAGE, KERNEL, method="wiener", balance=-1.0)
     with pytest.raises(TypeError, match="unexpected keyword argument 'num_iter'"):
         deconvolve(IMAGE, KERNEL, num_iter=3)
-    with pytest.raises(ValueError, match="boundary='valid' has no closed-form Wiener solution; use"):
+    with pytest.raises(ValueError, match="no closed-form Wiener solution; use"):
         deconvolve(IMAGE, KERNEL, method="wiener", boundary="valid")
 
 

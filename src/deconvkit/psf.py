@@ -430,7 +430,7 @@ def from_spec(spec: str) -> np.ndarray:
     keys are the generator's parameters.
 
     >>> from_spec("motion:length=9,angle=0").shape
-    (11, 11)
+    (13, 13)
     """
     name, _, args = spec.partition(":")
     name = name.strip().lower()
