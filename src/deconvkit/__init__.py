@@ -5,11 +5,23 @@ The core imports only numpy, scipy and scikit-image; torch and dask are used
 when the arrays you pass come from them.
 """
 
-from . import metrics, psf, testing
+from . import metrics, psf, restoration, testing
 from ._deconvolve import METHODS, deconvolve
 from .operators import BOUNDARIES, Convolution, Gradient, LinearOperator, Pad
-from .restoration import richardson_lucy, wiener
-from .simulation import blur, cell_phantom, simulate
+from .restoration import (
+    cgls,
+    inverse_filter,
+    landweber,
+    richardson_lucy,
+    richardson_lucy_tv,
+    tikhonov,
+    total_variation,
+    unsupervised_wiener,
+    van_cittert,
+    wavelet,
+    wiener,
+)
+from .simulation import blur, cell_phantom, dead_leaves, simulate
 
 __version__ = "0.1.0"
 
@@ -26,8 +38,19 @@ __all__ = [
     "io",
     "metrics",
     "psf",
+    "cgls",
+    "dead_leaves",
+    "inverse_filter",
+    "landweber",
+    "restoration",
     "richardson_lucy",
+    "richardson_lucy_tv",
     "simulate",
+    "tikhonov",
+    "total_variation",
+    "unsupervised_wiener",
+    "van_cittert",
+    "wavelet",
     "testing",
     "wiener",
 ]

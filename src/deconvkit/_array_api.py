@@ -149,6 +149,16 @@ def from_numpy(a: np.ndarray, like):
     return xp.asarray(a)
 
 
+def asarray_complex(a, like):
+    """Complex numpy ``a`` in the library and device of ``like``, at its precision."""
+    xp = array_namespace(like)
+    single = str(like.dtype).endswith(("float32", "complex64"))
+    a = np.ascontiguousarray(a, dtype=np.complex64 if single else np.complex128)
+    if is_torch(xp):
+        return xp.from_numpy(a).to(like.device)
+    return xp.asarray(a)
+
+
 def to_numpy(x) -> np.ndarray:
     """A numpy view or copy of ``x`` (moved to host memory if needed)."""
     torch = _torch()
@@ -180,6 +190,13 @@ def flip(x, axes):
     if is_torch(xp):
         return xp.flip(x, dims=tuple(axes))
     return xp.flip(x, axis=tuple(axes))
+
+
+def roll(x, shift: int, axis: int):
+    xp = array_namespace(x)
+    if is_torch(xp):
+        return xp.roll(x, shifts=shift, dims=axis)
+    return xp.roll(x, shift, axis=axis)
 
 
 def clamp_min(x, minimum: float):

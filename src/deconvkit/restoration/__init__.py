@@ -1,6 +1,42 @@
-"""Restoration algorithms: one small function per family, plus the ``deconvolve`` front door."""
+"""Restoration algorithms: one small function per family, all N-D, all on the operator.
 
-from .linear import wiener
-from .richardson_lucy import richardson_lucy
+=====================  ==============================================  ==================
+function               model / algorithm                              default boundary
+=====================  ==============================================  ==================
+inverse_filter         Y / H with a floor (teaching only)              symmetric
+wiener                 Wiener filter, NSR estimated from the data      valid (by CGLS)
+tikhonov               regularised LS, discrepancy-principle weight    valid (by CGLS)
+cgls                   the same by conjugate gradients, any boundary   valid
+unsupervised_wiener    Gibbs sampler for all parameters (Orieux)       symmetric
+landweber              projected gradient, discrepancy stopping        valid
+van_cittert            x += y - Ax                                     edge
+richardson_lucy        Poisson ML, Biggs-accelerated, auto stopping    valid
+richardson_lucy_tv     RL with TV (Dey et al. 2006)                    valid
+total_variation        TV by ADMM / primal-dual, Gaussian or Poisson   valid
+wavelet                wavelet-l1 by FISTA                             valid
+=====================  ==============================================  ==================
+"""
 
-__all__ = ["richardson_lucy", "wiener"]
+from ._stopping import Info, NoiseModel, estimate_noise, noise_model
+from .iterative import landweber, van_cittert
+from .linear import cgls, inverse_filter, tikhonov, unsupervised_wiener, wiener
+from .richardson_lucy import richardson_lucy, richardson_lucy_tv
+from .variational import total_variation, wavelet
+
+__all__ = [
+    "Info",
+    "NoiseModel",
+    "cgls",
+    "estimate_noise",
+    "inverse_filter",
+    "landweber",
+    "noise_model",
+    "richardson_lucy",
+    "richardson_lucy_tv",
+    "tikhonov",
+    "total_variation",
+    "unsupervised_wiener",
+    "van_cittert",
+    "wavelet",
+    "wiener",
+]

@@ -1,0 +1,369 @@
+"""Variational restoration: total variation (primal–dual) and wavelet sparsity (FISTA)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .._array_api import (
+    array_namespace,
+    asarray,
+    clamp_min,
+    copy,
+    full,
+    irfftn,
+    next_fast_len,
+    rfftn,
+    roll,
+    to_numpy,
+)
+from .._validate import check_choice
+from ..operators import BOUNDARIES, Convolution, Gradient
+from ._common import difference_spectra, frame, mean_over, prepare
+from ._stopping import Info, Stopping, estimate_noise, relative_change, rms
+
+__all__ = ["total_variation", "wavelet"]
+
+DATA_TERMS = ("gaussian", "poisson")
+
+
+def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
+                    noise_sigma: float | None = None, nonnegative: bool = True,
+                    iterations="auto", boundary: str = "valid", background: float = 0.0,
+                    time_limit: float | None = None, callback: Callable | None = None,
+                    return_info: bool = False):
+    r"""Total-variation regularised deconvolution by a primal–dual algorithm, N-D.
+
+    Parameters
+    ----------
+    image : (N1, ..., Nd) array
+        Observed data (numpy, torch or CuPy).
+    psf : (K1, ..., Kd) array
+        Point-spread function, normalised to sum 1 here.
+    weight : float or "auto"
+        Weight :math:`\lambda` of the (isotropic) TV term.  ``"auto"``:
+        :math:`\lambda = 0.3\,\hat\sigma^2 / \hat\sigma_\text{ref}` scaled to
+        the data term (see Notes).
+    data : {"gaussian", "poisson"}
+        Data term: least squares :math:`\tfrac12\|Ax-y\|^2`, or the Poisson
+        negative log-likelihood :math:`\sum (Ax+b) - y\log(Ax+b)`.
+    noise_sigma : float, optional
+        Gaussian noise level; estimated from the data when not given.
+    nonnegative : bool
+        Constrain :math:`x \ge 0` (always on for ``data="poisson"``).
+    iterations : int or "auto"
+        ``"auto"`` stops when the relative change falls below 1e-4 (at most 400).
+    boundary : str
+        Boundary model (see :class:`deconvkit.Convolution`); ``"valid"``
+        (default) estimates the scene beyond the frame, so the edges do not ring.
+    background : float
+        Known constant background for the Poisson term.
+    time_limit : float, optional
+        Seconds after which to stop.
+    callback : callable, optional
+        ``callback(iteration, estimate)``; returning ``True`` stops.
+    return_info : bool
+        Also return an :class:`~deconvkit.restoration.Info`.
+
+    Notes
+    -----
+    Solves
+
+    .. math:: \min_{x \ge 0}\ f(Ax; y) + \lambda \|\nabla x\|_{2,1}
+
+    with the primal–dual algorithm of Chambolle and Pock [1]_ and the
+    diagonal step sizes of Pock and Chambolle [2]_ (no step to tune).  With
+    ``weight="auto"`` and the Gaussian term, :math:`\lambda = 0.3 \sigma^2 /
+    \rho` where :math:`\rho` is the mean gradient magnitude of the data: the
+    noise energy per unit of edge strength, so the weight scales with the
+    image units.  For the Poisson term the same rule is applied to the
+    variance-stabilised level :math:`\sigma^2 = \bar y`.
+
+    References
+    ----------
+    .. [1] A. Chambolle and T. Pock, "A first-order primal-dual algorithm for
+       convex problems with applications to imaging", JMIV 40, 2011.
+    .. [2] T. Pock and A. Chambolle, "Diagonal preconditioning for first order
+       primal-dual algorithms in convex optimization", ICCV 2011.
+    .. [3] L. Rudin, S. Osher and E. Fatemi, "Nonlinear total variation based
+       noise removal algorithms", Physica D 60, 1992.
+    """
+    check_choice(data, "data", DATA_TERMS)
+    check_choice(boundary, "boundary", BOUNDARIES)
+    image, psf = prepare(image, psf)
+    op = Convolution(psf, boundary=boundary)
+    grad = Gradient(psf.ndim)
+    sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+    if weight == "auto":
+        weight = _auto_weight(image, grad, sigma, data)
+    elif not (isinstance(weight, (int, float)) and weight >= 0):
+        raise ValueError(f"weight must be a non-negative number or 'auto', got {weight!r}")
+    stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
+    positive = nonnegative or data == "poisson"
+    solve = _admm if boundary in ("valid", "periodic") else _pdhg
+    x, history = solve(image, op, weight, data=data, positive=positive, background=background,
+                       stop=stop, callback=callback)
+    restored = frame(op, x, image.shape)
+    if not return_info:
+        return restored
+    info = Info("total_variation", dict(weight=weight, data=data, noise_sigma=sigma,
+                                        boundary=boundary, nonnegative=positive),
+                iterations=len(history), stopped_by=stop.reason, history=history,
+                seconds=stop.seconds)
+    return restored, info
+
+
+def _auto_weight(image, grad, sigma: float, data: str) -> float:
+    xp = array_namespace(image)
+    g = grad.forward(image)
+    edge = float(to_numpy(xp.sqrt((g * g).sum(0)).mean()))
+    if data == "poisson":
+        sigma = float(to_numpy(clamp_min(image, 0.0).mean())) ** 0.5
+    return 0.3 * sigma**2 / max(edge, 1e-12)
+
+
+def _pdhg(image, op, weight, *, data, positive, background, stop, callback):
+    """Primal–dual (Chambolle–Pock) on the exact operator: any boundary model."""
+    xp = array_namespace(image)
+    d = op.ndim
+    grad = Gradient(d)
+    # diagonal preconditioning: column sums of |K| for x, row sums for the duals
+    tau = 1.0 / (clamp_min(op.adjoint(full(image.shape, 1.0, like=image)), 1e-6) + 2 * d)
+    sigma_data, sigma_tv = 1.0, 0.5
+    shape = op.input_shape(tuple(image.shape))
+    x = full(shape, float(to_numpy(mean_over(image, d).mean())), like=image)
+    x_bar = copy(x)
+    p = full(image.shape, 0.0, like=image)
+    q = full(grad.output_shape(shape), 0.0, like=image)
+    history = []
+    for iteration in stop:
+        predicted = op.forward(x_bar)
+        if data == "gaussian":
+            p = (p + sigma_data * (predicted - image)) / (1 + sigma_data)
+        else:
+            v = p + sigma_data * (predicted + background)
+            p = 0.5 * (1 + v - xp.sqrt((v - 1) ** 2 + 4 * sigma_data * clamp_min(image, 0.0)))
+        q = q + sigma_tv * grad.forward(x_bar)
+        q = q / clamp_min(xp.sqrt((q * q).sum(0)) / max(weight, 1e-30), 1.0)
+        x_new = x - tau * (op.adjoint(p) + grad.adjoint(q))
+        if positive:
+            x_new = clamp_min(x_new, 0.0)
+        x_bar = 2 * x_new - x
+        change = relative_change(x_new, x)
+        x = x_new
+        history.append(rms(predicted - image))
+        if callback is not None and callback(iteration, frame(op, x, image.shape)):
+            stop.reason = "callback"
+            break
+        if stop.done(change=change):
+            break
+    return x, history
+
+
+def _admm(image, op, weight, *, data, positive, background, stop, callback):
+    """ADMM with every operator diagonal in Fourier (Almeida & Figueiredo 2013).
+
+    The object lives on a periodic grid larger than the extended domain; the
+    data term sees only the observed samples (a mask), so the unobserved
+    border is free and the result has no edge ringing.  The differences are
+    taken in real space (periodic), so each iteration costs two forward and
+    two inverse real FFTs of the grid, as many as one Richardson–Lucy step.
+    """
+    xp = array_namespace(image)
+    d = op.ndim
+    spatial = tuple(image.shape[-d:])
+    if op.boundary == "valid":
+        extended = op.input_shape(spatial)
+        grid = tuple(next_fast_len(n) for n in extended)
+        offset = tuple(b for b, _ in op.widths)
+    else:  # periodic: the frame is the whole grid
+        grid, offset = spatial, (0,) * d
+    axes = tuple(range(-d, 0))
+    observed = (Ellipsis,) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))
+    otf = Convolution(op.psf, boundary="periodic").transfer_function(grid, like=image)
+    diff = difference_spectra(grid, image)
+    rho = _admm_rho(weight)
+    denominator = xp.abs(otf) ** 2 + sum(xp.abs(g) ** 2 for g in diff) + 1.0
+    lead = tuple(image.shape[:-d])
+    mask = full(lead + grid, 0.0, like=image)
+    mask[observed] = 1.0
+    y = full(lead + grid, 0.0, like=image)
+    y[observed] = image
+    level = float(to_numpy(mean_over(image, d).mean()))
+    x = full(lead + grid, level, like=image)
+    u1 = irfftn(rfftn(x, grid, axes) * otf, grid, axes)
+    d1 = full(lead + grid, 0.0, like=image)
+    u2 = _periodic_gradient(x, d)
+    d2 = [full(lead + grid, 0.0, like=image) for _ in diff]
+    u3, d3 = copy(x), full(lead + grid, 0.0, like=image)
+    history = []
+    for iteration in stop:
+        spatial_rhs = _periodic_gradient_adjoint([u + dd for u, dd in zip(u2, d2)]) + u3 + d3
+        rhs = rfftn(u1 + d1, grid, axes) * xp.conj(otf) + rfftn(spatial_rhs, grid, axes)
+        spectrum = rhs / denominator
+        x_new = irfftn(spectrum, grid, axes)
+        blurred = irfftn(spectrum * otf, grid, axes)
+        gradients = _periodic_gradient(x_new, d)
+        # data term on the observed samples only
+        v = blurred - d1
+        if data == "gaussian":
+            u1 = v + mask * (y - v) / (1 + rho)
+        else:
+            w = v + background - 1.0 / rho
+            u1 = v + mask * (0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - v)
+        # isotropic shrinkage of the gradient field
+        vs = [g - dd for g, dd in zip(gradients, d2)]
+        magnitude = xp.sqrt(sum(t * t for t in vs))
+        shrink = clamp_min(1.0 - (weight / rho) / clamp_min(magnitude, 1e-30), 0.0)
+        u2 = [t * shrink for t in vs]
+        u3 = clamp_min(x_new - d3, 0.0) if positive else x_new - d3
+        d1 = d1 - (blurred - u1)
+        d2 = [dd - (g - u) for dd, g, u in zip(d2, gradients, u2)]
+        d3 = d3 - (x_new - u3)
+        change = relative_change(x_new, x)
+        x = x_new
+        history.append(rms(blurred[observed] - image))
+        if callback is not None and callback(iteration, x[observed]):
+            stop.reason = "callback"
+            break
+        if stop.done(change=change):
+            break
+    estimate = u3 if positive else x
+    if op.boundary == "valid":  # back to the operator's extended domain
+        estimate = estimate[(Ellipsis,) + tuple(slice(0, n) for n in extended)]
+    return estimate, history
+
+
+def _periodic_gradient(x, d: int) -> list:
+    """Forward differences with wrap-around along the trailing ``d`` axes."""
+    return [roll(x, -1, axis) - x for axis in range(-d, 0)]
+
+
+def _periodic_gradient_adjoint(components) -> object:
+    d = len(components)
+    return sum(roll(g, 1, axis) - g for g, axis in zip(components, range(-d, 0)))
+
+
+def _admm_rho(weight: float) -> float:
+    return max(20.0 * weight, 1e-4)
+
+
+def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: int = 3,
+            nonnegative: bool = True, iterations="auto", boundary: str = "valid",
+            noise_sigma: float | None = None, time_limit: float | None = None,
+            callback: Callable | None = None, return_info: bool = False):
+    r"""Wavelet-sparsity (ℓ1) regularised deconvolution by FISTA, N-D.
+
+    Parameters
+    ----------
+    image : (N1, ..., Nd) array
+        numpy, torch or CuPy; the wavelet transform runs on the host
+        (PyWavelets), the blur on the array's device.
+    psf : (K1, ..., Kd) array
+        Normalised to sum 1 here.
+    weight : float or "auto"
+        :math:`\lambda`; ``"auto"``: :math:`0.5\,\hat\sigma` with
+        :math:`\hat\sigma` the estimated noise level (the soft threshold
+        per FISTA step is :math:`\lambda` for a unit step).
+    wavelet_name : str
+        Any orthogonal PyWavelets wavelet ("haar", "db2", "sym4", ...).
+    levels : int
+        Decomposition levels (fewer if the shortest axis is too short); the
+        coarsest approximation is not penalised.
+    nonnegative : bool
+        Add the constraint :math:`x \ge 0` (the proximal step then runs a
+        few Dykstra-like iterations, which converge to the exact prox).
+    iterations : int or "auto"
+        ``"auto"``: relative change below 1e-3, at most 300.
+    boundary, noise_sigma, time_limit, callback, return_info
+        As in :func:`total_variation`.
+
+    Notes
+    -----
+    .. math:: \min_x \tfrac12 \|Ax - y\|^2 + \lambda \|W x\|_1 \;(+\ \iota_{x\ge0})
+
+    with :math:`W` an orthonormal periodised wavelet transform of the
+    (extended) object, zero-padded to a multiple of :math:`2^\text{levels}`;
+    FISTA of Beck and Teboulle [1]_, after Daubechies et al. [2]_.
+
+    References
+    ----------
+    .. [1] A. Beck and M. Teboulle, "A fast iterative shrinkage-thresholding
+       algorithm for linear inverse problems", SIAM J. Imaging Sci. 2, 2009.
+    .. [2] I. Daubechies, M. Defrise and C. De Mol, "An iterative thresholding
+       algorithm for linear inverse problems with a sparsity constraint",
+       Comm. Pure Appl. Math. 57, 2004.
+    """
+    import pywt
+
+    check_choice(boundary, "boundary", BOUNDARIES)
+    if pywt.Wavelet(wavelet_name).orthogonal is False:
+        raise ValueError(f"wavelet_name={wavelet_name!r} is not orthogonal; use e.g. 'sym4'")
+    image, psf = prepare(image, psf)
+    op = Convolution(psf, boundary=boundary)
+    d = psf.ndim
+    sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+    if weight == "auto":
+        weight = 0.5 * sigma
+    elif not (isinstance(weight, (int, float)) and weight >= 0):
+        raise ValueError(f"weight must be a non-negative number or 'auto', got {weight!r}")
+    domain = op.input_shape(tuple(image.shape))
+    shortest = min(domain[-d:])
+    levels = max(1, min(levels, pywt.dwt_max_level(shortest, wavelet_name)))
+    block = 2**levels
+    padded = domain[:-d] + tuple(-(-n // block) * block for n in domain[-d:])
+    crop = (Ellipsis,) + tuple(slice(0, n) for n in domain[-d:])
+    axes = tuple(range(-d, 0))
+    norm = 1.0 if float(to_numpy(psf.min())) >= 0 else op.norm(domain[-d:], like=image)
+    step = 1.0 / norm**2
+
+    def shrink(v):
+        """prox of step·λ‖W·‖₁ (+ non-negativity) at v."""
+        host = to_numpy(v)
+        coeffs = pywt.wavedecn(host, wavelet_name, mode="periodization", level=levels, axes=axes)
+        t = step * weight
+        for detail in coeffs[1:]:
+            for key, c in detail.items():
+                detail[key] = np.sign(c) * np.maximum(np.abs(c) - t, 0)
+        out = pywt.waverecn(coeffs, wavelet_name, mode="periodization", axes=axes)
+        return asarray(out, v)
+
+    def prox(v):
+        if not nonnegative:
+            return shrink(v)
+        x, p, q = v, 0.0, 0.0  # Dykstra-like splitting for the sum of two proxes
+        for _ in range(3):
+            y = shrink(x + p)
+            p = x + p - y
+            x = clamp_min(y + q, 0.0)
+            q = y + q - x
+        return x
+
+    stop = Stopping(iterations, max_iterations=300, tol=1e-3, time_limit=time_limit)
+    x = full(padded, float(to_numpy(mean_over(image, d).mean())), like=image)
+    z, t_k = x, 1.0
+    history = []
+    for iteration in stop:
+        residual = op.forward(z[crop]) - image
+        gradient = full(padded, 0.0, like=image)
+        gradient[crop] = op.adjoint(residual)
+        x_new = prox(z - step * gradient)
+        t_next = (1 + (1 + 4 * t_k * t_k) ** 0.5) / 2
+        z = x_new + ((t_k - 1) / t_next) * (x_new - x)
+        change = relative_change(x_new, x)
+        x, t_k = x_new, t_next
+        history.append(rms(residual))
+        if callback is not None and callback(iteration, frame(op, x[crop], image.shape)):
+            stop.reason = "callback"
+            break
+        if stop.done(change=change):
+            break
+    restored = frame(op, x[crop], image.shape)
+    if not return_info:
+        return restored
+    return restored, Info("wavelet", dict(weight=weight, wavelet=wavelet_name, levels=levels,
+                                          nonnegative=nonnegative, noise_sigma=sigma,
+                                          boundary=boundary),
+                          iterations=len(history), stopped_by=stop.reason, history=history,
+                          seconds=stop.seconds)
