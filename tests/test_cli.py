@@ -18,15 +18,45 @@ def blurred_tif(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("method", ["richardson_lucy", "wiener"])
+METHOD_NAMES = ["total_variation", "richardson_lucy", "richardson_lucy_tv", "wavelet", "wiener",
+                "tikhonov", "cgls", "unsupervised_wiener", "landweber", "van_cittert",
+                "inverse_filter"]
+
+
+def test_cli_lists_every_method():
+    from deconvkit import METHODS
+    from deconvkit.cli import METHOD_NAMES as listed
+
+    assert sorted(listed) == sorted(METHODS)
+
+
+@pytest.mark.parametrize("method", ["auto", *METHOD_NAMES])
 def test_deconvolve_file(tmp_path, blurred_tif, method, capsys):
     out = tmp_path / f"{method}.tif"
-    assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--method",
-                 method, "-o", str(out)]) == 0
+    args = ["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--method", method,
+            "-o", str(out)]
+    if method in ("total_variation", "wavelet", "auto"):
+        args += ["--iterations", "20"]
+    assert main(args) == 0
     restored, meta = io.read(out, with_metadata=True)
     assert restored.shape == (128, 128) and restored.dtype == np.float32
     assert meta.spacing == pytest.approx((0.1, 0.1))
-    assert method in capsys.readouterr().out  # says what ran and with which parameters
+    said = capsys.readouterr().out  # says what ran and what it chose
+    assert (method if method != "auto" else "total_variation (chosen by auto)") in said
+    if method in ("auto", "total_variation", "wiener", "tikhonov"):
+        assert "noise_sigma=" in said
+
+
+def test_options_reach_the_solver(tmp_path, blurred_tif, capsys):
+    out = tmp_path / "o.tif"
+    assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--method",
+                 "richardson_lucy", "--iterations", "7", "--option", "acceleration=none",
+                 "--noise-sigma", "0.02", "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "acceleration=None" in said and "7 iterations" in said
+    assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--method",
+                 "wiener", "--weight", "0.05", "-o", str(tmp_path / "w.tif")]) == 0
+    assert "balance=0.05" in capsys.readouterr().out
 
 
 def test_psf_file_and_colour_png(tmp_path, capsys):
@@ -34,7 +64,8 @@ def test_psf_file_and_colour_png(tmp_path, capsys):
     rgb = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
     io.write(tmp_path / "rgb.png", rgb)
     assert main(["deconvolve", str(tmp_path / "rgb.png"), "--psf", str(tmp_path / "k.npy"),
-                 "--iterations", "3", "-q", "-o", str(tmp_path / "out.png")]) == 0
+                 "--method", "richardson_lucy", "--iterations", "3", "-q",
+                 "-o", str(tmp_path / "out.png")]) == 0
     assert io.read(tmp_path / "out.png").shape == (40, 40, 3)
 
 
@@ -54,8 +85,12 @@ def test_simulate_command(tmp_path):
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.xyz"], "unknown file type"),
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--method", "magic", "-o", "{d}/o.tif"],
      "Invalid value for '--method'"),
-    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--balance", "1", "-o", "{d}/o.tif"],
-     "--balance applies to --method wiener"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--method", "wiener", "--iterations",
+      "3", "-o", "{d}/o.tif"], "wiener does not take iterations"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--weight", "heavy", "-o", "{d}/o.tif"],
+     "'heavy' is not a number or 'auto'"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--option", "oops", "-o", "{d}/o.tif"],
+     "is not key=value"),
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1x1x1", "-o", "{d}/o.tif"],
      "psf has 3 dims but image has 2"),
     (["deconvolve", "{bad}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "cannot read"),
@@ -90,14 +125,15 @@ def test_existing_output_needs_overwrite(tmp_path, blurred_tif, capsys):
     assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1", "-o", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1", "-o", str(out),
-                 "--overwrite", "-q", "--iterations", "2"]) == 0
+                 "--overwrite", "-q", "--method", "richardson_lucy", "--iterations", "2"]) == 0
     assert io.read(out).shape == (128, 128)
 
 
 def test_demo_writes_table_files_and_figure(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for name in ("signal1d", "camera", "phantom3d", "PSNR", "SSIM", "richardson_lucy", "wiener"):
+    for name in ("signal1d", "camera", "phantom3d", "PSNR", "SSIM", "richardson_lucy", "wiener",
+                 "auto (total_variation)"):
         assert name in out
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "comparison.png" in files

@@ -6,7 +6,7 @@ when the arrays you pass come from them.
 """
 
 from . import metrics, psf, restoration, testing
-from ._deconvolve import METHODS, deconvolve
+from ._deconvolve import METHODS, choose_method, deconvolve
 from .operators import BOUNDARIES, Convolution, Gradient, LinearOperator, Pad
 from .restoration import (
     cgls,
@@ -39,12 +39,14 @@ __all__ = [
     "metrics",
     "psf",
     "cgls",
+    "choose_method",
     "dead_leaves",
     "inverse_filter",
     "landweber",
     "restoration",
     "richardson_lucy",
     "richardson_lucy_tv",
+    "signal",
     "simulate",
     "tikhonov",
     "total_variation",

@@ -6,6 +6,7 @@ User errors (bad arguments, unreadable files, invalid data) print one line
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -18,6 +19,10 @@ from . import io as dkio
 from . import psf as psf_module
 
 BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
+# kept here (not imported from restoration) so that --help stays fast
+METHOD_NAMES = ["total_variation", "richardson_lucy", "richardson_lucy_tv", "wavelet", "wiener",
+                "tikhonov", "cgls", "unsupervised_wiener", "landweber", "van_cittert",
+                "inverse_filter"]
 
 
 def _load_psf(spec: str):
@@ -72,6 +77,38 @@ def cli():
     """Deconvolution of signals, images and volumes."""
 
 
+def _number_or_auto(value):
+    """Click converter: a float, an int, or the word auto."""
+    if value is None or value == "auto":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number or 'auto'") from None
+    return int(number) if number.is_integer() and "." not in value and "e" not in value \
+        else number
+
+
+def _parse_options(items):
+    """``--option key=value`` pairs, values as numbers, booleans, None or text."""
+    options = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--option")
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            options[key] = lowered == "true"
+        elif lowered == "none":
+            options[key] = None
+        else:
+            try:
+                options[key] = _number_or_auto(value)
+            except click.BadParameter:
+                options[key] = value
+    return options
+
+
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
 @click.option("--psf", "psf_spec", required=True,
@@ -79,23 +116,30 @@ def cli():
                    "motion:length=15,angle=30 (see deconvkit.psf.from_spec).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output file; the format follows the extension.")
-@click.option("--method", default="richardson_lucy", show_default=True,
-              type=click.Choice(["richardson_lucy", "wiener"]))
+@click.option("--method", default="auto", show_default=True,
+              type=click.Choice(["auto", *METHOD_NAMES]),
+              help="auto picks from the data; the others are deconvkit.restoration's functions.")
 @click.option("--boundary", default="auto", show_default=True,
-              type=click.Choice(BOUNDARY_CHOICES))
-@click.option("--iterations", type=click.IntRange(min=0), default=None,
-              help="Richardson-Lucy iterations (default 30).")
-@click.option("--balance", type=float, default=None,
-              help="Wiener regularisation weight (default: estimated from the data).")
+              type=click.Choice(BOUNDARY_CHOICES),
+              help="auto picks the model that avoids edge ringing for the method.")
+@click.option("--iterations", default=None, help="A number, or auto (the stopping rule).")
+@click.option("--weight", default=None,
+              help="Regularisation weight (balance for wiener): a number or auto.")
+@click.option("--noise-sigma", type=float, default=None,
+              help="Noise standard deviation (default: estimated from the data).")
+@click.option("--time-limit", type=float, default=None, help="Stop iterating after SECONDS.")
+@click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Any other keyword of the method, e.g. --option acceleration=none.")
 @click.option("--channel-axis", type=int, default=None,
               help="Axis of colour channels (default: last axis of a colour PNG/JPEG).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
               help="Integer depth for PNG output of float results.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def deconvolve(input_path, psf_spec, output, method, boundary, iterations, balance,
-               channel_axis, bit_depth, overwrite, quiet):
-    """Restore INPUT blurred by a known PSF and write the result."""
+def deconvolve(input_path, psf_spec, output, method, boundary, iterations, weight, noise_sigma,
+               time_limit, extra, channel_axis, bit_depth, overwrite, quiet):
+    """Restore INPUT blurred by a known PSF, write the result and say what was chosen."""
+    from ._deconvolve import METHODS, choose_method
     from ._deconvolve import deconvolve as run
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
@@ -103,37 +147,44 @@ def deconvolve(input_path, psf_spec, output, method, boundary, iterations, balan
     kernel = _load_psf(psf_spec)
     if channel_axis is None and image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
         channel_axis = -1
-    options = {}
-    if method == "richardson_lucy":
-        if balance is not None:
-            raise click.UsageError("--balance applies to --method wiener")
-        options["iterations"] = 30 if iterations is None else iterations
-    else:
-        if iterations is not None:
-            raise click.UsageError("--iterations applies to --method richardson_lucy")
-        options["balance"] = "auto" if balance is None else balance
+    resolved = choose_method(image, kernel) if method == "auto" else method
+    options = _parse_options(extra)
+    for key, value in (("iterations", _number_or_auto(iterations)),
+                       ("balance" if resolved == "wiener" else "weight", _number_or_auto(weight)),
+                       ("noise_sigma", noise_sigma), ("time_limit", time_limit)):
+        if value is not None:
+            options[key] = value
+    accepts_callback = "callback" in inspect.signature(METHODS[resolved][0]).parameters
+    channels = 1 if channel_axis is None else image.shape[channel_axis]
+    total = options["iterations"] * channels if isinstance(options.get("iterations"), int) \
+        else None  # "auto": a counter without a bar's end
     start = time.perf_counter()
-    if method == "richardson_lucy":
-        channels = 1 if channel_axis is None else image.shape[channel_axis]
-        with _Progress(options["iterations"] * channels, "Richardson-Lucy", quiet) as progress:
-            done = [0]
+    with _Progress(total, resolved.replace("_", " "), quiet or not accepts_callback) as progress:
+        done = [0]
 
-            def tick(iteration, estimate):
-                done[0] += 1
-                return progress(done[0])
+        def tick(iteration, estimate):
+            done[0] += 1
+            return progress(done[0])
 
-            restored = run(image, kernel, method=method, boundary=boundary,
-                           channel_axis=channel_axis, callback=tick, **options)
-    else:
-        restored = run(image, kernel, method=method, boundary=boundary,
-                       channel_axis=channel_axis, **options)
+        if accepts_callback:
+            options["callback"] = tick
+        restored, info = run(image, kernel, method=resolved, boundary=boundary,
+                             channel_axis=channel_axis, return_info=True, **options)
     seconds = time.perf_counter() - start
     dkio.write(output, restored, metadata=meta, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None)
     if not quiet:
-        chosen = ", ".join(f"{k}={v}" for k, v in options.items())
-        _console().print(f"{method} ({chosen}, boundary={boundary}) on {tuple(image.shape)} "
-                         f"in {seconds:.2f} s -> {output}")
+        first = info[0] if isinstance(info, list) else info
+        chosen = ", ".join(f"{k}={_show(v)}" for k, v in first.parameters.items())
+        how = f"{first.iterations} iterations, stopped by {first.stopped_by}" \
+            if first.iterations else first.stopped_by
+        picked = " (chosen by auto)" if method == "auto" else ""
+        _console().print(f"{resolved}{picked}: {chosen}; {how}; {tuple(image.shape)} in "
+                         f"{seconds:.2f} s -> {output}")
+
+
+def _show(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @cli.command("psf")
