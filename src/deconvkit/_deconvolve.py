@@ -49,7 +49,9 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     image : (N1, ..., Nd) array, or with one extra channel axis
         numpy, torch (CPU or CUDA) or CuPy array; the result has the same
         library, device and shape, in the working float dtype (float32 stays
-        float32; integers and float16 are promoted).  Never clipped.
+        float32; integers and float16 are promoted).  Never clipped.  A dask
+        array is restored chunk by chunk (:func:`deconvkit.tiling.deconvolve_dask`)
+        and a lazy dask array is returned.
     psf : (K1, ..., Kd) array
         Point-spread function (normalised to sum 1 by the solvers).
     method : str
@@ -83,6 +85,14 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     (48, 48, 3)
     """
     check_choice(method, "method", ("auto", *METHODS))
+    if type(image).__module__.split(".")[0] == "dask":  # out of core: tile it
+        from .tiling import deconvolve_dask
+
+        if channel_axis is not None:
+            raise ValueError("channel_axis is not supported for dask arrays; restore each "
+                             "channel (image[..., c]) separately")
+        return deconvolve_dask(image, psf, method=method, boundary=boundary,
+                               return_info=return_info, **options)
     image = check_array(image, "image")
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(

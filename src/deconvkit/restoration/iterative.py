@@ -62,7 +62,7 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
         raise ValueError(f"step must be > 0, got {step!r}")
     sigma = _noise(image, iterations, noise_sigma)
     stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=time_limit)
-    x = full(op.input_shape(tuple(image.shape)), 0.0, like=image) + mean_over(image, psf.ndim)
+    x = full(op.input_shape(tuple(image.shape)), 0.0, like=image)  # the classic start
     history = []
     for iteration in stop:
         residual = image - op.forward(x)

@@ -1,0 +1,67 @@
+"""Tiled (dask) restoration equals the untiled one in the interior."""
+
+import numpy as np
+import pytest
+
+from deconvkit import deconvolve, psf, simulate
+
+da = pytest.importorskip("dask.array")
+
+
+def _data(shape=(96, 112), seed=0):
+    from skimage import data
+
+    scene = data.camera()[100:100 + shape[0] + 16, 100:100 + shape[1] + 16] / 255.0
+    kernel = psf.gaussian(1.5, shape=(9, 9))
+    return simulate(scene, kernel, sigma=0.01, boundary="valid", seed=seed), kernel
+
+
+def _relative_interior_error(tiled, untiled, margin):
+    inner = tuple(slice(margin, n - margin) for n in untiled.shape)
+    diff = np.linalg.norm(tiled[inner] - untiled[inner])
+    return diff / np.linalg.norm(untiled[inner])
+
+
+@pytest.mark.parametrize("method,options", [
+    ("richardson_lucy", dict(iterations=20)),
+    ("wiener", {}),
+    ("landweber", dict(iterations=20)),
+    ("total_variation", dict(iterations=60)),
+])
+def test_tiled_equals_untiled(method, options):
+    observed, kernel = _data()
+    # chunks of 32 < 4 PSF widths (36)
+    lazy, info = deconvolve(da.from_array(observed, chunks=32), kernel, method=method,
+                            return_info=True, **options)
+    assert isinstance(lazy, da.Array) and lazy.shape == observed.shape
+    tiled = lazy.compute()
+    fixed = {k: v for k, v in info.parameters.items() if k in ("noise_sigma", "weight",
+                                                                 "balance")}
+    untiled = deconvolve(observed, kernel, method=method, **{**options, **fixed})
+    assert tiled.dtype == untiled.dtype
+    assert _relative_interior_error(tiled, untiled, margin=8) <= 1e-3
+
+
+def test_auto_parameters_are_chosen_once():
+    observed, kernel = _data()
+    lazy, info = deconvolve(da.from_array(observed, chunks=48), kernel, return_info=True)
+    assert info.method == "total_variation" and info.parameters["weight"] > 0
+    assert lazy.compute().shape == observed.shape
+
+
+def test_runs_on_a_distributed_cluster():
+    distributed = pytest.importorskip("distributed")
+    observed, kernel = _data(shape=(64, 64))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        lazy = deconvolve(da.from_array(observed, chunks=32), kernel,
+                          method="richardson_lucy", iterations=10, noise_sigma=0.01)
+        tiled = client.compute(lazy).result()
+    untiled = deconvolve(observed, kernel, method="richardson_lucy", iterations=10)
+    assert _relative_interior_error(tiled, untiled, margin=8) <= 1e-3
+
+
+def test_dask_channel_axis_is_refused_clearly():
+    with pytest.raises(ValueError, match="channel_axis is not supported for dask"):
+        deconvolve(da.zeros((8, 8, 3), chunks=4), np.ones((3, 3)), channel_axis=-1)
