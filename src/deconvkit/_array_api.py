@@ -206,6 +206,24 @@ def clamp_min(x, minimum: float):
     return xp.maximum(x, minimum)
 
 
+def clamp_min_(x, minimum: float):
+    """In place: ``x = max(x, minimum)``; returns ``x``."""
+    xp = array_namespace(x)
+    if is_torch(xp):
+        return x.clamp_(min=minimum)
+    return xp.maximum(x, minimum, out=x)
+
+
+def vdot(a, b) -> float:
+    """Sum of ``a * b`` as a Python float, without a temporary array."""
+    xp = array_namespace(a)
+    if is_torch(xp):
+        return float(xp.dot(a.reshape(-1), b.reshape(-1)))
+    if is_numpy(xp):
+        return float(np.vdot(a.ravel(), b.ravel()))
+    return float(xp.vdot(a.ravel(), b.ravel()))
+
+
 def copy(x):
     xp = array_namespace(x)
     return x.clone() if is_torch(xp) else x.copy()
@@ -227,10 +245,14 @@ def rfftn(x, s, axes):
 
 
 def irfftn(X, s, axes):
-    """Inverse of :func:`rfftn` with output lengths ``s`` over ``axes``."""
+    """Inverse of :func:`rfftn` with output lengths ``s`` over ``axes``.
+
+    The spectrum ``X`` may be overwritten (every caller makes it for this call),
+    which saves scipy a complex copy.
+    """
     xp = array_namespace(X)
     if is_numpy(xp):
-        return scipy.fft.irfftn(X, s=s, axes=axes, workers=FFT_WORKERS)
+        return scipy.fft.irfftn(X, s=s, axes=axes, workers=FFT_WORKERS, overwrite_x=True)
     if is_torch(xp):
         return xp.fft.irfftn(X, s=s, dim=axes)
     return xp.fft.irfftn(X, s=s, axes=axes)

@@ -167,8 +167,9 @@ class Convolution(LinearOperator):
         tail = x.shape[-self.ndim:]
         fft_shape = tuple(next_fast_len(n) for n in tail)
         axes = tuple(range(-self.ndim, 0))
-        otf = self._otf(x, fft_shape, flipped=False)
-        full = irfftn(rfftn(x, fft_shape, axes) * otf, fft_shape, axes)
+        spectrum = rfftn(x, fft_shape, axes)
+        spectrum *= self._otf(x, fft_shape, flipped=False)  # in place: one complex buffer
+        full = irfftn(spectrum, fft_shape, axes)
         keep = tuple(slice(k - 1, n) for k, n in zip(self.kernel_shape, tail))
         return full[(Ellipsis,) + keep]
 
@@ -180,8 +181,9 @@ class Convolution(LinearOperator):
         axes = tuple(range(-self.ndim, 0))
         # convolving with the flipped kernel at the origin lands the result
         # exactly on the extended domain: no roll, no wrap-around (fft >= n+K-1)
-        otf = self._otf(y, fft_shape, flipped=True)
-        full = irfftn(rfftn(y, fft_shape, axes) * otf, fft_shape, axes)
+        spectrum = rfftn(y, fft_shape, axes)
+        spectrum *= self._otf(y, fft_shape, flipped=True)
+        full = irfftn(spectrum, fft_shape, axes)
         return full[(Ellipsis,) + tuple(slice(0, n) for n in tail)]
 
     def _periodic(self, x, *, adjoint: bool):
@@ -190,7 +192,7 @@ class Convolution(LinearOperator):
         otf = self.transfer_function(tail, like=x)
         xp = array_namespace(x)
         spectrum = rfftn(x, tail, axes)
-        spectrum = spectrum * (xp.conj(otf) if adjoint else otf)
+        spectrum *= xp.conj(otf) if adjoint else otf
         return irfftn(spectrum, tail, axes)
 
     # ----------------------------------------------------------------- caching

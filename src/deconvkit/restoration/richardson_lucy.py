@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-from .._array_api import array_namespace, clamp_min, full, to_numpy
+from .._array_api import (
+    array_namespace,
+    clamp_min,
+    clamp_min_,
+    full,
+    is_torch,
+    to_numpy,
+    vdot,
+)
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ._common import frame, mean_over, prepare
-from ._stopping import Info, Stopping, estimate_noise, rms
+from ._stopping import Info, Stopping, estimate_noise
 
 __all__ = ["richardson_lucy", "richardson_lucy_tv"]
 
@@ -149,12 +158,11 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     image, psf = prepare(image, psf)
     xp = array_namespace(image)
     op = Convolution(psf, boundary=boundary, method="auto")
-    data = clamp_min(image, 0.0)
     sigma = None
     if iterations == "auto" or tv_weight == "auto":
         sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
     if tv_weight == "auto":
-        level = max(float(to_numpy(data.mean())) - background, 1e-12)
+        level = max(float(to_numpy(clamp_min(image, 0.0).mean())) - background, 1e-12)
         tv_weight = min(max(0.1 * sigma / level, 1e-4), 0.01)
     elif not (isinstance(tv_weight, (int, float)) and tv_weight >= 0):
         raise ValueError(f"weight must be a non-negative number or 'auto', got {tv_weight!r}")
@@ -164,40 +172,64 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                     min_iterations=3)
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
-    tiny = float(xp.finfo(image.dtype).eps) * max(float(data.max()), 1.0 * background, 1e-30)
+    tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
+    # A^T 1, floored: samples no observation reaches (none for a unit-sum PSF) stay put
     weights = op.adjoint(full(image.shape, 1.0, like=image))
-    # samples outside every observation's reach (none for a unit-sum PSF) stay 0
-    usable = weights > 1e-6 * weights.max()
-    weights = clamp_min(weights, 1e-6 * float(weights.max()))
-    start = clamp_min(mean_over(data, op.ndim) - background, tiny)
-    estimate = start * xp.ones_like(weights) * usable
-    previous = step = last_step = None  # for the extrapolation
+    clamp_min_(weights, 1e-6 * float(weights.max()))
+    start = clamp_min(mean_over(clamp_min(image, 0.0), op.ndim) - background, tiny)
+    estimate = start * xp.ones_like(weights)
+    track = stop.auto or return_info  # the residual costs two passes: only when used
+    count = math.prod(image.shape)
+    work = xp.empty_like(image)  # frame-sized scratch: the residual, then the ratio y / Ax
+    # Biggs-Andrews state, all updated in place: h = x_k - x_(k-1), the last RL
+    # change g, and a buffer for the extrapolated point
+    h = last_change = spare = None
+    alpha = 0.0
     history = []
+    ran = 0
     for iteration in stop:
-        point = estimate
-        if step is not None and last_step is not None:
-            alpha = _biggs_alpha(step, last_step)
-            point = clamp_min(estimate + alpha * (estimate - previous), 0.0)
-        predicted = clamp_min(op.forward(point) + background, tiny)
-        history.append(rms(predicted - background - image))
+        ran = iteration
+        current = estimate
+        if alpha > 0:
+            current = xp.multiply(h, alpha, out=spare)
+            current += estimate
+            clamp_min_(current, 0.0)
+        predicted = op.forward(current)
+        if background:
+            predicted += background
+        clamp_min_(predicted, tiny)
+        if track:
+            xp.subtract(predicted, image, out=work)  # (Ax + b) - y
+            history.append((vdot(work, work) / count) ** 0.5)
+        # the ratio max(y, 0) / (Ax + b), built in the scratch buffer
+        xp.maximum(image, 0, out=work) if not is_torch(xp) else work.copy_(image).clamp_(min=0)
+        work /= predicted
+        del predicted
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
-        correction = clamp_min(op.adjoint(data / predicted), 0.0)
-        denominator = weights
+        updated = clamp_min_(op.adjoint(work), 0.0)
+        updated *= current
         if tv_weight:
             # one-step-late MAP; where few data see a sample (the border of
             # the "valid" domain) the prior must not swamp A^T 1
-            denominator = xp.maximum(weights - tv_weight * _tv_curvature(grad, point),
-                                     0.5 * weights)
-        updated = point * correction / denominator
+            updated /= xp.maximum(weights - tv_weight * _tv_curvature(grad, current),
+                                  0.5 * weights)
+        else:
+            updated /= weights
         if acceleration:
-            last_step, step = step, updated - point
-            previous = estimate
+            change = xp.subtract(updated, current, out=spare if spare is not None
+                                 else xp.empty_like(updated))
+            alpha = _biggs_alpha(change, last_change) if last_change is not None else 0.0
+            spare, last_change = last_change, change  # recycle the older buffer
+            if spare is None:
+                spare = xp.empty_like(updated)
+            h = xp.subtract(updated, estimate, out=h if h is not None
+                            else xp.empty_like(updated))
         estimate = updated
         if callback is not None and callback(iteration, frame(op, estimate, image.shape)):
             stop.reason = "callback"
             break
-        if stop.done(residual=history[-1]):
+        if stop.done(residual=history[-1] if track else None):
             break
     restored = frame(op, estimate, image.shape)
     if not return_info:
@@ -207,7 +239,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         parameters["noise_sigma"] = sigma
     if name == "richardson_lucy_tv":
         parameters["weight"] = tv_weight
-    return restored, Info(name, parameters, iterations=len(history), stopped_by=stop.reason,
+    return restored, Info(name, parameters, iterations=ran, stopped_by=stop.reason,
                           history=history, seconds=stop.seconds)
 
 
@@ -222,7 +254,7 @@ def _tv_curvature(grad, x):
 
 def _biggs_alpha(step, last_step) -> float:
     """Extrapolation weight from the last two RL changes (Biggs & Andrews 1997, eq. 19)."""
-    denominator = float(to_numpy((last_step * last_step).sum()))
+    denominator = vdot(last_step, last_step)
     if not denominator > 0:
         return 0.0
-    return min(max(float(to_numpy((step * last_step).sum())) / denominator, 0.0), 0.95)
+    return min(max(vdot(step, last_step) / denominator, 0.0), 0.95)

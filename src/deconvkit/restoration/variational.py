@@ -202,8 +202,8 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
         spatial_rhs = _periodic_gradient_adjoint([u + dd for u, dd in zip(u2, d2)]) + u3 + d3
         rhs = rfftn(u1 + d1, grid, axes) * xp.conj(otf) + rfftn(spatial_rhs, grid, axes)
         spectrum = rhs / denominator
-        x_new = irfftn(spectrum, grid, axes)
         blurred = irfftn(spectrum * otf, grid, axes)
+        x_new = irfftn(spectrum, grid, axes)  # last: irfftn may overwrite its input
         gradients = _periodic_gradient(x_new, d)
         # data term on the observed samples only
         v = blurred - d1

@@ -1,0 +1,171 @@
+"""CPU speed and memory of Richardson-Lucy, as ratios against references timed in the same run.
+
+1. Seconds per RL iteration / the FFT floor (2 forward + 2 inverse real FFTs
+   of the same padded shape, same library, same threads).  Target <= 1.25.
+2. Time for deconvkit's default accelerated RL to reach the PSNR that
+   scikit-image's ``richardson_lucy`` reaches in 50 iterations, against
+   scikit-image's time.  Target >= 10x, on 1024x1024 and 64x256x256.
+3. Peak extra resident memory of RL, in units of the padded volume (float32),
+   measured in a fresh process (Linux VmHWM, reset just before the solve,
+   minus the resident size then).  Target <= 6.
+
+    python benchmarks/speed.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import scipy.fft
+
+import deconvkit as dk
+
+
+def best_of(func, repeat=5):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def test_volume(shape, seed=0):
+    if len(shape) == 2:
+        from skimage import data, transform
+
+        image = transform.resize(data.camera() / 255.0, shape, order=1)
+        return image.astype(np.float32)
+    return (dk.cell_phantom(shape, seed=seed) / 2.0).astype(np.float32)
+
+
+def fft_floor(padded_shape, dtype=np.float32):
+    x = np.random.default_rng(0).random(padded_shape).astype(dtype)
+    axes = tuple(range(x.ndim))
+
+    def four():
+        for _ in range(2):
+            spectrum = scipy.fft.rfftn(x, axes=axes, workers=-1)
+            scipy.fft.irfftn(spectrum, s=padded_shape, axes=axes, workers=-1)
+
+    return best_of(four)
+
+
+def per_iteration(shape, kernel, acceleration):
+    image = test_volume(shape)
+    observed = dk.simulate(image, kernel, sigma=0.01, seed=0).astype(np.float32)
+    op = dk.Convolution(kernel, boundary="valid")
+    padded = tuple(scipy.fft.next_fast_len(n, real=True) for n in op.input_shape(shape))
+    n = 20
+
+    def run(iterations):
+        return lambda: dk.richardson_lucy(observed, kernel, iterations=iterations,
+                                          acceleration=acceleration, noise_sigma=0.01)
+
+    seconds = (best_of(run(n + 2)) - best_of(run(2))) / n  # set-up cancels out
+    return seconds, fft_floor(padded), padded
+
+
+def time_to_skimage_quality(shape, kernel):
+    import skimage.restoration as skr
+
+    truth = test_volume(shape)
+    observed = dk.simulate(truth, kernel, sigma=0.01, seed=0).astype(np.float32)
+    start = time.perf_counter()
+    reference = skr.richardson_lucy(observed, kernel, num_iter=50, clip=False)
+    skimage_seconds = time.perf_counter() - start
+    target = dk.metrics.psnr(truth, reference, data_range=1.0)
+    reached = []
+
+    def watch(i, x):
+        if dk.metrics.psnr(truth, x, data_range=1.0) >= target:
+            reached.append((i, time.perf_counter()))
+            return True
+        return False
+
+    # the PSNR checks are not part of deconvkit's time: run once to find the
+    # iteration count, then time exactly that many iterations
+    dk.richardson_lucy(observed, kernel, iterations=100, callback=watch, noise_sigma=0.01)
+    if not reached:
+        return skimage_seconds, None, None, target
+    count = reached[0][0]
+    start = time.perf_counter()
+    dk.richardson_lucy(observed, kernel, iterations=count, noise_sigma=0.01)
+    return skimage_seconds, time.perf_counter() - start, count, target
+
+
+def memory_child(shape, kernel_sigma, acceleration):
+    """Runs in a fresh process: peak RSS growth during RL, in bytes."""
+    kernel = dk.psf.gaussian(kernel_sigma, ndim=len(shape))
+    observed = dk.simulate(test_volume(shape), kernel, sigma=0.01, seed=0).astype(np.float32)
+    warm = observed[tuple(slice(0, 2 * k) for k in kernel.shape)]
+    dk.richardson_lucy(warm, kernel, iterations=2)  # warm imports
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # Linux: reset the peak (VmHWM) to the current resident size
+    before = _status("VmRSS")
+    dk.richardson_lucy(observed, kernel, iterations=5, acceleration=acceleration,
+                       noise_sigma=0.01)
+    print(json.dumps({"extra": _status("VmHWM") - before}))
+
+
+def _status(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_memory(shape, kernel_sigma, acceleration):
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import speed; "
+            f"speed.memory_child({tuple(shape)!r}, {kernel_sigma!r}, {acceleration!r})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    extra = json.loads(out.stdout.strip().splitlines()[-1])["extra"]
+    kernel = dk.psf.gaussian(kernel_sigma, ndim=len(shape))
+    op = dk.Convolution(kernel, boundary="valid")
+    padded = tuple(scipy.fft.next_fast_len(n, real=True) for n in op.input_shape(shape))
+    return extra / (np.prod(padded) * 4)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args()
+    cases = [((1024, 1024), 2.0), ((64, 256, 256), 1.5)]
+    if args.quick:
+        cases = [((512, 512), 2.0), ((32, 128, 128), 1.5)]
+    print(f"threads: scipy.fft workers={os.cpu_count()}\n")
+    print("| shape | RL mode | s/iteration | FFT floor s | ratio (target <= 1.25) |")
+    print("|---|---|---|---|---|")
+    for shape, sigma in cases:
+        kernel = dk.psf.gaussian(sigma, ndim=len(shape))
+        for acceleration in (None, "biggs"):
+            seconds, floor, padded = per_iteration(shape, kernel, acceleration)
+            print(f"| {shape} (padded {padded}) | {acceleration or 'plain'} | {seconds:.4f} | "
+                  f"{floor:.4f} | {seconds / floor:.2f} |", flush=True)
+    print("\n| shape | scikit-image 50 it. s | deconvkit s (iterations) | speed-up (target >= 10) |")
+    print("|---|---|---|---|")
+    for shape, sigma in cases:
+        kernel = dk.psf.gaussian(sigma, ndim=len(shape))
+        sk, ours, count, target = time_to_skimage_quality(shape, kernel)
+        if ours is None:
+            print(f"| {shape} | {sk:.2f} | not reached in 100 | - |")
+        else:
+            print(f"| {shape} | {sk:.2f} | {ours:.2f} ({count}) | {sk / ours:.1f}x |", flush=True)
+    print("\n| shape | RL mode | peak extra memory / padded float32 volume (target <= 6) |")
+    print("|---|---|---|")
+    for shape, sigma in cases:
+        for acceleration in (None, "biggs"):
+            print(f"| {shape} | {acceleration or 'plain'} | "
+                  f"{peak_memory(shape, sigma, acceleration):.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
