@@ -214,6 +214,14 @@ def clamp_min_(x, minimum: float):
     return xp.maximum(x, minimum, out=x)
 
 
+def conj_(z):
+    """In place: complex conjugate of ``z``; returns ``z``."""
+    xp = array_namespace(z)
+    if is_torch(xp):
+        return z.conj_physical_()
+    return xp.conjugate(z, out=z)
+
+
 def vdot(a, b) -> float:
     """Sum of ``a * b`` as a Python float, without a temporary array."""
     xp = array_namespace(a)

@@ -17,6 +17,7 @@ import click
 
 from . import io as dkio
 from . import psf as psf_module
+from ._outofcore import choose_chunks, is_lazy_path, open_lazy, parse_size, run_chunked
 
 BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
 # kept here (not imported from restoration) so that --help stays fast
@@ -58,6 +59,10 @@ class _Progress:
         if not self.quiet:
             self.bar.update(self.task, completed=iteration)
         return False
+
+    def set(self, done, total):
+        if not self.quiet:
+            self.bar.update(self.task, completed=done, total=total)
 
     def __exit__(self, *exc):
         if not self.quiet:
@@ -110,12 +115,14 @@ def _parse_options(items):
 
 
 @cli.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path())
 @click.option("--psf", "psf_spec", required=True,
               help="PSF file, or a generator spec such as gaussian:sigma=2 or "
                    "motion:length=15,angle=30 (see deconvkit.psf.from_spec).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file; the format follows the extension.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Output file (one INPUT); the format follows the extension.")
+@click.option("--out-dir", type=click.Path(file_okay=False),
+              help="Folder for the outputs of several INPUTs (same names).")
 @click.option("--method", default="auto", show_default=True,
               type=click.Choice(["auto", *METHOD_NAMES]),
               help="auto picks from the data; the others are deconvkit.restoration's functions.")
@@ -132,34 +139,98 @@ def _parse_options(items):
               help="Any other keyword of the method, e.g. --option acceleration=none.")
 @click.option("--channel-axis", type=int, default=None,
               help="Axis of colour channels (default: last axis of a colour PNG/JPEG).")
+@click.option("--memory-limit", default=None,
+              help="Work out of core in chunks that fit, e.g. 2GB (zarr inputs always do).")
+@click.option("--chunks", default=None, help="Chunk shape for out-of-core work, e.g. 64x256x256.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Files (or chunks) processed at once (default: number of cores, at most 4).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
               help="Integer depth for PNG output of float results.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def deconvolve(input_path, psf_spec, output, method, boundary, iterations, weight, noise_sigma,
-               time_limit, extra, channel_axis, bit_depth, overwrite, quiet):
-    """Restore INPUT blurred by a known PSF, write the result and say what was chosen."""
+def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, weight,
+               noise_sigma, time_limit, extra, channel_axis, memory_limit, chunks, jobs,
+               bit_depth, overwrite, quiet):
+    """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
+
+    zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
+    resumed: run the same command again after an interruption.
+    """
+    pairs = _output_pairs(inputs, output, out_dir, overwrite)
+    kernel = _load_psf(psf_spec)
+    options = _parse_options(extra)
+    for key, value in (("iterations", _number_or_auto(iterations)), ("weight",
+                       _number_or_auto(weight)), ("noise_sigma", noise_sigma),
+                       ("time_limit", time_limit)):
+        if value is not None:
+            options[key] = value
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    job = dict(kernel=kernel, method=method, boundary=boundary, options=options,
+               channel_axis=channel_axis, overwrite=overwrite,
+               bit_depth=int(bit_depth) if bit_depth else None)
+    if len(pairs) == 1:
+        source, target = pairs[0]
+        if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
+            _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
+        else:
+            _report(source, target, *_restore_file(source, target, job, quiet), method, quiet)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _Progress(len(pairs), "files", quiet) as progress, \
+            ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_restore_file, s, t, job, True) for s, t in pairs]
+        for done, ((source, target), future) in enumerate(zip(pairs, futures), 1):
+            info, seconds, shape = future.result()
+            progress(done)
+            _report(source, target, info, seconds, shape, method, quiet)
+
+
+def _output_pairs(inputs, output, out_dir, overwrite):
+    """(input, output) paths, all checked before any work starts."""
+    if len(inputs) > 1 and not out_dir:
+        raise click.UsageError("several INPUTs need --out-dir (and no -o)")
+    if output and out_dir:
+        raise click.UsageError("give -o for one INPUT or --out-dir, not both")
+    if not output and not out_dir:
+        raise click.UsageError("Missing option '-o' / '--output' (or --out-dir)")
+    if out_dir:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        pairs = [(Path(i), Path(out_dir) / Path(i).name) for i in inputs]
+    else:
+        pairs = [(Path(inputs[0]), Path(output))]
+    for source, target in pairs:
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: no such file")
+        if is_lazy_path(target):
+            if source.resolve() == target.resolve():
+                raise ValueError(f"output {target} is the input; choose another output path "
+                                 "(inputs are never overwritten)")
+            if target.exists() and not overwrite:
+                raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
+        else:
+            dkio.check_output_path(target, [source], overwrite=overwrite)
+    return pairs
+
+
+def _restore_file(source, target, job, quiet):
+    """Read, restore in memory, write; returns (info, seconds, shape)."""
     from ._deconvolve import METHODS, choose_method
     from ._deconvolve import deconvolve as run
 
-    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
-    image, meta = dkio.read(input_path, with_metadata=True)
-    kernel = _load_psf(psf_spec)
+    image, meta = dkio.read(source, with_metadata=True)
+    kernel = job["kernel"]
+    channel_axis = job["channel_axis"]
     if channel_axis is None and image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
         channel_axis = -1
-    resolved = choose_method(image, kernel) if method == "auto" else method
-    options = _parse_options(extra)
-    for key, value in (("iterations", _number_or_auto(iterations)),
-                       ("balance" if resolved == "wiener" else "weight", _number_or_auto(weight)),
-                       ("noise_sigma", noise_sigma), ("time_limit", time_limit)):
-        if value is not None:
-            options[key] = value
-    accepts_callback = "callback" in inspect.signature(METHODS[resolved][0]).parameters
+    method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
+    options = _solver_options(method, job["options"])
+    accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
     channels = 1 if channel_axis is None else image.shape[channel_axis]
     total = options["iterations"] * channels if isinstance(options.get("iterations"), int) \
         else None  # "auto": a counter without a bar's end
     start = time.perf_counter()
-    with _Progress(total, resolved.replace("_", " "), quiet or not accepts_callback) as progress:
+    with _Progress(total, method.replace("_", " "), quiet or not accepts_callback) as progress:
         done = [0]
 
         def tick(iteration, estimate):
@@ -168,19 +239,65 @@ def deconvolve(input_path, psf_spec, output, method, boundary, iterations, weigh
 
         if accepts_callback:
             options["callback"] = tick
-        restored, info = run(image, kernel, method=resolved, boundary=boundary,
+        restored, info = run(image, kernel, method=method, boundary=job["boundary"],
                              channel_axis=channel_axis, return_info=True, **options)
     seconds = time.perf_counter() - start
-    dkio.write(output, restored, metadata=meta, overwrite=overwrite,
-               bit_depth=int(bit_depth) if bit_depth else None)
-    if not quiet:
-        first = info[0] if isinstance(info, list) else info
-        chosen = ", ".join(f"{k}={_show(v)}" for k, v in first.parameters.items())
-        how = f"{first.iterations} iterations, stopped by {first.stopped_by}" \
-            if first.iterations else first.stopped_by
-        picked = " (chosen by auto)" if method == "auto" else ""
-        _console().print(f"{resolved}{picked}: {chosen}; {how}; {tuple(image.shape)} in "
-                         f"{seconds:.2f} s -> {output}")
+    dkio.write(target, restored, metadata=meta, overwrite=job["overwrite"],
+               bit_depth=job["bit_depth"])
+    return info, seconds, tuple(image.shape)
+
+
+def _solver_options(method, options):
+    """The CLI's generic names mapped onto the method's own (wiener calls its weight balance)."""
+    options = dict(options)
+    if method == "wiener" and "weight" in options:
+        options["balance"] = options.pop("weight")
+    return options
+
+
+def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet):
+    from ._deconvolve import choose_method
+
+    image = open_lazy(source) if source.suffix.lower() in (".zarr", ".tif", ".tiff") else \
+        _as_dask(dkio.read(source))
+    kernel = job["kernel"]
+    method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
+    if chunks:
+        shape = tuple(int(c) for c in chunks.lower().split("x"))
+        if len(shape) != image.ndim:
+            raise ValueError(f"--chunks {chunks} has {len(shape)} sizes; the input has "
+                             f"{image.ndim} axes")
+    else:
+        limit = parse_size(memory_limit) if memory_limit else 2 * 2**30
+        shape = choose_chunks(image.shape, kernel.shape, method, limit, jobs)
+    options = _solver_options(method, job["options"])
+    options["boundary"] = job["boundary"]
+    start = time.perf_counter()
+    with _Progress(None, "chunks", quiet) as progress:
+        info = run_chunked(image, kernel, target, method=method, options=options, chunks=shape,
+                           overwrite=job["overwrite"], workers=jobs,
+                           progress=lambda done, total: progress.set(done, total))
+    _report(source, target, info, time.perf_counter() - start, tuple(image.shape),
+            job["method"], quiet, extra=f"chunks {shape}")
+
+
+def _as_dask(array):
+    import dask.array as da
+
+    return da.from_array(array)
+
+
+def _report(source, target, info, seconds, shape, requested, quiet, extra=""):
+    if quiet:
+        return
+    first = info[0] if isinstance(info, list) else info
+    chosen = ", ".join(f"{k}={_show(v)}" for k, v in first.parameters.items())
+    how = f"{first.iterations} iterations, stopped by {first.stopped_by}" \
+        if first.iterations else first.stopped_by
+    picked = " (chosen by auto)" if requested == "auto" else ""
+    extra = f"; {extra}" if extra else ""
+    _console().print(f"{source}: {first.method}{picked}: {chosen}; {how}; {shape} in "
+                     f"{seconds:.2f} s{extra} -> {target}")
 
 
 def _show(value):

@@ -82,7 +82,10 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     d = psf.ndim
     if depth is None:
         depth = default_depth(psf.shape, method)
-    depth = (0,) * (image.ndim - d) + tuple(np.broadcast_to(depth, (d,)).astype(int).tolist())
+    depth = tuple(np.broadcast_to(depth, (d,)).astype(int).tolist())
+    # an overlap as long as the axis already means "the whole axis"
+    depth = (0,) * (image.ndim - d) + tuple(min(p, n) for p, n in zip(depth,
+                                                                      image.shape[-d:]))
 
     # choose every automatic parameter once, on a central block
     sample_shape = sample_shape or tuple(min(n, 256) for n in image.shape[-d:])

@@ -9,8 +9,11 @@ from .._array_api import (
     array_namespace,
     clamp_min,
     clamp_min_,
+    conj_,
     full,
-    is_torch,
+    irfftn,
+    next_fast_len,
+    rfftn,
     to_numpy,
     vdot,
 )
@@ -173,14 +176,21 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
+    model = _GridModel(op, image) if boundary in ("valid", "periodic") else _Model(op, image)
     # A^T 1, floored: samples no observation reaches (none for a unit-sum PSF) stay put
-    weights = op.adjoint(full(image.shape, 1.0, like=image))
-    clamp_min_(weights, 1e-6 * float(weights.max()))
+    model.scratch[...] = 1.0
+    weights = model.adjoint()
+    floor = 1e-6 * float(weights.max())
+    # the flat start, zero where no observation reaches (the grid's slack):
+    # such samples would otherwise feed fake changes into Biggs' weight
     start = clamp_min(mean_over(clamp_min(image, 0.0), op.ndim) - background, tiny)
-    estimate = start * xp.ones_like(weights)
+    estimate = start * (weights > floor)
+    clamp_min_(weights, floor)
+    # the Poisson model has no negative counts: those are clamped on the fly into
+    # the scratch (a pass per iteration, but no data-sized copy held throughout)
+    negatives = float(to_numpy(image.min())) < 0
     track = stop.auto or return_info  # the residual costs two passes: only when used
     count = math.prod(image.shape)
-    work = xp.empty_like(image)  # frame-sized scratch: the residual, then the ratio y / Ax
     # Biggs-Andrews state, all updated in place: h = x_k - x_(k-1), the last RL
     # change g, and a buffer for the extrapolated point
     h = last_change = spare = None
@@ -194,20 +204,22 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             current = xp.multiply(h, alpha, out=spare)
             current += estimate
             clamp_min_(current, 0.0)
-        predicted = op.forward(current)
+        predicted = model.forward(current)
         if background:
             predicted += background
         clamp_min_(predicted, tiny)
         if track:
-            xp.subtract(predicted, image, out=work)  # (Ax + b) - y
-            history.append((vdot(work, work) / count) ** 0.5)
-        # the ratio max(y, 0) / (Ax + b), built in the scratch buffer
-        xp.maximum(image, 0, out=work) if not is_torch(xp) else work.copy_(image).clamp_(min=0)
-        work /= predicted
+            xp.subtract(predicted, image, out=model.scratch)  # (Ax + b) - y
+            history.append((vdot(model.scratch, model.scratch) / count) ** 0.5)
+        if negatives:
+            clamp_min_(xp.multiply(image, 1.0, out=model.scratch), 0.0)
+            model.scratch /= predicted
+        else:
+            xp.divide(image, predicted, out=model.scratch)
         del predicted
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
-        updated = clamp_min_(op.adjoint(work), 0.0)
+        updated = clamp_min_(model.adjoint(), 0.0)
         updated *= current
         if tv_weight:
             # one-step-late MAP; where few data see a sample (the border of
@@ -226,12 +238,12 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             h = xp.subtract(updated, estimate, out=h if h is not None
                             else xp.empty_like(updated))
         estimate = updated
-        if callback is not None and callback(iteration, frame(op, estimate, image.shape)):
+        if callback is not None and callback(iteration, model.frame(estimate)):
             stop.reason = "callback"
             break
         if stop.done(residual=history[-1] if track else None):
             break
-    restored = frame(op, estimate, image.shape)
+    restored = model.frame(estimate)
     if not return_info:
         return restored
     parameters = dict(boundary=boundary, acceleration=acceleration, background=background)
@@ -241,6 +253,63 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         parameters["weight"] = tv_weight
     return restored, Info(name, parameters, iterations=ran, stopped_by=stop.reason,
                           history=history, seconds=stop.seconds)
+
+
+class _Model:
+    """The blur as RL sees it: the object, a frame-sized scratch for the ratio, its adjoint."""
+
+    def __init__(self, op, image):
+        self.op, self.shape = op, tuple(image.shape)
+        self.scratch = array_namespace(image).empty_like(image)
+
+    def forward(self, x):
+        return self.op.forward(x)
+
+    def adjoint(self):
+        return self.op.adjoint(self.scratch)
+
+    def frame(self, x):
+        return frame(self.op, x, self.shape)
+
+
+class _GridModel(_Model):
+    """``"valid"`` and ``"periodic"`` on the FFT grid itself: no padding copy per FFT.
+
+    The object fills the whole fast-length grid; for ``"valid"`` the grid is
+    at least ``n + K - 1`` long, so the circular blur of the samples beyond
+    the extended domain never reaches an observed sample (they get weight 0
+    and stay 0).  The scratch is the observed window of a grid-sized buffer
+    that is zero elsewhere, so the adjoint needs no embedding copy either.
+    """
+
+    def __init__(self, op, image):
+        d = op.ndim
+        spatial = tuple(image.shape[-d:])
+        if op.boundary == "valid":
+            grid = tuple(next_fast_len(n) for n in op.input_shape(spatial))
+            offset = tuple(b for b, _ in op.widths)
+        else:
+            grid, offset = spatial, (0,) * d
+        self.op, self.shape, self.grid = op, tuple(image.shape), grid
+        self.axes = tuple(range(-d, 0))
+        self.window = (Ellipsis,) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))
+        self.otf = op.transfer_function(grid, like=image)
+        self.buffer = full(tuple(image.shape[:-d]) + grid, 0.0, like=image)
+        self.scratch = self.buffer[self.window]
+
+    def forward(self, x):
+        spectrum = rfftn(x, self.grid, self.axes)
+        spectrum *= self.otf
+        return irfftn(spectrum, self.grid, self.axes)[self.window]
+
+    def adjoint(self):
+        # Z·conj(H) as conj(conj(Z)·H): no conjugate copy of the transfer function
+        spectrum = conj_(rfftn(self.buffer, self.grid, self.axes))
+        spectrum *= self.otf
+        return irfftn(conj_(spectrum), self.grid, self.axes)
+
+    def frame(self, x):
+        return x[self.window]
 
 
 def _tv_curvature(grad, x):

@@ -1,0 +1,196 @@
+"""Restoring files larger than memory: lazy input, chunks sized to a memory limit, resumable output.
+
+The command line's ``deconvolve`` uses this for zarr inputs and outputs, for
+TIFF files opened memory-mapped, and whenever ``--memory-limit`` is given.
+The output is written to ``OUTPUT.partial`` chunk by chunk; a small journal
+beside it lists the finished chunks (rewritten atomically after each), so a
+killed run started again skips them; when all are done the ``.partial`` is
+renamed to the output.  An interrupted run therefore never leaves a
+half-written file under the output's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+#: peak working memory of one chunk, in copies of its padded float32 volume
+#: (measured by benchmarks/speed.py for RL; the variational solvers hold more state)
+WORKING_COPIES = {"richardson_lucy": 12, "landweber": 8, "van_cittert": 8, "cgls": 10,
+                  "wiener": 10, "tikhonov": 10, "total_variation": 24, "wavelet": 16,
+                  "richardson_lucy_tv": 16, "unsupervised_wiener": 12, "inverse_filter": 6}
+
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30,
+          "GB": 2**30, "T": 2**40, "TB": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """``"2GB"``, ``"512M"``, ``"1e9"`` -> bytes."""
+    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([KMGT]?B?)\s*", str(text).upper())
+    if not match:
+        raise ValueError(f"--memory-limit {text!r} is not a size such as 2GB or 512MB")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def is_lazy_path(path) -> bool:
+    return Path(path).suffix.lower() == ".zarr"
+
+
+def open_lazy(path):
+    """A dask array over a zarr store or a TIFF file (memory-mapped or page by page)."""
+    import dask.array as da
+    import zarr
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.suffix.lower() == ".zarr":
+        try:
+            array = zarr.open_array(str(path), mode="r")
+        except Exception as exc:  # zarr raises several types for a bad store
+            raise ValueError(f"cannot read {path} as zarr: {exc}") from None
+        return da.from_zarr(array)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            return da.from_array(tifffile.memmap(str(path), mode="r"))
+        except (ValueError, OSError):  # compressed or tiled: read page by page
+            try:
+                store = tifffile.imread(str(path), aszarr=True)
+                return da.from_zarr(zarr.open(store, mode="r"))
+            except Exception as exc:
+                raise ValueError(f"cannot read {path} as TIFF: {exc}") from None
+    raise ValueError(f"{path}: out-of-core input must be .zarr or .tif")
+
+
+def choose_chunks(shape, psf_shape, method: str, memory_limit: int, workers: int = 1):
+    """Largest chunk (same aspect as the data, capped by its shape) whose working set fits.
+
+    The working set of one chunk is its volume grown by the overlap on both
+    sides, times :data:`WORKING_COPIES` for the method, times 4 bytes; with
+    ``workers`` chunks in flight at once.
+    """
+    from .tiling import default_depth
+
+    d = len(psf_shape)
+    depth = [min(p, n) for p, n in zip(default_depth(psf_shape, method), shape[-d:])]
+    budget = memory_limit / max(workers, 1) / (4 * WORKING_COPIES.get(method, 16))
+    spatial = shape[-d:]
+    lead = math.prod(shape[:-d]) if len(shape) > d else 1
+    scale = 1.0
+    for _ in range(60):
+        chunk = [max(1, min(n, int(n * scale))) for n in spatial]
+        grown = math.prod(min(c + 2 * p, n) for c, p, n in zip(chunk, depth, spatial)) * lead
+        if grown <= budget:
+            break
+        scale *= 0.85
+    else:
+        smallest = 4 * WORKING_COPIES.get(method, 16) * math.prod(
+            min(2 * p + 1, n) for p, n in zip(depth, spatial)) * lead
+        raise ValueError(f"--memory-limit {memory_limit} bytes is too small for this PSF and "
+                         f"method; allow at least {smallest * max(workers, 1)} bytes")
+    return tuple(shape[:-d]) + tuple(chunk)
+
+
+def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
+                progress=None, workers: int = 1):
+    """Compute ``deconvolve`` on ``image`` (dask) chunk by chunk into ``output``.
+
+    ``output`` is a ``.zarr`` folder (resumable) or a ``.tif`` file (written
+    through a memory map).  Returns the Info of the parameters used.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ._deconvolve import deconvolve
+
+    output = Path(output)
+    image = image.rechunk(chunks)
+    lazy, info = deconvolve(image, psf, method=method, return_info=True, **options)
+    partial = output.with_name(output.name + ".partial")
+    journal = output.with_name(output.name + ".journal.json")
+    signature = dict(shape=list(image.shape), chunks=[list(c) for c in image.chunks],
+                     method=method, dtype=str(lazy.dtype), options=repr(sorted(options.items())),
+                     psf=hashlib.sha1(np.ascontiguousarray(psf, dtype=float).tobytes())
+                     .hexdigest())
+    done = _load_journal(journal, signature) if partial.exists() else set()
+    target = _open_target(partial, lazy, fresh=not done)
+    blocks = list(itertools.product(*(range(len(c)) for c in lazy.chunks)))
+    offsets = [np.cumsum((0,) + c) for c in lazy.chunks]
+    todo = [b for b in blocks if b not in done]
+    if progress is not None:
+        progress(len(blocks) - len(todo), len(blocks))
+
+    def compute(block):
+        region = tuple(slice(o[i], o[i + 1]) for o, i in zip(offsets, block))
+        values = lazy.blocks[block].compute(scheduler="synchronous")
+        target[region] = values
+        return block
+
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        for block in pool.map(compute, todo):
+            done.add(block)
+            _save_journal(journal, signature, done)
+            if progress is not None:
+                progress(len(done), len(blocks))
+    _finish(target, partial, output, overwrite)
+    journal.unlink(missing_ok=True)
+    return info
+
+
+def _open_target(partial: Path, lazy, *, fresh: bool):
+    if partial.suffix.lower() != ".partial":
+        raise AssertionError("the work file must end in .partial")
+    kind = Path(partial.stem).suffix.lower()
+    if kind == ".zarr":
+        import zarr
+
+        if fresh and partial.exists():
+            shutil.rmtree(partial)
+        return zarr.open_array(str(partial), mode="w" if fresh else "r+", shape=lazy.shape,
+                               chunks=tuple(c[0] for c in lazy.chunks), dtype=lazy.dtype)
+    if kind in (".tif", ".tiff"):
+        import tifffile
+
+        if fresh:
+            partial.unlink(missing_ok=True)
+            return tifffile.memmap(str(partial), shape=lazy.shape, dtype=lazy.dtype,
+                                   photometric="minisblack")
+        return tifffile.memmap(str(partial), mode="r+")
+    raise ValueError(f"out-of-core output must be .zarr or .tif, got {partial.stem}")
+
+
+def _finish(target, partial: Path, output: Path, overwrite: bool):
+    flush = getattr(target, "flush", None)
+    if flush is not None:
+        flush()
+    del target
+    if output.exists():
+        if not overwrite:
+            raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+        shutil.rmtree(output) if output.is_dir() else output.unlink()
+    os.replace(partial, output)
+
+
+def _load_journal(journal: Path, signature: dict) -> set:
+    try:
+        record = json.loads(journal.read_text())
+    except (OSError, ValueError):
+        return set()
+    if record.get("signature") != signature:
+        return set()  # a different job wrote this partial output: start again
+    return {tuple(b) for b in record.get("done", [])}
+
+
+def _save_journal(journal: Path, signature: dict, done: set):
+    tmp = journal.with_name(journal.name + ".tmp")
+    tmp.write_text(json.dumps({"signature": signature, "done": sorted(done)}))
+    os.replace(tmp, journal)

@@ -1,0 +1,115 @@
+"""Out-of-core command line: zarr in and out, memory-mapped TIFF, resume, batches."""
+
+import json
+
+import numpy as np
+import pytest
+
+from deconvkit import deconvolve, io, psf, simulate
+from deconvkit.cli import main
+
+zarr = pytest.importorskip("zarr")
+pytest.importorskip("dask")
+
+
+@pytest.fixture
+def volume():
+    kernel = psf.gaussian((1.0, 1.5, 1.5))
+    from deconvkit import cell_phantom
+
+    scene = cell_phantom((28, 72, 72), seed=3)
+    return simulate(scene, kernel, sigma=0.01, boundary="valid", seed=0).astype(np.float32)
+
+
+def _write_zarr(path, data, chunks):
+    z = zarr.open_array(str(path), mode="w", shape=data.shape, chunks=chunks, dtype=data.dtype)
+    z[...] = data
+    return path
+
+
+ARGS = ["--psf", "gaussian:sigma=1x1.5x1.5", "--method", "richardson_lucy", "--iterations",
+        "8", "--noise-sigma", "0.01"]
+
+
+def test_zarr_in_zarr_out_equals_in_memory(tmp_path, volume, capsys):
+    source = _write_zarr(tmp_path / "in.zarr", volume, (16, 32, 32))
+    assert main(["deconvolve", str(source), "-o", str(tmp_path / "out.zarr"),
+                 "--chunks", "16x36x36", *ARGS]) == 0
+    result = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[...]
+    expected = deconvolve(volume, psf.gaussian((1.0, 1.5, 1.5)), method="richardson_lucy",
+                          iterations=8, noise_sigma=0.01)
+    inner = (slice(4, -4), slice(8, -8), slice(8, -8))
+    error = np.linalg.norm(result[inner] - expected[inner]) / np.linalg.norm(expected[inner])
+    assert error < 1e-3
+    assert "chunks (16, 36, 36)" in capsys.readouterr().out
+    assert not (tmp_path / "out.zarr.partial").exists()
+
+
+def test_memory_limit_chooses_chunks_and_tiff_is_memory_mapped(tmp_path, volume):
+    io.write(tmp_path / "in.tif", volume)
+    assert main(["deconvolve", str(tmp_path / "in.tif"), "-o", str(tmp_path / "out.tif"),
+                 "--memory-limit", "40MB", *ARGS, "-q"]) == 0
+    assert io.read(tmp_path / "out.tif").shape == volume.shape
+
+
+def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch):
+    import deconvkit._outofcore as ooc
+
+    kernel = psf.gaussian((0.5, 0.7, 0.7))  # 5x7x7: an overlap of 35 px laterally
+    data = simulate(np.random.default_rng(0).random((20, 80, 80)), kernel, seed=0)
+    source = _write_zarr(tmp_path / "in.zarr", data.astype(np.float32), (20, 40, 40))
+    target = tmp_path / "out.zarr"
+    args = ["deconvolve", str(source), "-o", str(target), "--chunks", "20x40x40", "--jobs", "1",
+            "--psf", "gaussian:sigma=0.5x0.7x0.7", "--method", "richardson_lucy",
+            "--iterations", "5", "--noise-sigma", "0.01", "-q"]
+    real_save = ooc._save_journal
+    saved = []
+
+    def crash_after_two(journal, signature, done):
+        real_save(journal, signature, done)
+        saved.append(len(done))
+        if len(done) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ooc, "_save_journal", crash_after_two)
+    assert main(args) == 130
+    assert not target.exists() and (tmp_path / "out.zarr.partial").exists()
+    assert len(json.loads((tmp_path / "out.zarr.journal.json").read_text())["done"]) == 2
+    saved.clear()
+    monkeypatch.setattr(ooc, "_save_journal",
+                        lambda j, s, d: (saved.append(len(d)), real_save(j, s, d)))
+    assert main(args) == 0
+    assert saved == [3, 4]  # 4 chunks, 2 were done: only two computed now
+    assert target.exists() and not (tmp_path / "out.zarr.journal.json").exists()
+    whole = deconvolve(data.astype(np.float32), kernel, method="richardson_lucy",
+                       iterations=5, noise_sigma=0.01)
+    result = zarr.open_array(str(target), mode="r")[...]
+    inner = (slice(None), slice(6, -6), slice(6, -6))
+    assert np.linalg.norm(result[inner] - whole[inner]) / np.linalg.norm(whole[inner]) < 1e-3
+
+
+def test_many_files_into_a_folder(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(3):
+        image = simulate(rng.random((40, 40)), psf.gaussian(1.0), seed=i).astype(np.float32)
+        names.append(str(io.write(tmp_path / f"img{i}.tif", image)))
+    out = tmp_path / "restored"
+    assert main(["deconvolve", *names, "--out-dir", str(out), "--psf", "gaussian:sigma=1",
+                 "--method", "richardson_lucy", "--iterations", "5"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["img0.tif", "img1.tif", "img2.tif"]
+    said = capsys.readouterr().out
+    assert said.count("richardson_lucy") == 3
+
+
+@pytest.mark.parametrize("args,match", [
+    (["a.tif", "b.tif", "-o", "x.tif"], "several INPUTs need --out-dir"),
+    (["a.tif", "--memory-limit", "lots", "-o", "x.zarr"], "not a size"),
+])
+def test_out_of_core_errors(tmp_path, capsys, args, match, volume):
+    io.write(tmp_path / "a.tif", volume)
+    io.write(tmp_path / "b.tif", volume)
+    argv = ["deconvolve"] + [str(tmp_path / a) if a.endswith((".tif", ".zarr")) else a
+                             for a in args] + ["--psf", "gaussian:sigma=1"]
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
