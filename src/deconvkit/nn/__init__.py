@@ -1,0 +1,19 @@
+"""Deep-learning "deconvolution": transposed convolutions and their artifact-free alternatives.
+
+Needs torch (``pip install 'deconvkit[torch]'``).  ``import deconvkit`` does not
+import this package; ``import deconvkit.nn`` does.
+"""
+
+from . import functional
+from .diagnostics import checkerboard_index, checkerboard_spectrum
+from .layers import ResizeConv, SubPixelConv, TransposedConv, Upsample
+
+__all__ = [
+    "ResizeConv",
+    "SubPixelConv",
+    "TransposedConv",
+    "Upsample",
+    "checkerboard_index",
+    "checkerboard_spectrum",
+    "functional",
+]
