@@ -4,7 +4,7 @@ Needs torch (``pip install 'deconvkit[torch]'``).  ``import deconvkit`` does not
 import this package; ``import deconvkit.nn`` does.
 """
 
-from . import functional
+from . import data, functional, models
 from .diagnostics import checkerboard_index, checkerboard_spectrum
 from .layers import ResizeConv, SubPixelConv, TransposedConv, Upsample
 
@@ -15,5 +15,7 @@ __all__ = [
     "Upsample",
     "checkerboard_index",
     "checkerboard_spectrum",
+    "data",
     "functional",
+    "models",
 ]

@@ -1,0 +1,63 @@
+"""Training data without downloads: procedural dead-leaves images and a degradation pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .. import psf as psf_module
+from ..operators import Convolution
+from ..simulation import dead_leaves
+
+__all__ = ["DegradedDataset"]
+
+
+class DegradedDataset(Dataset):
+    """Pairs ``(degraded, sharp)`` made on the fly from seeded dead-leaves images.
+
+    The degradation is the super-resolution / deblurring forward model of the
+    classical part of the library: blur with a PSF from :mod:`deconvkit.psf`
+    (an anti-aliasing Gaussian by default), keep every ``scale``-th sample
+    (``Convolution(..., stride=scale)``), add Gaussian noise.
+
+    Parameters
+    ----------
+    length : int
+        Number of items (item ``i`` is the same every time: seed ``(seed, i)``).
+    patch : int
+        Side of the sharp patch; must be divisible by ``scale``.
+    scale : int
+        Downsampling factor (1 for pure deblurring).
+    kernel : array, optional
+        The blur; default a Gaussian of sigma ``0.5 * scale`` (anti-aliasing).
+    noise : float
+        Standard deviation of the added noise.
+    seed : int
+
+    Items are float32 tensors ``(1, patch/scale, patch/scale)`` and ``(1, patch, patch)``.
+    """
+
+    def __init__(self, length: int = 1000, *, patch: int = 64, scale: int = 2, kernel=None,
+                 noise: float = 0.0, seed: int = 0):
+        if patch % scale:
+            raise ValueError(f"patch={patch} must be divisible by scale={scale}")
+        self.length, self.patch, self.scale, self.noise, self.seed = length, patch, scale, \
+            noise, seed
+        kernel = psf_module.gaussian(0.5 * scale) if kernel is None else np.asarray(kernel)
+        self.blur = Convolution(kernel / kernel.sum(), boundary="symmetric", stride=scale)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} items")
+        rng = np.random.default_rng((self.seed, index))
+        sharp = dead_leaves((self.patch, self.patch), seed=rng, count=400,
+                            min_radius=1.5, max_radius=self.patch / 2)
+        low = self.blur.forward(sharp)
+        if self.noise:
+            low = low + rng.normal(0, self.noise, low.shape)
+        return (torch.from_numpy(low.astype(np.float32))[None],
+                torch.from_numpy(sharp.astype(np.float32))[None])

@@ -1,0 +1,7 @@
+"""Classic "deconvolution" architectures, each N-D where the paper allows, upsampler selectable."""
+
+from .dcgan import DCGANGenerator
+from .sr import ESPCN, FSRCNN
+from .unet import UNet
+
+__all__ = ["DCGANGenerator", "ESPCN", "FSRCNN", "UNet"]

@@ -1,0 +1,52 @@
+"""Architectures: output shapes in 1-D/2-D/3-D, and that they learn on the synthetic data."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from deconvkit.nn.data import DegradedDataset  # noqa: E402
+from deconvkit.nn.models import ESPCN, FSRCNN, DCGANGenerator, UNet  # noqa: E402
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("upsampler", ["transposed", "subpixel", "resize"])
+def test_shapes(ndim, upsampler):
+    x = torch.randn(2, 1, *(8,) * ndim)
+    assert FSRCNN(2, d=8, s=4, m=1, upsampler=upsampler, ndim=ndim)(x).shape[2:] == (16,) * ndim
+    assert FSRCNN(3, d=8, s=4, m=1, upsampler=upsampler, ndim=ndim)(x).shape[2:] == (24,) * ndim
+    assert UNet(1, 2, 4, 2, upsampler=upsampler, ndim=ndim)(x).shape == (2, 2) + (8,) * ndim
+    generator = DCGANGenerator(10, 3, 4, 2, upsampler=upsampler, ndim=ndim)
+    assert generator(torch.randn(2, 10)).shape == (2, 3) + (16,) * ndim
+    assert ESPCN(3, features=8, ndim=ndim)(x).shape[2:] == (24,) * ndim
+
+
+def test_unet_explains_bad_sizes():
+    with pytest.raises(ValueError, match="divisible by 2\\*\\*depth = 4"):
+        UNet(1, 1, 4, 2)(torch.zeros(1, 1, 10, 12))
+
+
+def test_dataset_is_seeded_and_degrades():
+    data = DegradedDataset(4, patch=32, scale=2, noise=0.01, seed=3)
+    low, sharp = data[1]
+    assert low.shape == (1, 16, 16) and sharp.shape == (1, 32, 32)
+    again, _ = DegradedDataset(4, patch=32, scale=2, noise=0.01, seed=3)[1]
+    assert torch.equal(low, again)
+    with pytest.raises(IndexError):
+        data[4]
+
+
+def test_a_few_training_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    data = DegradedDataset(8, patch=32, scale=2, seed=0)
+    low = torch.stack([data[i][0] for i in range(8)])
+    sharp = torch.stack([data[i][1] for i in range(8)])
+    model = ESPCN(2, features=16)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(low), sharp)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
