@@ -63,18 +63,8 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     sigma = _noise(image, iterations, noise_sigma)
     stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=time_limit)
     x = full(op.input_shape(tuple(image.shape)), 0.0, like=image)  # the classic start
-    history = []
-    for iteration in stop:
-        residual = image - op.forward(x)
-        history.append(rms(residual))
-        if stop.done(residual=history[-1]):
-            break
-        x = x + step * op.adjoint(residual)
-        if nonnegative:
-            x = clamp_min(x, 0.0)
-        if callback is not None and callback(iteration, frame(op, x, image.shape)):
-            stop.reason = "callback"
-            break
+    x, history = _iterate(op, image, x, lambda r: step * op.adjoint(r), nonnegative, stop,
+                          callback)
     return _finish(op, x, image, "landweber", dict(step=step, boundary=boundary,
                    nonnegative=nonnegative, noise_sigma=sigma), stop, history, return_info)
 
@@ -120,20 +110,28 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
     sigma = _noise(image, iterations, noise_sigma)
     stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=time_limit)
     x = full(op.input_shape(tuple(image.shape)), 0.0, like=image) + mean_over(image, psf.ndim)
+    x, history = _iterate(op, image, x,
+                          lambda r: relaxation * (embed.forward(r) if embed else r),
+                          nonnegative, stop, callback)
+    return _finish(op, x, image, "van_cittert", dict(relaxation=relaxation, boundary=boundary,
+                   nonnegative=nonnegative, noise_sigma=sigma), stop, history, return_info)
+
+
+def _iterate(op, image, x, increment, nonnegative, stop, callback):
+    """x += increment(y - Ax) until ``stop``; the shared loop of Landweber and Van Cittert."""
     history = []
     for iteration in stop:
         residual = image - op.forward(x)
         history.append(rms(residual))
         if stop.done(residual=history[-1]):
             break
-        x = x + relaxation * (embed.forward(residual) if embed else residual)
+        x = x + increment(residual)
         if nonnegative:
             x = clamp_min(x, 0.0)
         if callback is not None and callback(iteration, frame(op, x, image.shape)):
             stop.reason = "callback"
             break
-    return _finish(op, x, image, "van_cittert", dict(relaxation=relaxation, boundary=boundary,
-                   nonnegative=nonnegative, noise_sigma=sigma), stop, history, return_info)
+    return x, history
 
 
 def _noise(image, iterations, noise_sigma):

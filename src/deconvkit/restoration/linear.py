@@ -198,13 +198,8 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
     info = Info("wiener", dict(balance=balance, penalty=penalty, boundary=boundary))
     if sigma is not None:
         info.parameters["noise_sigma"] = sigma
-    if boundary == "valid":
-        restored, cg_info = cgls(image, psf, weight=balance, penalty=penalty, boundary="valid",
-                                 return_info=True)
-        info.iterations, info.stopped_by, info.history = (cg_info.iterations, cg_info.stopped_by,
-                                                          cg_info.history)
-    else:
-        restored = problem.regularized(balance, spectrum_penalty)
+    restored = _regularized_solve(problem, image, psf, balance, penalty, spectrum_penalty,
+                                  boundary, info)
     return (restored, info) if return_info else restored
 
 
@@ -248,14 +243,20 @@ def tikhonov(image, psf, *, weight="auto", penalty: str = "gradient",
         weight = _discrepancy_weight(problem, spectrum_penalty, sigma)
         info.parameters["noise_sigma"] = sigma
     info.parameters["weight"] = weight
-    if boundary == "valid":
-        restored, cg_info = cgls(image, psf, weight=weight, penalty=penalty, boundary="valid",
-                                 return_info=True)
-        info.iterations, info.stopped_by, info.history = (cg_info.iterations, cg_info.stopped_by,
-                                                          cg_info.history)
-    else:
-        restored = problem.regularized(weight, spectrum_penalty)
+    restored = _regularized_solve(problem, image, psf, weight, penalty, spectrum_penalty,
+                                  boundary, info)
     return (restored, info) if return_info else restored
+
+
+def _regularized_solve(problem, image, psf, weight, penalty, spectrum_penalty, boundary, info):
+    """The Tikhonov minimiser: closed form, or CGLS for ``"valid"`` (recorded in ``info``)."""
+    if boundary != "valid":
+        return problem.regularized(weight, spectrum_penalty)
+    restored, cg_info = cgls(image, psf, weight=weight, penalty=penalty, boundary="valid",
+                             return_info=True)
+    info.iterations, info.stopped_by, info.history = (cg_info.iterations, cg_info.stopped_by,
+                                                      cg_info.history)
+    return restored
 
 
 def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str = "valid",
