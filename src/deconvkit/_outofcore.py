@@ -73,32 +73,33 @@ def open_lazy(path):
 
 
 def choose_chunks(shape, psf_shape, method: str, memory_limit: int, workers: int = 1):
-    """Largest chunk (same aspect as the data, capped by its shape) whose working set fits.
+    """Largest near-cubic chunk (capped by the data's shape) whose working set fits.
 
     The working set of one chunk is its volume grown by the overlap on both
     sides, times :data:`WORKING_COPIES` for the method, times 4 bytes; with
-    ``workers`` chunks in flight at once.
+    ``workers`` chunks in flight at once.  Equal sides (not the data's aspect)
+    keep the overlap's share of the work smallest.
     """
     from .tiling import default_depth
 
     d = len(psf_shape)
-    depth = [min(p, n) for p, n in zip(default_depth(psf_shape, method), shape[-d:])]
+    spatial = tuple(shape[-d:])
+    depth = [min(p, n) for p, n in zip(default_depth(psf_shape, method), spatial)]
     budget = memory_limit / max(workers, 1) / (4 * WORKING_COPIES.get(method, 16))
-    spatial = shape[-d:]
     lead = math.prod(shape[:-d]) if len(shape) > d else 1
-    scale = 1.0
-    for _ in range(60):
-        chunk = [max(1, min(n, int(n * scale))) for n in spatial]
-        grown = math.prod(min(c + 2 * p, n) for c, p, n in zip(chunk, depth, spatial)) * lead
-        if grown <= budget:
-            break
-        scale *= 0.85
-    else:
-        smallest = 4 * WORKING_COPIES.get(method, 16) * math.prod(
-            min(2 * p + 1, n) for p, n in zip(depth, spatial)) * lead
+
+    def grown(side):
+        return math.prod(min(min(side, n) + 2 * p, n) for n, p in zip(spatial, depth)) * lead
+
+    if grown(1) > budget:
+        smallest = 4 * WORKING_COPIES.get(method, 16) * grown(1)
         raise ValueError(f"--memory-limit {memory_limit} bytes is too small for this PSF and "
                          f"method; allow at least {smallest * max(workers, 1)} bytes")
-    return tuple(shape[:-d]) + tuple(chunk)
+    low, high = 1, max(spatial)
+    while low < high:  # largest side that fits
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if grown(mid) <= budget else (low, mid - 1)
+    return tuple(shape[:-d]) + tuple(min(low, n) for n in spatial)
 
 
 def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
