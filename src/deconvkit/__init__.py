@@ -5,7 +5,7 @@ The core imports only numpy, scipy and scikit-image; torch and dask are used
 when the arrays you pass come from them.
 """
 
-from . import metrics, psf, restoration, testing
+from . import metrics, psf, restoration, signal, testing
 from ._deconvolve import METHODS, choose_method, deconvolve
 from .operators import BOUNDARIES, Convolution, Gradient, LinearOperator, Pad
 from .restoration import (
@@ -34,26 +34,26 @@ __all__ = [
     "Pad",
     "blur",
     "cell_phantom",
-    "deconvolve",
-    "io",
-    "metrics",
-    "psf",
     "cgls",
     "choose_method",
     "dead_leaves",
+    "deconvolve",
     "inverse_filter",
+    "io",
     "landweber",
+    "metrics",
+    "psf",
     "restoration",
     "richardson_lucy",
     "richardson_lucy_tv",
     "signal",
     "simulate",
+    "testing",
     "tikhonov",
     "total_variation",
     "unsupervised_wiener",
     "van_cittert",
     "wavelet",
-    "testing",
     "wiener",
 ]
 
