@@ -163,6 +163,7 @@ class Stopping:
         self.tol, self.target, self.time_limit = tol, target, time_limit
         self.min_iterations = min_iterations
         self.iteration = 0
+        self.best = float("inf")  # lowest residual so far, to see divergence
         self.start = time.perf_counter()
         self.reason = "iterations"
 
@@ -182,7 +183,7 @@ class Stopping:
                 self.reason = "discrepancy"
                 return True
             # a residual that grows again means the iteration diverges
-            self.best = min(getattr(self, "best", residual), residual)
+            self.best = min(self.best, residual)
             if residual > 1.05 * self.best:
                 self.reason = "divergence"
                 return True
