@@ -154,3 +154,21 @@ def test_bilinear_init_upsamples_a_constant():
     layer = TransposedConv(1, 1, kernel_size=4, stride=2, padding=1, init="bilinear")
     y = layer(torch.ones(1, 1, 8, 8))
     torch.testing.assert_close(y[..., 2:-2, 2:-2], torch.ones_like(y[..., 2:-2, 2:-2]))
+
+
+def test_cli_inspect_and_checkerboard_demo(tmp_path, capsys):
+    from deconvkit.cli import main
+    from deconvkit.nn.models import DCGANGenerator
+
+    torch.save(DCGANGenerator(10, 1, 4, 2, upsampler="subpixel"), tmp_path / "g.pt")
+    assert main(["nn", "inspect", str(tmp_path / "g.pt")]) == 0
+    said = capsys.readouterr().out
+    assert said.count("SubPixelConv") == 2 and "checkerboard index 0" in said
+    torch.save({"not": "a model"}, tmp_path / "d.pt")
+    assert main(["nn", "inspect", str(tmp_path / "d.pt")]) == 2
+    assert "not a torch.nn.Module" in capsys.readouterr().err
+    assert main(["nn", "checkerboard-demo", "--out", str(tmp_path / "demo")]) == 0
+    said = capsys.readouterr().out
+    assert (tmp_path / "demo" / "checkerboard_demo.png").exists()
+    assert "resize: worst checkerboard index 0" in said and "subpixel: worst checkerboard " \
+        "index 0" in said

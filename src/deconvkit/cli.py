@@ -356,6 +356,37 @@ def demo(out_dir, overwrite, quiet):
     run_demo(Path(out_dir), overwrite=overwrite, quiet=quiet)
 
 
+@cli.group("nn")
+def nn_group():
+    """Neural-network upsampling tools (needs torch)."""
+
+
+@nn_group.command("inspect")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+def nn_inspect(model_path):
+    """List MODEL's upsampling layers with their checkerboard index (0 = checkerboard-free)."""
+    from .nn._cli import load_model, upsampling_layers
+
+    rows = upsampling_layers(load_model(model_path))
+    if not rows:
+        _console().print(f"{model_path}: no upsampling layer")
+    for name, layer, index in rows:
+        _console().print(f"{name}: {type(layer).__name__}  checkerboard index {index:.3g}")
+
+
+@nn_group.command("checkerboard-demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="nn-demo",
+              show_default=True)
+def nn_checkerboard_demo(out_dir):
+    """Draw one DCGAN generator at initialisation with each upsampler."""
+    from .nn._cli import checkerboard_demo
+
+    target, summary = checkerboard_demo(out_dir)
+    for mode, index in summary.items():
+        _console().print(f"{mode}: worst checkerboard index {index:.3g}")
+    _console().print(f"wrote {target}")
+
+
 def main(argv=None) -> int:
     """Entry point: run the CLI and turn user errors into one line and status 2."""
     with warnings.catch_warnings(record=True) as caught:
