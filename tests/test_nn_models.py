@@ -50,3 +50,32 @@ def test_a_few_training_steps_reduce_the_loss():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_deconvnet_codes_sparsely_and_learns_filters():
+    from deconvkit.nn.models import DeconvNet
+
+    torch.manual_seed(0)
+    source = DeconvNet(2, 7, sparsity=0.02)
+    maps = (torch.rand(8, 2, 32, 32) < 0.02).float() * torch.randn(8, 2, 32, 32)
+    with torch.no_grad():
+        images = source.decode(maps)
+    model = DeconvNet(4, 7, sparsity=0.02)
+    objective = []
+    codes = model.encode(images, iterations=40, history=objective)
+    assert objective[-1] < 0.3 * objective[0]
+    assert (codes == 0).float().mean() > 0.5  # sparse
+    losses = model.fit(images, epochs=30, inner=30, lr=0.1)
+    assert losses[-1] < 0.8 * losses[0]
+    norms = model.weight.flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_deconvnet_shapes(ndim):
+    from deconvkit.nn.models import DeconvNet
+
+    y = torch.randn(2, 1, *(10,) * ndim)
+    model = DeconvNet(3, 5, ndim=ndim)
+    assert model.encode(y, iterations=3).shape == (2, 3) + (10,) * ndim
+    assert model(y).shape == y.shape

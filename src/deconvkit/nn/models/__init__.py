@@ -1,7 +1,8 @@
 """Classic "deconvolution" architectures, each N-D where the paper allows, upsampler selectable."""
 
 from .dcgan import DCGANGenerator
+from .deconvnet import DeconvNet
 from .sr import ESPCN, FSRCNN
 from .unet import UNet
 
-__all__ = ["DCGANGenerator", "ESPCN", "FSRCNN", "UNet"]
+__all__ = ["DCGANGenerator", "DeconvNet", "ESPCN", "FSRCNN", "UNet"]
