@@ -33,7 +33,7 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
                     iterations="auto", boundary: str = "valid", background: float = 0.0,
                     time_limit: float | None = None, callback: Callable | None = None,
                     return_info: bool = False):
-    r"""Total-variation regularised deconvolution by a primal–dual algorithm, N-D.
+    r"""Total-variation regularised deconvolution (ADMM or primal–dual), N-D.
 
     Parameters
     ----------
@@ -43,8 +43,8 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
         Point-spread function, normalised to sum 1 here.
     weight : float or "auto"
         Weight :math:`\lambda` of the (isotropic) TV term.  ``"auto"``:
-        :math:`\lambda = 0.3\,\hat\sigma^2 / \hat\sigma_\text{ref}` scaled to
-        the data term (see Notes).
+        :math:`\lambda = 0.3\,\hat\sigma^2 / \rho`, with :math:`\rho` the mean
+        gradient magnitude of the data (see Notes).
     data : {"gaussian", "poisson"}
         Data term: least squares :math:`\tfrac12\|Ax-y\|^2`, or the Poisson
         negative log-likelihood :math:`\sum (Ax+b) - y\log(Ax+b)`.
@@ -72,8 +72,11 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
 
     .. math:: \min_{x \ge 0}\ f(Ax; y) + \lambda \|\nabla x\|_{2,1}
 
-    with the primal–dual algorithm of Chambolle and Pock [1]_ and the
-    diagonal step sizes of Pock and Chambolle [2]_ (no step to tune).  With
+    For ``"valid"`` and ``"periodic"`` by ADMM with every operator diagonal in
+    Fourier and the data term masked to the observed samples (Almeida and
+    Figueiredo [4]_); for the padded boundary models by the primal–dual
+    algorithm of Chambolle and Pock [1]_ with the diagonal step sizes of Pock
+    and Chambolle [2]_.  No step size to tune in either.  With
     ``weight="auto"`` and the Gaussian term, :math:`\lambda = 0.3 \sigma^2 /
     \rho` where :math:`\rho` is the mean gradient magnitude of the data: the
     noise energy per unit of edge strength, so the weight scales with the
@@ -88,6 +91,9 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
        primal-dual algorithms in convex optimization", ICCV 2011.
     .. [3] L. Rudin, S. Osher and E. Fatemi, "Nonlinear total variation based
        noise removal algorithms", Physica D 60, 1992.
+    .. [4] M. S. C. Almeida and M. A. T. Figueiredo, "Deconvolving images with
+       unknown boundaries using the alternating direction method of
+       multipliers", IEEE TIP 22(8), 2013.
     """
     check_choice(data, "data", DATA_TERMS)
     check_choice(boundary, "boundary", BOUNDARIES)
