@@ -46,10 +46,12 @@ def test_convolution_adjoint(boundary, ndim, stride, method, dname, backend):
     assert err <= (1e-12 if dname == "f64" else 1e-5)
 
 
+@pytest.mark.parametrize("boundary", ["neumann", "periodic"])
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_gradient_adjoint(ndim, backend):
-    assert_adjoint(Gradient(ndim, spacing=0.5), SHAPES[ndim], like=_like(backend))
+def test_gradient_adjoint(ndim, backend, boundary):
+    assert_adjoint(Gradient(ndim, spacing=0.5, boundary=boundary), SHAPES[ndim],
+                   like=_like(backend))
 
 
 @pytest.mark.parametrize("mode", sorted(PAD_MODES))
@@ -147,6 +149,11 @@ def test_gradient_values():
     g = Gradient(2).forward(x)
     np.testing.assert_array_equal(g[0], [[4] * 4, [4] * 4, [0] * 4])
     np.testing.assert_array_equal(g[1], [[1, 1, 1, 0]] * 3)
+    wrapped = Gradient(2, boundary="periodic").forward(x)
+    np.testing.assert_array_equal(wrapped[0], [[4] * 4, [4] * 4, [-8] * 4])
+    np.testing.assert_array_equal(wrapped[1], [[1, 1, 1, -3]] * 3)
+    with pytest.raises(ValueError, match="boundary='mirror'"):
+        Gradient(2, boundary="mirror")
 
 
 def test_operator_input_is_not_modified(rng):

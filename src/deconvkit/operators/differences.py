@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._array_api import zeros
+from .._array_api import array_namespace, roll, zeros
 from ._base import LinearOperator
 
 __all__ = ["Gradient"]
@@ -13,8 +13,10 @@ class Gradient(LinearOperator):
 
     ``Gradient(ndim).forward(x)`` has shape ``(ndim, *x.shape)``: component
     ``i`` is :math:`x[\dots, j+1, \dots] - x[\dots, j, \dots]` along axis
-    ``i`` of the trailing ones, and 0 on the last sample (Neumann boundary, as
-    in Chambolle 2004).  The adjoint is minus the divergence, so
+    ``i`` of the trailing ones.  With ``boundary="neumann"`` (default) it is 0
+    on the last sample (as in Chambolle 2004); with ``"periodic"`` the last
+    sample differences with the first (the penalty of the Fourier closed
+    forms and of FFT-based ADMM).  The adjoint is minus the divergence, so
     ``-Gradient.adjoint`` is the divergence used by TV solvers.
 
     Parameters
@@ -23,6 +25,7 @@ class Gradient(LinearOperator):
         Number of trailing axes to differentiate (1, 2, 3, ...).
     spacing : float or sequence of float
         Sample spacing per axis; each difference is divided by it.
+    boundary : {"neumann", "periodic"}
 
     Examples
     --------
@@ -33,7 +36,10 @@ class Gradient(LinearOperator):
            [1., 1., 0.]])
     """
 
-    def __init__(self, ndim: int, *, spacing=1.0):
+    def __init__(self, ndim: int, *, spacing=1.0, boundary: str = "neumann"):
+        if boundary not in ("neumann", "periodic"):
+            raise ValueError(f"boundary={boundary!r} is not 'neumann' or 'periodic'")
+        self.boundary = boundary
         if int(ndim) != ndim or ndim < 1:
             raise ValueError(f"ndim must be a positive int, got {ndim!r}")
         self.ndim = int(ndim)
@@ -49,6 +55,9 @@ class Gradient(LinearOperator):
         return tuple(output_shape[1:])
 
     def _forward(self, x):
+        if self.boundary == "periodic":
+            return array_namespace(x).stack(
+                [(roll(x, -1, i - self.ndim) - x) / h for i, h in enumerate(self.spacing)], 0)
         out = zeros((self.ndim,) + tuple(x.shape), like=x)
         for i, h in enumerate(self.spacing):
             axis = i - self.ndim
@@ -58,6 +67,9 @@ class Gradient(LinearOperator):
         return out
 
     def _adjoint(self, y, shape=None):
+        if self.boundary == "periodic":
+            return sum((roll(y[i], 1, i - self.ndim) - y[i]) / h
+                       for i, h in enumerate(self.spacing))
         out = zeros(tuple(y.shape[1:]), like=y)
         for i, h in enumerate(self.spacing):
             axis = i - self.ndim
@@ -69,7 +81,8 @@ class Gradient(LinearOperator):
         return out
 
     def __repr__(self) -> str:
-        return f"Gradient(ndim={self.ndim})"
+        extra = "" if self.boundary == "neumann" else f", boundary={self.boundary!r}"
+        return f"Gradient(ndim={self.ndim}{extra})"
 
 
 def _along(axis: int, item) -> tuple:

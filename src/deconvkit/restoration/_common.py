@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._array_api import asarray, asarray_complex
+from .._array_api import asarray, next_fast_len
 from .._validate import check_array, check_psf
 from ..operators import Convolution
 
@@ -15,6 +15,24 @@ def prepare(image, psf):
     psf = check_psf(psf, tuple(image.shape))
     psf = asarray(psf, image)
     return image, psf / psf.sum()
+
+
+def fft_grid(op: Convolution, spatial):
+    """The FFT grid on which a ``"valid"`` or ``"periodic"`` model is diagonal, and the
+    index of the observed window in it.
+
+    For ``"valid"`` the grid is the extended domain ``n + K - 1`` rounded up to
+    fast lengths (the circular blur of the extra samples never reaches an
+    observed one) and the window sits after the left extension; for
+    ``"periodic"`` the grid is the frame itself.
+    """
+    d = op.ndim
+    if op.boundary == "valid":
+        grid = tuple(next_fast_len(n) for n in op.input_shape(spatial))
+        offset = tuple(b for b, _ in op.widths)
+    else:
+        grid, offset = tuple(spatial), (0,) * d
+    return grid, (Ellipsis,) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))
 
 
 def frame(op: Convolution, x, image_shape):
@@ -46,13 +64,6 @@ def frequencies(fft_shape) -> list:
         shape[i] = count
         out.append((2 * np.pi * np.arange(count) / n).reshape(shape))
     return out
-
-
-def difference_spectra(fft_shape, like) -> list:
-    """Transfer functions of periodic forward differences, in ``like``'s library."""
-    full_shape = tuple(fft_shape[:-1]) + (fft_shape[-1] // 2 + 1,)
-    return [asarray_complex(np.broadcast_to(np.exp(1j * w) - 1, full_shape), like)
-            for w in frequencies(fft_shape)]
 
 
 def penalty_spectrum(kind: str, fft_shape, like):

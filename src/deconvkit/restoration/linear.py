@@ -25,7 +25,6 @@ from .._array_api import (
     irfftn,
     next_fast_len,
     rfftn,
-    roll,
     to_numpy,
 )
 from .._validate import check_choice
@@ -308,7 +307,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     info.parameters["weight"] = weight
     op = Convolution(psf, boundary=boundary)
     # periodic model, periodic differences: then CGLS converges to tikhonov's closed form
-    grad = _PeriodicGradient(psf.ndim) if boundary == "periodic" else Gradient(psf.ndim)
+    grad = Gradient(psf.ndim, boundary="periodic" if boundary == "periodic" else "neumann")
 
     def regularizer(x):
         if penalty == "identity":
@@ -347,16 +346,6 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     info.iterations, info.stopped_by, info.seconds = len(info.history), stop.reason, stop.seconds
     restored = frame(op, x, image.shape)
     return (restored, info) if return_info else restored
-
-
-class _PeriodicGradient(Gradient):
-    """Forward differences with wrap-around (the closed forms' penalty)."""
-
-    def _forward(self, x):
-        return array_namespace(x).stack([roll(x, -1, a) - x for a in range(-self.ndim, 0)], 0)
-
-    def _adjoint(self, y, shape=None):
-        return sum(roll(y[i], 1, axis) - y[i] for i, axis in enumerate(range(-self.ndim, 0)))
 
 
 def unsupervised_wiener(image, psf, *, boundary: str = "symmetric", burn_in: int = 15,

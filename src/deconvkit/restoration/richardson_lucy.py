@@ -12,14 +12,13 @@ from .._array_api import (
     conj_,
     full,
     irfftn,
-    next_fast_len,
     rfftn,
     to_numpy,
     vdot,
 )
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
-from ._common import frame, mean_over, prepare
+from ._common import fft_grid, frame, mean_over, prepare
 from ._stopping import Info, Stopping, estimate_noise
 
 __all__ = ["richardson_lucy", "richardson_lucy_tv"]
@@ -284,15 +283,9 @@ class _GridModel(_Model):
 
     def __init__(self, op, image):
         d = op.ndim
-        spatial = tuple(image.shape[-d:])
-        if op.boundary == "valid":
-            grid = tuple(next_fast_len(n) for n in op.input_shape(spatial))
-            offset = tuple(b for b, _ in op.widths)
-        else:
-            grid, offset = spatial, (0,) * d
+        grid, self.window = fft_grid(op, tuple(image.shape[-d:]))
         self.op, self.shape, self.grid = op, tuple(image.shape), grid
         self.axes = tuple(range(-d, 0))
-        self.window = (Ellipsis,) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))
         self.otf = op.transfer_function(grid, like=image)
         self.buffer = full(tuple(image.shape[:-d]) + grid, 0.0, like=image)
         self.scratch = self.buffer[self.window]

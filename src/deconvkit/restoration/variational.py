@@ -13,14 +13,12 @@ from .._array_api import (
     copy,
     full,
     irfftn,
-    next_fast_len,
     rfftn,
-    roll,
     to_numpy,
 )
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
-from ._common import difference_spectra, frame, mean_over, prepare
+from ._common import fft_grid, frame, mean_over, penalty_spectrum, prepare
 from ._stopping import Info, Stopping, estimate_noise, relative_change, rms
 
 __all__ = ["total_variation", "wavelet"]
@@ -179,18 +177,13 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     xp = array_namespace(image)
     d = op.ndim
     spatial = tuple(image.shape[-d:])
-    if op.boundary == "valid":
-        extended = op.input_shape(spatial)
-        grid = tuple(next_fast_len(n) for n in extended)
-        offset = tuple(b for b, _ in op.widths)
-    else:  # periodic: the frame is the whole grid
-        grid, offset = spatial, (0,) * d
+    grid, observed = fft_grid(op, spatial)
     axes = tuple(range(-d, 0))
-    observed = (Ellipsis,) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))
     otf = Convolution(op.psf, boundary="periodic").transfer_function(grid, like=image)
-    diff = difference_spectra(grid, image)
+    # periodic differences, in real space; their |D|^2 is the gradient penalty's spectrum
+    grad = Gradient(d, boundary="periodic")
     rho = _admm_rho(weight)
-    denominator = xp.abs(otf) ** 2 + sum(xp.abs(g) ** 2 for g in diff) + 1.0
+    denominator = xp.abs(otf) ** 2 + penalty_spectrum("gradient", grid, image) + 1.0
     lead = tuple(image.shape[:-d])
     mask = full(lead + grid, 0.0, like=image)
     mask[observed] = 1.0
@@ -200,17 +193,17 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     x = full(lead + grid, level, like=image)
     u1 = irfftn(rfftn(x, grid, axes) * otf, grid, axes)
     d1 = full(lead + grid, 0.0, like=image)
-    u2 = _periodic_gradient(x, d)
-    d2 = [full(lead + grid, 0.0, like=image) for _ in diff]
+    u2 = grad.forward(x)
+    d2 = xp.zeros_like(u2)
     u3, d3 = copy(x), full(lead + grid, 0.0, like=image)
     history = []
     for iteration in stop:
-        spatial_rhs = _periodic_gradient_adjoint([u + dd for u, dd in zip(u2, d2)]) + u3 + d3
+        spatial_rhs = grad.adjoint(u2 + d2) + u3 + d3
         rhs = rfftn(u1 + d1, grid, axes) * xp.conj(otf) + rfftn(spatial_rhs, grid, axes)
         spectrum = rhs / denominator
         blurred = irfftn(spectrum * otf, grid, axes)
         x_new = irfftn(spectrum, grid, axes)  # last: irfftn may overwrite its input
-        gradients = _periodic_gradient(x_new, d)
+        gradients = grad.forward(x_new)
         # data term on the observed samples only
         v = blurred - d1
         if data == "gaussian":
@@ -219,13 +212,12 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
             w = v + background - 1.0 / rho
             u1 = v + mask * (0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - v)
         # isotropic shrinkage of the gradient field
-        vs = [g - dd for g, dd in zip(gradients, d2)]
-        magnitude = xp.sqrt(sum(t * t for t in vs))
-        shrink = clamp_min(1.0 - (weight / rho) / clamp_min(magnitude, 1e-30), 0.0)
-        u2 = [t * shrink for t in vs]
+        vs = gradients - d2
+        magnitude = xp.sqrt((vs * vs).sum(0))
+        u2 = vs * clamp_min(1.0 - (weight / rho) / clamp_min(magnitude, 1e-30), 0.0)
         u3 = clamp_min(x_new - d3, 0.0) if positive else x_new - d3
         d1 = d1 - (blurred - u1)
-        d2 = [dd - (g - u) for dd, g, u in zip(d2, gradients, u2)]
+        d2 = d2 - (gradients - u2)
         d3 = d3 - (x_new - u3)
         change = relative_change(x_new, x)
         x = x_new
@@ -237,18 +229,9 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
             break
     estimate = u3 if positive else x
     if op.boundary == "valid":  # back to the operator's extended domain
+        extended = op.input_shape(spatial)
         estimate = estimate[(Ellipsis,) + tuple(slice(0, n) for n in extended)]
     return estimate, history
-
-
-def _periodic_gradient(x, d: int) -> list:
-    """Forward differences with wrap-around along the trailing ``d`` axes."""
-    return [roll(x, -1, axis) - x for axis in range(-d, 0)]
-
-
-def _periodic_gradient_adjoint(components) -> object:
-    d = len(components)
-    return sum(roll(g, 1, axis) - g for g, axis in zip(components, range(-d, 0)))
 
 
 def _admm_rho(weight: float) -> float:
