@@ -234,14 +234,14 @@ class Convolution(LinearOperator):
             raise ValueError(f"{name} has {x.ndim} dims but the psf has {self.ndim}; "
                              f"pass an array with at least {self.ndim} dims")
         tail = tuple(x.shape[-self.ndim:])
-        if self.boundary == "valid" and not blurred:
-            if any(n < k for n, k in zip(tail, self.kernel_shape)):
-                raise ValueError(f"{name} shape {tail} is smaller than the psf "
-                                 f"{self.kernel_shape}; 'valid' needs at least the psf size")
-        elif not blurred and any(n < k for n, k in zip(tail, self.kernel_shape)):
-            raise ValueError(f"{name} shape {tail} is smaller than the psf {self.kernel_shape}; "
-                             "crop the psf or pad the image")
-        if self.boundary == "reflect" and not blurred and any(n < 2 for n in tail):
+        if blurred:  # the adjoint's input: any size the forward could have produced
+            return
+        if any(n < k for n, k in zip(tail, self.kernel_shape)):
+            advice = ("'valid' needs at least the psf size" if self.boundary == "valid"
+                      else "crop the psf or pad the image")
+            raise ValueError(f"{name} shape {tail} is smaller than the psf "
+                             f"{self.kernel_shape}; {advice}")
+        if self.boundary == "reflect" and any(n < 2 for n in tail):
             raise ValueError(f"boundary='reflect' needs at least 2 samples per axis; {name} "
                              f"has shape {tail}")
 
