@@ -7,6 +7,7 @@ when the arrays you pass come from them.
 
 from . import metrics, psf, restoration, signal, testing
 from ._deconvolve import METHODS, choose_method, deconvolve
+from .blind import blind_deconvolve
 from .operators import BOUNDARIES, Convolution, Gradient, LinearOperator, Pad
 from .restoration import (
     cgls,
@@ -32,6 +33,7 @@ __all__ = [
     "Gradient",
     "LinearOperator",
     "Pad",
+    "blind_deconvolve",
     "blur",
     "cell_phantom",
     "cgls",
