@@ -63,6 +63,15 @@ def test_no_overwrite_without_flag_and_atomic_replace(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.npy"]  # no temporary left behind
 
 
+def test_written_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = io.write(tmp_path / "a.npy", np.zeros(3))
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not the 0600 of a temporary file
+
+
 def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="CSV holds one 1-D signal"):
         io.write(tmp_path / "x.csv", np.zeros((3, 3)))

@@ -344,6 +344,73 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
                ".npy") else result, metadata=meta, overwrite=overwrite)
 
 
+def _psf_size(text: str):
+    """``25`` or ``9x25x25`` -> an int or a tuple of ints."""
+    try:
+        sizes = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size; write 25 or 9x25x25",
+                                 param_hint="--psf-size") from None
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("--psf-size", required=True,
+              help="Support of the PSF to estimate: 25 (every axis) or 9x25x25.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--psf-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the estimated PSF (TIFF, npy, ...).")
+@click.option("--method", type=click.Choice(["map", "richardson_lucy", "parametric"]),
+              default="map", show_default=True)
+@click.option("--psf-model", default=None,
+              help="richardson_lucy: symmetric|gaussian|widefield; parametric: "
+                   "gaussian|widefield.")
+@click.option("--prior", type=click.Choice(["l0", "tv"]), default="l0", show_default=True,
+              help="Gradient prior of the map method.")
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Alternations per scale (map) or in all (richardson_lucy, parametric).")
+@click.option("--weight", type=float, default=None, help="Initial weight of the prior.")
+@click.option("--restore", default="auto", show_default=True,
+              type=click.Choice(["auto", *METHOD_NAMES]),
+              help="Non-blind method for the final restoration.")
+@click.option("--channel-axis", type=int, default=None,
+              help="Axis of colour channels (default: last axis of an RGB image).")
+@click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
+              help="Integer output for PNG/TIFF (default: float TIFF, or the input's depth).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, iterations, weight,
+          restore, channel_axis, bit_depth, overwrite, quiet):
+    """Estimate the PSF of INPUT and restore it (blind deconvolution)."""
+    from .blind import blind_deconvolve
+
+    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
+    if psf_out is not None:
+        psf_out = dkio.check_output_path(psf_out, [input_path, output], overwrite=overwrite)
+    image, meta = dkio.read(input_path, with_metadata=True)
+    size = _psf_size(psf_size)
+    spatial = image.ndim
+    if channel_axis is None and image.ndim == 3 and image.shape[-1] in (3, 4) and (
+            isinstance(size, int) or len(size) == 2):
+        channel_axis, spatial = -1, 2
+    start = time.perf_counter()
+    with _Progress(None, f"blind {method}", quiet) as progress:
+        restored, kernel, info = blind_deconvolve(
+            image, size, method=method, channel_axis=channel_axis, psf_model=psf_model,
+            iterations=iterations, weight=weight, prior=prior, restore=restore,
+            callback=lambda step, steps, k: progress.set(step, steps), return_info=True)
+    dkio.write(output, restored, metadata=meta, overwrite=overwrite,
+               bit_depth=None if bit_depth is None else int(bit_depth))
+    if psf_out is not None:
+        dkio.write(psf_out, kernel.astype("float32"), overwrite=overwrite)
+    if not quiet:
+        chosen = ", ".join(f"{k}={_show(v)}" for k, v in info.parameters.items())
+        _console().print(f"{input_path}: blind {method} ({chosen}); PSF {kernel.shape} "
+                         f"({spatial}-D); {time.perf_counter() - start:.2f} s -> {output}"
+                         + (f", PSF -> {psf_out}" if psf_out else ""))
+
+
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo-output",
               show_default=True, help="Folder for restored files and the figure.")

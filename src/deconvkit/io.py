@@ -265,6 +265,12 @@ _WRITERS: dict[str, Callable] = {
 }
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: Path, writer: Callable[[Path], None]) -> None:
     """Run ``writer`` on a temporary sibling of ``path``, then rename it into place."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
@@ -274,6 +280,7 @@ def _atomic(path: Path, writer: Callable[[Path], None]) -> None:
         writer(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is not what a new file gets
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
