@@ -76,6 +76,23 @@ def test_simulate_command(tmp_path):
     assert io.read(tmp_path / "sim.tif").shape == (32, 32)
 
 
+def test_blind_command(tmp_path, capsys):
+    from deconvkit import dead_leaves
+
+    kernel = psf.motion(7, 0, shape=(9, 9))
+    observed = simulate(dead_leaves((96, 96), seed=2), kernel, noise="none")
+    io.write(tmp_path / "in.tif", observed.astype(np.float32))
+    assert main(["blind", str(tmp_path / "in.tif"), "--psf-size", "11", "-o",
+                 str(tmp_path / "out.tif"), "--psf-out", str(tmp_path / "k.tif")]) == 0
+    estimate = io.read(tmp_path / "k.tif")
+    assert estimate.shape == (11, 11) and np.isclose(estimate.sum(), 1, atol=1e-5)
+    assert io.read(tmp_path / "out.tif").shape == (96, 96)
+    assert "blind map" in capsys.readouterr().out
+    assert main(["blind", str(tmp_path / "in.tif"), "--psf-size", "big", "-o",
+                 str(tmp_path / "o2.tif")]) == 2
+    assert "--psf-size" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args,match", [
     (["deconvolve", "{d}/missing.tif", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"],
      "no such file"),
