@@ -62,8 +62,14 @@ __all__ = [
 
 def __getattr__(name):
     # deconvkit.io pulls in tifffile/imageio: load it on first use
-    if name == "io":
-        import importlib
+    import importlib
 
+    if name == "io":
         return importlib.import_module(".io", __name__)
+    if name == "upscale":  # needs torch: load it on first use only
+        try:
+            return importlib.import_module(".nn.upscale", __name__).upscale
+        except ImportError as exc:
+            raise ImportError("deconvkit.upscale needs torch: pip install 'deconvkit[torch]'"
+                              ) from exc
     raise AttributeError(f"module 'deconvkit' has no attribute {name!r}")

@@ -423,6 +423,63 @@ def demo(out_dir, overwrite, quiet):
     run_demo(Path(out_dir), overwrite=overwrite, quiet=quiet)
 
 
+@cli.command("train")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoint.pt, metrics.csv, model.pt, config.toml.")
+@click.option("--fresh", is_flag=True, help="Start over even if the folder has a checkpoint.")
+@click.option("-q", "--quiet", is_flag=True)
+def train_command(config_path, out_dir, fresh, quiet):
+    """Train a super-resolution network from a TOML/YAML CONFIG (resumes by default)."""
+    from .nn.training import load_config, train
+
+    steps = load_config(config_path)["train"]["steps"]
+    with _Progress(steps, "train", quiet) as progress:
+        target = train(config_path, out_dir, resume=not fresh,
+                       progress=lambda step, total, loss: progress(step))
+    if not quiet:
+        _console().print(f"trained -> {target} (metrics in {Path(out_dir) / 'metrics.csv'})")
+
+
+@cli.command("evaluate")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+def evaluate_command(model_path):
+    """PSNR of a trained MODEL against bicubic on scikit-image's photos (luminance)."""
+    from .nn.training import evaluate
+
+    rows = evaluate(model_path)
+    console = _console()
+    for row in rows:
+        console.print(f"{row['image']:10s} model {row['psnr']:6.2f} dB  bicubic "
+                      f"{row['bicubic']:6.2f} dB  gain {row['psnr'] - row['bicubic']:+.2f} dB")
+    gain = sum(r["psnr"] - r["bicubic"] for r in rows) / len(rows)
+    console.print(f"mean gain over bicubic: {gain:+.2f} dB")
+
+
+@cli.command("upscale")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("--scale", type=int, default=2, show_default=True, help="2 or 3 (shipped models).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
+              help="A model.pt from deconvkit train instead of the shipped one.")
+@click.option("--tile", type=int, default=256, show_default=True,
+              help="Low-resolution tile side (memory bound for large images).")
+@click.option("--overwrite", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+def upscale_command(input_path, scale, output, model_path, tile, overwrite, quiet):
+    """Super-resolve INPUT by --scale with a learned model (grey or colour, 8/16-bit, float)."""
+    from .nn.upscale import upscale
+
+    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
+    image, meta = dkio.read(input_path, with_metadata=True)
+    start = time.perf_counter()
+    result = upscale(image, scale, model=model_path, tile=tile)
+    dkio.write(output, result, overwrite=overwrite)
+    if not quiet:
+        _console().print(f"{input_path}: {image.shape} {image.dtype} -> {result.shape} in "
+                         f"{time.perf_counter() - start:.2f} s -> {output}")
+
+
 @cli.group("nn")
 def nn_group():
     """Neural-network upsampling tools (needs torch)."""

@@ -7,6 +7,7 @@ import this package; ``import deconvkit.nn`` does.
 from . import data, functional, models
 from .diagnostics import checkerboard_index, checkerboard_spectrum
 from .layers import ResizeConv, SubPixelConv, TransposedConv, Upsample
+from .upscale import upscale
 
 __all__ = [
     "ResizeConv",
@@ -18,4 +19,5 @@ __all__ = [
     "data",
     "functional",
     "models",
+    "upscale",
 ]

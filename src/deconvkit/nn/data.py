@@ -10,7 +10,17 @@ from .. import psf as psf_module
 from ..operators import Convolution
 from ..simulation import dead_leaves
 
-__all__ = ["DegradedDataset"]
+__all__ = ["DegradedDataset", "bicubic_downscale"]
+
+
+def bicubic_downscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """Antialiased bicubic downscaling by an integer factor (scikit-image's
+    ``resize(order=3, anti_aliasing=True)``): the low-resolution images of the
+    super-resolution benchmarks, and the degradation the shipped models learn."""
+    from skimage.transform import resize
+
+    shape = tuple(n // scale for n in image.shape)
+    return resize(image, shape, order=3, anti_aliasing=True, mode="reflect")
 
 
 class DegradedDataset(Dataset):
@@ -33,15 +43,28 @@ class DegradedDataset(Dataset):
         The blur; default a Gaussian of sigma ``0.5 * scale`` (anti-aliasing).
     noise : float
         Standard deviation of the added noise.
+    count, min_radius : int, float
+        Dead-leaves discs per image and their smallest radius (in sharp pixels).
+    supersample : int
+        Draw the sharp image this many times larger and downscale it, so that
+        edges are antialiased like a camera's rather than jagged.
+    degradation : {"blur", "bicubic"}
+        ``"blur"``: the PSF then every ``scale``-th sample; ``"bicubic"``:
+        :func:`bicubic_downscale` (``kernel`` unused).
     seed : int
 
     Items are float32 tensors ``(1, patch/scale, patch/scale)`` and ``(1, patch, patch)``.
     """
 
     def __init__(self, length: int = 1000, *, patch: int = 64, scale: int = 2, kernel=None,
-                 noise: float = 0.0, seed: int = 0):
+                 noise: float = 0.0, degradation: str = "blur", count: int = 400,
+                 min_radius: float = 1.5, supersample: int = 1, seed: int = 0):
         if patch % scale:
             raise ValueError(f"patch={patch} must be divisible by scale={scale}")
+        if degradation not in ("blur", "bicubic"):
+            raise ValueError(f"degradation must be 'blur' or 'bicubic', got {degradation!r}")
+        self.degradation, self.count, self.min_radius = degradation, count, min_radius
+        self.supersample = int(supersample)
         self.length, self.patch, self.scale, self.noise, self.seed = length, patch, scale, \
             noise, seed
         kernel = psf_module.gaussian(0.5 * scale) if kernel is None else np.asarray(kernel)
@@ -54,9 +77,13 @@ class DegradedDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
         rng = np.random.default_rng((self.seed, index))
-        sharp = dead_leaves((self.patch, self.patch), seed=rng, count=400,
-                            min_radius=1.5, max_radius=self.patch / 2)
-        low = self.blur.forward(sharp)
+        side = self.patch * self.supersample
+        sharp = dead_leaves((side, side), seed=rng, count=self.count,
+                            min_radius=self.min_radius * self.supersample, max_radius=side / 2)
+        if self.supersample > 1:
+            sharp = bicubic_downscale(sharp, self.supersample)
+        low = self.blur.forward(sharp) if self.degradation == "blur" else \
+            bicubic_downscale(sharp, self.scale)
         if self.noise:
             low = low + rng.normal(0, self.noise, low.shape)
         return (torch.from_numpy(low.astype(np.float32))[None],

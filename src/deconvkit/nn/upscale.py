@@ -1,0 +1,138 @@
+"""``upscale``: super-resolution with the shipped models, tiled for images of any size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._validate import check_array
+from .training import _scale_of, load
+
+__all__ = ["upscale", "shipped_model"]
+
+WEIGHTS = Path(__file__).parent / "weights"
+
+
+def shipped_model(scale: int) -> Path:
+    """Path of the model shipped for ``scale`` (its config sits beside it)."""
+    path = WEIGHTS / f"sr_x{scale}.pt"
+    if not path.is_file():
+        available = sorted(int(p.stem.split("_x")[1]) for p in WEIGHTS.glob("sr_x*.pt"))
+        raise ValueError(f"no model is shipped for scale={scale!r}; shipped scales: "
+                         f"{available} (or pass model= a model.pt from deconvkit train)")
+    return path
+
+
+def _window(n: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
+    """Blending weights along one tile axis.
+
+    On a side shared with a neighbour the outer quarter of the overlap gets
+    weight 0 (the network saw the tile's edge there), then a linear ramp
+    over the middle half hands over to the neighbour.
+    """
+    distance = np.minimum(np.arange(n) if not at_start else np.full(n, n),
+                          np.arange(n)[::-1] if not at_end else np.full(n, n))
+    margin = overlap / 4
+    return np.clip((distance - margin + 0.5) / max(overlap - 2 * margin, 1), 0, 1)
+
+
+def _starts(n: int, tile: int, overlap: int) -> list[int]:
+    if n <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, n - tile, step)) + [n - tile]
+    return sorted(set(starts))
+
+
+@torch.no_grad()
+def _upscale_plane(model, plane: np.ndarray, scale: int, tile: int, overlap: int) -> np.ndarray:
+    """One 2-D float plane through the model, tile by tile, overlaps blended."""
+    h, w = plane.shape
+    out = np.zeros((h * scale, w * scale))
+    weight = np.zeros_like(out)
+    rows, cols = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    for r in rows:
+        for c in cols:
+            piece = plane[r:r + tile, c:c + tile]
+            x = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32))[None, None]
+            y = model(x)[0, 0].double().numpy()
+            wy = _window(y.shape[0], overlap * scale, r == rows[0], r == rows[-1])
+            wx = _window(y.shape[1], overlap * scale, c == cols[0], c == cols[-1])
+            blend = np.outer(wy, wx)
+            window = (slice(r * scale, r * scale + y.shape[0]),
+                      slice(c * scale, c * scale + y.shape[1]))
+            out[window] += blend * y
+            weight[window] += blend
+    return out / weight
+
+
+def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int = 32,
+            channel_axis: int | None = None):
+    """Super-resolve ``image`` by ``scale`` with a learned model.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) array
+        uint8, uint16 or float (taken as [0, 1] intensities).  An image whose
+        last axis has 3 or 4 entries is colour unless ``channel_axis`` says
+        otherwise; each channel goes through the model.
+    scale : int
+        2 or 3 with the shipped models (trained by ``deconvkit train`` on
+        synthetic dead-leaves images only; configs in ``deconvkit/nn/weights``).
+    model : path or torch.nn.Module, optional
+        A ``model.pt`` written by ``deconvkit train``, or a module, instead.
+    tile, overlap : int
+        Low-resolution tile side and overlap: memory stays bounded for any
+        image size; a quarter of the overlap at each shared edge is dropped
+        (more than the shipped models' receptive radius) and the rest blended
+        with linear ramps, so tiles agree with a single pass.
+
+    Returns
+    -------
+    array of shape ``(H * scale, W * scale[, C])``, the input's dtype (integers
+    rounded and clipped to their range; floats are not clipped).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconvkit.nn import upscale
+    >>> upscale(np.zeros((20, 30), dtype=np.uint8), 2).shape
+    (40, 60)
+    """
+    image = np.asarray(image)
+    if image.dtype.kind == "c" or image.dtype.kind not in "uif" or image.ndim not in (2, 3):
+        raise ValueError(f"image must be a real 2-D grey or (H, W, C) colour array, got "
+                         f"{image.dtype} of shape {image.shape}")
+    if not (isinstance(tile, int) and isinstance(overlap, int) and 0 <= 2 * overlap < tile):
+        raise ValueError(f"need ints with 0 <= 2 * overlap < tile, got tile={tile}, "
+                         f"overlap={overlap}")
+    if model is None:
+        network = load(shipped_model(scale))
+    elif isinstance(model, torch.nn.Module):
+        network = model.eval()
+    else:
+        network = load(model)
+    if _scale_of(network) != scale:
+        raise ValueError(f"the model upscales by {_scale_of(network)}, not scale={scale}")
+    if image.ndim == 3 and channel_axis is None:
+        if image.shape[-1] not in (1, 3, 4):
+            raise ValueError(f"image of shape {image.shape}: pass channel_axis for a colour "
+                             "image (or a 2-D grey image)")
+        channel_axis = -1
+    if image.dtype.kind in "ui":
+        limit = float(np.iinfo(image.dtype).max)
+        planes = image.astype(np.float64) / limit
+    else:
+        limit = None
+        planes = check_array(image, "image").astype(np.float64)
+    if image.ndim == 3:
+        planes = np.moveaxis(planes, channel_axis, 0)
+        result = np.stack([_upscale_plane(network, p, scale, tile, overlap) for p in planes])
+        result = np.moveaxis(result, 0, channel_axis)
+    else:
+        result = _upscale_plane(network, planes, scale, tile, overlap)
+    if limit is None:
+        return result.astype(np.float32 if image.dtype != np.float64 else np.float64)
+    return np.clip(np.rint(result * limit), 0, limit).astype(image.dtype)

@@ -1,0 +1,134 @@
+"""Training from a config, exact resume, evaluation, shipped models and tiled upscaling."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from deconvkit.cli import main  # noqa: E402
+from deconvkit.nn import training, upscale  # noqa: E402
+from deconvkit.nn.upscale import shipped_model  # noqa: E402
+
+TINY = {
+    "model": {"name": "ESPCN", "scale": 2, "features": 8},
+    "data": {"patch": 24, "items": 16, "count": 40},
+    "train": {"steps": 6, "batch_size": 4, "checkpoint_every": 2, "validate_every": 3,
+              "validation_items": 2},
+}
+
+
+def test_resume_restores_the_exact_state(tmp_path):
+    whole = training.train(TINY, tmp_path / "whole")
+    assert training.train(TINY, tmp_path / "split", stop_after=4) is None  # "killed" at step 4
+    state = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 4
+    resumed = training.train(TINY, tmp_path / "split")
+    a = torch.load(whole, weights_only=True)["state_dict"]
+    b = torch.load(resumed, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    rows = (tmp_path / "split" / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,loss,psnr,bicubic_psnr,seconds"
+    assert [r.split(",")[0] for r in rows[1:]] == ["3", "6"]
+
+
+def test_config_files_and_errors(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[model]\nname = "FSRCNN"\nscale = 3\n[train]\nsteps = 10\n')
+    config = training.load_config(toml)
+    assert config["model"]["scale"] == 3 and config["train"]["steps"] == 10
+    assert config["data"]["patch"] == training.DEFAULTS["data"]["patch"]
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("model:\n  name: ESPCN\n  scale: 2\n")
+    assert training.load_config(yaml_file)["model"]["name"] == "ESPCN"
+    for raw, message in [({"model": {"name": "VGG", "scale": 2}}, "model.name must be one of"),
+                         ({"model": {"name": "ESPCN", "scale": 1}}, "model.scale"),
+                         ({"model": {"name": "ESPCN", "scale": 2}, "optim": {}},
+                          "unknown config section"),
+                         ({"model": {"name": "ESPCN", "scale": 2}, "train": {"epochs": 3}},
+                          "unknown train key")]:
+        with pytest.raises(ValueError, match=message):
+            training.load_config(raw)
+    with pytest.raises(FileNotFoundError, match="no such config"):
+        training.load_config(tmp_path / "missing.toml")
+    (tmp_path / "c.json").write_text("{}")
+    with pytest.raises(ValueError, match=".toml or .yaml"):
+        training.load_config(tmp_path / "c.json")
+    (tmp_path / "x.pt").write_bytes(b"")
+    torch.save({"weights": 1}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a model written by deconvkit train"):
+        training.load(tmp_path / "x.pt")
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    torch.manual_seed(0)
+    return training.build_model(TINY).eval()
+
+
+def test_upscale_dtypes_and_colour(small_model):
+    rng = np.random.default_rng(0)
+    grey8 = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    out = upscale(grey8, 2, model=small_model)
+    assert out.shape == (40, 60) and out.dtype == np.uint8
+    colour16 = rng.integers(0, 65536, (12, 10, 3), dtype=np.uint16)
+    out = upscale(colour16, 2, model=small_model)
+    assert out.shape == (24, 20, 3) and out.dtype == np.uint16
+    grey = rng.random((16, 16)).astype(np.float32)
+    original = grey.copy()
+    out = upscale(grey, 2, model=small_model)
+    assert out.dtype == np.float32 and out.shape == (32, 32)
+    np.testing.assert_array_equal(grey, original)
+
+
+def test_tiled_upscale_matches_one_pass(small_model):
+    image = np.random.default_rng(1).random((90, 70))
+    whole = upscale(image, 2, model=small_model, tile=128)
+    # the model sees 4 low-resolution pixels around each output: with overlap 16 the
+    # dropped quarter (4 px) hides every tile edge, so tiles equal one pass
+    tiled = upscale(image, 2, model=small_model, tile=40, overlap=16)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    coarse = upscale(image, 2, model=small_model, tile=32, overlap=4)
+    assert np.abs(coarse - whole).max() > 1e-3  # the check can fail: thin overlaps show
+
+
+def test_upscale_errors(small_model):
+    with pytest.raises(ValueError, match="no model is shipped for scale=5"):
+        upscale(np.zeros((8, 8)), 5)
+    with pytest.raises(ValueError, match="overlap"):
+        upscale(np.zeros((8, 8)), 2, model=small_model, tile=16, overlap=8)
+    with pytest.raises(ValueError, match="upscales by 2, not scale=3"):
+        upscale(np.zeros((8, 8)), 3, model=small_model)
+    with pytest.raises(ValueError, match="real 2-D grey"):
+        upscale(np.zeros((4, 4, 4, 4)), 2, model=small_model)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_shipped_models_beat_bicubic(scale):
+    from skimage import data
+
+    rows = training.evaluate(shipped_model(scale), {"camera": data.camera() / 255.0})
+    assert rows[0]["psnr"] > rows[0]["bicubic"]
+    config = (shipped_model(scale).with_suffix(".toml")).read_text()
+    assert f"scale = {scale}" in config
+
+
+def test_cli_train_evaluate_upscale(tmp_path, capsys):
+    from deconvkit import io
+
+    config = tmp_path / "tiny.toml"
+    config.write_text('[model]\nname = "ESPCN"\nscale = 2\nfeatures = 8\n'
+                      '[data]\npatch = 24\nitems = 8\n'
+                      '[train]\nsteps = 2\nbatch_size = 4\nvalidation_items = 2\n')
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "-q"]) == 0
+    assert main(["evaluate", str(tmp_path / "run" / "model.pt")]) == 0
+    assert "mean gain over bicubic" in capsys.readouterr().out
+    io.write(tmp_path / "in.png", (np.random.default_rng(0).random((24, 20, 3)) * 255
+                                   ).astype(np.uint8))
+    assert main(["upscale", str(tmp_path / "in.png"), "--scale", "2", "-o",
+                 str(tmp_path / "out.png"), "-q"]) == 0
+    out = io.read(tmp_path / "out.png")
+    assert out.shape == (48, 40, 3) and out.dtype == np.uint8
+    assert main(["upscale", str(tmp_path / "in.png"), "--scale", "4", "-o",
+                 str(tmp_path / "o4.png")]) == 2
