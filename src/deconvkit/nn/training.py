@@ -44,8 +44,6 @@ from __future__ import annotations
 import copy
 import csv
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -145,14 +143,10 @@ def _to_toml(config: dict) -> str:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, name)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    """torch.save through the library's atomic writer: a killed run leaves the old file."""
+    from ..io import _atomic
+
+    _atomic(Path(path), lambda tmp: torch.save(obj, tmp))
 
 
 # ------------------------------------------------------------------ data
