@@ -169,3 +169,17 @@ def test_richardson_lucy_refuses_negative_data():
     image = np.random.default_rng(0).standard_normal((32, 32))
     with pytest.raises(ValueError, match="non-negative"):
         blind_deconvolve(image, 5, method="richardson_lucy")
+
+
+def test_parametric_widefield_numerical_aperture():
+    rng = np.random.default_rng(0)
+    optics = dict(wavelength=0.52, n_immersion=1.33, pixel_size=0.1, z_step=0.2)
+    kernel = psf.widefield((11, 15, 15), na=1.0, **optics)
+    blurred = simulate(balls_3d((24, 48, 48), rng), kernel, noise="gaussian", sigma=0.005,
+                       seed=0)
+    _, estimate, info = blind_deconvolve(blurred, (11, 15, 15), method="parametric",
+                                         psf_model="widefield", psf_options=optics,
+                                         iterations=10, return_info=True)
+    assert info.parameters["na"] == pytest.approx(1.0, rel=0.1)
+    np.testing.assert_allclose(estimate, psf.widefield((11, 15, 15), na=info.parameters["na"],
+                                                       **optics), atol=1e-12)
