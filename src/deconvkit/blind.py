@@ -21,13 +21,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
 import scipy.ndimage as ndi
 import scipy.optimize
 from skimage.restoration import denoise_wavelet
 
 from . import psf as _psf
-from ._array_api import asarray, next_fast_len, to_numpy
+from ._array_api import asarray, irfftn, next_fast_len, rfftn, to_numpy
 from ._validate import check_array, check_channel_axis, check_choice
 
 __all__ = ["blind_deconvolve", "BlindInfo", "BLIND_METHODS"]
@@ -196,7 +195,7 @@ def blind_deconvolve(image, psf_shape, *, method: str = "map", channel_axis: int
         kernel, parameters, steps = _parametric(
             gray, shape, psf_model, options, callback,
             iterations=_positive_int(iterations, 30, "iterations"),
-            weight=0.004 if weight is None else _positive(weight, "weight"))
+            weight=DEFAULT_WEIGHT["l0"] if weight is None else _positive(weight, "weight"))
     from ._deconvolve import deconvolve
 
     restored, restore_info = deconvolve(image, kernel, method=restore,
@@ -251,6 +250,13 @@ def periodic_extension(y: np.ndarray, margins) -> np.ndarray:
     return out
 
 
+def _unit_range(y):
+    """``y`` scaled so that its 0.5 and 99.5 percentiles become 0 and 1 (the
+    scale the prior weights are given for)."""
+    low, high = np.percentile(y, [0.5, 99.5])
+    return (y - low) / (high - low if high > low else 1.0)
+
+
 def _fft_shape(shape, kernel_shape):
     return tuple(next_fast_len(n + k) for n, k in zip(shape, kernel_shape))
 
@@ -260,12 +266,17 @@ def _extend(y, kernel_shape):
     return periodic_extension(y, [g - n for g, n in zip(grid, y.shape)])
 
 
-def _otf(kernel: np.ndarray, grid) -> np.ndarray:
-    """Transfer function of ``kernel`` centred at ``K // 2`` on a circular ``grid``."""
+def _spectrum(kernel: np.ndarray, grid, origin) -> np.ndarray:
+    """Real FFT of ``kernel`` zero-padded to a circular ``grid``, sample ``origin`` at index 0."""
     padded = np.zeros(grid)
     padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
-    padded = np.roll(padded, [-(k // 2) for k in kernel.shape], axis=range(kernel.ndim))
-    return scipy.fft.rfftn(padded, workers=-1)
+    padded = np.roll(padded, [-o for o in origin], axis=range(kernel.ndim))
+    return _rfft(padded)
+
+
+def _otf(kernel: np.ndarray, grid) -> np.ndarray:
+    """Transfer function of ``kernel`` centred at ``K // 2`` on a circular ``grid``."""
+    return _spectrum(kernel, grid, [k // 2 for k in kernel.shape])
 
 
 def _crop_kernel(full: np.ndarray, shape) -> np.ndarray:
@@ -278,21 +289,18 @@ def _difference_otfs(grid):
     """Transfer functions of the forward differences along each axis."""
     out = []
     for axis in range(len(grid)):
-        stencil = np.zeros((2,) + (1,) * (len(grid) - 1))
-        stencil[0], stencil[1] = -1.0, 1.0
-        kernel = np.moveaxis(stencil, 0, axis)
-        padded = np.zeros(grid)
-        padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
-        out.append(scipy.fft.rfftn(padded, workers=-1))
+        stencil = np.array([-1.0, 1.0]).reshape((2,) + (1,) * (len(grid) - 1))
+        out.append(_spectrum(np.moveaxis(stencil, 0, axis), grid, [0] * len(grid)))
     return out
 
 
 def _rfft(x):
-    return scipy.fft.rfftn(x, workers=-1)
+    return rfftn(x, x.shape, tuple(range(x.ndim)))
 
 
 def _irfft(X, grid):
-    return scipy.fft.irfftn(X, s=grid, workers=-1)
+    """Inverse real FFT; like the library's, it may overwrite ``X`` (always a temporary here)."""
+    return irfftn(X, tuple(grid), tuple(range(len(grid))))
 
 
 def clean_kernel(k: np.ndarray, *, threshold: float = 0.05, min_mass: float = 0.1) -> np.ndarray:
@@ -425,14 +433,12 @@ def _initial_kernel(shape):
 
 def _map_kernel(y, shape, *, iterations, weight, prior, callback, kernel_weight=1.2e-3,
                 min_weight=1e-4):
-    scale = np.percentile(y, 99.5) - np.percentile(y, 0.5)
-    y = (y - np.percentile(y, 0.5)) / (scale if scale > 0 else 1.0)
+    y = _unit_range(y)
     # noise in the finest scale turns into speckle in the kernel; wavelet
     # shrinkage (BayesShrink, noise level estimated) keeps the edges it needs
     y = denoise_wavelet(y, rescale_sigma=True)
     levels = _pyramid(y.shape, shape)
     kernel = _initial_kernel(levels[0][1])
-    lam = weight
     previous = levels[0][0]
     for index, (ishape, kshape) in enumerate(levels):
         if ishape != previous:
@@ -480,6 +486,7 @@ def _blind_rl(y, shape, *, iterations, psf_model, options, callback, inner: int 
     window = tuple(slice(o, o + n) for o, n in zip(offset, y.shape))
     observed = np.zeros(grid, dtype=bool)
     observed[window] = True
+    observed_spectrum = _rfft(observed.astype(float))
     x = np.full(grid, max(y.mean(), 1e-12))
     kernel = _fit_model(_initial_blob(shape), psf_model, options)
     eps = 1e-12
@@ -489,15 +496,14 @@ def _blind_rl(y, shape, *, iterations, psf_model, options, callback, inner: int 
 
     for step in range(iterations):
         K = _otf(kernel, grid)
-        sensitivity = _irfft(np.conj(K) * _rfft(observed.astype(float)), grid)
+        sensitivity = _irfft(np.conj(K) * observed_spectrum, grid)
         for _ in range(inner):
             blurred = _irfft(K * _rfft(x), grid)
             ratio = np.where(observed, y_full / np.maximum(blurred, eps), 0.0)
             x *= _irfft(np.conj(K) * _rfft(ratio), grid) / np.maximum(sensitivity, eps)
             np.clip(x, 0, None, out=x)
         X = _rfft(x)
-        kernel_sensitivity = _crop_kernel(_irfft(np.conj(X) * _rfft(observed.astype(float)),
-                                                 grid), shape)
+        kernel_sensitivity = _crop_kernel(_irfft(np.conj(X) * observed_spectrum, grid), shape)
         for _ in range(inner):
             blurred = _irfft(_otf(kernel, grid) * X, grid)
             ratio = np.where(observed, y_full / np.maximum(blurred, eps), 0.0)
@@ -581,11 +587,6 @@ def _gaussian_otf(sigma, kernel_shape, grid):
         h = h.reshape((-1,) + (1,) * (len(grid) - axis - 1))
         out = h if out is None else out * h
     return out
-
-
-def _unit_range(y):
-    low, high = np.percentile(y, [0.5, 99.5])
-    return (y - low) / (high - low if high > low else 1.0)
 
 
 def _parametric(y, shape, psf_model, options, callback, *, iterations: int = 30,
