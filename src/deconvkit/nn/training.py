@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import math
 import time
 from pathlib import Path
 
@@ -51,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..metrics import psnr
 from . import models as _models
 from .data import DegradedDataset
 
@@ -185,8 +185,8 @@ def _batch_indices(step: int, batch_size: int, items: int, seed: int):
 
 
 def _psnr(estimate, truth) -> float:
-    mse = float(torch.mean((estimate.clamp(0, 1) - truth) ** 2))
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
+    """PSNR of an estimate clipped to the [0, 1] range images are displayed in."""
+    return psnr(truth.numpy(), estimate.clamp(0, 1).numpy(), data_range=1.0)
 
 
 @torch.no_grad()
@@ -297,7 +297,6 @@ def evaluate(model_path, images=None) -> list[dict]:
     then upscaled by the model and by bicubic interpolation; PSNR is measured
     on the frame both cover, away from a border of ``scale`` pixels.
     """
-    from ..metrics import psnr
     from .data import bicubic_downscale
 
     model = load(model_path)
