@@ -137,12 +137,17 @@ def _blind_row(case: Case, out_dir: Path, overwrite: bool) -> dict:
                 seconds=seconds, iterations=info.restoration.iterations)
 
 
-def _blind_photo(out_dir: Path, overwrite: bool) -> float:
-    """Blind restoration of a real photo: scikit-image's clock with horizontal motion."""
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _blind_photo(out_dir: Path, overwrite: bool) -> float:
+    """Blind restoration of a real photo: scikit-image's clock with horizontal motion."""
     from skimage import data
 
     from .blind import blind_deconvolve
@@ -153,7 +158,7 @@ def _blind_photo(out_dir: Path, overwrite: bool) -> float:
     seconds = time.perf_counter() - start
     dkio.write(out_dir / "clock_blind.tif", restored.astype(np.float32), overwrite=overwrite)
     dkio.write(out_dir / "clock_blind_psf.tif", kernel.astype(np.float32), overwrite=overwrite)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4), width_ratios=[4, 4, 1.6])
+    fig, axes = _pyplot().subplots(1, 3, figsize=(13, 4), width_ratios=[4, 4, 1.6])
     for ax, shown, title in zip(axes, (photo, restored, kernel),
                                 ("clock_motion.png (real blur)", "blind map restoration",
                                  "estimated PSF")):
@@ -162,22 +167,15 @@ def _blind_photo(out_dir: Path, overwrite: bool) -> float:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    path = out_dir / "blind.png"
-    dkio.check_output_path(path, overwrite=overwrite)
-    dkio._atomic(path, lambda tmp: fig.savefig(tmp, dpi=80))
-    plt.close(fig)
+    dkio.write_figure(out_dir / "blind.png", fig, overwrite=overwrite)
     return seconds
 
 
 def _figure(restored: dict, path: Path, *, overwrite: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     columns = ["truth", "observed", *DEMO_METHODS]
     cases = ["signal1d", "camera", "phantom3d"]
-    fig, axes = plt.subplots(len(cases), len(columns), figsize=(3.2 * len(columns), 9.5))
+    fig, axes = _pyplot().subplots(len(cases), len(columns),
+                                   figsize=(3.2 * len(columns), 9.5))
     for r, name in enumerate(cases):
         for c, column in enumerate(columns):
             ax = axes[r, c]
@@ -193,6 +191,4 @@ def _figure(restored: dict, path: Path, *, overwrite: bool) -> None:
                 ax.set_yticks([])
             ax.set_title(f"{name}: {column}" if c == 0 else column, fontsize=9)
     fig.tight_layout()
-    dkio.check_output_path(path, overwrite=overwrite)
-    dkio._atomic(path, lambda tmp: fig.savefig(tmp, dpi=80))
-    plt.close(fig)
+    dkio.write_figure(path, fig, overwrite=overwrite)

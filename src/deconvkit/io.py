@@ -195,6 +195,16 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
     return path
 
 
+def write_figure(path, figure, *, overwrite: bool = False, dpi: int = 80) -> Path:
+    """Save a matplotlib ``figure`` atomically under the rules of :func:`write`, then close it."""
+    import matplotlib.pyplot as plt
+
+    path = check_output_path(path, overwrite=overwrite)
+    _atomic(path, lambda tmp: figure.savefig(tmp, dpi=dpi))
+    plt.close(figure)
+    return path
+
+
 def _to_integer_image(data, bit_depth, path):
     if bit_depth not in (None, 8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")

@@ -76,6 +76,5 @@ def checkerboard_demo(out_dir, *, seed: int = 0):
     fig.suptitle("DCGAN generator at initialisation, same seed", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.9))  # leave room for the title
     target = out_dir / "checkerboard_demo.png"
-    dkio._atomic(target, lambda tmp: fig.savefig(tmp, dpi=90))
-    plt.close(fig)
+    dkio.write_figure(target, fig, overwrite=True, dpi=90)  # the demo is redone in place
     return target, summary
