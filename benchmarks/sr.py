@@ -25,10 +25,8 @@ import torch
 from skimage import color, data
 from skimage.transform import resize
 
-from deconvkit.metrics import psnr
-from deconvkit.nn import checkerboard_spectrum, upscale
+from deconvkit.nn import checkerboard_spectrum, training, upscale
 from deconvkit.nn.data import bicubic_downscale
-from deconvkit.nn.training import load
 from deconvkit.nn.upscale import shipped_model
 
 
@@ -36,14 +34,10 @@ def luminance(rgb):
     return color.rgb2ycbcr(rgb)[..., 0] / 255.0
 
 
-IMAGES = {
-    "camera": lambda: data.camera() / 255.0,
-    "astronaut": lambda: luminance(data.astronaut()),
-    "coffee": lambda: luminance(data.coffee()),
-    "chelsea": lambda: luminance(data.chelsea()),
-    "rocket": lambda: luminance(data.rocket()),
-    "coins": lambda: data.coins() / 255.0,
-}
+def images():
+    """``deconvkit evaluate``'s photos and two more, luminance in [0, 1]."""
+    return {**training._default_images(), "rocket": luminance(data.rocket()),
+            "coins": data.coins() / 255.0}
 
 
 def bicubic_up(low, scale):
@@ -52,20 +46,15 @@ def bicubic_up(low, scale):
 
 
 def main():
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    photos = images()
     print(f"{'image':10s} {'scale':>5s} {'bicubic':>8s} {'model':>8s} {'gain':>7s}")
     gains = {}
-    for scale in (2, 3):
-        for name, make in IMAGES.items():
-            image = make()
-            h, w = (n // scale * scale for n in image.shape)
-            truth = image[:h, :w]
-            low = bicubic_downscale(truth, scale)
-            inner = (slice(scale, -scale),) * 2
-            base = psnr(truth[inner], bicubic_up(low, scale)[inner], data_range=1.0)
-            ours = psnr(truth[inner], upscale(low, scale)[inner].clip(0, 1), data_range=1.0)
-            gains.setdefault(scale, []).append(ours - base)
-            print(f"{name:10s} {scale:5d} {base:8.2f} {ours:8.2f} {ours - base:+7.2f}")
+    for scale in (2, 3):  # the protocol of `deconvkit evaluate`, on more photos
+        for row in training.evaluate(shipped_model(scale), photos):
+            gain = row["psnr"] - row["bicubic"]
+            gains.setdefault(scale, []).append(gain)
+            print(f"{row['image']:10s} {scale:5d} {row['bicubic']:8.2f} {row['psnr']:8.2f} "
+                  f"{gain:+7.2f}")
     for scale, values in gains.items():
         print(f"mean gain over bicubic at x{scale}: {np.mean(values):+.2f} dB "
               f"(published FSRCNN on Set5: {'+3.28' if scale == 2 else '+2.67'} dB)")
@@ -73,9 +62,9 @@ def main():
 
     print("\ncheckerboard_spectrum (power at the stride harmonics / neighbours; ~1 = none):")
     for scale in (2, 3):
-        model = load(shipped_model(scale))
-        lows = np.stack([bicubic_downscale(make()[:240, :240], scale) for make in
-                         IMAGES.values()])
+        model = training.load(shipped_model(scale))
+        lows = np.stack([bicubic_downscale(photo[:240, :240], scale)
+                         for photo in photos.values()])
         x = torch.from_numpy(lows.astype(np.float32))[:, None]
         with torch.no_grad():
             ours = checkerboard_spectrum(model, x, scale=scale)
