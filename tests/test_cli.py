@@ -76,6 +76,17 @@ def test_simulate_command(tmp_path):
     assert io.read(tmp_path / "sim.tif").shape == (32, 32)
 
 
+def test_cli_blind_choices_match_the_library():
+    from click import Choice
+
+    from deconvkit.blind import BLIND_METHODS, DEFAULT_WEIGHT
+    from deconvkit.cli import blind
+
+    choices = {p.name: p.type.choices for p in blind.params if isinstance(p.type, Choice)}
+    assert tuple(choices["method"]) == BLIND_METHODS
+    assert sorted(choices["prior"]) == sorted(DEFAULT_WEIGHT)
+
+
 def test_blind_command(tmp_path, capsys):
     from deconvkit import dead_leaves
 
