@@ -260,7 +260,13 @@ def irfftn(X, s, axes):
     """
     xp = array_namespace(X)
     if is_numpy(xp):
-        return scipy.fft.irfftn(X, s=s, axes=axes, workers=FFT_WORKERS, overwrite_x=True)
+        if len(axes) > 1:
+            # the leading axes in place, then the real axis: scipy's multi-axis
+            # irfftn would hold a second complex array of the spectrum's size
+            X = scipy.fft.ifftn(X, s=s[:-1], axes=axes[:-1], workers=FFT_WORKERS,
+                                overwrite_x=True)
+        return scipy.fft.irfft(X, n=s[-1], axis=axes[-1], workers=FFT_WORKERS,
+                               overwrite_x=True)
     if is_torch(xp):
         return xp.fft.irfftn(X, s=s, dim=axes)
     return xp.fft.irfftn(X, s=s, axes=axes)

@@ -177,48 +177,44 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
     model = _GridModel(op, image) if boundary in ("valid", "periodic") else _Model(op, image)
     # A^T 1, floored: samples no observation reaches (none for a unit-sum PSF) stay put
-    model.scratch[...] = 1.0
-    weights = model.adjoint()
+    weights = model.adjoint_of_ones()
     floor = 1e-6 * float(weights.max())
     # the flat start, zero where no observation reaches (the grid's slack):
     # such samples would otherwise feed fake changes into Biggs' weight
     start = clamp_min(mean_over(clamp_min(image, 0.0), op.ndim) - background, tiny)
     estimate = start * (weights > floor)
     clamp_min_(weights, floor)
-    # the Poisson model has no negative counts: those are clamped on the fly into
-    # the scratch (a pass per iteration, but no data-sized copy held throughout)
+    # the Poisson model has no negative counts: a ratio y / (Ax + b) below 0 is set to 0
     negatives = float(to_numpy(image.min())) < 0
-    track = stop.auto or return_info  # the residual costs two passes: only when used
+    track = stop.auto or return_info  # the residual costs a pass: only when used
     count = math.prod(image.shape)
-    # Biggs-Andrews state, all updated in place: h = x_k - x_(k-1), the last RL
-    # change g, and a buffer for the extrapolated point
-    h = last_change = spare = None
+    # Biggs-Andrews state, three object-sized arrays updated in place [3]: the
+    # estimate x_k, h = x_k - x_(k-1) (overwritten by the extrapolated point,
+    # which replaces it), and the last RL change g_(k-1)
+    h = last_change = None
     alpha = 0.0
     history = []
     ran = 0
     for iteration in stop:
         ran = iteration
         current = estimate
-        if alpha > 0:
-            current = xp.multiply(h, alpha, out=spare)
-            current += estimate
-            clamp_min_(current, 0.0)
-        predicted = model.forward(current)
+        if alpha > 0:  # y_k = max(x_k + alpha h, 0), over h: h is not needed again
+            current = clamp_min_(xp.add(xp.multiply(h, alpha, out=h), estimate, out=h), 0.0)
+        predicted = model.forward(current)  # the model's buffer: overwritten by the ratio
         if background:
             predicted += background
         clamp_min_(predicted, tiny)
         if track:
-            xp.subtract(predicted, image, out=model.scratch)  # (Ax + b) - y
-            history.append((vdot(model.scratch, model.scratch) / count) ** 0.5)
+            residual = predicted - image
+            history.append((vdot(residual, residual) / count) ** 0.5)
+            del residual
+        xp.divide(image, predicted, out=predicted)
         if negatives:
-            clamp_min_(xp.multiply(image, 1.0, out=model.scratch), 0.0)
-            model.scratch /= predicted
-        else:
-            xp.divide(image, predicted, out=model.scratch)
+            clamp_min_(predicted, 0.0)
         del predicted
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
-        updated = clamp_min_(model.adjoint(), 0.0)
+        updated = clamp_min_(model.adjoint_of_ratio(), 0.0)
         updated *= current
         if tv_weight:
             # one-step-late MAP; where few data see a sample (the border of
@@ -228,15 +224,17 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         else:
             updated /= weights
         if acceleration:
-            change = xp.subtract(updated, current, out=spare if spare is not None
+            # g_k = x_(k+1) - y_k into y's buffer (or h's, or a new one at the start)
+            change = current if current is not estimate else h
+            change = xp.subtract(updated, current, out=change if change is not None
                                  else xp.empty_like(updated))
             alpha = _biggs_alpha(change, last_change) if last_change is not None else 0.0
-            spare, last_change = last_change, change  # recycle the older buffer
-            if spare is None:
-                spare = xp.empty_like(updated)
-            h = xp.subtract(updated, estimate, out=h if h is not None
-                            else xp.empty_like(updated))
+            last_change = change  # the older change is freed here
+            # h = x_(k+1) - x_k, over x_k unless a callback may have kept a view of it
+            h = xp.subtract(updated, estimate) if callback is not None else \
+                xp.subtract(updated, estimate, out=estimate)
         estimate = updated
+        del current, updated
         if callback is not None and callback(iteration, model.frame(estimate)):
             stop.reason = "callback"
             break
@@ -255,17 +253,24 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
 
 
 class _Model:
-    """The blur as RL sees it: the object, a frame-sized scratch for the ratio, its adjoint."""
+    """The blur as RL sees it; :meth:`forward` returns a buffer that the caller
+    overwrites with the ratio ``y / (Ax + b)`` and :meth:`adjoint_of_ratio` then
+    transforms, so the loop holds no scratch array of its own."""
 
     def __init__(self, op, image):
-        self.op, self.shape = op, tuple(image.shape)
-        self.scratch = array_namespace(image).empty_like(image)
+        self.op, self.shape, self.like = op, tuple(image.shape), image
+        self.buffer = None
 
     def forward(self, x):
-        return self.op.forward(x)
+        self.buffer = self.op.forward(x)
+        return self.buffer
 
-    def adjoint(self):
-        return self.op.adjoint(self.scratch)
+    def adjoint_of_ratio(self):
+        buffer, self.buffer = self.buffer, None
+        return self.op.adjoint(buffer)
+
+    def adjoint_of_ones(self):
+        return self.op.adjoint(full(self.shape, 1.0, like=self.like))
 
     def frame(self, x):
         return frame(self.op, x, self.shape)
@@ -277,27 +282,46 @@ class _GridModel(_Model):
     The object fills the whole fast-length grid; for ``"valid"`` the grid is
     at least ``n + K - 1`` long, so the circular blur of the samples beyond
     the extended domain never reaches an observed sample (they get weight 0
-    and stay 0).  The scratch is the observed window of a grid-sized buffer
-    that is zero elsewhere, so the adjoint needs no embedding copy either.
+    and stay 0).  The forward's grid-sized output is the buffer: the ratio
+    goes into its observed window and the rest is zeroed before the adjoint,
+    so no embedding copy is made either.
     """
 
     def __init__(self, op, image):
         d = op.ndim
         grid, self.window = fft_grid(op, tuple(image.shape[-d:]))
-        self.op, self.shape, self.grid = op, tuple(image.shape), grid
-        self.axes = tuple(range(-d, 0))
+        super().__init__(op, image)
+        self.grid, self.axes = grid, tuple(range(-d, 0))
         self.otf = op.transfer_function(grid, like=image)
-        self.buffer = full(tuple(image.shape[:-d]) + grid, 0.0, like=image)
-        self.scratch = self.buffer[self.window]
+        # the slabs of the grid outside the observed window, one pair per axis
+        self.outside = []
+        for axis, (part, n) in enumerate(zip(self.window[1:], grid)):
+            before = (Ellipsis,) + (slice(None),) * axis + (slice(0, part.start),)
+            after = (Ellipsis,) + (slice(None),) * axis + (slice(part.stop, n),)
+            self.outside += [index + (slice(None),) * (d - axis - 1) for index in (before, after)]
 
     def forward(self, x):
         spectrum = rfftn(x, self.grid, self.axes)
         spectrum *= self.otf
-        return irfftn(spectrum, self.grid, self.axes)[self.window]
+        self.buffer = irfftn(spectrum, self.grid, self.axes)
+        return self.buffer[self.window]
 
-    def adjoint(self):
+    def adjoint_of_ratio(self):
+        buffer, self.buffer = self.buffer, None
+        for slab in self.outside:
+            buffer[slab] = 0.0
+        spectrum = rfftn(buffer, self.grid, self.axes)
+        del buffer  # freed before the inverse FFT allocates its output
+        return self._correlate(spectrum)
+
+    def adjoint_of_ones(self):
+        ones = full(tuple(self.shape[:-len(self.grid)]) + self.grid, 0.0, like=self.like)
+        ones[self.window] = 1.0
+        return self._correlate(rfftn(ones, self.grid, self.axes))
+
+    def _correlate(self, spectrum):
         # Z·conj(H) as conj(conj(Z)·H): no conjugate copy of the transfer function
-        spectrum = conj_(rfftn(self.buffer, self.grid, self.axes))
+        spectrum = conj_(spectrum)
         spectrum *= self.otf
         return irfftn(conj_(spectrum), self.grid, self.axes)
 
