@@ -20,6 +20,21 @@ def test_shapes(ndim, upsampler):
     assert ESPCN(3, features=8, ndim=ndim)(x).shape[2:] == (24,) * ndim
 
 
+def test_fsrcnn_box_filtered_subpixel_has_no_checkerboard():
+    from deconvkit.nn import checkerboard_index
+
+    for scale in (2, 3):
+        model = FSRCNN(scale, d=8, s=4, m=1, upsampler="subpixel", blur=True)
+        with torch.no_grad():  # a trained-like layer: every phase different
+            model.upsample.layer.weight.normal_()
+            model.upsample.layer.bias.normal_()
+        assert checkerboard_index(model.upsample.layer) < 1e-6
+        assert checkerboard_index(FSRCNN(scale, d=8, s=4, m=1, upsampler="subpixel")
+                                  .upsample.layer) < 1e-6  # ICNR at initialisation
+    with pytest.raises(ValueError, match="blur=True needs upsampler='subpixel'"):
+        FSRCNN(2, upsampler="transposed", blur=True)
+
+
 def test_unet_explains_bad_sizes():
     with pytest.raises(ValueError, match="divisible by 2\\*\\*depth = 4"):
         UNet(1, 1, 4, 2)(torch.zeros(1, 1, 10, 12))

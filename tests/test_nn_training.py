@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from deconvkit.cli import main  # noqa: E402
-from deconvkit.nn import training, upscale  # noqa: E402
+from deconvkit.nn import checkerboard_index, training, upscale  # noqa: E402
 from deconvkit.nn.upscale import shipped_model  # noqa: E402
 
 TINY = {
@@ -112,6 +112,8 @@ def test_shipped_models_beat_bicubic(scale):
     assert rows[0]["psnr"] > rows[0]["bicubic"]
     config = (shipped_model(scale).with_suffix(".toml")).read_text()
     assert f"scale = {scale}" in config
+    # trained with the box-filtered sub-pixel upsampler: no period-`scale` pattern
+    assert checkerboard_index(training.load(shipped_model(scale)).network.upsample.layer) < 1e-6
 
 
 def test_cli_train_evaluate_upscale(tmp_path, capsys):

@@ -26,6 +26,10 @@ class FSRCNN(nn.Module):
     upsampler : {"transposed", "subpixel", "resize"}
         ``"transposed"`` is the paper's 9x9 transposed convolution (zero init for
         the bias, default weights); the others are artifact-free replacements.
+    blur : bool
+        With ``upsampler="subpixel"``: follow the pixel shuffle with the fixed
+        ``scale``-wide box of :class:`~deconvkit.nn.SubPixelConv`, which keeps
+        the output free of period-``scale`` patterns throughout training.
     ndim : int
 
     Shape
@@ -34,8 +38,10 @@ class FSRCNN(nn.Module):
     """
 
     def __init__(self, scale: int = 2, channels: int = 1, d: int = 56, s: int = 12, m: int = 4,
-                 *, upsampler: str = "transposed", ndim: int = 2):
+                 *, upsampler: str = "transposed", blur: bool = False, ndim: int = 2):
         super().__init__()
+        if blur and upsampler != "subpixel":
+            raise ValueError(f"blur=True needs upsampler='subpixel', got {upsampler!r}")
         layers = [conv_nd(ndim, channels, d, 5), nn.PReLU(d), conv_nd(ndim, d, s, 1),
                   nn.PReLU(s)]
         for _ in range(m):
@@ -47,7 +53,8 @@ class FSRCNN(nn.Module):
             (pad,), (extra,) = transposed_padding((8,), (8 * scale,), 9, stride=scale)
             self.upsample = TransposedConv(d, channels, 9, scale, pad, extra, ndim=ndim)
         else:
-            self.upsample = Upsample(d, channels, scale, mode=upsampler, ndim=ndim)
+            options = {"blur": True} if blur else {}
+            self.upsample = Upsample(d, channels, scale, mode=upsampler, ndim=ndim, **options)
         self.scale, self.ndim = scale, ndim
 
     def forward(self, x):
