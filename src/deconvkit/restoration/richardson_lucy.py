@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from .._array_api import (
     array_namespace,
+    blockwise,
     clamp_min,
     clamp_min_,
     conj_,
@@ -195,44 +196,68 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     alpha = 0.0
     history = []
     ran = 0
-    for iteration in stop:
-        ran = iteration
-        current = estimate
-        if alpha > 0:  # y_k = max(x_k + alpha h, 0), over h: h is not needed again
-            current = clamp_min_(xp.add(xp.multiply(h, alpha, out=h), estimate, out=h), 0.0)
-        predicted = model.forward(current)  # the model's buffer: overwritten by the ratio
+
+    def ratio(predicted, observed):  # y / (Ax + b) in place; returns |Ax + b - y|^2
         if background:
             predicted += background
         clamp_min_(predicted, tiny)
-        if track:
-            residual = predicted - image
-            history.append((vdot(residual, residual) / count) ** 0.5)
-            del residual
-        xp.divide(image, predicted, out=predicted)
+        squares = vdot(residual := predicted - observed, residual) if track else 0.0
+        xp.divide(observed, predicted, out=predicted)
         if negatives:
             clamp_min_(predicted, 0.0)
-        del predicted
+        return squares
+
+    def update(new, current, weights):  # x_(k+1) = y_k A^T(ratio) / A^T 1
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
-        updated = clamp_min_(model.adjoint_of_ratio(), 0.0)
-        updated *= current
+        clamp_min_(new, 0.0)
+        new *= current
+        new /= weights
+
+    def update_biggs(new, current, weights, estimate, change, h, last=None):
+        """The update, then g_k = x_(k+1) - y_k and h = x_(k+1) - x_k into their
+        buffers; returns the block's <g_k, g_(k-1)> and <g_(k-1), g_(k-1)>."""
+        if not tv_weight:
+            update(new, current, weights)
+        xp.subtract(new, current, out=change)
+        xp.subtract(new, estimate, out=h)
+        return (vdot(change, last), vdot(last, last)) if last is not None else (0.0, 0.0)
+
+    def extrapolate(h, estimate):  # y_k = max(x_k + alpha h, 0)
+        clamp_min_(xp.add(xp.multiply(h, alpha, out=h), estimate, out=h), 0.0)
+
+    for iteration in stop:
+        ran = iteration
+        current = estimate
+        if alpha > 0:  # over h: h is not needed again
+            blockwise(extrapolate, h, estimate)
+            current = h
+        predicted = model.forward(current)  # the model's buffer: overwritten by the ratio
+        squares = sum(blockwise(ratio, predicted, image))
+        if track:
+            history.append((squares / count) ** 0.5)
+        del predicted
+        updated = model.adjoint_of_ratio()
         if tv_weight:
             # one-step-late MAP; where few data see a sample (the border of
             # the "valid" domain) the prior must not swamp A^T 1
+            clamp_min_(updated, 0.0)
+            updated *= current
             updated /= xp.maximum(weights - tv_weight * _tv_curvature(grad, current),
                                   0.5 * weights)
-        else:
-            updated /= weights
         if acceleration:
-            # g_k = x_(k+1) - y_k into y's buffer (or h's, or a new one at the start)
+            # g_k goes over y_k (or the free h buffer); h over x_k, unless a
+            # callback may have kept a view of x_k
             change = current if current is not estimate else h
-            change = xp.subtract(updated, current, out=change if change is not None
-                                 else xp.empty_like(updated))
-            alpha = _biggs_alpha(change, last_change) if last_change is not None else 0.0
+            change = xp.empty_like(updated) if change is None else change
+            h = xp.empty_like(updated) if callback is not None else estimate
+            state = (updated, current, weights, estimate, change, h)
+            sums = blockwise(update_biggs, *state, *(() if last_change is None
+                                                     else (last_change,)))
+            alpha = _biggs_alpha(*map(sum, zip(*sums)))
             last_change = change  # the older change is freed here
-            # h = x_(k+1) - x_k, over x_k unless a callback may have kept a view of it
-            h = xp.subtract(updated, estimate) if callback is not None else \
-                xp.subtract(updated, estimate, out=estimate)
+        elif not tv_weight:
+            blockwise(update, updated, current, weights)
         estimate = updated
         del current, updated
         if callback is not None and callback(iteration, model.frame(estimate)):
@@ -302,7 +327,7 @@ class _GridModel(_Model):
 
     def forward(self, x):
         spectrum = rfftn(x, self.grid, self.axes)
-        spectrum *= self.otf
+        blockwise(_multiply, spectrum, self.otf)
         self.buffer = irfftn(spectrum, self.grid, self.axes)
         return self.buffer[self.window]
 
@@ -320,13 +345,22 @@ class _GridModel(_Model):
         return self._correlate(rfftn(ones, self.grid, self.axes))
 
     def _correlate(self, spectrum):
-        # Z·conj(H) as conj(conj(Z)·H): no conjugate copy of the transfer function
-        spectrum = conj_(spectrum)
-        spectrum *= self.otf
-        return irfftn(conj_(spectrum), self.grid, self.axes)
+        blockwise(_multiply_conjugate, spectrum, self.otf)
+        return irfftn(spectrum, self.grid, self.axes)
 
     def frame(self, x):
         return x[self.window]
+
+
+def _multiply(spectrum, otf):
+    spectrum *= otf
+
+
+def _multiply_conjugate(spectrum, otf):
+    # Z·conj(H) as conj(conj(Z)·H): no conjugate copy of the transfer function
+    conj_(spectrum)
+    spectrum *= otf
+    conj_(spectrum)
 
 
 def _tv_curvature(grad, x):
@@ -338,9 +372,9 @@ def _tv_curvature(grad, x):
     return -grad.adjoint(g / clamp_min(magnitude, floor))
 
 
-def _biggs_alpha(step, last_step) -> float:
-    """Extrapolation weight from the last two RL changes (Biggs & Andrews 1997, eq. 19)."""
-    denominator = vdot(last_step, last_step)
+def _biggs_alpha(numerator: float, denominator: float) -> float:
+    """Extrapolation weight ``<g_k, g_(k-1)> / <g_(k-1), g_(k-1)>`` from the last two RL
+    changes (Biggs & Andrews 1997, eq. 19), kept in [0, 0.95]."""
     if not denominator > 0:
         return 0.0
-    return min(max(vdot(step, last_step) / denominator, 0.0), 0.95)
+    return min(max(numerator / denominator, 0.0), 0.95)
