@@ -9,6 +9,7 @@ from conftest import BACKENDS, to_backend
 from deconvkit import (
     BOUNDARIES,
     METHODS,
+    Convolution,
     blur,
     cell_phantom,
     cgls,
@@ -314,3 +315,24 @@ def test_no_warnings_on_clean_runs():
         for method in METHODS:
             if method != "inverse_filter":
                 deconvolve(observed, kernel, method=method, **FIXED.get(method, {}))
+
+
+@pytest.mark.parametrize("boundary", ["valid", "periodic", "symmetric"])
+def test_rl_divides_by_adjoint_of_ones_only_where_it_is_not_one(boundary):
+    import sys
+
+    rl = sys.modules["deconvkit.restoration.richardson_lucy"]
+    image = np.random.default_rng(0).random((2, 96, 100)).astype(np.float32)
+    op = Convolution(psf.gaussian(1.5).astype(np.float32), boundary=boundary)
+    model = (rl._GridModel if boundary in ("valid", "periodic") else rl._Model)(op, image)
+    weights = np.maximum(model.adjoint_of_ones(), 1e-6)
+    normaliser = rl._Normaliser(weights)
+    stored = sum(slab.size for _, slab in normaliser.slabs)
+    assert stored < weights.size / 2  # a shell, not the whole array (nothing for periodic)
+    x = np.random.default_rng(1).random(weights.shape).astype(np.float32) + 0.5
+    divided = x.copy()
+    normaliser.divide(divided)
+    np.testing.assert_allclose(divided, x / weights, rtol=2e-4)
+    # no unit interior (a non-normalised blur): every sample is divided
+    uneven = rl._Normaliser(weights * 0.5)
+    assert sum(slab.size for _, slab in uneven.slabs) == weights.size

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
+
 from .._array_api import (
     array_namespace,
     blockwise,
     clamp_min,
     clamp_min_,
     conj_,
+    copy,
     full,
     irfftn,
     rfftn,
@@ -185,6 +188,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     start = clamp_min(mean_over(clamp_min(image, 0.0), op.ndim) - background, tiny)
     estimate = start * (weights > floor)
     clamp_min_(weights, floor)
+    if not tv_weight:  # RL-TV needs A^T 1 everywhere; RL only where it is not 1
+        weights = _Normaliser(weights)
     # the Poisson model has no negative counts: a ratio y / (Ax + b) below 0 is set to 0
     negatives = float(to_numpy(image.min())) < 0
     track = stop.auto or return_info  # the residual costs a pass: only when used
@@ -207,18 +212,15 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             clamp_min_(predicted, 0.0)
         return squares
 
-    def update(new, current, weights):  # x_(k+1) = y_k A^T(ratio) / A^T 1
+    def update(new, current):  # x_(k+1) = y_k A^T(ratio), before the division by A^T 1
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
         clamp_min_(new, 0.0)
         new *= current
-        new /= weights
 
-    def update_biggs(new, current, weights, estimate, change, h, last=None):
-        """The update, then g_k = x_(k+1) - y_k and h = x_(k+1) - x_k into their
-        buffers; returns the block's <g_k, g_(k-1)> and <g_(k-1), g_(k-1)>."""
-        if not tv_weight:
-            update(new, current, weights)
+    def changes(new, current, estimate, change, h, last=None):
+        """g_k = x_(k+1) - y_k and h = x_(k+1) - x_k into their buffers; returns
+        the block's <g_k, g_(k-1)> and <g_(k-1), g_(k-1)>."""
         xp.subtract(new, current, out=change)
         xp.subtract(new, estimate, out=h)
         return (vdot(change, last), vdot(last, last)) if last is not None else (0.0, 0.0)
@@ -245,19 +247,19 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             updated *= current
             updated /= xp.maximum(weights - tv_weight * _tv_curvature(grad, current),
                                   0.5 * weights)
+        else:
+            blockwise(update, updated, current)
+            weights.divide(updated)
         if acceleration:
             # g_k goes over y_k (or the free h buffer); h over x_k, unless a
             # callback may have kept a view of x_k
             change = current if current is not estimate else h
             change = xp.empty_like(updated) if change is None else change
             h = xp.empty_like(updated) if callback is not None else estimate
-            state = (updated, current, weights, estimate, change, h)
-            sums = blockwise(update_biggs, *state, *(() if last_change is None
-                                                     else (last_change,)))
+            sums = blockwise(changes, updated, current, estimate, change, h,
+                             *(() if last_change is None else (last_change,)))
             alpha = _biggs_alpha(*map(sum, zip(*sums)))
             last_change = change  # the older change is freed here
-        elif not tv_weight:
-            blockwise(update, updated, current, weights)
         estimate = updated
         del current, updated
         if callback is not None and callback(iteration, model.frame(estimate)):
@@ -350,6 +352,66 @@ class _GridModel(_Model):
 
     def frame(self, x):
         return x[self.window]
+
+
+class _Normaliser:
+    """Division by ``A^T 1``, stored only where it differs from 1.
+
+    For a unit-sum PSF ``A^T 1`` is 1 (to round-off) wherever the whole PSF
+    sees observed samples: everywhere for ``"periodic"``, all but a shell of
+    PSF width for ``"valid"``.  Only the slabs around that interior box are
+    kept, which saves most of an object-sized array and a pass per iteration.
+    """
+
+    def __init__(self, weights):
+        # far above FFT round-off, far below any real deficit of coverage
+        tolerance = 1e3 * float(array_namespace(weights).finfo(weights.dtype).eps)
+        box = _unit_box(weights, tolerance)
+        if box is None:
+            self.slabs = [((Ellipsis,), weights)]
+            return
+        self.slabs = []
+        for axis, (low, high) in enumerate(box):  # the complement of the box, slab by slab
+            inner = tuple(slice(a, b) for a, b in box[:axis])
+            for part in (slice(0, low), slice(high, weights.shape[axis])):
+                index = inner + (part,)
+                if part.stop > part.start:
+                    self.slabs.append((index, copy(weights[index])))
+
+    def divide(self, x):
+        for index, slab in self.slabs:
+            x[index] /= slab
+
+
+def _unit_box(weights, tolerance):
+    """Per axis ``(low, high)`` of a box where ``|weights - 1| <= tolerance``, or None.
+
+    Each axis' range is the run of ones through the centre of the line along
+    that axis through the centre of the array; the box is then checked whole.
+    (A batch axis, along which the weights do not change, is kept whole.)
+    """
+    centre = tuple(n // 2 for n in weights.shape)
+    box = []
+    for axis in range(weights.ndim):
+        line = to_numpy(weights[centre[:axis] + (slice(None),) + centre[axis + 1:]])
+        # deficits of coverage add up over axes at the box's corners
+        ones = np.abs(line.astype(np.float64) - 1.0) <= tolerance / weights.ndim
+        middle = centre[axis]
+        if not ones[middle]:
+            return None
+        low = middle - int(np.argmin(ones[middle::-1])) + 1 if not ones[:middle + 1].all() \
+            else 0
+        high = middle + int(np.argmin(ones[middle:])) if not ones[middle:].all() \
+            else len(ones)
+        box.append((low, high))
+    inside = weights[tuple(slice(a, b) for a, b in box)]
+    rows = max(1, (1 << 16) // max(math.prod(inside.shape[1:]), 1))
+    for start in range(0, len(inside), rows):  # in slices: no interior-sized temporary
+        block = inside[start:start + rows]
+        if not float(to_numpy((block - 1.0).abs().max() if hasattr(block, "abs")
+                              else abs(block - 1.0).max())) <= tolerance:
+            return None
+    return box
 
 
 def _multiply(spectrum, otf):
