@@ -212,15 +212,20 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             clamp_min_(predicted, 0.0)
         return squares
 
-    def update(new, current):  # x_(k+1) = y_k A^T(ratio), before the division by A^T 1
+    def update(new, current, *biggs):
+        """x_(k+1) = y_k A^T(ratio) / A^T 1 (the division already done); with
+        Biggs' buffers also g_k = x_(k+1) - y_k and h = x_(k+1) - x_k, and the
+        block's <g_k, g_(k-1)> and <g_(k-1), g_(k-1)>."""
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
-        clamp_min_(new, 0.0)
-        new *= current
+        if not tv_weight:
+            clamp_min_(new, 0.0)
+            new *= current
+        if biggs:
+            return changes(new, current, *biggs)
+        return None
 
     def changes(new, current, estimate, change, h, last=None):
-        """g_k = x_(k+1) - y_k and h = x_(k+1) - x_k into their buffers; returns
-        the block's <g_k, g_(k-1)> and <g_(k-1), g_(k-1)>."""
         xp.subtract(new, current, out=change)
         xp.subtract(new, estimate, out=h)
         return (vdot(change, last), vdot(last, last)) if last is not None else (0.0, 0.0)
@@ -248,18 +253,19 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             updated /= xp.maximum(weights - tv_weight * _tv_curvature(grad, current),
                                   0.5 * weights)
         else:
-            blockwise(update, updated, current)
-            weights.divide(updated)
+            weights.divide(updated)  # on the shell only, before the fused pass
         if acceleration:
             # g_k goes over y_k (or the free h buffer); h over x_k, unless a
             # callback may have kept a view of x_k
             change = current if current is not estimate else h
             change = xp.empty_like(updated) if change is None else change
             h = xp.empty_like(updated) if callback is not None else estimate
-            sums = blockwise(changes, updated, current, estimate, change, h,
+            sums = blockwise(update, updated, current, estimate, change, h,
                              *(() if last_change is None else (last_change,)))
             alpha = _biggs_alpha(*map(sum, zip(*sums)))
             last_change = change  # the older change is freed here
+        elif not tv_weight:
+            blockwise(update, updated, current)
         estimate = updated
         del current, updated
         if callback is not None and callback(iteration, model.frame(estimate)):
