@@ -48,6 +48,11 @@ def test_dataset_is_seeded_and_degrades():
     assert torch.equal(low, again)
     with pytest.raises(IndexError):
         data[4]
+    # grain on the sharp image: seeded, and a rougher target than the clean one
+    clean = DegradedDataset(4, patch=32, scale=2, seed=3)[1][1]
+    grainy = DegradedDataset(4, patch=32, scale=2, sharp_noise=0.05, seed=3)
+    assert torch.equal(grainy[1][1], grainy[1][1])
+    assert (grainy[1][1] - clean).std() > 0.005
 
 
 def test_a_few_training_steps_reduce_the_loss():
