@@ -43,7 +43,8 @@ def images():
 def grainy_photos():
     """Other scikit-image photos, noisy or finely textured: where a model
     trained on clean synthetic images is most tempted to sharpen grain.  These
-    (not the table above) chose the training grain level (``sharp_noise``)."""
+    (not the table above) chose the training grain and defocus levels
+    (``sharp_noise``, ``sharp_blur``)."""
     return {"immuno": luminance(data.immunohistochemistry()),
             "retina": luminance(data.retina())[300:1100, 300:1100],
             "moon": data.moon() / 255.0, "brick": data.brick() / 255.0,

@@ -53,6 +53,10 @@ def test_dataset_is_seeded_and_degrades():
     grainy = DegradedDataset(4, patch=32, scale=2, sharp_noise=0.05, seed=3)
     assert torch.equal(grainy[1][1], grainy[1][1])
     assert (grainy[1][1] - clean).std() > 0.005
+    # defocus of the sharp image: seeded, and smoother than the clean one
+    soft = DegradedDataset(4, patch=32, scale=2, sharp_blur=2.0, seed=3)
+    assert torch.equal(soft[1][1], soft[1][1])
+    assert soft[1][1].diff(dim=-1).abs().mean() < clean.diff(dim=-1).abs().mean()
 
 
 def test_a_few_training_steps_reduce_the_loss():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter
 from torch.utils.data import Dataset
 
 from .. import psf as psf_module
@@ -48,6 +49,10 @@ class DegradedDataset(Dataset):
     supersample : int
         Draw the sharp image this many times larger and downscale it, so that
         edges are antialiased like a camera's rather than jagged.
+    sharp_blur : float
+        Largest standard deviation (in sharp pixels) of a Gaussian defocus of
+        the whole sharp image, drawn uniformly per item: photographs are not
+        all in focus, and a model that only saw crisp edges over-sharpens.
     sharp_noise : float
         Largest standard deviation of Gaussian noise added to the sharp image
         before the degradation (drawn uniformly per item): photographs carry
@@ -63,14 +68,15 @@ class DegradedDataset(Dataset):
 
     def __init__(self, length: int = 1000, *, patch: int = 64, scale: int = 2, kernel=None,
                  noise: float = 0.0, degradation: str = "blur", count: int = 400,
-                 min_radius: float = 1.5, supersample: int = 1, sharp_noise: float = 0.0,
-                 seed: int = 0):
+                 min_radius: float = 1.5, supersample: int = 1, sharp_blur: float = 0.0,
+                 sharp_noise: float = 0.0, seed: int = 0):
         if patch % scale:
             raise ValueError(f"patch={patch} must be divisible by scale={scale}")
         if degradation not in ("blur", "bicubic"):
             raise ValueError(f"degradation must be 'blur' or 'bicubic', got {degradation!r}")
         self.degradation, self.count, self.min_radius = degradation, count, min_radius
-        self.supersample, self.sharp_noise = int(supersample), float(sharp_noise)
+        self.supersample = int(supersample)
+        self.sharp_blur, self.sharp_noise = float(sharp_blur), float(sharp_noise)
         self.length, self.patch, self.scale, self.noise, self.seed = length, patch, scale, \
             noise, seed
         kernel = psf_module.gaussian(0.5 * scale) if kernel is None else np.asarray(kernel)
@@ -88,6 +94,8 @@ class DegradedDataset(Dataset):
                             min_radius=self.min_radius * self.supersample, max_radius=side / 2)
         if self.supersample > 1:
             sharp = bicubic_downscale(sharp, self.supersample)
+        if self.sharp_blur:
+            sharp = gaussian_filter(sharp, rng.uniform(0, self.sharp_blur), mode="reflect")
         if self.sharp_noise:
             sharp = sharp + rng.normal(0, rng.uniform(0, self.sharp_noise), sharp.shape)
         low = self.blur.forward(sharp) if self.degradation == "blur" else \

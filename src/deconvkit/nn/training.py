@@ -27,6 +27,7 @@ Example config (every key has a default except ``model.name`` and ``model.scale`
     supersample = 2         # draw 2x larger and downscale: antialiased edges
     degradation = "bicubic"
     noise = 0.0
+    sharp_blur = 0.0        # defocus of the sharp image (max Gaussian sigma, per item)
     sharp_noise = 0.0       # grain added to the sharp image (max sigma, per item)
     seed = 0
 
@@ -60,7 +61,8 @@ __all__ = ["DEFAULTS", "ResidualSR", "build_model", "evaluate", "load", "load_co
 DEFAULTS = {
     "model": {"residual": True},
     "data": {"patch": 96, "items": 4000, "degradation": "bicubic", "noise": 0.0,
-             "sharp_noise": 0.0, "count": 150, "min_radius": 1.5, "supersample": 2, "seed": 0},
+             "sharp_blur": 0.0, "sharp_noise": 0.0, "count": 150, "min_radius": 1.5,
+             "supersample": 2, "seed": 0},
     "train": {"steps": 4000, "batch_size": 16, "learning_rate": 1e-3, "seed": 0,
               "checkpoint_every": 500, "validate_every": 500, "validation_items": 32},
 }
@@ -161,6 +163,7 @@ class _CachedData:
                                        degradation=data["degradation"], count=data["count"],
                                        min_radius=data["min_radius"],
                                        supersample=data["supersample"],
+                                       sharp_blur=data["sharp_blur"],
                                        sharp_noise=data["sharp_noise"],
                                        seed=data["seed"] + seed_offset)
         self.cache: dict[int, tuple] = {}
