@@ -27,8 +27,8 @@ import scipy.fft
 __all__ = [
     "array_namespace",
     "as_float",
-    "blockwise",
     "asarray",
+    "blockwise",
     "clamp_min",
     "float_dtype",
     "flip",
@@ -48,11 +48,9 @@ FFT_WORKERS = int(os.environ.get("DECONVKIT_THREADS", "-1"))
 
 # blockwise: a block's operands (a few of them) stay in the L2 cache
 BLOCK_BYTES = 1 << 18
+_THREADS = (os.cpu_count() or 1) if FFT_WORKERS < 1 else FFT_WORKERS
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
-
-
-_THREADS = (os.cpu_count() or 1) if FFT_WORKERS < 1 else FFT_WORKERS
 
 
 def blockwise(func, *arrays) -> list:
@@ -81,8 +79,8 @@ def blockwise(func, *arrays) -> list:
         return run(0)
     global _pool
     with _pool_lock:
-        if _pool is None or _pool._max_workers < threads:
-            _pool = ThreadPoolExecutor(threads, thread_name_prefix="deconvkit")
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="deconvkit")
     return [r for part in _pool.map(run, range(threads)) for r in part]
 
 
@@ -260,7 +258,7 @@ def clamp_min_(x, minimum: float):
 def _floor_row(x, minimum: float):
     """``minimum`` as one row of ``x``'s last axis: numpy's ``maximum`` against a
     scalar takes a loop about 4x slower than against an array broadcast by rows."""
-    if getattr(x, "ndim", 0) == 0:
+    if getattr(x, "ndim", 0) == 0 or x.dtype.kind != "f":
         return minimum
     return array_namespace(x).full(x.shape[-1:], minimum, dtype=x.dtype)
 

@@ -405,17 +405,14 @@ def _unit_box(weights, tolerance):
         middle = centre[axis]
         if not ones[middle]:
             return None
-        low = middle - int(np.argmin(ones[middle::-1])) + 1 if not ones[:middle + 1].all() \
-            else 0
-        high = middle + int(np.argmin(ones[middle:])) if not ones[middle:].all() \
-            else len(ones)
-        box.append((low, high))
+        gaps = np.flatnonzero(~ones)  # the run of ones through the centre
+        before, after = gaps[gaps < middle], gaps[gaps > middle]
+        box.append((int(before.max()) + 1 if before.size else 0,
+                    int(after.min()) if after.size else len(ones)))
     inside = weights[tuple(slice(a, b) for a, b in box)]
     rows = max(1, (1 << 16) // max(math.prod(inside.shape[1:]), 1))
     for start in range(0, len(inside), rows):  # in slices: no interior-sized temporary
-        block = inside[start:start + rows]
-        if not float(to_numpy((block - 1.0).abs().max() if hasattr(block, "abs")
-                              else abs(block - 1.0).max())) <= tolerance:
+        if not float(abs(inside[start:start + rows] - 1.0).max()) <= tolerance:
             return None
     return box
 
