@@ -57,6 +57,8 @@ def test_dataset_is_seeded_and_degrades():
     soft = DegradedDataset(4, patch=32, scale=2, sharp_blur=2.0, seed=3)
     assert torch.equal(soft[1][1], soft[1][1])
     assert soft[1][1].diff(dim=-1).abs().mean() < clean.diff(dim=-1).abs().mean()
+    with pytest.raises(ValueError, match="sharp_blur must be a standard deviation >= 0"):
+        DegradedDataset(4, patch=32, scale=2, sharp_blur=-1.0)
 
 
 def test_a_few_training_steps_reduce_the_loss():

@@ -72,6 +72,10 @@ class DegradedDataset(Dataset):
                  sharp_noise: float = 0.0, seed: int = 0):
         if patch % scale:
             raise ValueError(f"patch={patch} must be divisible by scale={scale}")
+        for name, value in (("noise", noise), ("sharp_blur", sharp_blur),
+                            ("sharp_noise", sharp_noise)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be a standard deviation >= 0, got {value!r}")
         if degradation not in ("blur", "bicubic"):
             raise ValueError(f"degradation must be 'blur' or 'bicubic', got {degradation!r}")
         self.degradation, self.count, self.min_radius = degradation, count, min_radius

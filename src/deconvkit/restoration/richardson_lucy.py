@@ -212,20 +212,18 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             clamp_min_(predicted, 0.0)
         return squares
 
-    def update(new, current, *biggs):
-        """x_(k+1) = y_k A^T(ratio) / A^T 1 (the division already done); with
-        Biggs' buffers also g_k = x_(k+1) - y_k and h = x_(k+1) - x_k, and the
-        block's <g_k, g_(k-1)> and <g_(k-1), g_(k-1)>."""
+    def update(new, current, estimate=None, change=None, h=None, last=None):
+        """x_(k+1) = y_k A^T(ratio) / A^T 1 (the division already done); given
+        Biggs' buffers, also g_k = x_(k+1) - y_k into ``change`` and
+        h = x_(k+1) - x_k into ``h``, and the block's <g_k, g_(k-1)> and
+        <g_(k-1), g_(k-1)>."""
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
         if not tv_weight:
             clamp_min_(new, 0.0)
             new *= current
-        if biggs:
-            return changes(new, current, *biggs)
-        return None
-
-    def changes(new, current, estimate, change, h, last=None):
+        if change is None:
+            return None
         xp.subtract(new, current, out=change)
         xp.subtract(new, estimate, out=h)
         return (vdot(change, last), vdot(last, last)) if last is not None else (0.0, 0.0)
@@ -326,12 +324,9 @@ class _GridModel(_Model):
         super().__init__(op, image)
         self.grid, self.axes = grid, tuple(range(-d, 0))
         self.otf = op.transfer_function(grid, like=image)
-        # the slabs of the grid outside the observed window, one pair per axis
-        self.outside = []
-        for axis, (part, n) in enumerate(zip(self.window[1:], grid)):
-            before = (Ellipsis,) + (slice(None),) * axis + (slice(0, part.start),)
-            after = (Ellipsis,) + (slice(None),) * axis + (slice(part.stop, n),)
-            self.outside += [index + (slice(None),) * (d - axis - 1) for index in (before, after)]
+        # the grid outside the observed window, as slabs zeroed before each adjoint
+        self.outside = _slabs_around([(part.start, part.stop) for part in self.window[1:]],
+                                     grid)
 
     def forward(self, x):
         spectrum = rfftn(x, self.grid, self.axes)
@@ -376,17 +371,29 @@ class _Normaliser:
         if box is None:
             self.slabs = [((Ellipsis,), weights)]
             return
-        self.slabs = []
-        for axis, (low, high) in enumerate(box):  # the complement of the box, slab by slab
-            inner = tuple(slice(a, b) for a, b in box[:axis])
-            for part in (slice(0, low), slice(high, weights.shape[axis])):
-                index = inner + (part,)
-                if part.stop > part.start:
-                    self.slabs.append((index, copy(weights[index])))
+        self.slabs = [(index, copy(weights[index]))
+                      for index in _slabs_around(box, weights.shape)]
 
     def divide(self, x):
         for index, slab in self.slabs:
             x[index] /= slab
+
+
+def _slabs_around(box, shape):
+    """Indices of non-overlapping slabs that cover ``shape`` outside ``box``.
+
+    ``box`` is ``(low, high)`` for each of the trailing ``len(box)`` axes of
+    ``shape``; leading axes are taken whole.  Empty slabs are left out.
+    """
+    axes = len(box)
+    slabs = []
+    for axis, (low, high) in enumerate(box):
+        inner = tuple(slice(a, b) for a, b in box[:axis])  # earlier axes: inside only
+        size = shape[len(shape) - axes + axis]
+        for part in (slice(0, low), slice(high, size)):
+            if part.stop > part.start:
+                slabs.append((Ellipsis,) + inner + (part,) + (slice(None),) * (axes - axis - 1))
+    return slabs
 
 
 def _unit_box(weights, tolerance):
