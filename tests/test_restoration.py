@@ -109,6 +109,49 @@ def test_default_is_automatic_and_reports_choices():
     assert border.border > border.interior - 1.0  # no edge ringing
 
 
+SCALING = [(m, {"iterations": 30} if m == "van_cittert" else {}) for m in METHODS
+           if m != "unsupervised_wiener"] + [
+    # the Poisson likelihood of s*y is s times that of y: equivariant too
+    ("total_variation", dict(data="poisson")),
+    ("total_variation", dict(data="poisson", boundary="symmetric")),
+    ("total_variation", dict(boundary="symmetric"))]
+
+
+@pytest.mark.parametrize("method,options", SCALING)
+@pytest.mark.filterwarnings("ignore:the inverse filter amplifies noise")
+def test_scaling_the_data_scales_the_result(method, options):
+    # the units of the data (0-1, counts, ADU) must not change the restoration
+    observed, kernel, _ = _observe(2, noise=0.02, seed=3)
+    reference = deconvolve(observed, kernel, method=method, **options)
+    # powers of two scale without rounding: any difference is a unit-dependent rule
+    for scale in (2.0**-10, 2.0**10):
+        scaled = deconvolve(observed * scale, kernel, method=method, **options) / scale
+        np.testing.assert_allclose(scaled, reference, rtol=1e-6,
+                                   atol=1e-6 * np.abs(reference).max())
+
+
+def test_unsupervised_wiener_quality_does_not_depend_on_units():
+    observed, kernel, truth = _observe(2, noise=0.02, seed=3)
+    reference = metrics.psnr(truth, unsupervised_wiener(observed, kernel, seed=0),
+                             data_range=1.0)
+    for scale in (1e-3, 1e3):
+        restored = unsupervised_wiener(observed * scale, kernel, seed=0) / scale
+        assert metrics.psnr(truth, restored, data_range=1.0) == pytest.approx(reference, abs=0.2)
+
+
+@pytest.mark.parametrize("photons", [10, 100])
+def test_poisson_term_on_counts_has_its_weight_in_count_units(photons):
+    scene, kernel = CASES[2]
+    truth = _valid_crop(scene, kernel)
+    counts = np.round(simulate(scene, kernel, noise="poisson", photons=photons,
+                               boundary="valid", seed=2) * photons).astype(np.uint16)
+    restored = deconvolve(counts, kernel, data="poisson")
+    # a weight too strong by the mean count (or a penalty in the wrong units)
+    # left the flat start: far below even the blurred data
+    psnr = metrics.psnr(truth, restored / photons, data_range=1.0)
+    assert psnr > metrics.psnr(truth, counts / photons, data_range=1.0) + 3.0
+
+
 @pytest.mark.parametrize("method", [m for m in METHODS
                                     if m not in ("inverse_filter", "richardson_lucy_tv")])
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -32,9 +32,11 @@ def choose_method(image, psf) -> str:
 
     Total variation with the non-circulant boundary is the most accurate
     default on natural and microscopy images in ``benchmarks/quality.py``,
-    for Gaussian and Poisson noise alike; its data term follows the noise:
-    the Gaussian one (which also fits Poisson data in arbitrary units well,
-    since the noise model sets the weight).
+    for Gaussian and Poisson noise alike, with the Gaussian data term: the
+    estimated noise level sets its weight, in any units.  On raw counts the
+    Poisson term (``data="poisson"``) gained 0.2-0.8 dB at 10 photons per
+    pixel at the peak but lost up to 1 dB on sparse objects at 30-300, so
+    it is not switched on from the data.
     """
     del image, psf  # one rule today; the signature leaves room for data-driven choices
     return "total_variation"

@@ -30,7 +30,7 @@ from .._array_api import (
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ..operators._padding import pad
-from ._common import frame, penalty_spectrum, prepare
+from ._common import data_peak, frame, penalty_spectrum, prepare
 from ._stopping import Info, Stopping, estimate_noise, relative_change, rms
 
 __all__ = ["cgls", "inverse_filter", "tikhonov", "unsupervised_wiener", "wiener"]
@@ -391,7 +391,10 @@ def unsupervised_wiener(image, psf, *, boundary: str = "symmetric", burn_in: int
     """
     _check_boundary(boundary, valid=False)
     image, psf = prepare(image, psf)
-    problem = _PeriodicProblem(image, psf, boundary)
+    # sampled in units of the data's peak, where the chain's start (both
+    # precisions 1) is reasonable whatever the data's units
+    scale = data_peak(image)
+    problem = _PeriodicProblem(image / scale, psf, boundary)
     xp = problem.xp
     rng = np.random.default_rng(seed)
     laplacian = penalty_spectrum("laplacian", problem.shape, image)
@@ -418,14 +421,15 @@ def unsupervised_wiener(image, psf, *, boundary: str = "symmetric", burn_in: int
         total += 1
         previous = mean
         mean = estimate if mean is None else mean + (estimate - mean) / total
-        history.append(residual / count)
+        history.append(residual / count * scale**2)
         if previous is not None and total >= min_samples and relative_change(mean, previous) < tol:
             break
-    restored = problem.crop(mean)
+    restored = problem.crop(mean) * scale
     if not return_info:
         return restored
-    return restored, Info("unsupervised_wiener", dict(boundary=boundary, noise_precision=gamma_n,
-                                                      object_precision=gamma_x),
+    return restored, Info("unsupervised_wiener", dict(boundary=boundary,
+                                                      noise_precision=gamma_n / scale**2,
+                                                      object_precision=gamma_x / scale**2),
                           iterations=burn_in + total, stopped_by="relative change"
                           if total < max_samples - burn_in else "iterations", history=history)
 

@@ -440,7 +440,7 @@ def _tv_curvature(grad, x):
     xp = array_namespace(x)
     g = grad.forward(x)
     magnitude = xp.sqrt((g * g).sum(0))
-    floor = 1e-3 * float(to_numpy(magnitude.mean())) + 1e-12
+    floor = max(1e-3 * float(to_numpy(magnitude.mean())), float(xp.finfo(x.dtype).tiny))
     return -grad.adjoint(g / clamp_min(magnitude, floor))
 
 

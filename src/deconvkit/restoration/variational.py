@@ -18,7 +18,7 @@ from .._array_api import (
 )
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
-from ._common import fft_grid, frame, mean_over, penalty_spectrum, prepare
+from ._common import data_peak, fft_grid, frame, mean_over, penalty_spectrum, prepare
 from ._stopping import Info, Stopping, estimate_noise, relative_change, rms
 
 __all__ = ["total_variation", "wavelet"]
@@ -78,8 +78,11 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
     ``weight="auto"`` and the Gaussian term, :math:`\lambda = 0.3 \sigma^2 /
     \rho` where :math:`\rho` is the mean gradient magnitude of the data: the
     noise energy per unit of edge strength, so the weight scales with the
-    image units.  For the Poisson term the same rule is applied to the
-    variance-stabilised level :math:`\sigma^2 = \bar y`.
+    image units.  Near its minimum the Poisson term is the Gaussian one
+    divided by the mean count :math:`\bar y + b`, so its weight is the
+    Gaussian rule's divided by :math:`\bar y + b` (the data must be counts:
+    photons or electrons).  ADMM's penalty is set from the data's peak, so
+    with the Gaussian term scaling the data scales the result exactly.
 
     References
     ----------
@@ -100,7 +103,7 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
     grad = Gradient(psf.ndim)
     sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
     if weight == "auto":
-        weight = _auto_weight(image, grad, sigma, data)
+        weight = _auto_weight(image, grad, sigma, data, background)
     elif not (isinstance(weight, (int, float)) and weight >= 0):
         raise ValueError(f"weight must be a non-negative number or 'auto', got {weight!r}")
     stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
@@ -118,13 +121,16 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
     return restored, info
 
 
-def _auto_weight(image, grad, sigma: float, data: str) -> float:
+def _auto_weight(image, grad, sigma: float, data: str, background: float) -> float:
     xp = array_namespace(image)
     g = grad.forward(image)
-    edge = float(to_numpy(xp.sqrt((g * g).sum(0)).mean()))
+    edge = max(float(to_numpy(xp.sqrt((g * g).sum(0)).mean())), 1e-30)
+    weight = 0.3 * sigma**2 / edge
     if data == "poisson":
-        sigma = float(to_numpy(clamp_min(image, 0.0).mean())) ** 0.5
-    return 0.3 * sigma**2 / max(edge, 1e-12)
+        # near its minimum the Poisson term is the Gaussian one divided by the
+        # mean count: the same regularisation needs the weight divided by it
+        weight /= max(float(to_numpy(clamp_min(image, 0.0).mean())) + background, 1e-30)
+    return weight
 
 
 def _pdhg(image, op, weight, *, data, positive, background, stop, callback):
@@ -135,6 +141,11 @@ def _pdhg(image, op, weight, *, data, positive, background, stop, callback):
     # diagonal preconditioning: column sums of |K| for x, row sums for the duals
     tau = 1.0 / (clamp_min(op.adjoint(full(image.shape, 1.0, like=image)), 1e-6) + 2 * d)
     sigma_data, sigma_tv = 1.0, 0.5
+    if data == "poisson":
+        # the Poisson duals are unit-free and x is in data units: steps in the
+        # data's units keep the iterations independent of them
+        scale = data_peak(image)
+        tau, sigma_data, sigma_tv = tau * scale, sigma_data / scale, sigma_tv / scale
     shape = op.input_shape(tuple(image.shape))
     x = full(shape, float(to_numpy(mean_over(image, d).mean())), like=image)
     x_bar = copy(x)
@@ -182,7 +193,7 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     otf = Convolution(op.psf, boundary="periodic").transfer_function(grid, like=image)
     # periodic differences, in real space; their |D|^2 is the gradient penalty's spectrum
     grad = Gradient(d, boundary="periodic")
-    rho = _admm_rho(weight)
+    rho = _admm_rho(weight, image)
     denominator = xp.abs(otf) ** 2 + penalty_spectrum("gradient", grid, image) + 1.0
     lead = tuple(image.shape[:-d])
     mask = full(lead + grid, 0.0, like=image)
@@ -234,8 +245,10 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     return estimate, history
 
 
-def _admm_rho(weight: float) -> float:
-    return max(20.0 * weight, 1e-4)
+def _admm_rho(weight: float, image) -> float:
+    """ADMM's penalty: the shrinkage threshold ``weight / rho`` is 5 % of the
+    data's peak, so the iterations do not depend on the data's units."""
+    return max(20.0 * weight / data_peak(image), 1e-4)
 
 
 def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: int = 3,
