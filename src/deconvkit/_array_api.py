@@ -34,10 +34,12 @@ __all__ = [
     "flip",
     "from_numpy",
     "irfftn",
+    "irfftn_into",
     "is_numpy",
     "is_torch",
     "next_fast_len",
     "rfftn",
+    "rfftn_into",
     "to_numpy",
     "zeros",
 ]
@@ -299,6 +301,43 @@ def rfftn(x, s, axes):
     if is_torch(xp):
         return xp.fft.rfftn(x, s=s, dim=axes)
     return xp.fft.rfftn(x, s=s, axes=axes)
+
+
+try:  # scipy's pocketfft binding, which (unlike scipy.fft) writes into a given array
+    from scipy.fft._pocketfft import pypocketfft as _pocketfft
+except ImportError:  # pragma: no cover - a scipy that moved it: the copying fallback
+    _pocketfft = None
+
+
+def rfftn_into(x, axes, out):
+    """:func:`rfftn` of ``x`` (no padding) written into the spectrum ``out``.
+
+    Iterative solvers call the pair ``rfftn_into`` / ``irfftn_into`` on
+    buffers they keep, so no array is allocated (or its pages faulted in)
+    per iteration.  Other libraries, or numpy without the binding, copy.
+    """
+    if is_numpy(array_namespace(x)) and _pocketfft is not None and _aligned(x, out):
+        return _pocketfft.r2c(x, axes=axes, forward=True, inorm=0, out=out, nthreads=_THREADS)
+    out[...] = rfftn(x, tuple(x.shape[a] for a in axes), axes)
+    return out
+
+
+def irfftn_into(X, axes, out):
+    """Inverse of :func:`rfftn_into` into the real array ``out`` (whose shape
+    gives the lengths); ``X`` is overwritten."""
+    if is_numpy(array_namespace(X)) and _pocketfft is not None and _aligned(out, X):
+        if len(axes) > 1:  # leading axes in place, then the real one into ``out``
+            _pocketfft.c2c(X, axes=axes[:-1], forward=False, inorm=2, out=X, nthreads=_THREADS)
+        return _pocketfft.c2r(X, axes=axes[-1:], lastsize=out.shape[axes[-1]], forward=False,
+                              inorm=2, out=out, nthreads=_THREADS)
+    out[...] = irfftn(X, tuple(out.shape[a] for a in axes), axes)
+    return out
+
+
+def _aligned(real, spectrum) -> bool:
+    """Contiguous float32/complex64 or float64/complex128 pairs: what the binding takes."""
+    return (real.flags.c_contiguous and spectrum.flags.c_contiguous
+            and np.result_type(real.dtype, np.complex64) == spectrum.dtype)
 
 
 def irfftn(X, s, axes):

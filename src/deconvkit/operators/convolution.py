@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -272,16 +273,18 @@ def _device_key(x):
 
 def _centre_at_origin(kernel, fft_shape, center):
     """Zero-pad ``kernel`` to ``fft_shape`` and roll its centre to index 0."""
-    xp = array_namespace(kernel)
     if any(k > n for k, n in zip(kernel.shape, fft_shape)):
         raise ValueError(f"psf shape {tuple(kernel.shape)} is larger than the image "
                          f"{tuple(fft_shape)}; crop the psf or pad the image")
     out = zeros(fft_shape, like=kernel)
-    out[tuple(slice(0, k) for k in kernel.shape)] = kernel
-    shifts = tuple(-c for c in center)
-    if is_torch(xp):
-        return xp.roll(out, shifts=shifts, dims=tuple(range(out.ndim)))
-    return xp.roll(out, shifts, axis=tuple(range(out.ndim)))
+    # the roll, written directly: along each axis the samples before the centre
+    # wrap to the end (no second grid-sized array)
+    pieces = [[(slice(c, k), slice(0, k - c)), (slice(0, c), slice(n - c, n))]
+              for k, c, n in zip(kernel.shape, center, fft_shape)]
+    for combination in itertools.product(*pieces):
+        source = tuple(part[0] for part in combination)
+        out[tuple(part[1] for part in combination)] = kernel[source]
+    return out
 
 
 def _direct(x, kernel, *, adjoint: bool):

@@ -15,8 +15,9 @@ from .._array_api import (
     conj_,
     copy,
     full,
-    irfftn,
-    rfftn,
+    irfftn_into,
+    is_torch,
+    rfftn_into,
     to_numpy,
     vdot,
 )
@@ -186,10 +187,19 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     # the flat start, zero where no observation reaches (the grid's slack):
     # such samples would otherwise feed fake changes into Biggs' weight
     start = clamp_min(mean_over(clamp_min(image, 0.0), op.ndim) - background, tiny)
-    estimate = start * (weights > floor)
+    estimate = xp.empty_like(weights)
+    estimate[...] = start
+
+    def unseen_to_zero(x, w):  # by blocks: no mask-sized temporary
+        x *= w > floor
+
+    blockwise(unseen_to_zero, estimate, weights)
     clamp_min_(weights, floor)
     if not tv_weight:  # RL-TV needs A^T 1 everywhere; RL only where it is not 1
-        weights = _Normaliser(weights)
+        whole, weights = weights, _Normaliser(weights)
+        if not weights.whole:
+            model.recycle(whole)
+        del whole
     # the Poisson model has no negative counts: a ratio y / (Ax + b) below 0 is set to 0
     negatives = float(to_numpy(image.min())) < 0
     track = stop.auto or return_info  # the residual costs a pass: only when used
@@ -261,9 +271,14 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             sums = blockwise(update, updated, current, estimate, change, h,
                              *(() if last_change is None else (last_change,)))
             alpha = _biggs_alpha(*map(sum, zip(*sums)))
-            last_change = change  # the older change is freed here
-        elif not tv_weight:
-            blockwise(update, updated, current)
+            if last_change is not None:  # the older change: the next FFT buffer
+                model.recycle(last_change)
+            last_change = change
+        else:
+            if not tv_weight:
+                blockwise(update, updated, current)
+            if callback is None:  # else the callback may keep a view of x_k
+                model.recycle(current)
         estimate = updated
         del current, updated
         if callback is not None and callback(iteration, model.frame(estimate)):
@@ -303,6 +318,9 @@ class _Model:
     def adjoint_of_ones(self):
         return self.op.adjoint(full(self.shape, 1.0, like=self.like))
 
+    def recycle(self, array):
+        """Take an object-sized array the loop no longer needs (unused here)."""
+
     def frame(self, x):
         return frame(self.op, x, self.shape)
 
@@ -313,46 +331,68 @@ class _GridModel(_Model):
     The object fills the whole fast-length grid; for ``"valid"`` the grid is
     at least ``n + K - 1`` long, so the circular blur of the samples beyond
     the extended domain never reaches an observed sample (they get weight 0
-    and stay 0).  The forward's grid-sized output is the buffer: the ratio
-    goes into its observed window and the rest is zeroed before the adjoint,
-    so no embedding copy is made either.
+    and stay 0).  The FFTs write into arrays kept across iterations: one
+    spectrum, and a grid-sized buffer that holds ``Ax``, then the ratio in
+    its observed window (the rest zeroed), then ``A^T`` of it, which the loop
+    takes as its next estimate and pays back with an array it freed
+    (:meth:`recycle`).  So the loop allocates nothing.
     """
 
     def __init__(self, op, image):
         d = op.ndim
         grid, self.window = fft_grid(op, tuple(image.shape[-d:]))
         super().__init__(op, image)
-        self.grid, self.axes = grid, tuple(range(-d, 0))
+        self.grid, self.axes = tuple(image.shape[:-d]) + grid, tuple(range(-d, 0))
         self.otf = op.transfer_function(grid, like=image)
+        self.spectrum = None
         # the grid outside the observed window, as slabs zeroed before each adjoint
         self.outside = _slabs_around([(part.start, part.stop) for part in self.window[1:]],
                                      grid)
 
     def forward(self, x):
-        spectrum = rfftn(x, self.grid, self.axes)
-        blockwise(_multiply, spectrum, self.otf)
-        self.buffer = irfftn(spectrum, self.grid, self.axes)
+        if self.spectrum is None:
+            self.spectrum = _empty_spectrum(x, self.axes)
+        if self.buffer is None:
+            self.buffer = array_namespace(x).empty_like(x)
+        rfftn_into(x, self.axes, self.spectrum)
+        blockwise(_multiply, self.spectrum, self.otf)
+        irfftn_into(self.spectrum, self.axes, self.buffer)
         return self.buffer[self.window]
 
     def adjoint_of_ratio(self):
         buffer, self.buffer = self.buffer, None
         for slab in self.outside:
             buffer[slab] = 0.0
-        spectrum = rfftn(buffer, self.grid, self.axes)
-        del buffer  # freed before the inverse FFT allocates its output
-        return self._correlate(spectrum)
+        rfftn_into(buffer, self.axes, self.spectrum)
+        blockwise(_multiply_conjugate, self.spectrum, self.otf)
+        return irfftn_into(self.spectrum, self.axes, buffer)
 
     def adjoint_of_ones(self):
-        ones = full(tuple(self.shape[:-len(self.grid)]) + self.grid, 0.0, like=self.like)
+        # on the loop's own arrays: setting up allocates nothing the loop does not keep
+        ones = full(self.grid, 0.0, like=self.like)
         ones[self.window] = 1.0
-        return self._correlate(rfftn(ones, self.grid, self.axes))
+        self.spectrum = _empty_spectrum(ones, self.axes)
+        rfftn_into(ones, self.axes, self.spectrum)
+        blockwise(_multiply_conjugate, self.spectrum, self.otf)
+        return irfftn_into(self.spectrum, self.axes, ones)
 
-    def _correlate(self, spectrum):
-        blockwise(_multiply_conjugate, spectrum, self.otf)
-        return irfftn(spectrum, self.grid, self.axes)
+    def recycle(self, array):
+        if self.buffer is None:
+            self.buffer = array
 
     def frame(self, x):
         return x[self.window]
+
+
+def _empty_spectrum(x, axes):
+    """An uninitialised array for the real FFT of ``x`` over ``axes``."""
+    shape = list(x.shape)
+    shape[axes[-1]] = shape[axes[-1]] // 2 + 1
+    xp = array_namespace(x)
+    dtype = xp.complex64 if x.dtype == xp.float32 else xp.complex128
+    if is_torch(xp):
+        return xp.empty(tuple(shape), dtype=dtype, device=x.device)
+    return xp.empty(tuple(shape), dtype=dtype)
 
 
 class _Normaliser:
@@ -368,7 +408,8 @@ class _Normaliser:
         # far above FFT round-off, far below any real deficit of coverage
         tolerance = 1e3 * float(array_namespace(weights).finfo(weights.dtype).eps)
         box = _unit_box(weights, tolerance)
-        if box is None:
+        self.whole = box is None  # then ``weights`` itself is kept
+        if self.whole:
             self.slabs = [((Ellipsis,), weights)]
             return
         self.slabs = [(index, copy(weights[index]))
