@@ -216,3 +216,20 @@ def test_blockwise_equals_whole_array_ops():
     row = a.copy()
     assert len(_array_api.blockwise(lambda x, y: x.__imul__(y), row, b[:1])) == 1
     np.testing.assert_allclose(row, a * b[:1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("binding", [True, False])
+def test_fft_into_buffers_equals_rfftn(dtype, binding, monkeypatch):
+    from deconvkit import _array_api
+
+    if not binding:  # the copying fallback, as with a scipy that moved its binding
+        monkeypatch.setattr(_array_api, "_pocketfft", None)
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 12, 18)).astype(dtype)  # a batch axis, then a 2-D grid
+    spectrum = np.empty((2, 12, 10), np.result_type(dtype, np.complex64))
+    out = np.empty_like(x)
+    assert _array_api.rfftn_into(x, (1, 2), spectrum) is spectrum
+    np.testing.assert_allclose(spectrum, np.fft.rfftn(x, axes=(1, 2)), rtol=1e-5, atol=1e-5)
+    assert _array_api.irfftn_into(spectrum, (1, 2), out) is out
+    np.testing.assert_allclose(out, x, rtol=1e-5, atol=1e-6)
