@@ -233,3 +233,22 @@ def test_fft_into_buffers_equals_rfftn(dtype, binding, monkeypatch):
     np.testing.assert_allclose(spectrum, np.fft.rfftn(x, axes=(1, 2)), rtol=1e-5, atol=1e-5)
     assert _array_api.irfftn_into(spectrum, (1, 2), out) is out
     np.testing.assert_allclose(out, x, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype,precision", [("float32", 2**-7), ("float64", 2**-19)])
+def test_narrow_copy_keeps_the_leading_mantissa_bits(backend, dtype, precision):
+    from deconvkit import _array_api
+
+    rng = np.random.default_rng(0)
+    x = to_backend((rng.standard_normal((7, 9)) * 10.0 ** rng.uniform(-30, 30, (7, 9)))
+                   .astype(dtype), backend)
+    narrow = _array_api.narrow_empty(x)
+    _array_api.narrow_into(narrow, x)
+    back = np.asarray(_array_api.widen(narrow, x), dtype=np.float64)
+    exact = np.asarray(x, dtype=np.float64)
+    assert str(_array_api.widen(narrow, x).dtype).endswith(dtype)
+    np.testing.assert_array_less(np.abs(back - exact), precision * np.abs(exact) + 1e-300)
+    if backend == "numpy":  # half the bytes, and truncation never grows a value
+        assert narrow.nbytes * 2 == x.nbytes
+        assert np.all(np.abs(back) <= np.abs(exact))

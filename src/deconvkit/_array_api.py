@@ -273,6 +273,41 @@ def conj_(z):
     return xp.conjugate(z, out=z)
 
 
+# the high half of each float's bytes: its sign, exponent and leading mantissa
+_HIGH = 1 if sys.byteorder == "little" else 0
+
+
+def narrow_empty(x):
+    """Storage for a half-size copy of ``x`` (see :func:`narrow_into`):
+    bfloat16-like for float32, float32-like for float64.  Libraries without a
+    narrow type keep the full type."""
+    xp = array_namespace(x)
+    if is_numpy(xp):
+        return np.empty(x.shape, np.uint16 if x.dtype == np.float32 else np.uint32)
+    if is_torch(xp):
+        narrow = xp.bfloat16 if x.dtype == xp.float32 else xp.float32
+        return xp.empty(x.shape, dtype=narrow, device=x.device)
+    return xp.empty_like(x)
+
+
+def narrow_into(out, x):
+    """``x`` into ``out`` (from :func:`narrow_empty`) with half its mantissa bits:
+    for numpy the high half of each float's bytes (truncation, no arithmetic)."""
+    if isinstance(out, np.ndarray) and out.dtype.kind == "u":
+        out[...] = np.ascontiguousarray(x).view(out.dtype)[..., _HIGH::2]
+    else:
+        out[...] = x
+
+
+def widen(narrow, like):
+    """The floats stored by :func:`narrow_into`, as ``like``'s dtype."""
+    if isinstance(narrow, np.ndarray) and narrow.dtype.kind == "u":
+        out = np.zeros(narrow.shape, like.dtype)
+        out.view(narrow.dtype)[..., _HIGH::2] = narrow
+        return out
+    return narrow.to(like.dtype) if is_torch(array_namespace(narrow)) else narrow
+
+
 def vdot(a, b) -> float:
     """Sum of ``a * b`` as a Python float, without a temporary array."""
     xp = array_namespace(a)

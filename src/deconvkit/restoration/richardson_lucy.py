@@ -17,9 +17,12 @@ from .._array_api import (
     full,
     irfftn_into,
     is_torch,
+    narrow_empty,
+    narrow_into,
     rfftn_into,
     to_numpy,
     vdot,
+    widen,
 )
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
@@ -62,6 +65,11 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         ``"biggs"`` (default): Biggs–Andrews vector extrapolation [3]_, as in
         MATLAB's ``deconvlucy``: each update starts from the estimate pushed
         along its last change, by a step computed from the last two updates.
+        The older update only enters that step and is kept with half its
+        mantissa bits (half an array): over 32 cases of
+        ``benchmarks/quality.py`` the PSNR after 15, 30 and automatic
+        iterations moved by -0.003, -0.022 and -0.001 dB on average (up to
+        0.25 dB either way: the step's sequence is sensitive to rounding).
         ``None``: plain RL.
     noise_sigma : float, optional
         Noise level for ``iterations="auto"``; estimated when not given.
@@ -204,10 +212,12 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     negatives = float(to_numpy(image.min())) < 0
     track = stop.auto or return_info  # the residual costs a pass: only when used
     count = math.prod(image.shape)
-    # Biggs-Andrews state, three object-sized arrays updated in place [3]: the
-    # estimate x_k, h = x_k - x_(k-1) (overwritten by the extrapolated point,
-    # which replaces it), and the last RL change g_(k-1)
+    # Biggs-Andrews state, updated in place [3]: the estimate x_k, h = x_k -
+    # x_(k-1) (overwritten by the extrapolated point y_k), and the last RL
+    # change g_(k-1), which only enters the weight alpha: kept with half its
+    # mantissa bits (half an array; alpha moves by ~1e-3 of itself)
     h = last_change = None
+    first_change = True
     alpha = 0.0
     history = []
     ran = 0
@@ -222,21 +232,25 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             clamp_min_(predicted, 0.0)
         return squares
 
-    def update(new, current, estimate=None, change=None, h=None, last=None):
+    def update(new, current, estimate=None, h=None, last=None):
         """x_(k+1) = y_k A^T(ratio) / A^T 1 (the division already done); given
-        Biggs' buffers, also g_k = x_(k+1) - y_k into ``change`` and
-        h = x_(k+1) - x_k into ``h``, and the block's <g_k, g_(k-1)> and
+        Biggs' buffers, also h = x_(k+1) - x_k into ``h`` and g_k = x_(k+1) -
+        y_k over g_(k-1) in ``last``, returning the block's <g_k, g_(k-1)> and
         <g_(k-1), g_(k-1)>."""
         # FFT round-off can make the correlation of a non-negative ratio dip
         # below zero by ~1e-17; clamping keeps the estimate non-negative
         if not tv_weight:
             clamp_min_(new, 0.0)
             new *= current
-        if change is None:
+        if h is None:
             return None
-        xp.subtract(new, current, out=change)
+        change = new - current  # g_k, a block-sized temporary
         xp.subtract(new, estimate, out=h)
-        return (vdot(change, last), vdot(last, last)) if last is not None else (0.0, 0.0)
+        previous = widen(last, change)
+        sums = (0.0, 0.0) if first_change else (vdot(change, previous),
+                                                 vdot(previous, previous))
+        narrow_into(last, change)
+        return sums
 
     def extrapolate(h, estimate):  # y_k = max(x_k + alpha h, 0)
         clamp_min_(xp.add(xp.multiply(h, alpha, out=h), estimate, out=h), 0.0)
@@ -263,17 +277,17 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         else:
             weights.divide(updated)  # on the shell only, before the fused pass
         if acceleration:
-            # g_k goes over y_k (or the free h buffer); h over x_k, unless a
-            # callback may have kept a view of x_k
-            change = current if current is not estimate else h
-            change = xp.empty_like(updated) if change is None else change
-            h = xp.empty_like(updated) if callback is not None else estimate
-            sums = blockwise(update, updated, current, estimate, change, h,
-                             *(() if last_change is None else (last_change,)))
+            # h_(k+1) goes over x_k, unless a callback may have kept a view of
+            # x_k; the old h's buffer (y_k, if extrapolated) is then free for
+            # the next FFT
+            spare, h = h, xp.empty_like(updated) if callback is not None else estimate
+            if last_change is None:
+                last_change = narrow_empty(updated)
+            sums = blockwise(update, updated, current, estimate, h, last_change)
             alpha = _biggs_alpha(*map(sum, zip(*sums)))
-            if last_change is not None:  # the older change: the next FFT buffer
-                model.recycle(last_change)
-            last_change = change
+            first_change = False
+            if spare is not None:
+                model.recycle(spare)
         else:
             if not tv_weight:
                 blockwise(update, updated, current)
