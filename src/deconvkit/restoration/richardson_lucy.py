@@ -217,7 +217,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     # change g_(k-1), which only enters the weight alpha: kept with half its
     # mantissa bits (half an array; alpha moves by ~1e-3 of itself)
     h = last_change = None
-    first_change = True
+    first_change, extrapolated = True, False
     alpha = 0.0
     history = []
     ran = 0
@@ -244,8 +244,9 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             new *= current
         if h is None:
             return None
-        change = new - current  # g_k, a block-sized temporary
         xp.subtract(new, estimate, out=h)
+        # g_k: h itself without extrapolation (y_k = x_k), else over y_k, now dead
+        change = xp.subtract(new, current, out=current) if extrapolated else h
         previous = widen(last, change)
         sums = (0.0, 0.0) if first_change else (vdot(change, previous),
                                                  vdot(previous, previous))
@@ -283,6 +284,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             spare, h = h, xp.empty_like(updated) if callback is not None else estimate
             if last_change is None:
                 last_change = narrow_empty(updated)
+            extrapolated = current is not estimate
             sums = blockwise(update, updated, current, estimate, h, last_change)
             alpha = _biggs_alpha(*map(sum, zip(*sums)))
             first_change = False
