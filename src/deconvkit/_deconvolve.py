@@ -34,9 +34,9 @@ def choose_method(image, psf) -> str:
     default on natural and microscopy images in ``benchmarks/quality.py``,
     for Gaussian and Poisson noise alike, with the Gaussian data term: the
     estimated noise level sets its weight, in any units.  On raw counts the
-    Poisson term (``data="poisson"``) gained 0.2-0.8 dB at 10 photons per
-    pixel at the peak but lost up to 1 dB on sparse objects at 30-300, so
-    it is not switched on from the data.
+    Poisson term (``data="poisson"``) gained 0.2-0.4 dB on photos at 10
+    photons at the peak and about 0 at 100-1000, but lost 0.7-1.1 dB on a
+    sparse object at 100-300, so it is not switched on from the data.
     """
     del image, psf  # one rule today; the signature leaves room for data-driven choices
     return "total_variation"
