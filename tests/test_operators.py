@@ -252,3 +252,18 @@ def test_narrow_copy_keeps_the_leading_mantissa_bits(backend, dtype, precision):
     if backend == "numpy":  # half the bytes, and truncation never grows a value
         assert narrow.nbytes * 2 == x.nbytes
         assert np.all(np.abs(back) <= np.abs(exact))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_tv_admm_differences_equal_the_periodic_gradient(ndim, backend):
+    from deconvkit.restoration.variational import _differences, _differences_adjoint
+
+    rng = np.random.default_rng(ndim)
+    shape = (2,) + (7, 6, 5)[:ndim]  # with a batch axis
+    x, p = rng.random(shape), rng.random((ndim,) + shape)
+    grad = Gradient(ndim, boundary="periodic")
+    forward = _differences(to_backend(x, backend), to_backend(np.zeros_like(p), backend))
+    adjoint = _differences_adjoint(to_backend(p, backend), to_backend(np.zeros_like(x), backend))
+    np.testing.assert_allclose(np.asarray(forward), grad.forward(x), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(adjoint), grad.adjoint(p), atol=1e-12)

@@ -13,6 +13,7 @@ from .._array_api import (
     copy,
     full,
     irfftn,
+    is_numpy,
     rfftn,
     to_numpy,
 )
@@ -187,6 +188,11 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     border is free and the result has no edge ringing.  The differences are
     taken in real space (periodic), so each iteration costs two forward and
     two inverse real FFTs of the grid, as many as one Richardson–Lucy step.
+
+    Splitting ``u1 = Ax``, ``u2 = ∇x``, ``u3 = x`` with scaled duals ``d``,
+    only ``u + d`` enters the next x-step, so each split keeps its dual and
+    that sum (``2u - v`` with ``v`` the point its proximal step started
+    from), updated in place.
     """
     xp = array_namespace(image)
     d = op.ndim
@@ -194,58 +200,115 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     grid, observed = fft_grid(op, spatial)
     axes = tuple(range(-d, 0))
     otf = Convolution(op.psf, boundary="periodic").transfer_function(grid, like=image)
-    # periodic differences, in real space; their |D|^2 is the gradient penalty's spectrum
-    grad = Gradient(d, boundary="periodic")
     rho = _admm_rho(weight, image)
-    denominator = xp.abs(otf) ** 2 + penalty_spectrum("gradient", grid, image) + 1.0
+    otf_conj = xp.conj(otf)
+    # 1 / (|H|^2 + |D|^2 + 1), real: the x-step's normal equations, diagonal in Fourier
+    inverse = 1.0 / (xp.abs(otf) ** 2 + penalty_spectrum("gradient", grid, image) + 1.0)
     lead = tuple(image.shape[:-d])
-    mask = full(lead + grid, 0.0, like=image)
-    mask[observed] = 1.0
-    y = full(lead + grid, 0.0, like=image)
-    y[observed] = image
     level = float(to_numpy(mean_over(image, d).mean()))
     x = full(lead + grid, level, like=image)
-    u1 = irfftn(rfftn(x, grid, axes) * otf, grid, axes)
-    d1 = full(lead + grid, 0.0, like=image)
-    u2 = grad.forward(x)
-    d2 = xp.zeros_like(u2)
-    u3, d3 = copy(x), full(lead + grid, 0.0, like=image)
+    # the starting splits: u1 = Ax, u2 = ∇x, u3 = x with zero duals, so each
+    # sum u + d is the split itself
+    data_sum = irfftn(rfftn(x, grid, axes) * otf, grid, axes)  # u1 + d1
+    data_dual = full(lead + grid, 0.0, like=image)
+    edge_sum = _differences(x, full((d,) + tuple(x.shape), 0.0, like=x))
+    edge_dual = xp.zeros_like(edge_sum)
+    box_sum, box_dual = copy(x), full(lead + grid, 0.0, like=image)
+    right = xp.empty_like(x)  # the x-step's real-space right-hand side
+    threshold = weight / rho
+    y = image
     history = []
     for iteration in stop:
-        spatial_rhs = grad.adjoint(u2 + d2) + u3 + d3
-        rhs = rfftn(u1 + d1, grid, axes) * xp.conj(otf) + rfftn(spatial_rhs, grid, axes)
-        spectrum = rhs / denominator
+        _differences_adjoint(edge_sum, out=right)
+        right += box_sum
+        spectrum = rfftn(data_sum, grid, axes)
+        spectrum *= otf_conj
+        spectrum += rfftn(right, grid, axes)
+        spectrum *= inverse
         blurred = irfftn(spectrum * otf, grid, axes)
         x_new = irfftn(spectrum, grid, axes)  # last: irfftn may overwrite its input
-        gradients = grad.forward(x_new)
-        # data term on the observed samples only
-        v = blurred - d1
+        del spectrum
+        history.append(rms(blurred[observed] - y))
+        # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
+        v = blurred
+        v -= data_dual
+        inside = v[observed]
         if data == "gaussian":
-            u1 = v + mask * (y - v) / (1 + rho)
+            u1 = (rho * inside + y) / (1 + rho)
         else:
-            w = v + background - 1.0 / rho
-            u1 = v + mask * (0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - v)
-        # isotropic shrinkage of the gradient field
-        vs = gradients - d2
-        magnitude = xp.sqrt((vs * vs).sum(0))
-        u2 = vs * clamp_min(1.0 - (weight / rho) / clamp_min(magnitude, 1e-30), 0.0)
-        u3 = clamp_min(x_new - d3, 0.0) if positive else x_new - d3
-        d1 = d1 - (blurred - u1)
-        d2 = d2 - (gradients - u2)
-        d3 = d3 - (x_new - u3)
+            w = inside + background - 1.0 / rho
+            u1 = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background
+        data_dual[...] = 0.0
+        data_dual[observed] = u1 - inside
+        inside[...] = 2 * u1 - inside  # u1 + d1 (= v outside the window)
+        data_sum = v
+        # gradient split: isotropic shrinkage of v = ∇x - d2
+        v = _differences(x_new, out=edge_sum)
+        v -= edge_dual
+        magnitude = xp.sqrt((v * v).sum(0))
+        keep = clamp_min(1.0 - threshold / clamp_min(magnitude, 1e-30), 0.0)
+        xp.multiply(v, keep - 1.0, out=edge_dual)  # d2 = u2 - v
+        v *= 2.0 * keep - 1.0  # u2 + d2
+        # box split: u3 = max(x - d3, 0)
+        v = box_sum
+        xp.subtract(x_new, box_dual, out=v)
+        if positive:
+            u3 = clamp_min(v, 0.0)
+            xp.subtract(u3, v, out=box_dual)
+            xp.subtract(2.0 * u3, v, out=v)
+        else:
+            box_dual[...] = 0.0
         change = relative_change(x_new, x)
         x = x_new
-        history.append(rms(blurred[observed] - image))
         if callback is not None and callback(iteration, x[observed]):
             stop.reason = "callback"
             break
         if stop.done(change=change):
             break
-    estimate = u3 if positive else x
+    estimate = box_sum - box_dual if positive else x  # u3
     if op.boundary == "valid":  # back to the operator's extended domain
         extended = op.input_shape(spatial)
         estimate = estimate[(Ellipsis,) + tuple(slice(0, n) for n in extended)]
     return estimate, history
+
+
+def _differences(x, out):
+    """Periodic forward differences of ``x`` along each of ``out.shape[0]``
+    trailing axes, into ``out`` (no rolled copies)."""
+    d = out.shape[0]
+    for i in range(d):
+        axis = i - d
+        head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
+        last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
+        _subtract_into(x[tail], x[head], out[i][head])
+        _subtract_into(x[first], x[last], out[i][last])
+    return out
+
+
+def _differences_adjoint(p, out):
+    """The adjoint of :func:`_differences` (minus the divergence) into ``out``."""
+    d = p.shape[0]
+    out[...] = 0.0
+    for i in range(d):
+        axis = i - d
+        head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
+        last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
+        out[tail] += p[i][head]
+        out[first] += p[i][last]
+        out -= p[i]
+    return out
+
+
+def _along(axis: int, item) -> tuple:
+    return (Ellipsis, item) + (slice(None),) * (-axis - 1)
+
+
+def _subtract_into(a, b, out):
+    xp = array_namespace(a)
+    if is_numpy(xp):
+        xp.subtract(a, b, out=out)
+    else:
+        out[...] = a - b
 
 
 def _admm_rho(weight: float, image) -> float:
