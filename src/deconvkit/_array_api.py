@@ -352,6 +352,8 @@ def rfftn_into(x, axes, out):
     per iteration.  Other libraries, or numpy without the binding, copy.
     """
     if is_numpy(array_namespace(x)) and _pocketfft is not None and _aligned(x, out):
+        # non-negative axes: the binding takes a slower path for negative ones
+        axes = tuple(a % x.ndim for a in axes)
         return _pocketfft.r2c(x, axes=axes, forward=True, inorm=0, out=out, nthreads=_THREADS)
     out[...] = rfftn(x, tuple(x.shape[a] for a in axes), axes)
     return out
@@ -361,6 +363,7 @@ def irfftn_into(X, axes, out):
     """Inverse of :func:`rfftn_into` into the real array ``out`` (whose shape
     gives the lengths); ``X`` is overwritten."""
     if is_numpy(array_namespace(X)) and _pocketfft is not None and _aligned(out, X):
+        axes = tuple(a % X.ndim for a in axes)
         if len(axes) > 1:  # leading axes in place, then the real one into ``out``
             _pocketfft.c2c(X, axes=axes[:-1], forward=False, inorm=2, out=X, nthreads=_THREADS)
         return _pocketfft.c2r(X, axes=axes[-1:], lastsize=out.shape[axes[-1]], forward=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._array_api import asarray, next_fast_len, to_numpy
+from .._array_api import array_namespace, asarray, conj_, is_torch, next_fast_len, to_numpy
 from .._validate import check_array, check_psf
 from ..operators import Convolution
 
@@ -83,3 +83,27 @@ def penalty_spectrum(kind: str, fft_shape, like):
         values = sum(2 - 2 * np.cos(w) for w in frequencies(fft_shape))
         values = np.broadcast_to(values**2 if kind == "laplacian" else values, full_shape)
     return asarray(np.ascontiguousarray(values), like)
+
+
+def multiply_(spectrum, otf):
+    """In place: ``spectrum * otf`` (a block function for ``blockwise``)."""
+    spectrum *= otf
+
+
+def multiply_conjugate_(spectrum, otf):
+    """In place: ``spectrum * conj(otf)``, as ``conj(conj(spectrum) otf)``: no
+    conjugate copy of the transfer function."""
+    conj_(spectrum)
+    spectrum *= otf
+    conj_(spectrum)
+
+
+def empty_spectrum(x, axes):
+    """An uninitialised array for the real FFT of ``x`` over ``axes``."""
+    shape = list(x.shape)
+    shape[axes[-1]] = shape[axes[-1]] // 2 + 1
+    xp = array_namespace(x)
+    dtype = xp.complex64 if x.dtype == xp.float32 else xp.complex128
+    if is_torch(xp):
+        return xp.empty(tuple(shape), dtype=dtype, device=x.device)
+    return xp.empty(tuple(shape), dtype=dtype)

@@ -8,12 +8,13 @@ reports back (:class:`Info`).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._array_api import to_numpy
+from .._array_api import blockwise, to_numpy, vdot
 
 __all__ = ["Info", "NoiseModel", "Stopping", "estimate_noise", "noise_model"]
 
@@ -199,12 +200,26 @@ class Stopping:
 
 
 def relative_change(new, old) -> float:
-    """‖new − old‖ / ‖new‖ as a float (0 when both vanish)."""
-    diff = float(to_numpy(((new - old) ** 2).sum())) ** 0.5
-    norm = float(to_numpy((new * new).sum())) ** 0.5
+    """‖new − old‖ / ‖new‖ as a float (0 when both vanish); by blocks, so
+    the difference never exists as a whole array."""
+    def block(a, b):
+        difference = a - b
+        return vdot(difference, difference), vdot(a, a)
+
+    sums = blockwise(block, new, old)
+    diff, norm = (sum(column) ** 0.5 for column in zip(*sums))
     return diff / norm if norm > 0 else 0.0
 
 
 def rms(x) -> float:
     """Root mean square of an array, as a float."""
-    return float(to_numpy((x * x).mean())) ** 0.5
+    return (sum(blockwise(lambda a: vdot(a, a), x)) / max(math.prod(x.shape), 1)) ** 0.5
+
+
+def rms_of_difference(a, b) -> float:
+    """``rms(a - b)`` by blocks: the difference never exists as a whole array."""
+    def block(x, y):
+        difference = x - y
+        return vdot(difference, difference)
+
+    return (sum(blockwise(block, a, b)) / max(math.prod(a.shape), 1)) ** 0.5

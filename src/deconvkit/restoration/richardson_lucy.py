@@ -12,11 +12,9 @@ from .._array_api import (
     blockwise,
     clamp_min,
     clamp_min_,
-    conj_,
     copy,
     full,
     irfftn_into,
-    is_torch,
     narrow_empty,
     narrow_into,
     rfftn_into,
@@ -26,7 +24,15 @@ from .._array_api import (
 )
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
-from ._common import fft_grid, frame, mean_over, prepare
+from ._common import (
+    empty_spectrum,
+    fft_grid,
+    frame,
+    mean_over,
+    multiply_,
+    multiply_conjugate_,
+    prepare,
+)
 from ._stopping import Info, Stopping, estimate_noise
 
 __all__ = ["richardson_lucy", "richardson_lucy_tv"]
@@ -367,11 +373,11 @@ class _GridModel(_Model):
 
     def forward(self, x):
         if self.spectrum is None:
-            self.spectrum = _empty_spectrum(x, self.axes)
+            self.spectrum = empty_spectrum(x, self.axes)
         if self.buffer is None:
             self.buffer = array_namespace(x).empty_like(x)
         rfftn_into(x, self.axes, self.spectrum)
-        blockwise(_multiply, self.spectrum, self.otf)
+        blockwise(multiply_, self.spectrum, self.otf)
         irfftn_into(self.spectrum, self.axes, self.buffer)
         return self.buffer[self.window]
 
@@ -380,16 +386,16 @@ class _GridModel(_Model):
         for slab in self.outside:
             buffer[slab] = 0.0
         rfftn_into(buffer, self.axes, self.spectrum)
-        blockwise(_multiply_conjugate, self.spectrum, self.otf)
+        blockwise(multiply_conjugate_, self.spectrum, self.otf)
         return irfftn_into(self.spectrum, self.axes, buffer)
 
     def adjoint_of_ones(self):
         # on the loop's own arrays: setting up allocates nothing the loop does not keep
         ones = full(self.grid, 0.0, like=self.like)
         ones[self.window] = 1.0
-        self.spectrum = _empty_spectrum(ones, self.axes)
+        self.spectrum = empty_spectrum(ones, self.axes)
         rfftn_into(ones, self.axes, self.spectrum)
-        blockwise(_multiply_conjugate, self.spectrum, self.otf)
+        blockwise(multiply_conjugate_, self.spectrum, self.otf)
         return irfftn_into(self.spectrum, self.axes, ones)
 
     def recycle(self, array):
@@ -398,17 +404,6 @@ class _GridModel(_Model):
 
     def frame(self, x):
         return x[self.window]
-
-
-def _empty_spectrum(x, axes):
-    """An uninitialised array for the real FFT of ``x`` over ``axes``."""
-    shape = list(x.shape)
-    shape[axes[-1]] = shape[axes[-1]] // 2 + 1
-    xp = array_namespace(x)
-    dtype = xp.complex64 if x.dtype == xp.float32 else xp.complex128
-    if is_torch(xp):
-        return xp.empty(tuple(shape), dtype=dtype, device=x.device)
-    return xp.empty(tuple(shape), dtype=dtype)
 
 
 class _Normaliser:
@@ -479,17 +474,6 @@ def _unit_box(weights, tolerance):
         if not float(abs(inside[start:start + rows] - 1.0).max()) <= tolerance:
             return None
     return box
-
-
-def _multiply(spectrum, otf):
-    spectrum *= otf
-
-
-def _multiply_conjugate(spectrum, otf):
-    # Z·conj(H) as conj(conj(Z)·H): no conjugate copy of the transfer function
-    conj_(spectrum)
-    spectrum *= otf
-    conj_(spectrum)
 
 
 def _tv_curvature(grad, x):

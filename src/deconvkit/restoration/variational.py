@@ -9,18 +9,30 @@ import numpy as np
 from .._array_api import (
     array_namespace,
     asarray,
+    blockwise,
     clamp_min,
+    clamp_min_,
     copy,
     full,
     irfftn,
+    irfftn_into,
     is_numpy,
     rfftn,
+    rfftn_into,
     to_numpy,
 )
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
-from ._common import data_peak, fft_grid, frame, mean_over, penalty_spectrum, prepare
-from ._stopping import Info, Stopping, estimate_noise, relative_change, rms
+from ._common import (
+    data_peak,
+    empty_spectrum,
+    fft_grid,
+    frame,
+    mean_over,
+    penalty_spectrum,
+    prepare,
+)
+from ._stopping import Info, Stopping, estimate_noise, relative_change, rms, rms_of_difference
 
 __all__ = ["total_variation", "wavelet"]
 
@@ -201,7 +213,7 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     axes = tuple(range(-d, 0))
     otf = Convolution(op.psf, boundary="periodic").transfer_function(grid, like=image)
     rho = _admm_rho(weight, image)
-    otf_conj = xp.conj(otf)
+    otf_conj = xp.conj(otf)  # a copy, but a third of the passes of conj-multiply-conj
     # 1 / (|H|^2 + |D|^2 + 1), real: the x-step's normal equations, diagonal in Fourier
     inverse = 1.0 / (xp.abs(otf) ** 2 + penalty_spectrum("gradient", grid, image) + 1.0)
     lead = tuple(image.shape[:-d])
@@ -214,52 +226,67 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     edge_sum = _differences(x, full((d,) + tuple(x.shape), 0.0, like=x))
     edge_dual = xp.zeros_like(edge_sum)
     box_sum, box_dual = copy(x), full(lead + grid, 0.0, like=image)
-    right = xp.empty_like(x)  # the x-step's real-space right-hand side
+    # kept across iterations, so the loop allocates no grid-sized array: the
+    # x-step's right-hand side, two spectra, the next x and the next Ax
+    right, x_new, blurred = xp.empty_like(x), xp.empty_like(x), xp.empty_like(x)
+    spectrum, blurred_spectrum = empty_spectrum(x, axes), empty_spectrum(x, axes)
+    keep = full(lead + grid, 0.0, like=image)
     threshold = weight / rho
     y = image
     history = []
     for iteration in stop:
         _differences_adjoint(edge_sum, out=right)
         right += box_sum
-        spectrum = rfftn(data_sum, grid, axes)
+        rfftn_into(data_sum, axes, spectrum)
         spectrum *= otf_conj
-        spectrum += rfftn(right, grid, axes)
+        rfftn_into(right, axes, blurred_spectrum)
+        spectrum += blurred_spectrum
         spectrum *= inverse
-        blurred = irfftn(spectrum * otf, grid, axes)
-        x_new = irfftn(spectrum, grid, axes)  # last: irfftn may overwrite its input
-        del spectrum
-        history.append(rms(blurred[observed] - y))
+        xp.multiply(spectrum, otf, out=blurred_spectrum)
+        irfftn_into(blurred_spectrum, axes, blurred)
+        irfftn_into(spectrum, axes, x_new)
+        history.append(rms_of_difference(blurred[observed], y))
         # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
         v = blurred
         v -= data_dual
         inside = v[observed]
-        if data == "gaussian":
-            u1 = (rho * inside + y) / (1 + rho)
+        data_dual[...] = 0.0  # d1 = u1 - v: 0 outside the window
+        dual = data_dual[observed]
+        if data == "gaussian":  # u1 = (rho v + y) / (1 + rho), so d1 = (y - v) / (1 + rho)
+            dual[...] = y
+            dual -= inside
+            dual /= 1 + rho
         else:
             w = inside + background - 1.0 / rho
-            u1 = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background
-        data_dual[...] = 0.0
-        data_dual[observed] = u1 - inside
-        inside[...] = 2 * u1 - inside  # u1 + d1 (= v outside the window)
-        data_sum = v
+            dual[...] = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - inside
+        inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
+        inside += dual
+        data_sum, blurred = v, data_sum  # the old sum's array takes the next Ax
         # gradient split: isotropic shrinkage of v = ∇x - d2
         v = _differences(x_new, out=edge_sum)
         v -= edge_dual
-        magnitude = xp.sqrt((v * v).sum(0))
-        keep = clamp_min(1.0 - threshold / clamp_min(magnitude, 1e-30), 0.0)
-        xp.multiply(v, keep - 1.0, out=edge_dual)  # d2 = u2 - v
-        v *= 2.0 * keep - 1.0  # u2 + d2
+        blockwise(_magnitude_into, keep, *v)  # then the share of v kept: (1 - t / |v|)+
+        clamp_min_(keep, 1e-30)
+        xp.reciprocal(keep, out=keep)
+        keep *= -threshold
+        keep += 1.0
+        clamp_min_(keep, 0.0)
+        xp.multiply(v, keep, out=edge_dual)  # d2 = u2 - v = keep v - v
+        edge_dual -= v
+        v += edge_dual  # u2 + d2 = v + 2 d2
+        v += edge_dual
         # box split: u3 = max(x - d3, 0)
         v = box_sum
         xp.subtract(x_new, box_dual, out=v)
-        if positive:
-            u3 = clamp_min(v, 0.0)
-            xp.subtract(u3, v, out=box_dual)
-            xp.subtract(2.0 * u3, v, out=v)
+        if positive:  # d3 = u3 - v = max(-v, 0); u3 + d3 = v + 2 d3
+            xp.negative(v, out=box_dual)
+            clamp_min_(box_dual, 0.0)
+            v += box_dual
+            v += box_dual
         else:
             box_dual[...] = 0.0
         change = relative_change(x_new, x)
-        x = x_new
+        x, x_new = x_new, (x if callback is None else xp.empty_like(x))  # a callback may keep x
         if callback is not None and callback(iteration, x[observed]):
             stop.reason = "callback"
             break
@@ -270,6 +297,15 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
         extended = op.input_shape(spatial)
         estimate = estimate[(Ellipsis,) + tuple(slice(0, n) for n in extended)]
     return estimate, history
+
+
+def _magnitude_into(out, *components):
+    """The Euclidean norm over ``components`` into ``out`` (a block function)."""
+    xp = array_namespace(out)
+    xp.multiply(components[0], components[0], out=out)
+    for component in components[1:]:
+        out += component * component
+    xp.sqrt(out, out=out)
 
 
 def _differences(x, out):
