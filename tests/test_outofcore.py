@@ -113,3 +113,47 @@ def test_out_of_core_errors(tmp_path, capsys, args, match, volume):
                              for a in args] + ["--psf", "gaussian:sigma=1"]
     assert main(argv) == 2
     assert match in capsys.readouterr().err
+
+
+def test_chunk_memory_estimate_scales_with_the_working_float():
+    from deconvkit._outofcore import WORKING_COPIES, choose_chunks
+    from deconvkit.tiling import default_depth
+
+    shape, kernel, limit = (64, 512, 512), (9, 13, 13), 2**31
+    depth = default_depth(kernel, "total_variation")
+    for itemsize in (4, 8):
+        chunks = choose_chunks(shape, kernel, "total_variation", limit, itemsize=itemsize)
+        grown = np.prod([min(c + 2 * p, n) for c, p, n in zip(chunks, depth, shape)])
+        # the estimate fits the limit, with the working float's size
+        assert grown * itemsize * WORKING_COPIES["total_variation"] <= limit
+        assert grown * itemsize * WORKING_COPIES["total_variation"] > 0.5 * limit
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/clear_refs"),
+                    reason="measures peak resident memory through Linux /proc")
+@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy"])
+def test_solver_peak_memory_is_within_the_chunk_estimate(tmp_path, method):
+    import subprocess
+    import sys
+
+    from deconvkit._outofcore import WORKING_COPIES
+
+    kernel = psf.gaussian((1.0, 1.5, 1.5))
+    data = simulate(np.random.default_rng(0).random((32, 96, 96)), kernel, seed=0)
+    np.save(tmp_path / "chunk.npy", data.astype(np.float32))
+    code = f"""
+import numpy as np, deconvkit as dk
+def status(field):
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+                if line.startswith(field + ":"))
+kernel = dk.psf.gaussian((1.0, 1.5, 1.5))
+chunk = np.load({str(tmp_path / "chunk.npy")!r})
+dk.deconvolve(chunk[:12, :24, :24], kernel, method={method!r}, iterations=3)  # imports, pools
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
+restored = dk.deconvolve(chunk, kernel, method={method!r}, iterations=20)
+print((status("VmHWM") - before) / chunk.nbytes)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # the solver's own copies; the estimate adds the chunk read and the result
+    assert float(out.stdout.split()[-1]) < WORKING_COPIES[method] - 2

@@ -22,11 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-#: peak working memory of one chunk, in copies of its padded float32 volume
-#: (measured by benchmarks/speed.py for RL; the variational solvers hold more state)
-WORKING_COPIES = {"richardson_lucy": 12, "landweber": 8, "van_cittert": 8, "cgls": 10,
-                  "wiener": 10, "tikhonov": 10, "total_variation": 24, "wavelet": 16,
-                  "richardson_lucy_tv": 16, "unsupervised_wiener": 12, "inverse_filter": 6}
+#: peak working memory of one chunk, in copies of the chunk (with its overlap)
+#: in the working dtype: the solver's own peak, measured (VmHWM, a fresh
+#: process, a 48x160x160 chunk, float32 and float64 alike: TV 33, RL 10,
+#: RL-TV 24, wavelet and the CGLS-based linear solvers 28, Landweber and Van
+#: Cittert 11, inverse filter 9), plus the chunk read and the chunk restored,
+#: plus 10 %
+WORKING_COPIES = {"richardson_lucy": 13, "landweber": 15, "van_cittert": 15, "cgls": 34,
+                  "wiener": 34, "tikhonov": 34, "total_variation": 40, "wavelet": 34,
+                  "richardson_lucy_tv": 29, "unsupervised_wiener": 34, "inverse_filter": 12}
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30,
           "GB": 2**30, "T": 2**40, "TB": 2**40}
@@ -72,27 +76,30 @@ def open_lazy(path):
     raise ValueError(f"{path}: out-of-core input must be .zarr or .tif")
 
 
-def choose_chunks(shape, psf_shape, method: str, memory_limit: int, workers: int = 1):
+def choose_chunks(shape, psf_shape, method: str, memory_limit: int, workers: int = 1,
+                  itemsize: int = 4):
     """Largest near-cubic chunk (capped by the data's shape) whose working set fits.
 
     The working set of one chunk is its volume grown by the overlap on both
-    sides, times :data:`WORKING_COPIES` for the method, times 4 bytes; with
-    ``workers`` chunks in flight at once.  Equal sides (not the data's aspect)
-    keep the overlap's share of the work smallest.
+    sides, times :data:`WORKING_COPIES` for the method, times ``itemsize``
+    (the working float's: 4, or 8 for float64 data); with ``workers`` chunks
+    in flight at once.  Equal sides (not the data's aspect) keep the
+    overlap's share of the work smallest.
     """
     from .tiling import default_depth
 
     d = len(psf_shape)
     spatial = tuple(shape[-d:])
     depth = [min(p, n) for p, n in zip(default_depth(psf_shape, method), spatial)]
-    budget = memory_limit / max(workers, 1) / (4 * WORKING_COPIES.get(method, 16))
+    copies = WORKING_COPIES.get(method, 40)
+    budget = memory_limit / max(workers, 1) / (itemsize * copies)
     lead = math.prod(shape[:-d]) if len(shape) > d else 1
 
     def grown(side):
         return math.prod(min(min(side, n) + 2 * p, n) for n, p in zip(spatial, depth)) * lead
 
     if grown(1) > budget:
-        smallest = 4 * WORKING_COPIES.get(method, 16) * grown(1)
+        smallest = itemsize * copies * grown(1)
         raise ValueError(f"--memory-limit {memory_limit} bytes is too small for this PSF and "
                          f"method; allow at least {smallest * max(workers, 1)} bytes")
     low, high = 1, max(spatial)

@@ -18,6 +18,7 @@ import click
 from . import io as dkio
 from . import psf as psf_module
 from ._outofcore import choose_chunks, is_lazy_path, open_lazy, parse_size, run_chunked
+from .tiling import working_dtype
 
 BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
 # kept here (not imported from restoration) so that --help stays fast
@@ -269,7 +270,8 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                              f"{image.ndim} axes")
     else:
         limit = parse_size(memory_limit) if memory_limit else 2 * 2**30
-        shape = choose_chunks(image.shape, kernel.shape, method, limit, jobs)
+        shape = choose_chunks(image.shape, kernel.shape, method, limit, jobs,
+                              itemsize=working_dtype(image.dtype).itemsize)
     options = _solver_options(method, job["options"])
     options["boundary"] = job["boundary"]
     start = time.perf_counter()

@@ -105,8 +105,7 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     if "boundary" in accepted:
         fixed["boundary"] = "valid" if "valid" in _boundaries(method) else edge
 
-    dtype = np.float64 if image.dtype == np.float64 or image.dtype.itemsize > 2 and \
-        image.dtype.kind in "iu" else np.float32
+    dtype = working_dtype(image.dtype)
 
     def restore(block):
         return deconvolve(block, psf, method=method, **fixed).astype(dtype, copy=False)
@@ -114,6 +113,14 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     result = da.map_overlap(restore, image, depth=depth, boundary="none", dtype=dtype,
                             trim=True, allow_rechunk=True)
     return (result, info) if return_info else result
+
+
+def working_dtype(dtype):
+    """The float a chunk of ``dtype`` is restored in: float64 for float64 and
+    integers wider than 16 bits, float32 otherwise."""
+    dtype = np.dtype(dtype)
+    wide = dtype == np.float64 or dtype.itemsize > 2 and dtype.kind in "iu"
+    return np.dtype(np.float64 if wide else np.float32)
 
 
 def _boundaries(method: str) -> tuple[str, ...]:
