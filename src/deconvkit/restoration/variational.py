@@ -234,34 +234,19 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     threshold = weight / rho
     y = image
     history = []
+    _differences_adjoint(edge_sum, out=right)
+    right += box_sum
     for iteration in stop:
-        _differences_adjoint(edge_sum, out=right)
-        right += box_sum
+        # each split's sum was made last thing in the previous iteration: still in cache
+        rfftn_into(right, axes, blurred_spectrum)
         rfftn_into(data_sum, axes, spectrum)
         spectrum *= otf_conj
-        rfftn_into(right, axes, blurred_spectrum)
         spectrum += blurred_spectrum
         spectrum *= inverse
         xp.multiply(spectrum, otf, out=blurred_spectrum)
         irfftn_into(blurred_spectrum, axes, blurred)
         irfftn_into(spectrum, axes, x_new)
-        history.append(rms_of_difference(blurred[observed], y))
-        # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
-        v = blurred
-        v -= data_dual
-        inside = v[observed]
-        data_dual[...] = 0.0  # d1 = u1 - v: 0 outside the window
-        dual = data_dual[observed]
-        if data == "gaussian":  # u1 = (rho v + y) / (1 + rho), so d1 = (y - v) / (1 + rho)
-            dual[...] = y
-            dual -= inside
-            dual /= 1 + rho
-        else:
-            w = inside + background - 1.0 / rho
-            dual[...] = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - inside
-        inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
-        inside += dual
-        data_sum, blurred = v, data_sum  # the old sum's array takes the next Ax
+        change = relative_change(x_new, x)
         # gradient split: isotropic shrinkage of v = ∇x - d2
         v = _differences(x_new, out=edge_sum)
         v -= edge_dual
@@ -285,7 +270,25 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
             v += box_dual
         else:
             box_dual[...] = 0.0
-        change = relative_change(x_new, x)
+        _differences_adjoint(edge_sum, out=right)  # the next x-step's right-hand side
+        right += box_sum
+        history.append(rms_of_difference(blurred[observed], y))
+        # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
+        v = blurred
+        v -= data_dual
+        inside = v[observed]
+        data_dual[...] = 0.0  # d1 = u1 - v: 0 outside the window
+        dual = data_dual[observed]
+        if data == "gaussian":  # u1 = (rho v + y) / (1 + rho), so d1 = (y - v) / (1 + rho)
+            dual[...] = y
+            dual -= inside
+            dual /= 1 + rho
+        else:
+            w = inside + background - 1.0 / rho
+            dual[...] = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - inside
+        inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
+        inside += dual
+        data_sum, blurred = v, data_sum  # the old sum's array takes the next Ax
         x, x_new = x_new, (x if callback is None else xp.empty_like(x))  # a callback may keep x
         if callback is not None and callback(iteration, x[observed]):
             stop.reason = "callback"
