@@ -94,11 +94,13 @@ def total_variation(image, psf, *, weight="auto", data: str = "gaussian",
     image units.  The constant 0.3 is the best of 0.15, 0.2, 0.25, 0.3 and
     0.4 (mean PSNR 31.55, 32.02, 32.16, 32.18, 32.10 dB) on six scikit-image
     photos that ``benchmarks/quality.py`` does not use, under its four
-    kernels and three noise levels.  Near its minimum the Poisson term is the Gaussian one
-    divided by the mean count :math:`\bar y + b`, so its weight is the
-    Gaussian rule's divided by :math:`\bar y + b` (the data must be counts:
-    photons or electrons).  ADMM's penalty is set from the data's peak, so
-    with the Gaussian term scaling the data scales the result exactly.
+    kernels and three noise levels.
+
+    Near its minimum the Poisson term is the Gaussian one divided by the
+    mean count :math:`\bar y + b`, so its weight is the Gaussian rule's
+    divided by :math:`\bar y + b` (the data must be counts: photons or
+    electrons).  ADMM's penalty is set from the data's peak, so scaling the
+    data scales the result exactly, with either term.
 
     References
     ----------
