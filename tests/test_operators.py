@@ -256,14 +256,27 @@ def test_narrow_copy_keeps_the_leading_mantissa_bits(backend, dtype, precision):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("ndim", [1, 2, 3])
-def test_tv_admm_differences_equal_the_periodic_gradient(ndim, backend):
-    from deconvkit.restoration.variational import _differences, _differences_adjoint
+def test_periodic_differences_are_the_rolled_differences(ndim, backend):
+    from deconvkit.operators.differences import (
+        periodic_differences,
+        periodic_differences_adjoint,
+    )
 
     rng = np.random.default_rng(ndim)
     shape = (2,) + (7, 6, 5)[:ndim]  # with a batch axis
     x, p = rng.random(shape), rng.random((ndim,) + shape)
-    grad = Gradient(ndim, boundary="periodic")
-    forward = _differences(to_backend(x, backend), to_backend(np.zeros_like(p), backend))
-    adjoint = _differences_adjoint(to_backend(p, backend), to_backend(np.zeros_like(x), backend))
-    np.testing.assert_allclose(np.asarray(forward), grad.forward(x), atol=1e-12)
-    np.testing.assert_allclose(np.asarray(adjoint), grad.adjoint(p), atol=1e-12)
+    axes = range(-ndim, 0)
+    rolled = np.stack([np.roll(x, -1, axis) - x for axis in axes])
+    rolled_adjoint = sum(np.roll(p[i], 1, axis) - p[i] for i, axis in enumerate(axes))
+    forward = periodic_differences(to_backend(x, backend), to_backend(np.zeros_like(p), backend))
+    adjoint = periodic_differences_adjoint(to_backend(p, backend),
+                                           to_backend(np.zeros_like(x), backend))
+    np.testing.assert_allclose(np.asarray(forward), rolled, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(adjoint), rolled_adjoint, atol=1e-12)
+    spacing = (0.5, 2.0, 3.0)[:ndim]  # and Gradient(periodic), which uses them, with spacing
+    grad = Gradient(ndim, boundary="periodic", spacing=spacing)
+    np.testing.assert_allclose(grad.forward(x), rolled / np.reshape(spacing, (-1,) + (1,) * x.ndim),
+                               atol=1e-12)
+    np.testing.assert_allclose(
+        grad.adjoint(p), sum((np.roll(p[i], 1, axis) - p[i]) / h
+                             for i, (axis, h) in enumerate(zip(axes, spacing))), atol=1e-12)

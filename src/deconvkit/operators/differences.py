@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .._array_api import array_namespace, roll, zeros
+from .._array_api import array_namespace, is_numpy, zeros
 from ._base import LinearOperator
 
-__all__ = ["Gradient"]
+__all__ = ["Gradient", "periodic_differences", "periodic_differences_adjoint"]
 
 
 class Gradient(LinearOperator):
@@ -56,8 +56,11 @@ class Gradient(LinearOperator):
 
     def _forward(self, x):
         if self.boundary == "periodic":
-            return array_namespace(x).stack(
-                [(roll(x, -1, i - self.ndim) - x) / h for i, h in enumerate(self.spacing)], 0)
+            out = periodic_differences(x, zeros((self.ndim,) + tuple(x.shape), like=x))
+            for component, h in zip(out, self.spacing):
+                if h != 1.0:
+                    component /= h
+            return out
         out = zeros((self.ndim,) + tuple(x.shape), like=x)
         for i, h in enumerate(self.spacing):
             axis = i - self.ndim
@@ -68,8 +71,9 @@ class Gradient(LinearOperator):
 
     def _adjoint(self, y, shape=None):
         if self.boundary == "periodic":
-            return sum((roll(y[i], 1, i - self.ndim) - y[i]) / h
-                       for i, h in enumerate(self.spacing))
+            if any(h != 1.0 for h in self.spacing):
+                y = array_namespace(y).stack([y[i] / h for i, h in enumerate(self.spacing)], 0)
+            return periodic_differences_adjoint(y, zeros(tuple(y.shape[1:]), like=y))
         out = zeros(tuple(y.shape[1:]), like=y)
         for i, h in enumerate(self.spacing):
             axis = i - self.ndim
@@ -87,3 +91,36 @@ class Gradient(LinearOperator):
 
 def _along(axis: int, item) -> tuple:
     return (Ellipsis, item) + (slice(None),) * (-axis - 1)
+
+
+def periodic_differences(x, out):
+    """Periodic forward differences of ``x`` along each of ``out.shape[0]``
+    trailing axes, into ``out`` (unit spacing; no rolled copies)."""
+    d = out.shape[0]
+    for i in range(d):
+        axis = i - d
+        head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
+        last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
+        _subtract_into(x[tail], x[head], out[i][head])
+        _subtract_into(x[first], x[last], out[i][last])
+    return out
+
+
+def periodic_differences_adjoint(p, out):
+    """The adjoint of :func:`periodic_differences` (minus the divergence) into ``out``."""
+    out[...] = 0.0
+    for i in range(p.shape[0]):
+        axis = i - p.shape[0]
+        head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
+        last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
+        out[tail] += p[i][head]
+        out[first] += p[i][last]
+        out -= p[i]
+    return out
+
+
+def _subtract_into(a, b, out):
+    if is_numpy(array_namespace(a)):
+        array_namespace(a).subtract(a, b, out=out)
+    else:
+        out[...] = a - b

@@ -16,13 +16,13 @@ from .._array_api import (
     full,
     irfftn,
     irfftn_into,
-    is_numpy,
     rfftn,
     rfftn_into,
     to_numpy,
 )
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Gradient
+from ..operators.differences import periodic_differences, periodic_differences_adjoint
 from ._common import (
     data_peak,
     empty_spectrum,
@@ -225,7 +225,7 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     # sum u + d is the split itself
     data_sum = irfftn(rfftn(x, grid, axes) * otf, grid, axes)  # u1 + d1
     data_dual = full(lead + grid, 0.0, like=image)
-    edge_sum = _differences(x, full((d,) + tuple(x.shape), 0.0, like=x))
+    edge_sum = periodic_differences(x, full((d,) + tuple(x.shape), 0.0, like=x))
     edge_dual = xp.zeros_like(edge_sum)
     box_sum, box_dual = copy(x), full(lead + grid, 0.0, like=image)
     # kept across iterations, so the loop allocates no grid-sized array: the
@@ -236,7 +236,7 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
     threshold = weight / rho
     y = image
     history = []
-    _differences_adjoint(edge_sum, out=right)
+    periodic_differences_adjoint(edge_sum, out=right)
     right += box_sum
     for iteration in stop:
         # each split's sum was made last thing in the previous iteration: still in cache
@@ -250,7 +250,7 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
         irfftn_into(spectrum, axes, x_new)
         change = relative_change(x_new, x)
         # gradient split: isotropic shrinkage of v = ∇x - d2
-        v = _differences(x_new, out=edge_sum)
+        v = periodic_differences(x_new, out=edge_sum)
         v -= edge_dual
         blockwise(_magnitude_into, keep, *v)  # then the share of v kept: (1 - t / |v|)+
         clamp_min_(keep, 1e-30)
@@ -272,7 +272,7 @@ def _admm(image, op, weight, *, data, positive, background, stop, callback):
             v += box_dual
         else:
             box_dual[...] = 0.0
-        _differences_adjoint(edge_sum, out=right)  # the next x-step's right-hand side
+        periodic_differences_adjoint(edge_sum, out=right)  # the next x-step's right-hand side
         right += box_sum
         history.append(rms_of_difference(blurred[observed], y))
         # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
@@ -311,45 +311,6 @@ def _magnitude_into(out, *components):
     for component in components[1:]:
         out += component * component
     xp.sqrt(out, out=out)
-
-
-def _differences(x, out):
-    """Periodic forward differences of ``x`` along each of ``out.shape[0]``
-    trailing axes, into ``out`` (no rolled copies)."""
-    d = out.shape[0]
-    for i in range(d):
-        axis = i - d
-        head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
-        last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
-        _subtract_into(x[tail], x[head], out[i][head])
-        _subtract_into(x[first], x[last], out[i][last])
-    return out
-
-
-def _differences_adjoint(p, out):
-    """The adjoint of :func:`_differences` (minus the divergence) into ``out``."""
-    d = p.shape[0]
-    out[...] = 0.0
-    for i in range(d):
-        axis = i - d
-        head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
-        last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
-        out[tail] += p[i][head]
-        out[first] += p[i][last]
-        out -= p[i]
-    return out
-
-
-def _along(axis: int, item) -> tuple:
-    return (Ellipsis, item) + (slice(None),) * (-axis - 1)
-
-
-def _subtract_into(a, b, out):
-    xp = array_namespace(a)
-    if is_numpy(xp):
-        xp.subtract(a, b, out=out)
-    else:
-        out[...] = a - b
 
 
 def _admm_rho(weight: float, image) -> float:
