@@ -235,13 +235,6 @@ def flip(x, axes):
     return xp.flip(x, axis=tuple(axes))
 
 
-def roll(x, shift: int, axis: int):
-    xp = array_namespace(x)
-    if is_torch(xp):
-        return xp.roll(x, shifts=shift, dims=axis)
-    return xp.roll(x, shift, axis=axis)
-
-
 def clamp_min(x, minimum: float):
     xp = array_namespace(x)
     if is_torch(xp):
