@@ -14,6 +14,8 @@ KERNEL = psf.gaussian(1.0)
     (IMAGE, np.array([[np.inf, 1.0]]), ValueError, "psf contains NaN or Inf"),
     (IMAGE, np.zeros((3, 3)), ValueError, "psf sums to 0"),
     (IMAGE, -np.ones((3, 3)), ValueError, "psf sums to -9"),
+    # entries that cancel: normalising to sum 1 would divide by round-off
+    (IMAGE, KERNEL - KERNEL.mean(), ValueError, "must have a positive sum"),
     (IMAGE, np.ones((3, 3, 3)), ValueError, "psf has 3 dims but image has 2"),
     (IMAGE, np.ones((40, 3)), ValueError, "larger than the image"),
     (np.ones((0, 5)), KERNEL, ValueError, "image is empty"),
@@ -59,3 +61,11 @@ def test_simulation_errors():
         simulate(IMAGE, KERNEL, noise="poisson", photons=0)
     with pytest.raises(ValueError, match="psf has 3 dims"):
         blur(IMAGE, np.ones((2, 2, 2)))
+
+
+@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy", "wiener",
+                                    "unsupervised_wiener", "wavelet", "landweber"])
+def test_all_zero_data_gives_zero(method):
+    # a degenerate but valid input: no method may overflow or divide by zero
+    restored = deconvolve(np.zeros((24, 24)), KERNEL, method=method)
+    assert np.all(np.isfinite(restored)) and np.abs(restored).max() < 1e-12

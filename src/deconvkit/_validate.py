@@ -44,8 +44,11 @@ def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "p
     psf = check_array(psf, name)
     if positive_sum:
         total = float(to_numpy(psf.sum()))
-        if not total > 0:
-            raise ValueError(f"{name} sums to {total:g}; a PSF must have a positive sum")
+        # relative to its magnitude: a kernel whose entries cancel (a high-pass
+        # filter) would be divided by round-off when normalised to sum 1
+        if not total > 1e-6 * float(to_numpy(abs(psf).sum())):
+            raise ValueError(f"{name} sums to {total:g}; a PSF must have a positive sum "
+                             "(it is normalised to 1)")
     if image_shape is not None:
         if psf.ndim > len(image_shape):
             raise ValueError(

@@ -413,8 +413,10 @@ def unsupervised_wiener(image, psf, *, boundary: str = "symmetric", burn_in: int
         residual = float(to_numpy((weights * xp.abs(y_spectrum - problem.otf * x_spectrum) ** 2)
                                   .sum())) / count
         roughness = float(to_numpy((weights * laplacian * xp.abs(x_spectrum) ** 2).sum())) / count
-        gamma_n = rng.gamma(count / 2, 2 / max(residual, 1e-300))
-        gamma_x = rng.gamma((count - 1) / 2, 2 / max(roughness, 1e-300))
+        # floored (in units of the peak) so all-zero data cannot drive a
+        # precision past the float range
+        gamma_n = rng.gamma(count / 2, 2 / max(residual, 1e-20))
+        gamma_x = rng.gamma((count - 1) / 2, 2 / max(roughness, 1e-20))
         if sample <= burn_in:
             continue
         estimate = irfftn(x_spectrum, problem.shape, problem.axes)
