@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deconvkit import blur, deconvolve, psf, simulate
+from deconvkit import blur, cell_phantom, deconvolve, psf, simulate
 
 IMAGE = np.ones((32, 32))
 KERNEL = psf.gaussian(1.0)
@@ -61,6 +61,16 @@ def test_simulation_errors():
         simulate(IMAGE, KERNEL, noise="poisson", photons=0)
     with pytest.raises(ValueError, match="psf has 3 dims"):
         blur(IMAGE, np.ones((2, 2, 2)))
+    with pytest.raises(ValueError, match="shape must be a tuple of positive ints"):
+        cell_phantom((32, -4))
+
+
+def test_cell_phantom_is_n_d():
+    # 2-D gives rings and spots on the dim background (it broke inside numpy before)
+    image = cell_phantom((64, 64), seed=0)
+    assert image.shape == (64, 64) and image.min() == pytest.approx(0.05)
+    assert image.max() > 0.6 and (image > 0.5).mean() > 0.02
+    assert cell_phantom(50, seed=0).shape == (50,)
 
 
 @pytest.mark.parametrize("method", ["total_variation", "richardson_lucy", "wiener",

@@ -90,25 +90,37 @@ def simulate(image, psf, *, noise: str = "gaussian", sigma: float = 0.01,
 
 
 def cell_phantom(shape=(40, 96, 96), *, seed=None) -> np.ndarray:
-    """A synthetic fluorescence volume: hollow shells and bright spots on a dim background.
+    """A synthetic fluorescence volume or image: hollow shells and bright spots on a dim
+    background, N-D (rings and spots for a 2-D ``shape``).
 
-    Six shells (radius 8-16 voxels, membrane-like) and 30 small spots, with
-    z voxels taken as twice the lateral size; values in about [0.05, 2].
+    Six shells (radius 8-16 samples, membrane-like) and 30 small spots; in
+    3-D the z samples (first axis) are taken as twice the lateral size.
+    Values in about [0.05, 2].
 
     >>> cell_phantom((16, 32, 32), seed=0).shape
     (16, 32, 32)
+    >>> cell_phantom((64, 64), seed=0).shape
+    (64, 64)
     """
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if not (isinstance(shape, (tuple, list)) and shape
+            and all(isinstance(n, (int, np.integer)) and n > 0 for n in shape)):
+        raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+    shape = tuple(int(n) for n in shape)
+    d = len(shape)
     rng = np.random.default_rng(seed)
     grid = np.indices(shape, dtype=np.float64)
     volume = np.full(shape, 0.05)
-    scale = np.array([2.0, 1.0, 1.0])  # z samples are twice as far apart
+    # z samples are twice as far apart (3-D); isotropic otherwise
+    scale = np.array([2.0, 1.0, 1.0]) if d == 3 else np.ones(d)
     for _ in range(6):
-        centre = rng.uniform(0.2, 0.8, 3) * np.array(shape)
+        centre = rng.uniform(0.2, 0.8, d) * np.array(shape)
         radius = rng.uniform(8, 16)
         dist = np.sqrt(sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, scale)))
         volume += 0.6 * (np.abs(dist - radius) < 1.5)
     for _ in range(30):
-        centre = rng.uniform(0.1, 0.9, 3) * np.array(shape)
+        centre = rng.uniform(0.1, 0.9, d) * np.array(shape)
         dist = np.sqrt(sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, scale)))
         volume += 1.0 * (dist < 1.5)
     return volume
