@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -53,7 +54,9 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
     psf : (K1, ..., Kd) array
         Point-spread function; normalised to sum 1 here.  A PSF with fewer
         dims than the image is applied to each trailing block (leading axes
-        are a batch).
+        are a batch).  Negative samples (background subtraction leaves them
+        in measured PSFs) are set to 0, with a warning: the Poisson model
+        needs a non-negative blur.
     iterations : int or "auto"
         Number of multiplicative updates, or ``"auto"`` (default): stop by the
         discrepancy principle, when the residual RMS reaches the noise level
@@ -177,6 +180,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     if not background >= 0:
         raise ValueError(f"background must be >= 0, got {background!r}")
     image, psf = prepare(image, psf)
+    psf = _non_negative(psf, name)
     xp = array_namespace(image)
     op = Convolution(psf, boundary=boundary, method="auto")
     sigma = None
@@ -318,6 +322,24 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         parameters["weight"] = tv_weight
     return restored, Info(name, parameters, iterations=ran, stopped_by=stop.reason,
                           history=history, seconds=stop.seconds)
+
+
+def _non_negative(psf, name: str):
+    """The PSF with its negative samples set to 0, renormalised.
+
+    RL's update needs ``Ax + b > 0`` for every ``x >= 0``, which negative PSF
+    samples break: with the small negatives that background subtraction
+    leaves in a measured PSF, RL diverged (-500 dB on a test phantom).
+    """
+    low = float(to_numpy(psf.min()))
+    if low >= 0:
+        return psf
+    count = int(to_numpy((psf < 0).sum()))
+    warnings.warn(f"psf has {count} negative samples (min {low:.3g} of a unit-sum PSF); "
+                  f"{name} needs a non-negative PSF, so they were set to 0 (clip the PSF "
+                  "yourself to silence this)", UserWarning, stacklevel=4)
+    psf = clamp_min(psf, 0.0)
+    return psf / psf.sum()
 
 
 class _Model:
