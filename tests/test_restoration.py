@@ -287,6 +287,46 @@ def test_cgls_equals_closed_form_tikhonov_on_a_periodic_problem():
         np.testing.assert_allclose(iterative, closed, atol=1e-6)
 
 
+def test_tv_quadratic_term_alone_is_closed_form_tikhonov():
+    # weight 0 leaves only 1/2 |Ax - y|^2 + mu/2 |Dx|^2: ADMM must land on the
+    # closed form (the same periodic differences)
+    rng = np.random.default_rng(1)
+    x = rng.random((40, 36))
+    kernel = psf.gaussian(1.5)
+    y = blur(x, kernel, boundary="periodic") + 0.01 * rng.standard_normal(x.shape)
+    closed = tikhonov(y, kernel, weight=0.01, penalty="gradient", boundary="periodic")
+    restored = deconvolve(y, kernel, method="total_variation", weight=0.0,
+                          quadratic_weight=0.01, nonnegative=False, boundary="periodic",
+                          iterations=3000)
+    np.testing.assert_allclose(restored, closed, atol=1e-4)
+
+
+@pytest.mark.parametrize("boundary", ["periodic", "symmetric"])  # ADMM, primal-dual
+def test_tv_solvers_minimise_the_objective_with_the_quadratic_term(boundary):
+    observed, kernel, _ = _observe(2, noise=0.02, seed=5)
+    op = Convolution(kernel / kernel.sum(), boundary=boundary)
+    if boundary == "periodic":  # ADMM's differences wrap around
+        def grad(x):
+            return np.stack([np.roll(x, -1, axis) - x for axis in range(x.ndim)])
+    else:
+        from deconvkit.operators import Gradient
+        grad = Gradient(observed.ndim).forward
+
+    def objective(x, weight, mu):
+        g = grad(x)
+        return (0.5 * np.sum((op.forward(x) - observed) ** 2)
+                + weight * np.sum(np.sqrt((g * g).sum(0))) + 0.5 * mu * np.sum(g * g))
+
+    weight, mu = 0.01, 0.05
+    with_term, without = (deconvolve(observed, kernel, method="total_variation", weight=weight,
+                                     quadratic_weight=m, boundary=boundary, iterations=2000)
+                          for m in (mu, 0.0))
+    assert not np.allclose(with_term, without, atol=1e-3)  # the term changes the result
+    # each is the better minimiser of its own objective
+    assert objective(with_term, weight, mu) < objective(without, weight, mu)
+    assert objective(without, weight, 0.0) < objective(with_term, weight, 0.0)
+
+
 def test_wiener_without_noise_is_the_inverse():
     rng = np.random.default_rng(0)
     x = rng.random(64)
