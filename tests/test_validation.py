@@ -44,6 +44,22 @@ def test_bad_options():
         deconvolve(IMAGE, KERNEL, method="unsupervised_wiener", boundary="valid")
 
 
+@pytest.mark.parametrize("method,option", [
+    ("total_variation", "weight"), ("total_variation", "quadratic_weight"),
+    ("wavelet", "weight"), ("richardson_lucy_tv", "weight"), ("tikhonov", "weight"),
+    ("wiener", "balance")])
+@pytest.mark.parametrize("value", [-1.0, "big", True, None])
+def test_bad_weights_name_the_option(method, option, value):
+    with pytest.raises(ValueError, match=f"{option} must be a non-negative number or 'auto'"):
+        deconvolve(IMAGE, KERNEL, method=method, **{option: value})
+
+
+def test_signal_weight_is_checked_too():
+    from deconvkit import signal
+    with pytest.raises(ValueError, match="weight must be a non-negative number"):
+        signal.regularized(np.ones(64), np.ones(5) / 5, weight=-2)
+
+
 def test_channel_axis_errors():
     colour = np.ones((16, 16, 3))
     with pytest.raises(ValueError, match="channel_axis=3 is out of range"):

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._array_api import array_namespace, as_float, blockwise, float_dtype, is_torch, to_numpy
 
-__all__ = ["check_array", "check_channel_axis", "check_choice", "check_psf"]
+__all__ = ["check_array", "check_channel_axis", "check_choice", "check_psf", "check_weight"]
 
 
 def check_array(x, name: str, *, min_ndim: int = 1):
@@ -62,6 +62,16 @@ def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "p
                 "crop the psf (deconvkit.psf.crop) or pad the image"
             )
     return psf
+
+
+def check_weight(value, name: str):
+    """``"auto"`` as is, or a non-negative number as a float; else a clear error."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    if (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and value >= 0):
+        return float(value)
+    raise ValueError(f"{name} must be a non-negative number or 'auto', got {value!r}")
 
 
 def check_choice(value, name: str, choices) -> str:

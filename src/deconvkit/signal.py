@@ -42,7 +42,7 @@ import scipy.fft
 import scipy.optimize
 
 from ._array_api import to_numpy
-from ._validate import check_array, check_choice
+from ._validate import check_array, check_choice, check_weight
 from .restoration._stopping import estimate_noise
 
 __all__ = ["deconvolve", "regularized", "water_level"]
@@ -142,6 +142,7 @@ def regularized(trace, response, *, weight="auto", penalty: str = "gradient",
     zero-padded trace.
     """
     check_choice(penalty, "penalty", ("gradient", "identity"))
+    weight = check_weight(weight, "weight")
     trace, h, y, length = _spectra(trace, response, origin)
     power = np.abs(h) ** 2
     omega = 2 * np.pi * np.arange(power.size) / length
@@ -165,8 +166,6 @@ def regularized(trace, response, *, weight="auto", penalty: str = "gradient",
             weight = scale * 1e4
         else:
             weight = scale * 10.0 ** scipy.optimize.brentq(excess, -14, 4, xtol=1e-3)
-    elif not (isinstance(weight, (int, float)) and weight >= 0):
-        raise ValueError(f"weight must be a non-negative number or 'auto', got {weight!r}")
     return np.fft.irfft(solve(weight), length)[: trace.size]
 
 

@@ -27,7 +27,7 @@ from .._array_api import (
     rfftn,
     to_numpy,
 )
-from .._validate import check_choice
+from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ..operators._padding import pad
 from ._common import data_peak, frame, penalty_spectrum, prepare
@@ -80,14 +80,6 @@ class _PeriodicProblem:
         """RMS of blur(x_λ) − y on the frame."""
         blurred = self.filtered(self.power / (self.power + lam * penalty))
         return rms(blurred - self.image)
-
-
-def _check_weight(value, name: str):
-    if value == "auto":
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    raise ValueError(f"{name} must be a non-negative number or 'auto', got {value!r}")
 
 
 def _check_boundary(boundary: str, *, valid: bool = True):
@@ -186,7 +178,7 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
     """
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
-    balance = _check_weight(balance, "balance")
+    balance = check_weight(balance, "balance")
     image, psf = prepare(image, psf)
     sigma = None
     problem = _PeriodicProblem(image, psf, "symmetric" if boundary == "valid" else boundary)
@@ -232,7 +224,7 @@ def tikhonov(image, psf, *, weight="auto", penalty: str = "gradient",
     """
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
-    weight = _check_weight(weight, "weight")
+    weight = check_weight(weight, "weight")
     image, psf = prepare(image, psf)
     problem = _PeriodicProblem(image, psf, "symmetric" if boundary == "valid" else boundary)
     spectrum_penalty = penalty_spectrum(penalty, problem.shape, image)
@@ -295,7 +287,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     """
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
-    weight = _check_weight(weight, "weight")
+    weight = check_weight(weight, "weight")
     image, psf = prepare(image, psf)
     info = Info("cgls", dict(penalty=penalty, boundary=boundary))
     if weight == "auto":

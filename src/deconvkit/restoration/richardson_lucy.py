@@ -23,7 +23,7 @@ from .._array_api import (
     vdot,
     widen,
 )
-from .._validate import check_choice
+from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ._common import (
     empty_spectrum,
@@ -179,6 +179,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     check_choice(acceleration, "acceleration", (None, "biggs"))
     if not background >= 0:
         raise ValueError(f"background must be >= 0, got {background!r}")
+    tv_weight = check_weight(tv_weight, "weight")
     image, psf = prepare(image, psf)
     psf = _non_negative(psf, name)
     xp = array_namespace(image)
@@ -189,8 +190,6 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     if tv_weight == "auto":
         level = max(float(to_numpy(clamp_min(image, 0.0).mean())) - background, 1e-12)
         tv_weight = min(max(0.1 * sigma / level, 1e-4), 0.01)
-    elif not (isinstance(tv_weight, (int, float)) and tv_weight >= 0):
-        raise ValueError(f"weight must be a non-negative number or 'auto', got {tv_weight!r}")
     # RL-TV's bias can keep the residual above the noise level: a lower cap
     cap = 500 if name == "richardson_lucy" else 200
     stop = Stopping(iterations, max_iterations=cap, target=sigma, time_limit=time_limit,

@@ -20,7 +20,7 @@ from .._array_api import (
     rfftn_into,
     to_numpy,
 )
-from .._validate import check_choice
+from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ..operators.differences import periodic_differences, periodic_differences_adjoint
 from ._common import (
@@ -140,13 +140,16 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     """
     check_choice(data, "data", DATA_TERMS)
     check_choice(boundary, "boundary", BOUNDARIES)
+    weight = check_weight(weight, "weight")
+    quadratic_weight = check_weight(quadratic_weight, "quadratic_weight")
     image, psf = prepare(image, psf)
     op = Convolution(psf, boundary=boundary)
     grad = Gradient(psf.ndim)
     sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
-    auto_weight, auto_quadratic = _auto_weights(image, grad, sigma, data, background)
-    weight = _weight_or_auto(weight, auto_weight, "weight")
-    quadratic_weight = _weight_or_auto(quadratic_weight, auto_quadratic, "quadratic_weight")
+    if "auto" in (weight, quadratic_weight):
+        auto_weight, auto_quadratic = _auto_weights(image, grad, sigma, data, background)
+        weight = auto_weight if weight == "auto" else weight
+        quadratic_weight = auto_quadratic if quadratic_weight == "auto" else quadratic_weight
     stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
     positive = nonnegative or data == "poisson"
     solve = _admm if boundary in ("valid", "periodic") else _pdhg
@@ -161,14 +164,6 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
                 iterations=len(history), stopped_by=stop.reason, history=history,
                 seconds=stop.seconds)
     return restored, info
-
-
-def _weight_or_auto(value, auto: float, name: str) -> float:
-    if isinstance(value, str) and value == "auto":
-        return auto
-    if not (isinstance(value, (int, float)) and value >= 0):
-        raise ValueError(f"{name} must be a non-negative number or 'auto', got {value!r}")
-    return float(value)
 
 
 def _auto_weights(image, grad, sigma: float, data: str, background: float):
@@ -418,14 +413,13 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     check_choice(boundary, "boundary", BOUNDARIES)
     if pywt.Wavelet(wavelet_name).orthogonal is False:
         raise ValueError(f"wavelet_name={wavelet_name!r} is not orthogonal; use e.g. 'sym4'")
+    weight = check_weight(weight, "weight")
     image, psf = prepare(image, psf)
     op = Convolution(psf, boundary=boundary)
     d = psf.ndim
     sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
     if weight == "auto":
         weight = 0.5 * sigma
-    elif not (isinstance(weight, (int, float)) and weight >= 0):
-        raise ValueError(f"weight must be a non-negative number or 'auto', got {weight!r}")
     domain = op.input_shape(tuple(image.shape))
     shortest = min(domain[-d:])
     levels = max(1, min(levels, pywt.dwt_max_level(shortest, wavelet_name)))
