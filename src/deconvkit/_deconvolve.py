@@ -30,10 +30,11 @@ METHODS = {
 def choose_method(image, psf) -> str:
     """The method ``method="auto"`` uses for this data.
 
-    Total variation with the non-circulant boundary is the most accurate
-    default on natural and microscopy images in ``benchmarks/quality.py``,
-    for Gaussian and Poisson noise alike, with the Gaussian data term: the
-    estimated noise level sets its weight, in any units.  On raw counts the
+    Total variation (with its small quadratic gradient term) and the
+    non-circulant boundary is the most accurate default on natural and
+    microscopy images in ``benchmarks/quality.py``, for Gaussian and Poisson
+    noise alike, with the Gaussian data term: the estimated noise level sets
+    its weights, in any units.  On raw counts the
     Poisson term (``data="poisson"``) gained 0.2-0.4 dB on photos at 10
     photons at the peak and about 0 at 100-1000, but lost 0.7-1.1 dB on a
     sparse object at 100-300, so it is not switched on from the data.
