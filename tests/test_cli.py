@@ -69,6 +69,36 @@ def test_psf_file_and_colour_png(tmp_path, capsys):
     assert io.read(tmp_path / "out.png").shape == (40, 40, 3)
 
 
+def test_16_bit_png_stays_16_bit(tmp_path):
+    # written as 8 bits before: nearly every sample clipped to 255
+    from skimage import data
+
+    scene = data.camera()[:64, :64].astype(np.float64) * 200
+    observed = np.clip(simulate(scene, psf.gaussian(1.5), sigma=50, seed=0), 0, 65535)
+    io.write(tmp_path / "in.png", observed.round().astype(np.uint16))
+    assert main(["deconvolve", str(tmp_path / "in.png"), "--psf", "gaussian:sigma=1.5", "-q",
+                 "-o", str(tmp_path / "out.png")]) == 0
+    out = io.read(tmp_path / "out.png")
+    assert out.dtype == np.uint16 and out.max() > 20000
+    assert np.corrcoef(out.ravel(), scene.ravel())[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("command", ["deconvolve", "blind"])
+@pytest.mark.parametrize("colours", [1, 3])  # grey + alpha, RGBA
+def test_png_alpha_is_kept_not_restored(tmp_path, command, colours):
+    rng = np.random.default_rng(1)
+    colour = (rng.random((48, 48, colours)) * 255).astype(np.uint8)
+    alpha = np.zeros((48, 48, 1), np.uint8)
+    alpha[8:40, 8:40] = 255  # a sharp opacity mask: restoring it would ring
+    io.write(tmp_path / "in.png", np.concatenate([colour, alpha], axis=-1))
+    args = [command, str(tmp_path / "in.png"), "-q", "-o", str(tmp_path / "out.png")]
+    args += ["--psf", "gaussian:sigma=1"] if command == "deconvolve" else ["--psf-size", "5"]
+    assert main(args) == 0
+    out = io.read(tmp_path / "out.png")
+    assert out.shape == (48, 48, colours + 1)
+    np.testing.assert_array_equal(out[..., -1], alpha[..., 0])
+
+
 def test_simulate_command(tmp_path):
     io.write(tmp_path / "in.npy", np.ones((32, 32)))
     assert main(["simulate", str(tmp_path / "in.npy"), "--psf", "disk:radius=2", "--noise",

@@ -221,9 +221,12 @@ def _restore_file(source, target, job, quiet):
 
     image, meta = dkio.read(source, with_metadata=True)
     kernel = job["kernel"]
+    bit_depth = _output_bit_depth(job["bit_depth"], image)
     channel_axis = job["channel_axis"]
-    if channel_axis is None and image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
+    if channel_axis is None and image.ndim == kernel.ndim + 1 and (
+            image.shape[-1] in (3, 4) or _has_alpha(source, image, -1)):
         channel_axis = -1
+    image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
     method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
@@ -243,9 +246,44 @@ def _restore_file(source, target, job, quiet):
         restored, info = run(image, kernel, method=method, boundary=job["boundary"],
                              channel_axis=channel_axis, return_info=True, **options)
     seconds = time.perf_counter() - start
-    dkio.write(target, restored, metadata=meta, overwrite=job["overwrite"],
-               bit_depth=job["bit_depth"])
+    dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
+               bit_depth=bit_depth)
     return info, seconds, tuple(image.shape)
+
+
+def _output_bit_depth(requested, image):
+    """``--bit-depth``, else the input's own: a 16-bit PNG stays 16-bit (8 bits would clip)."""
+    if requested:
+        return int(requested)
+    return 16 if str(image.dtype) == "uint16" else None
+
+
+def _has_alpha(source, image, channel_axis) -> bool:
+    """A PNG's grey+alpha or RGBA pixels: 2 or 4 samples on the (last) channel axis."""
+    return (Path(source).suffix.lower() == ".png" and channel_axis is not None
+            and channel_axis % image.ndim == image.ndim - 1 and image.shape[-1] in (2, 4))
+
+
+def _split_alpha(source, image, channel_axis):
+    """The channels to restore and the alpha (opacity) channel, which is kept as it
+    is: blurring is a property of the light, not of the transparency mask."""
+    if not _has_alpha(source, image, channel_axis):
+        return image, channel_axis, None
+    colour, alpha = image[..., :-1], image[..., -1:]
+    if colour.shape[-1] == 1:  # grey + alpha
+        return colour[..., 0], None, alpha
+    return colour, channel_axis, alpha
+
+
+def _with_alpha(restored, alpha):
+    if alpha is None:
+        return restored
+    import numpy as np
+
+    restored = np.asarray(restored)
+    if restored.ndim < alpha.ndim:
+        restored = restored[..., None]
+    return np.concatenate([restored, alpha.astype(restored.dtype)], axis=-1)
 
 
 def _solver_options(method, options):
@@ -391,19 +429,22 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     if psf_out is not None:
         psf_out = dkio.check_output_path(psf_out, [input_path, output], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
+    bit_depth = _output_bit_depth(bit_depth, image)
     size = _psf_size(psf_size)
     spatial = image.ndim
-    if channel_axis is None and image.ndim == 3 and image.shape[-1] in (3, 4) and (
+    if channel_axis is None and image.ndim == 3 and (
+            image.shape[-1] in (3, 4) or _has_alpha(input_path, image, -1)) and (
             isinstance(size, int) or len(size) == 2):
         channel_axis, spatial = -1, 2
+    image, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
     start = time.perf_counter()
     with _Progress(None, f"blind {method}", quiet) as progress:
         restored, kernel, info = blind_deconvolve(
             image, size, method=method, channel_axis=channel_axis, psf_model=psf_model,
             iterations=iterations, weight=weight, prior=prior, restore=restore,
             callback=lambda step, steps, k: progress.set(step, steps), return_info=True)
-    dkio.write(output, restored, metadata=meta, overwrite=overwrite,
-               bit_depth=None if bit_depth is None else int(bit_depth))
+    dkio.write(output, _with_alpha(restored, alpha), metadata=meta, overwrite=overwrite,
+               bit_depth=bit_depth)
     if psf_out is not None:
         dkio.write(psf_out, kernel.astype("float32"), overwrite=overwrite)
     if not quiet:

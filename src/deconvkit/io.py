@@ -208,9 +208,11 @@ def write_figure(path, figure, *, overwrite: bool = False, dpi: int = 80) -> Pat
 def _to_integer_image(data, bit_depth, path):
     if bit_depth not in (None, 8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
-    if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[-1] not in (1, 3, 4)):
-        raise ValueError(f"{path}: PNG/JPEG holds 2-D grey or colour (channels last) images, "
-                         f"got shape {data.shape}; write a .tif instead")
+    samples = (1, 3) if _format(path) == "jpeg" else (1, 2, 3, 4)  # PNG: grey/RGB (+ alpha)
+    if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[-1] not in samples):
+        raise ValueError(f"{path}: {_format(path).upper()} holds 2-D grey or colour images "
+                         f"with {' or '.join(map(str, samples))} samples per pixel (channels "
+                         f"last), got shape {data.shape}; write a .tif instead")
     if data.dtype.kind in "ui" and bit_depth is None:
         if data.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"{path}: dtype {data.dtype} does not fit PNG; pass bit_depth")
