@@ -99,6 +99,28 @@ def test_png_alpha_is_kept_not_restored(tmp_path, command, colours):
     np.testing.assert_array_equal(out[..., -1], alpha[..., 0])
 
 
+def test_imagej_hyperstack_channels_are_found_and_kept(tmp_path):
+    import tifffile
+
+    from deconvkit import richardson_lucy
+
+    kernel = psf.gaussian((1.0, 1.5, 1.5))
+    rng = np.random.default_rng(2)
+    stack = np.stack([simulate(rng.random((12, 24, 24)), kernel, sigma=0.01, seed=c)
+                      for c in range(2)], axis=1).astype(np.float32)  # Z, C, Y, X
+    tifffile.imwrite(tmp_path / "hs.tif", stack, imagej=True,
+                     metadata={"axes": "ZCYX", "spacing": 0.3, "unit": "um"})
+    io.write(tmp_path / "k.tif", kernel.astype(np.float32))
+    assert main(["deconvolve", str(tmp_path / "hs.tif"), "--psf", str(tmp_path / "k.tif"),
+                 "--method", "richardson_lucy", "--iterations", "4", "-q",
+                 "-o", str(tmp_path / "out.tif")]) == 0
+    out, meta = io.read(tmp_path / "out.tif", with_metadata=True)
+    assert out.shape == stack.shape and meta.axes == "ZCYX"
+    for c in range(2):  # each channel restored as a volume of its own
+        expected = richardson_lucy(stack[:, c], kernel, iterations=4)
+        np.testing.assert_allclose(out[:, c], expected, rtol=1e-4, atol=1e-5)
+
+
 def test_simulate_command(tmp_path):
     io.write(tmp_path / "in.npy", np.ones((32, 32)))
     assert main(["simulate", str(tmp_path / "in.npy"), "--psf", "disk:radius=2", "--noise",

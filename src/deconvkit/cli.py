@@ -139,7 +139,8 @@ def _parse_options(items):
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
               help="Any other keyword of the method, e.g. --option acceleration=none.")
 @click.option("--channel-axis", type=int, default=None,
-              help="Axis of colour channels (default: last axis of a colour PNG/JPEG).")
+              help="Axis of colour channels (default: a TIFF's C axis, e.g. of an ImageJ "
+                   "hyperstack, or the last axis of a colour PNG/JPEG).")
 @click.option("--memory-limit", default=None,
               help="Work out of core in chunks that fit, e.g. 2GB (zarr inputs always do).")
 @click.option("--chunks", default=None, help="Chunk shape for out-of-core work, e.g. 64x256x256.")
@@ -223,9 +224,8 @@ def _restore_file(source, target, job, quiet):
     kernel = job["kernel"]
     bit_depth = _output_bit_depth(job["bit_depth"], image)
     channel_axis = job["channel_axis"]
-    if channel_axis is None and image.ndim == kernel.ndim + 1 and (
-            image.shape[-1] in (3, 4) or _has_alpha(source, image, -1)):
-        channel_axis = -1
+    if channel_axis is None and image.ndim == kernel.ndim + 1:
+        channel_axis = _channel_axis_of(source, image, meta)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
     method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
@@ -249,6 +249,17 @@ def _restore_file(source, target, job, quiet):
     dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
                bit_depth=bit_depth)
     return info, seconds, tuple(image.shape)
+
+
+def _channel_axis_of(source, image, meta):
+    """The channel axis a file names (a TIFF's ``C`` or ``S`` axis, as in an ImageJ
+    hyperstack ``ZCYX``), else the last axis of colour (and alpha) pixels, else None."""
+    for letter in "CS":
+        if meta.axes and letter in meta.axes:
+            return meta.axes.index(letter)
+    if image.shape[-1] in (3, 4) or _has_alpha(source, image, -1):
+        return -1
+    return None
 
 
 def _output_bit_depth(requested, image):

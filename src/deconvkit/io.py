@@ -37,11 +37,16 @@ class Metadata:
         Unit of ``spacing``.
     sample_rate : float or None
         Samples per second of a signal (WAV).
+    axes : str or None
+        One letter per axis as a TIFF names them (tifffile's codes: ``"ZCYX"``
+        for an ImageJ hyperstack, ``C`` channels, ``S`` colour samples, ``T``
+        time), when the file says; written back to TIFF.
     """
 
     spacing: tuple[float, ...] | None = None
     unit: str | None = None
     sample_rate: float | None = None
+    axes: str | None = None
 
 
 def _format(path: Path) -> str:
@@ -88,13 +93,16 @@ def _read_tiff(path):
 
     with tifffile.TiffFile(path) as tif:
         data = tif.asarray()
+        axes = tif.series[0].axes
         spacing, unit = None, None
         shaped = tif.shaped_metadata[0] if tif.shaped_metadata else {}
         if "spacing" in shaped:
             spacing, unit = tuple(float(s) for s in shaped["spacing"]), shaped.get("unit")
         else:
             spacing, unit = _tiff_resolution(tif, data.ndim)
-    return data, Metadata(spacing=spacing, unit=unit)
+    # "Q" is tifffile's unknown axis: only a full set of known letters says anything
+    known = len(axes) == data.ndim and "Q" not in axes
+    return data, Metadata(spacing=spacing, unit=unit, axes=axes if known else None)
 
 
 def _tiff_resolution(tif, ndim):
@@ -239,6 +247,8 @@ def _write_tiff(path, data, metadata):
             extra["resolution"] = (1.0 / x, 1.0 / y)
     if metadata.unit is not None:
         shaped["unit"] = metadata.unit
+    if metadata.axes is not None and len(metadata.axes) == data.ndim:
+        shaped["axes"] = metadata.axes
     # every axis is a sample axis (never RGB planes): scientific data, not a photo
     tifffile.imwrite(path, data, metadata=shaped, photometric="minisblack", **extra)
 
