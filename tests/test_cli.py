@@ -121,6 +121,18 @@ def test_imagej_hyperstack_channels_are_found_and_kept(tmp_path):
         np.testing.assert_allclose(out[:, c], expected, rtol=1e-4, atol=1e-5)
 
 
+def test_out_of_core_refuses_channels_clearly(tmp_path, capsys):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "hs.tif", np.ones((12, 2, 24, 24), np.float32), imagej=True,
+                     metadata={"axes": "ZCYX"})
+    io.write(tmp_path / "k.tif", psf.gaussian((1.0, 1.5, 1.5)).astype(np.float32))
+    assert main(["deconvolve", str(tmp_path / "hs.tif"), "--psf", str(tmp_path / "k.tif"),
+                 "--memory-limit", "50MB", "-o", str(tmp_path / "out.tif")]) == 2
+    assert "one channel at a time" in capsys.readouterr().err
+    assert not (tmp_path / "out.tif").exists()
+
+
 def test_simulate_command(tmp_path):
     io.write(tmp_path / "in.npy", np.ones((32, 32)))
     assert main(["simulate", str(tmp_path / "in.npy"), "--psf", "disk:radius=2", "--noise",

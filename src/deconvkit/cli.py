@@ -311,6 +311,11 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     image = open_lazy(source) if source.suffix.lower() in (".zarr", ".tif", ".tiff") else \
         _as_dask(dkio.read(source))
     kernel = job["kernel"]
+    if job["channel_axis"] is not None or (image.ndim == kernel.ndim + 1
+                                           and _tiff_names_channels(source)):
+        raise ValueError(f"{source}: out-of-core restoration takes one channel at a time; "
+                         "write each channel to its own file, or drop --memory-limit and "
+                         "restore in memory")
     method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
     if chunks:
         shape = tuple(int(c) for c in chunks.lower().split("x"))
@@ -330,6 +335,15 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                            progress=lambda done, total: progress.set(done, total))
     _report(source, target, info, time.perf_counter() - start, tuple(image.shape),
             job["method"], quiet, extra=f"chunks {shape}")
+
+
+def _tiff_names_channels(source) -> bool:
+    if source.suffix.lower() not in (".tif", ".tiff"):
+        return False
+    import tifffile
+
+    with tifffile.TiffFile(source) as tif:
+        return any(letter in tif.series[0].axes for letter in "CS")
 
 
 def _as_dask(array):
