@@ -134,3 +134,13 @@ def test_cli_train_evaluate_upscale(tmp_path, capsys):
     assert out.shape == (48, 40, 3) and out.dtype == np.uint8
     assert main(["upscale", str(tmp_path / "in.png"), "--scale", "4", "-o",
                  str(tmp_path / "o4.png")]) == 2
+    # grey + alpha (refused before): the grey plane through the model, the
+    # opacity mask interpolated, a uniform mask staying uniform
+    grey_alpha = np.zeros((24, 20, 2), np.uint8)
+    grey_alpha[..., 0] = np.random.default_rng(1).integers(0, 255, (24, 20))
+    grey_alpha[..., 1] = 200
+    io.write(tmp_path / "la.png", grey_alpha)
+    assert main(["upscale", str(tmp_path / "la.png"), "--scale", "2", "-o",
+                 str(tmp_path / "la_out.png"), "-q"]) == 0
+    out = io.read(tmp_path / "la_out.png")
+    assert out.shape == (48, 40, 2) and np.all(out[..., 1] == 200)

@@ -541,7 +541,13 @@ def upscale_command(input_path, scale, output, model_path, tile, overwrite, quie
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
     start = time.perf_counter()
-    result = upscale(image, scale, model=model_path, tile=tile)
+    colour, channel_axis, alpha = _split_alpha(input_path, image, -1 if image.ndim == 3 else None)
+    result = upscale(colour, scale, model=model_path, tile=tile, channel_axis=channel_axis)
+    if alpha is not None:  # opacity is a mask, not an image: linear interpolation
+        from skimage.transform import rescale
+
+        alpha = rescale(alpha.astype(float), (scale, scale, 1), order=1, preserve_range=True)
+        result = _with_alpha(result, alpha.round())
     dkio.write(output, result, overwrite=overwrite)
     if not quiet:
         _console().print(f"{input_path}: {image.shape} {image.dtype} -> {result.shape} in "
