@@ -218,6 +218,32 @@ def test_rl_with_negative_psf_samples_warns_and_does_not_diverge(method):
     assert measured.min() < 0  # the caller's PSF is not modified
 
 
+@pytest.mark.parametrize("method", ["total_variation", "wavelet", "landweber"])
+def test_signed_signals_keep_their_sign(method):
+    # a seismic-like zero-mean trace: x >= 0 clipped its negative half before
+    t = np.linspace(0.0, 1.0, 1500)
+    trace = np.sin(2 * np.pi * 11 * t) * np.exp(-2 * t)
+    kernel = psf.gaussian(3.0, ndim=1)
+    observed = simulate(trace, kernel, sigma=0.01, seed=0)
+    restored, info = deconvolve(observed, kernel, method=method, return_info=True)
+    assert info.parameters["nonnegative"] is False and restored.min() < -0.5
+    # non-negative data with noise around a dark background keep the constraint
+    dark = np.zeros(1500)
+    dark[600:700] = 1.0
+    _, info = deconvolve(simulate(dark, kernel, sigma=0.01, seed=1), kernel, method=method,
+                         return_info=True)
+    assert info.parameters["nonnegative"] is True
+
+
+def test_rl_warns_on_signed_data():
+    kernel = psf.gaussian(3.0, ndim=1)
+    observed = simulate(np.sin(np.linspace(0, 40, 1500)), kernel, sigma=0.01, seed=0)
+    with pytest.warns(UserWarning, match="signed signal"):
+        richardson_lucy(observed, kernel)
+    with pytest.raises(ValueError, match="nonnegative must be True, False or 'auto'"):
+        deconvolve(observed, kernel, nonnegative="yes")
+
+
 def test_biggs_acceleration_needs_fewer_iterations():
     observed, kernel, truth = _observe(2, noise=0.002)
     history = {}

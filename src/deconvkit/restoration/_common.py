@@ -17,12 +17,36 @@ def prepare(image, psf):
     return image, psf / psf.sum()
 
 
+def _samples(image) -> np.ndarray:
+    """At most 2**16 evenly spaced samples of ``image``, as float64 numpy."""
+    flat = image.reshape(-1)
+    return to_numpy(flat[::max(1, flat.shape[0] >> 16)]).astype(np.float64)
+
+
 def data_peak(image) -> float:
     """The data's peak, robust to a few hot pixels: the 99.9th percentile of
     ``|image|`` over at most 2**16 evenly spaced samples."""
-    flat = image.reshape(-1)
-    samples = np.abs(to_numpy(flat[::max(1, flat.shape[0] >> 16)]).astype(np.float64))
-    return max(float(np.quantile(samples, 0.999)), 1e-30)
+    return max(float(np.quantile(np.abs(_samples(image)), 0.999)), 1e-30)
+
+
+def resolve_nonnegative(value, image, sigma: float | None = None) -> bool:
+    """``nonnegative="auto"``: constrain ``x >= 0`` unless the data are a signed
+    signal (a seismic trace, audio, a background-subtracted difference).
+
+    Signed means more than 1 % of the samples below ``-3 sigma``: noise around
+    a non-negative scene puts 0.13 % there.  ``sigma`` is estimated when not given.
+    """
+    if isinstance(value, str) and value == "auto":
+        if sigma is None:
+            from ._stopping import estimate_noise
+
+            sigma = estimate_noise(image)
+        samples = _samples(image)
+        floor = -3.0 * sigma - 1e-6 * max(float(np.abs(samples).max()), 1e-30)
+        return not float(np.quantile(samples, 0.01)) < floor
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"nonnegative must be True, False or 'auto', got {value!r}")
 
 
 def fft_grid(op: Convolution, spatial):

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from .._array_api import clamp_min, full, to_numpy
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Pad
-from ._common import frame, mean_over, prepare
+from ._common import frame, mean_over, prepare, resolve_nonnegative
 from ._stopping import Info, Stopping, estimate_noise, rms
 
 __all__ = ["landweber", "van_cittert"]
 
 
 def landweber(image, psf, *, iterations="auto", step: float | None = None,
-              nonnegative: bool = True, boundary: str = "valid",
+              nonnegative="auto", boundary: str = "valid",
               noise_sigma: float | None = None, time_limit: float | None = None,
               callback: Callable | None = None, return_info: bool = False):
     r"""Projected Landweber iteration, N-D, any boundary model.
@@ -30,8 +30,9 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     step : float, optional
         :math:`\tau`; default :math:`1.9 / \|A\|^2` (convergent for any
         :math:`\tau < 2/\|A\|^2`; :math:`\|A\| \le 1` for a non-negative PSF).
-    nonnegative : bool
-        Project onto :math:`x \ge 0` after each step.
+    nonnegative : bool or "auto"
+        Project onto :math:`x \ge 0` after each step; ``"auto"``: unless the
+        data are a signed signal (see :func:`deconvkit.total_variation`).
     boundary : str
         See :class:`deconvkit.Convolution`; ``"valid"`` by default.
     noise_sigma, time_limit, callback, return_info
@@ -61,6 +62,7 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     elif not step > 0:
         raise ValueError(f"step must be > 0, got {step!r}")
     sigma = _noise(image, iterations, noise_sigma)
+    nonnegative = resolve_nonnegative(nonnegative, image, sigma)
     stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=time_limit)
     x = full(op.input_shape(tuple(image.shape)), 0.0, like=image)  # the classic start
     x, history = _iterate(op, image, x, lambda r: step * op.adjoint(r), nonnegative, stop,

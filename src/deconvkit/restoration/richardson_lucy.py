@@ -33,6 +33,7 @@ from ._common import (
     multiply_,
     multiply_conjugate_,
     prepare,
+    resolve_nonnegative,
 )
 from ._stopping import Info, Stopping, estimate_noise
 
@@ -187,6 +188,11 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     sigma = None
     if iterations == "auto" or tv_weight == "auto":
         sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+        if not resolve_nonnegative("auto", image, sigma):
+            warnings.warn(f"{name} models non-negative intensities, but over 1 % of the data "
+                          "lie below -3 sigma (a signed signal?); their negative samples count "
+                          "as 0. total_variation, wiener or deconvkit.signal keep the sign",
+                          UserWarning, stacklevel=4)
     if tv_weight == "auto":
         level = max(float(to_numpy(clamp_min(image, 0.0).mean())) - background, 1e-12)
         tv_weight = min(max(0.1 * sigma / level, 1e-4), 0.01)

@@ -31,6 +31,7 @@ from ._common import (
     mean_over,
     penalty_spectrum,
     prepare,
+    resolve_nonnegative,
 )
 from ._stopping import Info, Stopping, estimate_noise, relative_change, rms, rms_of_difference
 
@@ -44,7 +45,7 @@ QUADRATIC_CONSTANT = 0.005
 
 def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
                     data: str = "gaussian",
-                    noise_sigma: float | None = None, nonnegative: bool = True,
+                    noise_sigma: float | None = None, nonnegative="auto",
                     iterations="auto", boundary: str = "valid", background: float = 0.0,
                     time_limit: float | None = None, callback: Callable | None = None,
                     return_info: bool = False):
@@ -71,8 +72,10 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
         negative log-likelihood :math:`\sum (Ax+b) - y\log(Ax+b)`.
     noise_sigma : float, optional
         Gaussian noise level; estimated from the data when not given.
-    nonnegative : bool
+    nonnegative : bool or "auto"
         Constrain :math:`x \ge 0` (always on for ``data="poisson"``).
+        ``"auto"``: on, unless the data are a signed signal (more than 1 % of
+        the samples below :math:`-3\hat\sigma`), such as a seismic trace.
     iterations : int or "auto"
         ``"auto"`` stops when the relative change falls below 1e-4 (at most 400).
     boundary : str
@@ -152,7 +155,7 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
         weight = auto_weight if weight == "auto" else weight
         quadratic_weight = auto_quadratic if quadratic_weight == "auto" else quadratic_weight
     stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
-    positive = nonnegative or data == "poisson"
+    positive = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
     solve = _admm if boundary in ("valid", "periodic") else _pdhg
     x, history = solve(image, op, weight, quadratic_weight, data=data, positive=positive,
                        background=background, stop=stop, callback=callback)
@@ -364,7 +367,7 @@ def _admm_rho(weight: float, quadratic: float, image) -> float:
 
 
 def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: int = 3,
-            nonnegative: bool = True, iterations="auto", boundary: str = "valid",
+            nonnegative="auto", iterations="auto", boundary: str = "valid",
             noise_sigma: float | None = None, time_limit: float | None = None,
             callback: Callable | None = None, return_info: bool = False):
     r"""Wavelet-sparsity (ℓ1) regularised deconvolution by FISTA, N-D.
@@ -385,9 +388,10 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     levels : int
         Decomposition levels (fewer if the shortest axis is too short); the
         coarsest approximation is not penalised.
-    nonnegative : bool
+    nonnegative : bool or "auto"
         Add the constraint :math:`x \ge 0` (the proximal step then runs a
-        few Dykstra-like iterations, which converge to the exact prox).
+        few Dykstra-like iterations, which converge to the exact prox);
+        ``"auto"`` as in :func:`total_variation`.
     iterations : int or "auto"
         ``"auto"``: relative change below 1e-3, at most 300.
     boundary, noise_sigma, time_limit, callback, return_info
@@ -421,6 +425,7 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
     if weight == "auto":
         weight = 0.5 * sigma
+    nonnegative = resolve_nonnegative(nonnegative, image, sigma)
     domain = op.input_shape(tuple(image.shape))
     shortest = min(domain[-d:])
     levels = max(1, min(levels, pywt.dwt_max_level(shortest, wavelet_name)))
