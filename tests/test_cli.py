@@ -133,6 +133,27 @@ def test_out_of_core_refuses_channels_clearly(tmp_path, capsys):
     assert not (tmp_path / "out.tif").exists()
 
 
+def test_wav_keeps_its_sample_format_and_channels(tmp_path, capsys):
+    from scipy.io import wavfile
+
+    kernel = psf.gaussian(3.0, ndim=1)
+    t = np.linspace(0.0, 1.0, 800)
+    tone = np.sin(2 * np.pi * 9 * t)  # signed: must not be clipped at 0
+    channels = np.stack([simulate(tone, kernel, sigma=0.01, seed=c) for c in range(2)], 1)
+    wavfile.write(tmp_path / "in.wav", 8000, np.round(channels * 12000).astype(np.int16))
+    io.write(tmp_path / "k.npy", kernel)
+    assert main(["deconvolve", str(tmp_path / "in.wav"), "--psf", str(tmp_path / "k.npy"),
+                 "-q", "-o", str(tmp_path / "out.wav")]) == 0
+    rate, out = wavfile.read(tmp_path / "out.wav")
+    assert rate == 8000 and out.dtype == np.int16 and out.shape == (800, 2)
+    assert out.min() < -6000  # float32 samples of +-12000 before, and the sign kept
+    # a generator spec of the wrong dimension says how to fix it
+    io.write(tmp_path / "mono.csv", channels[:, 0])
+    assert main(["deconvolve", str(tmp_path / "mono.csv"), "--psf", "gaussian:sigma=3",
+                 "-o", str(tmp_path / "o2.csv")]) == 2
+    assert "gaussian:sigma=3,ndim=1" in capsys.readouterr().err
+
+
 def test_simulate_command(tmp_path):
     io.write(tmp_path / "in.npy", np.ones((32, 32)))
     assert main(["simulate", str(tmp_path / "in.npy"), "--psf", "disk:radius=2", "--noise",
@@ -184,7 +205,7 @@ def test_blind_command(tmp_path, capsys):
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--option", "oops", "-o", "{d}/o.tif"],
      "is not key=value"),
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1x1x1", "-o", "{d}/o.tif"],
-     "psf has 3 dims but image has 2"),
+     "makes a 3-D PSF but .* is 2-D; give a 2-D spec"),
     (["deconvolve", "{bad}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "cannot read"),
     (["deconvolve", "{nan}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "NaN or Inf"),
     (["simulate", "{in}", "--psf", "gaussian:sigma=1", "--noise", "poisson", "--photons", "0",

@@ -167,7 +167,8 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
         if value is not None:
             options[key] = value
     jobs = jobs or min(4, os.cpu_count() or 1)
-    job = dict(kernel=kernel, method=method, boundary=boundary, options=options,
+    job = dict(kernel=kernel, psf_spec=psf_spec, method=method, boundary=boundary,
+               options=options,
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None)
     if len(pairs) == 1:
@@ -222,6 +223,10 @@ def _restore_file(source, target, job, quiet):
 
     image, meta = dkio.read(source, with_metadata=True)
     kernel = job["kernel"]
+    if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
+        raise ValueError(f"the PSF spec {job['psf_spec']!r} makes a {kernel.ndim}-D PSF but "
+                         f"{source} is {image.ndim}-D; give a {image.ndim}-D spec (e.g. "
+                         f"gaussian:sigma=3,ndim={image.ndim})")
     bit_depth = _output_bit_depth(job["bit_depth"], image)
     channel_axis = job["channel_axis"]
     if channel_axis is None and image.ndim == kernel.ndim + 1:
@@ -253,20 +258,24 @@ def _restore_file(source, target, job, quiet):
 
 def _channel_axis_of(source, image, meta):
     """The channel axis a file names (a TIFF's ``C`` or ``S`` axis, as in an ImageJ
-    hyperstack ``ZCYX``), else the last axis of colour (and alpha) pixels, else None."""
+    hyperstack ``ZCYX``; a WAV's channels), else the last axis of colour (and alpha)
+    pixels, else None."""
     for letter in "CS":
         if meta.axes and letter in meta.axes:
             return meta.axes.index(letter)
+    if Path(source).suffix.lower() == ".wav":  # samples x channels
+        return -1
     if image.shape[-1] in (3, 4) or _has_alpha(source, image, -1):
         return -1
     return None
 
 
 def _output_bit_depth(requested, image):
-    """``--bit-depth``, else the input's own: a 16-bit PNG stays 16-bit (8 bits would clip)."""
+    """``--bit-depth``, else the input's own: a 16-bit PNG stays 16-bit (8 bits would
+    clip), an integer WAV keeps its sample format."""
     if requested:
         return int(requested)
-    return 16 if str(image.dtype) == "uint16" else None
+    return {"uint8": 8, "uint16": 16, "int16": 16, "int32": 32}.get(str(image.dtype))
 
 
 def _has_alpha(source, image, channel_axis) -> bool:

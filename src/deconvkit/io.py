@@ -186,10 +186,12 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
         Spacing/unit for TIFF, sample rate for WAV (default 44100 Hz).
     overwrite : bool
         Replace an existing file (atomically).
-    bit_depth : {8, 16}, optional
+    bit_depth : {8, 16, 32}, optional
         For PNG/JPEG: float data are rounded and clipped to ``uint8``
         (default) or ``uint16`` (a warning says how many samples were
         clipped).  Integer data keep their dtype.  JPEG is 8-bit only.
+        For WAV: float data become ``uint8``, ``int16`` or ``int32`` samples
+        the same way (default: float32 samples).
     """
     from ._array_api import to_numpy
 
@@ -199,6 +201,10 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
     fmt = _format(path)
     if fmt in ("png", "jpeg"):
         data = _to_integer_image(data, 8 if fmt == "jpeg" else bit_depth, path)
+    if fmt == "wav" and bit_depth is not None and data.dtype.kind == "f":
+        if bit_depth not in _WAV_SAMPLES:
+            raise ValueError(f"bit_depth for WAV must be 8, 16 or 32, got {bit_depth!r}")
+        data = _rounded_into(data, _WAV_SAMPLES[bit_depth], path)
     _atomic(path, lambda tmp: _WRITERS[fmt](tmp, data, metadata))
     return path
 
@@ -225,14 +231,21 @@ def _to_integer_image(data, bit_depth, path):
         if data.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"{path}: dtype {data.dtype} does not fit PNG; pass bit_depth")
         return data
-    dtype = np.uint16 if bit_depth == 16 else np.uint8
-    limit = np.iinfo(dtype).max
+    return _rounded_into(data, np.uint16 if bit_depth == 16 else np.uint8, path)
+
+
+_WAV_SAMPLES = {8: np.uint8, 16: np.int16, 32: np.int32}  # WAV's 8-bit samples are unsigned
+
+
+def _rounded_into(data, dtype, path):
+    """``data`` rounded to the integer ``dtype``, clipped to its range with a warning."""
+    low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
     rounded = np.rint(data.astype(np.float64))
-    clipped = int(((rounded < 0) | (rounded > limit)).sum())
+    clipped = int(((rounded < low) | (rounded > high)).sum())
     if clipped:
-        warnings.warn(f"{path}: {clipped} samples outside 0..{limit} were clipped; scale the "
-                      "data or write a .tif to keep them", stacklevel=3)
-    return np.clip(rounded, 0, limit).astype(dtype)
+        warnings.warn(f"{path}: {clipped} samples outside {low}..{high} were clipped; scale "
+                      "the data or write a .tif or .npy to keep them", stacklevel=4)
+    return np.clip(rounded, low, high).astype(dtype)
 
 
 def _write_tiff(path, data, metadata):
