@@ -54,6 +54,15 @@ def test_bad_weights_name_the_option(method, option, value):
         deconvolve(IMAGE, KERNEL, method=method, **{option: value})
 
 
+@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy", "wiener", "landweber",
+                                    "wavelet", "tikhonov"])
+@pytest.mark.parametrize("value", [-0.1, float("nan"), "low"])
+def test_bad_noise_sigma_is_refused(method, value):
+    # a negative level was taken as given (and the discrepancy stop never met)
+    with pytest.raises(ValueError, match="noise_sigma must be a finite number >= 0"):
+        deconvolve(IMAGE, KERNEL, method=method, noise_sigma=value)
+
+
 def test_signal_weight_is_checked_too():
     from deconvkit import signal
     with pytest.raises(ValueError, match="weight must be a non-negative number"):

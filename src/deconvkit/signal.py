@@ -43,7 +43,7 @@ import scipy.optimize
 
 from ._array_api import to_numpy
 from ._validate import check_array, check_choice, check_weight
-from .restoration._stopping import estimate_noise
+from .restoration._stopping import noise_level
 
 __all__ = ["deconvolve", "regularized", "water_level"]
 
@@ -153,7 +153,7 @@ def regularized(trace, response, *, weight="auto", penalty: str = "gradient",
         return y * np.conj(h) / (power + lam * r)
 
     if weight == "auto":
-        sigma = estimate_noise(trace) if noise_sigma is None else float(noise_sigma)
+        sigma = noise_level(trace, noise_sigma)
         scale = power.mean() / r.mean()
 
         def excess(log_lam):

@@ -19,6 +19,17 @@ from .._array_api import blockwise, to_numpy, vdot
 __all__ = ["Info", "NoiseModel", "Stopping", "estimate_noise", "noise_model"]
 
 
+def noise_level(image, noise_sigma=None) -> float:
+    """``noise_sigma`` as given (checked), or estimated from ``image`` when None."""
+    if noise_sigma is None:
+        return estimate_noise(image)
+    if not (isinstance(noise_sigma, (int, float, np.integer, np.floating))
+            and not isinstance(noise_sigma, bool) and 0 <= noise_sigma < float("inf")):
+        raise ValueError(f"noise_sigma must be a finite number >= 0, or None to estimate it; "
+                         f"got {noise_sigma!r}")
+    return float(noise_sigma)
+
+
 def estimate_noise(image) -> float:
     """Noise standard deviation (RMS over the image) estimated from the data.
 

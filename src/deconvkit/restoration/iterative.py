@@ -8,7 +8,7 @@ from .._array_api import clamp_min, full, to_numpy
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Pad
 from ._common import frame, mean_over, prepare, resolve_nonnegative
-from ._stopping import Info, Stopping, estimate_noise, rms
+from ._stopping import Info, Stopping, noise_level, rms
 
 __all__ = ["landweber", "van_cittert"]
 
@@ -139,7 +139,7 @@ def _iterate(op, image, x, increment, nonnegative, stop, callback):
 def _noise(image, iterations, noise_sigma):
     if iterations != "auto":
         return noise_sigma
-    return estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+    return noise_level(image, noise_sigma)
 
 
 def _finish(op, x, image, name, parameters, stop, history, return_info):

@@ -31,7 +31,7 @@ from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ..operators._padding import pad
 from ._common import data_peak, frame, penalty_spectrum, prepare
-from ._stopping import Info, Stopping, estimate_noise, relative_change, rms
+from ._stopping import Info, Stopping, noise_level, relative_change, rms
 
 __all__ = ["cgls", "inverse_filter", "tikhonov", "unsupervised_wiener", "wiener"]
 
@@ -184,7 +184,7 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
     problem = _PeriodicProblem(image, psf, "symmetric" if boundary == "valid" else boundary)
     spectrum_penalty = penalty_spectrum(penalty, problem.shape, image)
     if balance == "auto":
-        sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+        sigma = noise_level(image, noise_sigma)
         balance = _spectral_balance(problem, spectrum_penalty, sigma)
     info = Info("wiener", dict(balance=balance, penalty=penalty, boundary=boundary))
     if sigma is not None:
@@ -230,7 +230,7 @@ def tikhonov(image, psf, *, weight="auto", penalty: str = "gradient",
     spectrum_penalty = penalty_spectrum(penalty, problem.shape, image)
     info = Info("tikhonov", dict(penalty=penalty, boundary=boundary))
     if weight == "auto":
-        sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+        sigma = noise_level(image, noise_sigma)
         weight = _discrepancy_weight(problem, spectrum_penalty, sigma)
         info.parameters["noise_sigma"] = sigma
     info.parameters["weight"] = weight
@@ -291,7 +291,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     image, psf = prepare(image, psf)
     info = Info("cgls", dict(penalty=penalty, boundary=boundary))
     if weight == "auto":
-        sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+        sigma = noise_level(image, noise_sigma)
         problem = _PeriodicProblem(image, psf, "symmetric")
         weight = _discrepancy_weight(problem, penalty_spectrum(penalty, problem.shape, image),
                                      sigma)

@@ -35,7 +35,7 @@ from ._common import (
     prepare,
     resolve_nonnegative,
 )
-from ._stopping import Info, Stopping, estimate_noise
+from ._stopping import Info, Stopping, noise_level
 
 __all__ = ["richardson_lucy", "richardson_lucy_tv"]
 
@@ -187,7 +187,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     op = Convolution(psf, boundary=boundary, method="auto")
     sigma = None
     if iterations == "auto" or tv_weight == "auto":
-        sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+        sigma = noise_level(image, noise_sigma)
         if not resolve_nonnegative("auto", image, sigma):
             warnings.warn(f"{name} models non-negative intensities, but over 1 % of the data "
                           "lie below -3 sigma (a signed signal?); their negative samples count "

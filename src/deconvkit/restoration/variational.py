@@ -33,7 +33,14 @@ from ._common import (
     prepare,
     resolve_nonnegative,
 )
-from ._stopping import Info, Stopping, estimate_noise, relative_change, rms, rms_of_difference
+from ._stopping import (
+    Info,
+    Stopping,
+    noise_level,
+    relative_change,
+    rms,
+    rms_of_difference,
+)
 
 __all__ = ["total_variation", "wavelet"]
 
@@ -149,7 +156,7 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     image, psf = prepare(image, psf)
     op = Convolution(psf, boundary=boundary)
     grad = Gradient(psf.ndim)
-    sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+    sigma = noise_level(image, noise_sigma)
     if "auto" in (weight, quadratic_weight):
         auto_weight, auto_quadratic = _auto_weights(image, grad, sigma, data, background)
         weight = auto_weight if weight == "auto" else weight
@@ -422,7 +429,7 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     image, psf = prepare(image, psf)
     op = Convolution(psf, boundary=boundary)
     d = psf.ndim
-    sigma = estimate_noise(image) if noise_sigma is None else float(noise_sigma)
+    sigma = noise_level(image, noise_sigma)
     if weight == "auto":
         weight = 0.5 * sigma
     nonnegative = resolve_nonnegative(nonnegative, image, sigma)
