@@ -91,11 +91,18 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     if type(image).__module__.split(".")[0] == "dask":  # out of core: tile it
         from .tiling import deconvolve_dask
 
-        if channel_axis is not None:
-            raise ValueError("channel_axis is not supported for dask arrays; restore each "
-                             "channel (image[..., c]) separately")
-        return deconvolve_dask(image, psf, method=method, boundary=boundary,
-                               return_info=return_info, **options)
+        if channel_axis is None:
+            return deconvolve_dask(image, psf, method=method, boundary=boundary,
+                                   return_info=return_info, **options)
+        import dask.array as da
+
+        channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
+        # each channel tiled on its own (its parameters chosen on its own data)
+        results = [deconvolve_dask(image[(slice(None),) * channel_axis + (c,)], psf,
+                                   method=method, boundary=boundary, return_info=True,
+                                   **options) for c in range(image.shape[channel_axis])]
+        restored = da.stack([r for r, _ in results], axis=channel_axis)
+        return (restored, [info for _, info in results]) if return_info else restored
     image = check_array(image, "image")
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(
