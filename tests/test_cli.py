@@ -81,6 +81,11 @@ def test_16_bit_png_stays_16_bit(tmp_path):
     out = io.read(tmp_path / "out.png")
     assert out.dtype == np.uint16 and out.max() > 20000
     assert np.corrcoef(out.ravel(), scene.ravel())[0, 1] > 0.95
+    # simulate too (every sample was clipped to 255)
+    assert main(["simulate", str(tmp_path / "in.png"), "--psf", "gaussian:sigma=1",
+                 "-o", str(tmp_path / "sim.png")]) == 0
+    simulated = io.read(tmp_path / "sim.png")
+    assert simulated.dtype == np.uint16 and simulated.max() > 20000
 
 
 @pytest.mark.parametrize("command", ["deconvolve", "blind"])

@@ -415,7 +415,8 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
     result = run(image, kernel, noise=noise, sigma=sigma, photons=photons,
                  boundary=boundary, seed=seed)
     dkio.write(output, result.astype("float32") if output.suffix.lower() in (".tif", ".tiff",
-               ".npy") else result, metadata=meta, overwrite=overwrite)
+               ".npy") else result, metadata=meta, overwrite=overwrite,
+               bit_depth=_output_bit_depth(None, image))
 
 
 def _psf_size(text: str):
