@@ -217,9 +217,15 @@ def test_blind_command(tmp_path, capsys):
       "-o", "{d}/s.tif"], "photons must be > 0"),
     (["deconvolve", "{in}"], "Missing option '--psf'"),
     (["frobnicate"], "No such command"),
+    (["psf", "airy:radius=3", "-o", "{d}/k.png"], "a PSF needs floating point"),
+    (["train", "{d}/bad.toml", "--out", "{d}/run"], "bad.toml: not valid TOML"),
+    (["train", "{d}/negative.toml", "--out", "{d}/run"], "train.steps must be an int >= 1"),
 ])
 def test_user_errors_are_one_line_with_status_2(tmp_path, blurred_tif, capsys, args, match):
     (tmp_path / "bad.tif").write_bytes(b"garbage")
+    (tmp_path / "bad.toml").write_text("garbage")
+    (tmp_path / "negative.toml").write_text('[model]\nname = "ESPCN"\nscale = 2\n'
+                                            '[train]\nsteps = -1\n')
     np.save(tmp_path / "nan.npy", np.full((8, 8), np.nan))
     fill = {"{d}": str(tmp_path), "{in}": str(blurred_tif), "{bad}": str(tmp_path / "bad.tif"),
             "{nan}": str(tmp_path / "nan.npy")}

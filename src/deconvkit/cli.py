@@ -384,6 +384,9 @@ def _show(value):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def psf_command(spec, output, overwrite):
     """Write the PSF described by SPEC (e.g. widefield:shape=33x65x65,na=1.4)."""
+    if Path(output).suffix.lower() in (".png", ".jpg", ".jpeg"):
+        # a unit-sum PSF rounds to 0 in 8 or 16 integer bits
+        raise ValueError(f"{output}: a PSF needs floating point; write a .tif or .npy")
     kernel = psf_module.from_spec(spec)
     dkio.write(output, kernel.astype("float32"), overwrite=overwrite)
     _console().print(f"{spec} -> {output} shape {kernel.shape}")

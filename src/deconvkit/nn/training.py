@@ -100,13 +100,21 @@ def load_config(source) -> dict:
             import tomllib
 
             with open(path, "rb") as f:
-                raw = tomllib.load(f)
+                try:
+                    raw = tomllib.load(f)
+                except tomllib.TOMLDecodeError as exc:
+                    raise ValueError(f"{path}: not valid TOML: {exc}") from None
         elif path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
-            raw = yaml.safe_load(path.read_text()) or {}
+            try:
+                raw = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{path}: not valid YAML: {exc}") from None
         else:
             raise ValueError(f"{path}: a config is a .toml or .yaml file")
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: a config is a table of sections (model, data, train)")
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown config section(s) {sorted(unknown)}; use "
@@ -118,9 +126,17 @@ def load_config(source) -> dict:
                          f"{model.get('name')!r}")
     if not isinstance(model.get("scale"), int) or model["scale"] < 2:
         raise ValueError(f"model.scale must be an int >= 2, got {model.get('scale')!r}")
-    unknown = set(config["train"]) - set(DEFAULTS["train"])
+    train = config["train"]
+    unknown = set(train) - set(DEFAULTS["train"])
     if unknown:
         raise ValueError(f"unknown train key(s) {sorted(unknown)}")
+    for key in ("steps", "batch_size", "checkpoint_every", "validate_every",
+                "validation_items"):
+        if not (isinstance(train[key], int) and not isinstance(train[key], bool)
+                and train[key] >= 1):
+            raise ValueError(f"train.{key} must be an int >= 1, got {train[key]!r}")
+    if not (isinstance(train["learning_rate"], (int, float)) and train["learning_rate"] > 0):
+        raise ValueError(f"train.learning_rate must be > 0, got {train['learning_rate']!r}")
     return config
 
 
