@@ -220,12 +220,16 @@ def test_blind_command(tmp_path, capsys):
     (["psf", "airy:radius=3", "-o", "{d}/k.png"], "a PSF needs floating point"),
     (["train", "{d}/bad.toml", "--out", "{d}/run"], "bad.toml: not valid TOML"),
     (["train", "{d}/negative.toml", "--out", "{d}/run"], "train.steps must be an int >= 1"),
+    (["train", "{d}/typo.toml", "--out", "{d}/run"], r"unknown data key\(s\) \['pach'\]"),
+    (["train", "{d}/layers.toml", "--out", "{d}/run"], "model ESPCN with .*negative dimension"),
 ])
 def test_user_errors_are_one_line_with_status_2(tmp_path, blurred_tif, capsys, args, match):
     (tmp_path / "bad.tif").write_bytes(b"garbage")
     (tmp_path / "bad.toml").write_text("garbage")
     (tmp_path / "negative.toml").write_text('[model]\nname = "ESPCN"\nscale = 2\n'
                                             '[train]\nsteps = -1\n')
+    (tmp_path / "typo.toml").write_text('[model]\nname = "ESPCN"\nscale = 2\n[data]\npach = 8\n')
+    (tmp_path / "layers.toml").write_text('[model]\nname = "ESPCN"\nscale = 2\nfeatures = -3\n')
     np.save(tmp_path / "nan.npy", np.full((8, 8), np.nan))
     fill = {"{d}": str(tmp_path), "{in}": str(blurred_tif), "{bad}": str(tmp_path / "bad.tif"),
             "{nan}": str(tmp_path / "nan.npy")}

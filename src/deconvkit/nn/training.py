@@ -126,10 +126,16 @@ def load_config(source) -> dict:
                          f"{model.get('name')!r}")
     if not isinstance(model.get("scale"), int) or model["scale"] < 2:
         raise ValueError(f"model.scale must be an int >= 2, got {model.get('scale')!r}")
+    for section in ("data", "train"):
+        unknown = set(config[section]) - set(DEFAULTS[section])
+        if unknown:
+            raise ValueError(f"unknown {section} key(s) {sorted(unknown)}; use "
+                             f"{', '.join(DEFAULTS[section])}")
+    for key in ("patch", "items", "count", "supersample"):
+        value = config["data"][key]
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ValueError(f"data.{key} must be an int >= 1, got {value!r}")
     train = config["train"]
-    unknown = set(train) - set(DEFAULTS["train"])
-    if unknown:
-        raise ValueError(f"unknown train key(s) {sorted(unknown)}")
     for key in ("steps", "batch_size", "checkpoint_every", "validate_every",
                 "validation_items"):
         if not (isinstance(train[key], int) and not isinstance(train[key], bool)
@@ -143,7 +149,11 @@ def load_config(source) -> dict:
 def build_model(config: dict) -> nn.Module:
     """The model a config describes (weights at initialisation)."""
     options = {k: v for k, v in config["model"].items() if k not in ("name", "residual")}
-    network = MODELS[config["model"]["name"]](**options)
+    name = config["model"]["name"]
+    try:
+        network = MODELS[name](**options)
+    except (TypeError, ValueError, RuntimeError) as exc:  # bad sizes reach torch's layers
+        raise ValueError(f"model {name} with {options}: {exc}") from None
     if config["model"].get("residual"):
         return ResidualSR(network, config["model"]["scale"])
     return network
