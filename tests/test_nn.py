@@ -97,6 +97,21 @@ def test_errors_name_the_argument():
         Fd.conv_transpose(torch.zeros(1, 4), torch.zeros(1, 1, 3, 3))
     with pytest.raises(ValueError, match="divisible by groups"):
         TransposedConv(3, 4, groups=2)
+    # torch's own RuntimeErrors before, or (scale 0) a layer that could not run
+    x, w = torch.zeros(1, 4, 8, 8), torch.zeros(4, 2, 3, 3)
+    with pytest.raises(ValueError, match="stride must be an int >= 1"):
+        Fd.conv_transpose(x, w, stride=0)
+    with pytest.raises(ValueError, match="input has 4 channels but the weight"):
+        Fd.conv_transpose(x, torch.zeros(3, 2, 3, 3))
+    with pytest.raises(ValueError, match="input has 4 channels but the weight"):
+        Fd.conv(x, torch.zeros(2, 3, 3, 3))
+    with pytest.raises(ValueError, match="groups=3 must be an int >= 1 dividing"):
+        Fd.conv_transpose(x, w, groups=3)
+    for layer in (SubPixelConv, ResizeConv):
+        with pytest.raises(ValueError, match="scale must be an int >= 1"):
+            layer(4, 2, 3, 0)
+    with pytest.raises(ValueError, match="scale must be an int >= 1"):
+        Upsample(4, 2, 2.5)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

@@ -30,13 +30,14 @@ _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
 def _tuple(value, d: int, name: str) -> tuple[int, ...]:
+    low = 1 if name in ("stride", "dilation", "kernel_size") else 0
     values = (value,) * d if isinstance(value, int) else tuple(value)
-    if len(values) != d or any(not isinstance(v, int) or v < 0 for v in values):
-        raise ValueError(f"{name} must be a non-negative int or {d} of them, got {value!r}")
+    if len(values) != d or any(not isinstance(v, int) or v < low for v in values):
+        raise ValueError(f"{name} must be an int >= {low} or {d} of them, got {value!r}")
     return values
 
 
-def _dims(x, weight) -> int:
+def _dims(x, weight, groups, *, transposed: bool) -> int:
     d = weight.ndim - 2
     if d not in _CONV:
         raise ValueError(f"weight has {weight.ndim} dims; expected 3, 4 or 5 "
@@ -44,6 +45,14 @@ def _dims(x, weight) -> int:
     if x.ndim != d + 2:
         raise ValueError(f"input has {x.ndim} dims but a {d}-D weight needs {d + 2} "
                          "(batch, channels, *spatial)")
+    if not (isinstance(groups, int) and groups >= 1 and weight.shape[0] % groups == 0):
+        raise ValueError(f"groups={groups!r} must be an int >= 1 dividing the weight's "
+                         f"first axis ({weight.shape[0]})")
+    # torch's layouts: conv (C_out, C_in / groups, ...), transposed (C_in, C_out / groups, ...)
+    expected = weight.shape[0] if transposed else weight.shape[1] * groups
+    if x.shape[1] != expected:
+        raise ValueError(f"input has {x.shape[1]} channels but the weight of shape "
+                         f"{tuple(weight.shape)} takes {expected}")
     return d
 
 
@@ -59,7 +68,7 @@ def conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups: int =
     ``boundary="zero"`` is exactly ``torch.nn.functional.conv{d}d``.
     """
     _check_boundary(boundary)
-    d = _dims(x, weight)
+    d = _dims(x, weight, groups, transposed=False)
     padding = _tuple(padding, d, "padding")
     if boundary == "zero":
         return _CONV[d](x, weight, bias, _tuple(stride, d, "stride"), padding,
@@ -94,7 +103,7 @@ def conv_transpose(x, weight, bias=None, *, stride=1, padding=0, output_padding=
     ``<conv(x), y> == <x, conv_transpose(y)>`` exactly.
     """
     _check_boundary(boundary)
-    d = _dims(x, weight)
+    d = _dims(x, weight, groups, transposed=True)
     args = (_tuple(stride, d, "stride"),)
     padding = _tuple(padding, d, "padding")
     output_padding = _tuple(output_padding, d, "output_padding")

@@ -166,6 +166,7 @@ class ResizeConv(nn.Module):
         super().__init__()
         if mode not in ("nearest", "linear"):
             raise ValueError(f"mode={mode!r} is not 'nearest' or 'linear'")
+        _check_scale(scale)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size={kernel_size} must be odd for 'same' padding")
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
@@ -221,6 +222,7 @@ class SubPixelConv(nn.Module):
                  scale: int = 2, *, ndim: int = 2, icnr: bool = True, blur: bool = False,
                  bias: bool = True, boundary: str = "zero", device=None, dtype=None):
         super().__init__()
+        _check_scale(scale)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size={kernel_size} must be odd for 'same' padding")
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
@@ -288,6 +290,7 @@ class Upsample(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, scale: int = 2, *,
                  mode: str = "subpixel", ndim: int = 2, **options):
         super().__init__()
+        _check_scale(scale)
         if mode == "subpixel":
             self.layer = SubPixelConv(in_channels, out_channels, scale=scale, ndim=ndim,
                                       **options)
@@ -311,3 +314,8 @@ class Upsample(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, scale={self.scale}"
+
+
+def _check_scale(scale):
+    if not (isinstance(scale, int) and not isinstance(scale, bool) and scale >= 1):
+        raise ValueError(f"scale must be an int >= 1, got {scale!r}")
