@@ -165,6 +165,14 @@ def test_errors_name_the_argument(kwargs, message):
         blind_deconvolve(image, **kwargs)
 
 
+@pytest.mark.parametrize("method", ["map", "richardson_lucy", "parametric"])
+@pytest.mark.parametrize("value", [0.0, 0.3])
+def test_constant_image_is_refused_clearly(method, value):
+    # a numpy warning from deep inside the MAP solver's denoiser before
+    with pytest.raises(ValueError, match="image is constant"):
+        blind_deconvolve(np.full((48, 48), value), 7, method=method)
+
+
 def test_richardson_lucy_refuses_negative_data():
     image = np.random.default_rng(0).standard_normal((32, 32))
     with pytest.raises(ValueError, match="non-negative"):
