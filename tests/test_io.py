@@ -114,6 +114,14 @@ def test_corrupt_files(tmp_path, name, content, match):
         io.read(tmp_path / name)
 
 
+def test_csv_header_line_is_skipped(tmp_path):
+    # a column name on the first line failed with "could not convert 'trace'"
+    (tmp_path / "h.csv").write_text("trace\n0.5\n1.5\n-2\n")
+    np.testing.assert_array_equal(io.read(tmp_path / "h.csv"), [0.5, 1.5, -2.0])
+    (tmp_path / "h.txt").write_text("# volts\n1 2 3\n")
+    np.testing.assert_array_equal(io.read(tmp_path / "h.txt"), [1.0, 2.0, 3.0])
+
+
 def test_unknown_and_missing(tmp_path):
     with pytest.raises(ValueError, match="unknown file type '.xyz'"):
         io.read(tmp_path / "a.xyz")

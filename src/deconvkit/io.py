@@ -132,10 +132,17 @@ def _read_npy(path):
 
 
 def _read_csv(path):
+    delimiter = "," if path.suffix.lower() == ".csv" else None
+    with open(path) as f:
+        first = f.readline().strip().split(delimiter)
+    try:  # a header line (a column name) is skipped
+        [float(token) for token in first if token.strip()]
+        header = 0
+    except ValueError:
+        header = 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an empty file is reported below, as an error
-        data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None,
-                          ndmin=2)
+        data = np.loadtxt(path, delimiter=delimiter, ndmin=2, skiprows=header)
     if min(data.shape) != 1:
         raise ValueError(f"it has {data.shape[1]} columns and {data.shape[0]} rows; "
                          "put one signal per file, as a single column")
@@ -225,7 +232,7 @@ def _to_integer_image(data, bit_depth, path):
     samples = (1, 3) if _format(path) == "jpeg" else (1, 2, 3, 4)  # PNG: grey/RGB (+ alpha)
     if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[-1] not in samples):
         raise ValueError(f"{path}: {_format(path).upper()} holds 2-D grey or colour images "
-                         f"with {' or '.join(map(str, samples))} samples per pixel (channels "
+                         f"with {', '.join(map(str, samples))} samples per pixel (channels "
                          f"last), got shape {data.shape}; write a .tif instead")
     if data.dtype.kind in "ui" and bit_depth is None:
         if data.dtype not in (np.uint8, np.uint16):
