@@ -100,6 +100,15 @@ def test_many_files_into_a_folder(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["img0.tif", "img1.tif", "img2.tif"]
     said = capsys.readouterr().out
     assert said.count("richardson_lucy") == 3
+    # one unreadable file: the others are still written and reported, status 2
+    (tmp_path / "img1.tif").write_bytes(b"garbage")
+    again = tmp_path / "again"
+    assert main(["deconvolve", *names, "--out-dir", str(again), "--psf", "gaussian:sigma=1",
+                 "--method", "richardson_lucy", "--iterations", "5"]) == 2
+    assert sorted(p.name for p in again.iterdir()) == ["img0.tif", "img2.tif"]
+    said = capsys.readouterr()
+    assert said.out.count("richardson_lucy") == 2
+    assert "cannot read" in said.err and "1 of 3 files failed" in said.err
 
 
 @pytest.mark.parametrize("args,match", [

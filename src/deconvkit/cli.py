@@ -183,10 +183,19 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
     with _Progress(len(pairs), "files", quiet) as progress, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_restore_file, s, t, job, True) for s, t in pairs]
+        failed = []
         for done, ((source, target), future) in enumerate(zip(pairs, futures), 1):
-            info, seconds, shape = future.result()
             progress(done)
+            try:
+                info, seconds, shape = future.result()
+            except _USER_ERRORS as exc:  # one bad file does not stop (or hide) the others
+                failed.append(str(source))
+                click.echo(f"deconvkit: error: {' '.join(str(exc).split())}", err=True)
+                continue
             _report(source, target, info, seconds, shape, method, quiet)
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(pairs)} files failed ({', '.join(failed)}); "
+                         "the others were written")
 
 
 def _output_pairs(inputs, output, out_dir, overwrite):
@@ -598,6 +607,10 @@ def nn_checkerboard_demo(out_dir):
     _console().print(f"wrote {target}")
 
 
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError,
+                PermissionError)
+
+
 def main(argv=None) -> int:
     """Entry point: run the CLI and turn user errors into one line and status 2."""
     with warnings.catch_warnings(record=True) as caught:
@@ -619,8 +632,7 @@ def _run(argv) -> int:
     except click.ClickException as exc:
         click.echo(f"deconvkit: error: {exc.format_message()}", err=True)
         return 2
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError,
-            PermissionError) as exc:
+    except _USER_ERRORS as exc:
         if os.environ.get("DECONVKIT_DEBUG"):
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
