@@ -179,6 +179,11 @@ def test_cli_inspect_and_checkerboard_demo(tmp_path, capsys):
     assert main(["nn", "inspect", str(tmp_path / "g.pt")]) == 0
     said = capsys.readouterr().out
     assert said.count("SubPixelConv") == 2 and "checkerboard index 0" in said
+    # the shipped models (weights + config, as deconvkit train writes them) were refused
+    from deconvkit.nn.upscale import shipped_model
+
+    assert main(["nn", "inspect", str(shipped_model(2))]) == 0
+    assert "upsample.layer: SubPixelConv" in capsys.readouterr().out
     torch.save({"not": "a model"}, tmp_path / "d.pt")
     assert main(["nn", "inspect", str(tmp_path / "d.pt")]) == 2
     assert "not a torch.nn.Module" in capsys.readouterr().err

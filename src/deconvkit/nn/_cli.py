@@ -32,10 +32,19 @@ def upsampling_layers(model: torch.nn.Module):
 
 
 def load_model(path):
-    """A whole module saved with ``torch.save(model, path)`` (a pickle: load trusted files only)."""
+    """A model written by ``deconvkit train`` (the shipped ones too; weights only, safe),
+    or a whole module saved with ``torch.save(model, path)`` (a pickle: trusted files only)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a pickled module, or not a torch file at all: tried below
+        saved = None
+    if isinstance(saved, dict) and "config" in saved:
+        from .training import load
+
+        return load(path)
     try:
         model = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a bad file
