@@ -109,3 +109,7 @@ def test_psf_errors():
         psf.widefield((5, 5, 5), na=1.6)
     with pytest.raises(ValueError, match="positive sum"):
         psf.normalize(np.zeros(3))
+    # a spacing per axis of the wrong count failed inside numpy's broadcasting
+    for spacing in ((0.2, 0.1), (0.0, 0.1, 0.1), "fine"):
+        with pytest.raises(ValueError, match="spacing must be a positive number or 3"):
+            psf.resample(np.ones((3, 3, 3)), spacing, 0.1)

@@ -85,6 +85,19 @@ def center(psf, *, subpixel: bool = False) -> np.ndarray:
     return normalize(np.clip(shifted, 0, None))
 
 
+def _per_axis(value, d: int, name: str) -> np.ndarray:
+    """One positive finite float, or ``d`` of them, as an array of ``d``."""
+    try:
+        values = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])  # reported below
+    if values.ndim != 1 or values.size not in (1, d) or not np.all(np.isfinite(values)) \
+            or np.any(values <= 0):
+        raise ValueError(f"{name} must be a positive number or {d} of them (one per axis), "
+                         f"got {value!r}")
+    return np.broadcast_to(values, (d,))
+
+
 def resample(psf, spacing, new_spacing, *, shape=None) -> np.ndarray:
     """Resample a PSF sampled at ``spacing`` onto a grid of ``new_spacing``.
 
@@ -102,10 +115,8 @@ def resample(psf, spacing, new_spacing, *, shape=None) -> np.ndarray:
     """
     psf = normalize(psf)
     d = psf.ndim
-    old = np.broadcast_to(np.asarray(spacing, dtype=float), (d,))
-    new = np.broadcast_to(np.asarray(new_spacing, dtype=float), (d,))
-    if np.any(old <= 0) or np.any(new <= 0):
-        raise ValueError("spacing and new_spacing must be positive")
+    old, new = (_per_axis(value, d, name) for value, name in ((spacing, "spacing"),
+                                                            (new_spacing, "new_spacing")))
     ratio = new / old  # > 1: coarser
     if shape is None:
         shape = tuple(int(2 * math.ceil((k // 2) / r) + 1) for k, r in zip(psf.shape, ratio))
