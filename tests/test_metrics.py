@@ -33,3 +33,12 @@ def test_metric_errors():
         metrics.psnr(np.zeros(4), np.ones(4))
     with pytest.raises(ValueError, match="no interior"):
         metrics.border_psnr(np.random.rand(20, 20), np.zeros((20, 20)), width=10)
+    with pytest.raises(ValueError, match="width must be an int >= 1"):
+        metrics.border_psnr(np.random.rand(20, 20), np.zeros((20, 20)), width=0)
+
+
+def test_identical_images_have_infinite_psnr():
+    # scikit-image divides by the zero error (a warning, an error under -W error)
+    reference = np.random.default_rng(0).random((16, 16))
+    assert metrics.psnr(reference, reference.copy()) == float("inf")
+    assert metrics.border_psnr(reference, reference, width=4).interior == float("inf")

@@ -40,8 +40,10 @@ def psnr(reference, image, *, data_range: float | None = None) -> float:
     20.0
     """
     ref, img = _pair(reference, image)
-    return float(skimage.metrics.peak_signal_noise_ratio(
-        ref, img, data_range=_range(ref, data_range)))
+    drange = _range(ref, data_range)
+    if np.array_equal(ref, img):  # scikit-image divides by the zero error, with a warning
+        return float("inf")
+    return float(skimage.metrics.peak_signal_noise_ratio(ref, img, data_range=drange))
 
 
 def ssim(reference, image, *, data_range: float | None = None, channel_axis=None) -> float:
@@ -77,6 +79,8 @@ def border_psnr(reference, image, *, width: int = 16, data_range: float | None =
     ref, img = _pair(reference, image)
     drange = _range(ref, data_range)
     axes = tuple(range(ref.ndim)) if axes is None else tuple(a % ref.ndim for a in axes)
+    if not (isinstance(width, (int, np.integer)) and width >= 1):
+        raise ValueError(f"width must be an int >= 1, got {width!r}")
     if any(2 * width >= ref.shape[a] for a in axes):
         raise ValueError(f"width={width} leaves no interior in shape {ref.shape}")
     inner = tuple(slice(width, n - width) if i in axes else slice(None)
