@@ -235,6 +235,21 @@ def test_signed_signals_keep_their_sign(method):
     assert info.parameters["nonnegative"] is True
 
 
+def test_tensors_that_require_grad():
+    # autograd refused the in-place solvers' out= operations (a RuntimeError)
+    torch = pytest.importorskip("torch")
+    observed, kernel, _ = _observe(2, noise=0.01, seed=3)
+    tensor = torch.tensor(observed, requires_grad=True)
+    for method in ("total_variation", "richardson_lucy"):
+        with pytest.warns(UserWarning, match="not differentiable: the image was detached"):
+            restored = deconvolve(tensor, kernel, method=method, iterations=5)
+        expected = deconvolve(observed, kernel, method=method, iterations=5)
+        np.testing.assert_allclose(restored.numpy(), expected, rtol=1e-6, atol=1e-9)
+    # the closed forms stay differentiable
+    deconvolve(tensor, kernel, method="wiener", balance=0.01).sum().backward()
+    assert tensor.grad is not None and torch.isfinite(tensor.grad).all()
+
+
 def test_rl_warns_on_signed_data():
     kernel = psf.gaussian(3.0, ndim=1)
     observed = simulate(np.sin(np.linspace(0, 40, 1500)), kernel, sigma=0.01, seed=0)

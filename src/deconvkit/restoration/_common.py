@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._array_api import array_namespace, asarray, conj_, is_torch, next_fast_len, to_numpy
@@ -9,8 +11,18 @@ from .._validate import check_array, check_psf
 from ..operators import Convolution
 
 
-def prepare(image, psf):
-    """Validated working-float image and a unit-sum PSF in the image's library."""
+def prepare(image, psf, *, in_place: str | None = None):
+    """Validated working-float image and a unit-sum PSF in the image's library.
+
+    ``in_place``: the name of a solver that updates arrays in place, so it
+    cannot be differentiated: a torch tensor that requires grad is detached,
+    with a warning (autograd refuses in-place ``out=`` operations on it).
+    """
+    if in_place and getattr(image, "requires_grad", False):
+        warnings.warn(f"{in_place} updates arrays in place and is not differentiable: the image "
+                      "was detached, so no gradient flows through the result (wiener, "
+                      "tikhonov and cgls are differentiable)", UserWarning, stacklevel=3)
+        image = image.detach()
     image = check_array(image, "image")
     psf = check_psf(psf, tuple(image.shape))
     psf = asarray(psf, image)

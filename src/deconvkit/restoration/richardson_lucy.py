@@ -181,7 +181,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     if not background >= 0:
         raise ValueError(f"background must be >= 0, got {background!r}")
     tv_weight = check_weight(tv_weight, "weight")
-    image, psf = prepare(image, psf)
+    image, psf = prepare(image, psf, in_place=name)
     psf = _non_negative(psf, name)
     xp = array_namespace(image)
     op = Convolution(psf, boundary=boundary, method="auto")

@@ -153,7 +153,7 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     check_choice(boundary, "boundary", BOUNDARIES)
     weight = check_weight(weight, "weight")
     quadratic_weight = check_weight(quadratic_weight, "quadratic_weight")
-    image, psf = prepare(image, psf)
+    image, psf = prepare(image, psf, in_place="total_variation")
     op = Convolution(psf, boundary=boundary)
     grad = Gradient(psf.ndim)
     sigma = noise_level(image, noise_sigma)
@@ -426,7 +426,7 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     if pywt.Wavelet(wavelet_name).orthogonal is False:
         raise ValueError(f"wavelet_name={wavelet_name!r} is not orthogonal; use e.g. 'sym4'")
     weight = check_weight(weight, "weight")
-    image, psf = prepare(image, psf)
+    image, psf = prepare(image, psf, in_place="wavelet")
     op = Convolution(psf, boundary=boundary)
     d = psf.ndim
     sigma = noise_level(image, noise_sigma)
