@@ -218,6 +218,8 @@ def test_blind_command(tmp_path, capsys):
     (["deconvolve", "{in}"], "Missing option '--psf'"),
     (["frobnicate"], "No such command"),
     (["psf", "airy:radius=3", "-o", "{d}/k.png"], "a PSF needs floating point"),
+    (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--chunks", "0x10", "-o", "{d}/o.tif"],
+     "--chunks 0x10 must be 2 sizes >= 1"),  # a ZeroDivisionError traceback before
     (["train", "{d}/bad.toml", "--out", "{d}/run"], "bad.toml: not valid TOML"),
     (["train", "{d}/negative.toml", "--out", "{d}/run"], "train.steps must be an int >= 1"),
     (["train", "{d}/typo.toml", "--out", "{d}/run"], r"unknown data key\(s\) \['pach'\]"),

@@ -336,10 +336,13 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                          "restore in memory")
     method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
     if chunks:
-        shape = tuple(int(c) for c in chunks.lower().split("x"))
-        if len(shape) != image.ndim:
-            raise ValueError(f"--chunks {chunks} has {len(shape)} sizes; the input has "
-                             f"{image.ndim} axes")
+        try:
+            shape = tuple(int(c) for c in chunks.lower().split("x"))
+        except ValueError:
+            shape = ()
+        if len(shape) != image.ndim or min(shape) < 1:
+            raise ValueError(f"--chunks {chunks} must be {image.ndim} sizes >= 1 joined by x "
+                             f"(e.g. {'x'.join(['64'] * image.ndim)}), one per axis of the input")
     else:
         limit = parse_size(memory_limit) if memory_limit else 2 * 2**30
         shape = choose_chunks(image.shape, kernel.shape, method, limit, jobs,
