@@ -9,6 +9,7 @@ import numpy as np
 from .._array_api import array_namespace, asarray, conj_, is_torch, next_fast_len, to_numpy
 from .._validate import check_array, check_psf
 from ..operators import Convolution
+from ._stopping import estimate_noise
 
 
 def prepare(image, psf, *, in_place: str | None = None):
@@ -41,21 +42,22 @@ def data_peak(image) -> float:
     return max(float(np.quantile(np.abs(_samples(image)), 0.999)), 1e-30)
 
 
+def is_signed(image, sigma: float | None = None) -> bool:
+    """Whether the data are a signed signal (a seismic trace, audio, a
+    background-subtracted difference): more than 1 % of the samples below
+    ``-3 sigma``, where noise around a non-negative scene puts 0.13 %.
+    ``sigma`` is estimated when not given."""
+    sigma = estimate_noise(image) if sigma is None else sigma
+    samples = _samples(image)
+    floor = -3.0 * sigma - 1e-6 * max(float(np.abs(samples).max()), 1e-30)
+    return float(np.quantile(samples, 0.01)) < floor
+
+
 def resolve_nonnegative(value, image, sigma: float | None = None) -> bool:
-    """``nonnegative="auto"``: constrain ``x >= 0`` unless the data are a signed
-    signal (a seismic trace, audio, a background-subtracted difference).
-
-    Signed means more than 1 % of the samples below ``-3 sigma``: noise around
-    a non-negative scene puts 0.13 % there.  ``sigma`` is estimated when not given.
-    """
+    """``nonnegative="auto"``: constrain ``x >= 0`` unless the data are signed
+    (:func:`is_signed`)."""
     if isinstance(value, str) and value == "auto":
-        if sigma is None:
-            from ._stopping import estimate_noise
-
-            sigma = estimate_noise(image)
-        samples = _samples(image)
-        floor = -3.0 * sigma - 1e-6 * max(float(np.abs(samples).max()), 1e-30)
-        return not float(np.quantile(samples, 0.01)) < floor
+        return not is_signed(image, sigma)
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise ValueError(f"nonnegative must be True, False or 'auto', got {value!r}")

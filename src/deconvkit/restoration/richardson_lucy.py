@@ -29,11 +29,11 @@ from ._common import (
     empty_spectrum,
     fft_grid,
     frame,
+    is_signed,
     mean_over,
     multiply_,
     multiply_conjugate_,
     prepare,
-    resolve_nonnegative,
 )
 from ._stopping import Info, Stopping, noise_level
 
@@ -188,7 +188,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     sigma = None
     if iterations == "auto" or tv_weight == "auto":
         sigma = noise_level(image, noise_sigma)
-        if not resolve_nonnegative("auto", image, sigma):
+        if is_signed(image, sigma):
             warnings.warn(f"{name} models non-negative intensities, but over 1 % of the data "
                           "lie below -3 sigma (a signed signal?); their negative samples count "
                           "as 0. total_variation, wiener or deconvkit.signal keep the sign",
