@@ -329,8 +329,9 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     image = open_lazy(source) if source.suffix.lower() in (".zarr", ".tif", ".tiff") else \
         _as_dask(dkio.read(source))
     kernel = job["kernel"]
-    if job["channel_axis"] is not None or (image.ndim == kernel.ndim + 1
-                                           and _tiff_names_channels(source)):
+    if job["channel_axis"] is not None or (
+            image.ndim == kernel.ndim + 1 and source.suffix.lower() in (".tif", ".tiff")
+            and any(letter in (dkio.tiff_axes(source) or "") for letter in "CS")):
         raise ValueError(f"{source}: out-of-core restoration takes one channel at a time; "
                          "write each channel to its own file, or drop --memory-limit and "
                          "restore in memory")
@@ -356,15 +357,6 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                            progress=lambda done, total: progress.set(done, total))
     _report(source, target, info, time.perf_counter() - start, tuple(image.shape),
             job["method"], quiet, extra=f"chunks {shape}")
-
-
-def _tiff_names_channels(source) -> bool:
-    if source.suffix.lower() not in (".tif", ".tiff"):
-        return False
-    import tifffile
-
-    with tifffile.TiffFile(source) as tif:
-        return any(letter in tif.series[0].axes for letter in "CS")
 
 
 def _as_dask(array):
@@ -482,10 +474,9 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     bit_depth = _output_bit_depth(bit_depth, image)
     size = _psf_size(psf_size)
     spatial = image.ndim
-    if channel_axis is None and image.ndim == 3 and (
-            image.shape[-1] in (3, 4) or _has_alpha(input_path, image, -1)) and (
-            isinstance(size, int) or len(size) == 2):
-        channel_axis, spatial = -1, 2
+    if channel_axis is None and image.ndim == 3 and (isinstance(size, int) or len(size) == 2):
+        channel_axis = _channel_axis_of(input_path, image, meta)
+        spatial = 3 if channel_axis is None else 2
     image, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
     start = time.perf_counter()
     with _Progress(None, f"blind {method}", quiet) as progress:

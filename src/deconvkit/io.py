@@ -93,16 +93,29 @@ def _read_tiff(path):
 
     with tifffile.TiffFile(path) as tif:
         data = tif.asarray()
-        axes = tif.series[0].axes
         spacing, unit = None, None
         shaped = tif.shaped_metadata[0] if tif.shaped_metadata else {}
         if "spacing" in shaped:
             spacing, unit = tuple(float(s) for s in shaped["spacing"]), shaped.get("unit")
         else:
             spacing, unit = _tiff_resolution(tif, data.ndim)
+        axes = _known_axes(tif)
+    return data, Metadata(spacing=spacing, unit=unit, axes=axes)
+
+
+def tiff_axes(path) -> str | None:
+    """The axis letters a TIFF names (e.g. ``"ZCYX"``), without reading its samples."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return _known_axes(tif)
+
+
+def _known_axes(tif) -> str | None:
     # "Q" is tifffile's unknown axis: only a full set of known letters says anything
-    known = len(axes) == data.ndim and "Q" not in axes
-    return data, Metadata(spacing=spacing, unit=unit, axes=axes if known else None)
+    series = tif.series[0]
+    axes = series.axes
+    return axes if len(axes) == len(series.shape) and "Q" not in axes else None
 
 
 def _tiff_resolution(tif, ndim):
