@@ -116,11 +116,12 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
 
 
 def working_dtype(dtype):
-    """The float a chunk of ``dtype`` is restored in: float64 for float64 and
-    integers wider than 16 bits, float32 otherwise."""
-    dtype = np.dtype(dtype)
-    wide = dtype == np.float64 or dtype.itemsize > 2 and dtype.kind in "iu"
-    return np.dtype(np.float64 if wide else np.float32)
+    """The float a chunk of ``dtype`` is restored in: the library's dtype policy
+    (:func:`deconvkit._array_api.float_dtype`; float64 for float64 and integers
+    wider than 16 bits, float32 otherwise)."""
+    from ._array_api import float_dtype
+
+    return np.dtype(float_dtype(np.empty(0, dtype=dtype)))
 
 
 def _boundaries(method: str) -> tuple[str, ...]:

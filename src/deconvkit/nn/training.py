@@ -131,16 +131,15 @@ def load_config(source) -> dict:
         if unknown:
             raise ValueError(f"unknown {section} key(s) {sorted(unknown)}; use "
                              f"{', '.join(DEFAULTS[section])}")
-    for key in ("patch", "items", "count", "supersample"):
-        value = config["data"][key]
-        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-            raise ValueError(f"data.{key} must be an int >= 1, got {value!r}")
+    counts = {"data": ("patch", "items", "count", "supersample"),
+              "train": ("steps", "batch_size", "checkpoint_every", "validate_every",
+                        "validation_items")}
+    for section, keys in counts.items():
+        for key in keys:
+            value = config[section][key]
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{section}.{key} must be an int >= 1, got {value!r}")
     train = config["train"]
-    for key in ("steps", "batch_size", "checkpoint_every", "validate_every",
-                "validation_items"):
-        if not (isinstance(train[key], int) and not isinstance(train[key], bool)
-                and train[key] >= 1):
-            raise ValueError(f"train.{key} must be an int >= 1, got {train[key]!r}")
     if not (isinstance(train["learning_rate"], (int, float)) and train["learning_rate"] > 0):
         raise ValueError(f"train.learning_rate must be > 0, got {train['learning_rate']!r}")
     return config
