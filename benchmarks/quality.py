@@ -52,14 +52,12 @@ DECONVKIT_METHODS = ("richardson_lucy", "wiener", "total_variation")
 
 
 def scene_crop(image):
-    h, w = image.shape
-    top, left = (h - SCENE) // 2, (w - SCENE) // 2
-    return image[top:top + SCENE, left:left + SCENE]
+    return wider_scene(image, 0)
 
 
 def wider_scene(image, margin=48):
-    """The scene crop with ``margin`` more samples on each side, or None
-    where the image has no room for them."""
+    """The central SCENE x SCENE crop with ``margin`` more samples on each
+    side, or None where the image has no room for them."""
     h, w = image.shape
     top, left = (h - SCENE) // 2, (w - SCENE) // 2
     if min(top, left, h - top - SCENE, w - left - SCENE) < margin:
