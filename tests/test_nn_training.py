@@ -93,6 +93,15 @@ def test_tiled_upscale_matches_one_pass(small_model):
     assert np.abs(coarse - whole).max() > 1e-3  # the check can fail: thin overlaps show
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (7, 40)])
+def test_upscale_images_smaller_than_the_blending_margin(small_model, shape):
+    image = np.random.default_rng(2).random(shape)
+    out = upscale(image, 2, model=small_model)
+    x = torch.from_numpy(image.astype(np.float32))[None, None]
+    with torch.no_grad():  # one tile: the model's own output, not 0/0
+        np.testing.assert_allclose(out, small_model(x)[0, 0].numpy(), atol=1e-6)
+
+
 def test_upscale_errors(small_model):
     with pytest.raises(ValueError, match="no model is shipped for scale=5"):
         upscale(np.zeros((8, 8)), 5)

@@ -32,8 +32,10 @@ def _window(n: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
     weight 0 (the network saw the tile's edge there), then a linear ramp
     over the middle half hands over to the neighbour.
     """
-    distance = np.minimum(np.arange(n) if not at_start else np.full(n, n),
-                          np.arange(n)[::-1] if not at_end else np.full(n, n))
+    # an image side (no neighbour) is at infinite distance: full weight even
+    # in a tile narrower than the margin
+    distance = np.minimum(np.arange(n) if not at_start else np.full(n, np.inf),
+                          np.arange(n)[::-1] if not at_end else np.full(n, np.inf))
     margin = overlap / 4
     return np.clip((distance - margin + 0.5) / max(overlap - 2 * margin, 1), 0, 1)
 
