@@ -153,3 +153,25 @@ def test_cli_train_evaluate_upscale(tmp_path, capsys):
                  str(tmp_path / "la_out.png"), "-q"]) == 0
     out = io.read(tmp_path / "la_out.png")
     assert out.shape == (48, 40, 2) and np.all(out[..., 1] == 200)
+
+
+def test_cli_upscales_tiff_stacks_plane_by_plane(tmp_path):
+    import tifffile
+
+    from deconvkit import io
+
+    rng = np.random.default_rng(3)
+    stack = rng.random((2, 3, 12, 10)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "zcyx.tif", stack, imagej=True, resolution=(10.0, 10.0),
+                     metadata={"axes": "ZCYX", "spacing": 0.3, "unit": "um"})
+    assert main(["upscale", str(tmp_path / "zcyx.tif"), "-o", str(tmp_path / "out.tif"),
+                 "-q"]) == 0
+    out, meta = io.read(tmp_path / "out.tif", with_metadata=True)
+    assert out.shape == (2, 3, 24, 20) and meta.axes == "ZCYX"
+    np.testing.assert_allclose(meta.spacing, (0.3, 0.05, 0.05))  # y and x twice as fine
+    # each plane upscaled on its own: the same as upscaling that plane alone
+    np.testing.assert_allclose(out[1, 2], upscale(stack[1, 2], 2), atol=1e-6)
+    tifffile.imwrite(tmp_path / "zyx.tif", stack[:, 0])  # no axes metadata: a stack
+    assert main(["upscale", str(tmp_path / "zyx.tif"), "-o", str(tmp_path / "z.tif"),
+                 "-q"]) == 0
+    assert io.read(tmp_path / "z.tif").shape == (2, 24, 20)

@@ -6,6 +6,7 @@ User errors (bad arguments, unreadable files, invalid data) print one line
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import sys
@@ -551,20 +552,31 @@ def evaluate_command(model_path):
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 def upscale_command(input_path, scale, output, model_path, tile, overwrite, quiet):
-    """Super-resolve INPUT by --scale with a learned model (grey or colour, 8/16-bit, float)."""
+    """Super-resolve INPUT by --scale with a learned model (grey or colour, 8/16-bit, float;
+    a 3-D TIFF stack plane by plane)."""
     from .nn.upscale import upscale
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
     start = time.perf_counter()
-    colour, channel_axis, alpha = _split_alpha(input_path, image, -1 if image.ndim == 3 else None)
-    result = upscale(colour, scale, model=model_path, tile=tile, channel_axis=channel_axis)
+    channel_axis = _channel_axis_of(input_path, image, meta)
+    colour, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
+    if colour.ndim > 2 and (channel_axis is None or channel_axis % colour.ndim < colour.ndim - 1):
+        # a stack (a TIFF's Z, T or a C before YX): each YX plane upscaled in its own right
+        planes = colour.reshape(-1, *colour.shape[-2:])
+        result = upscale(planes, scale, model=model_path, tile=tile, channel_axis=0)
+        result = result.reshape(*colour.shape[:-2], *result.shape[-2:])
+    else:
+        result = upscale(colour, scale, model=model_path, tile=tile, channel_axis=channel_axis)
     if alpha is not None:  # opacity is a mask, not an image: linear interpolation
         from skimage.transform import rescale
 
         alpha = rescale(alpha.astype(float), (scale, scale, 1), order=1, preserve_range=True)
         result = _with_alpha(result, alpha.round())
-    dkio.write(output, result, overwrite=overwrite)
+    if meta.spacing is not None:  # the samples are `scale` times closer in y and x
+        *other, y, x = meta.spacing
+        meta = dataclasses.replace(meta, spacing=(*other, y / scale, x / scale))
+    dkio.write(output, result, metadata=meta, overwrite=overwrite)
     if not quiet:
         _console().print(f"{input_path}: {image.shape} {image.dtype} -> {result.shape} in "
                          f"{time.perf_counter() - start:.2f} s -> {output}")
