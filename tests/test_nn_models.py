@@ -1,11 +1,12 @@
 """Architectures: output shapes in 1-D/2-D/3-D, and that they learn on the synthetic data."""
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from deconvkit.nn.data import DegradedDataset  # noqa: E402
-from deconvkit.nn.models import ESPCN, FSRCNN, DCGANGenerator, UNet  # noqa: E402
+from deconvkit.nn.models import EDSR, ESPCN, FSRCNN, DCGANGenerator, UNet  # noqa: E402
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -18,6 +19,8 @@ def test_shapes(ndim, upsampler):
     generator = DCGANGenerator(10, 3, 4, 2, upsampler=upsampler, ndim=ndim)
     assert generator(torch.randn(2, 10)).shape == (2, 3) + (16,) * ndim
     assert ESPCN(3, features=8, ndim=ndim)(x).shape[2:] == (24,) * ndim
+    assert EDSR(2, 2, features=4, blocks=1, ndim=ndim)(x.repeat(1, 2, *(1,) * ndim)).shape \
+        == (2, 2) + (16,) * ndim
 
 
 def test_fsrcnn_box_filtered_subpixel_has_no_checkerboard():
@@ -33,6 +36,24 @@ def test_fsrcnn_box_filtered_subpixel_has_no_checkerboard():
                                   .upsample.layer) < 1e-6  # ICNR at initialisation
     with pytest.raises(ValueError, match="blur=True needs upsampler='subpixel'"):
         FSRCNN(2, upsampler="transposed", blur=True)
+
+
+def test_edsr_is_box_filtered_and_residual():
+    from deconvkit.nn import checkerboard_index
+
+    for scale in (2, 3):
+        model = EDSR(scale, features=4, blocks=2)
+        with torch.no_grad():
+            model.upsample.layer.weight.normal_()
+            model.upsample.layer.bias.normal_()
+        assert checkerboard_index(model.upsample.layer) < 1e-6
+    # a block whose branch is zero passes its input through
+    model = EDSR(2, features=4, blocks=2)
+    for block in model.body[:-1]:
+        torch.nn.init.zeros_(block.body[-1].weight)
+        torch.nn.init.zeros_(block.body[-1].bias)
+    x = torch.randn(1, 4, 6, 6)
+    assert torch.allclose(model.body[:-1](x), x)
 
 
 def test_unet_explains_bad_sizes():
@@ -59,6 +80,26 @@ def test_dataset_is_seeded_and_degrades():
     assert soft[1][1].diff(dim=-1).abs().mean() < clean.diff(dim=-1).abs().mean()
     with pytest.raises(ValueError, match="sharp_blur must be a standard deviation >= 0"):
         DegradedDataset(4, patch=32, scale=2, sharp_blur=-1.0)
+
+
+def test_textured_dead_leaves():
+    from deconvkit import dead_leaves
+
+    flat = dead_leaves((96, 96), seed=0, count=200, min_radius=4)
+    textured = dead_leaves((96, 96), seed=0, count=200, min_radius=4, texture=0.3)
+    # texture=0 is the classical model, draw for draw
+    assert np.array_equal(flat, dead_leaves((96, 96), seed=0, count=200, min_radius=4,
+                                            texture=0.0))
+    assert np.array_equal(textured, dead_leaves((96, 96), seed=0, count=200, min_radius=4,
+                                                texture=0.3))
+    # flat leaves change only at their edges; textured ones vary inside too
+    assert np.median(np.abs(np.diff(flat, axis=1))) < 0.01
+    assert np.median(np.abs(np.diff(textured, axis=1))) > 0.03
+    assert textured.min() >= 0 and textured.max() <= 1
+    with pytest.raises(ValueError, match="texture must be an amplitude >= 0"):
+        dead_leaves((8, 8), texture=-0.1)
+    data = DegradedDataset(2, patch=32, scale=2, texture=0.3, seed=3)
+    assert not torch.equal(data[0][1], DegradedDataset(2, patch=32, scale=2, seed=3)[0][1])
 
 
 def test_a_few_training_steps_reduce_the_loss():

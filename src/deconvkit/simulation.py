@@ -127,14 +127,16 @@ def cell_phantom(shape=(40, 96, 96), *, seed=None) -> np.ndarray:
 
 
 def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: float = 1.0,
-                max_radius: float = 64.0, exponent: float = 3.0) -> np.ndarray:
+                max_radius: float = 64.0, exponent: float = 3.0,
+                texture: float = 0.0) -> np.ndarray:
     """Procedural "dead leaves" image: occluding discs with power-law radii.
 
     Its statistics (scale invariance, sharp occlusion edges, a power-law
     spectrum) resemble natural images' [1]_, so it can stand in for photos
     when none may be downloaded.  Grey values are uniform in [0, 1]; discs
     fall front to back until ``count`` are placed, each with a small random
-    linear shading.
+    linear shading and, when ``texture`` > 0, a texture of its own: photos'
+    surfaces (fur, foliage, fabric) are rarely flat [2]_.
 
     Parameters
     ----------
@@ -146,21 +148,33 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
         Range of radii in pixels; the density of radius ``r`` is ``r**-exponent``.
     exponent : float
         Power of the radius distribution (3 gives scale invariance).
+    texture : float
+        Largest amplitude of the leaves' textures (0: flat leaves, the
+        classical model).  Each leaf draws an amplitude uniformly up to it and
+        one of three textures: a crop of Gaussian noise with a power-law
+        spectrum ``1/f**beta``, beta in [1, 3] (grain to clouds), or a
+        sinusoidal grating of random period (2 to 16 pixels) and orientation.
 
     References
     ----------
     .. [1] A. B. Lee, D. Mumford and J. Huang, "Occlusion models for natural
        images", IJCV 41, 2001.
+    .. [2] R. Achddou, Y. Gousseau and S. Ladjal, "Fully synthetic training for
+       image restoration tasks", Computer Vision and Image Understanding 233, 2023.
 
     >>> dead_leaves((32, 32), seed=0).shape
     (32, 32)
     """
     if len(shape) != 2:
         raise ValueError(f"shape must be (H, W), got {shape}")
+    if not texture >= 0:
+        raise ValueError(f"texture must be an amplitude >= 0, got {texture!r}")
     rng = np.random.default_rng(seed)
     h, w = shape
     image = np.full(shape, np.nan)
     rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
+    noises = [_power_law_noise(shape, beta, rng) for beta in (1.0, 2.0, 3.0)] if texture \
+        else []
     # inverse-CDF sampling of r ** -exponent on [min_radius, max_radius]
     a, b = min_radius ** (1 - exponent), max_radius ** (1 - exponent)
     for _ in range(count):
@@ -176,7 +190,33 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
         if free.any():
             slope = rng.normal(0, 0.2 / max(r, 1), 2)
             value = rng.random() + slope[0] * (rows[window] - cy) + slope[1] * (cols[window] - cx)
+            if texture:
+                value = value + rng.uniform(0, texture) * _leaf_texture(
+                    rng, noises, rows[window], cols[window])
             image[window][free] = np.clip(value[free], 0, 1)
         if not np.isnan(image).any():
             break
     return np.nan_to_num(image, nan=rng.random())
+
+
+def _power_law_noise(shape, beta: float, rng) -> np.ndarray:
+    """Gaussian noise with power spectrum ``1/f**beta``, unit standard deviation."""
+    frequencies = np.sqrt(sum(f ** 2 for f in np.meshgrid(
+        *(np.fft.fftfreq(n) for n in shape), indexing="ij")))
+    frequencies.flat[0] = np.inf  # no mean
+    spectrum = np.fft.fftn(rng.standard_normal(shape)) * frequencies ** (-beta / 2)
+    field = np.fft.ifftn(spectrum).real
+    return field / field.std()
+
+
+def _leaf_texture(rng, noises, rows, cols) -> np.ndarray:
+    """One leaf's texture on its window: a random shift of a noise field, or a grating."""
+    kind = rng.integers(len(noises) + 1)
+    if kind < len(noises):
+        noise = noises[kind]
+        dy, dx = rng.integers(0, noise.shape, 2)
+        return noise[(rows.astype(int) + dy) % noise.shape[0],
+                     (cols.astype(int) + dx) % noise.shape[1]]
+    period, angle, phase = rng.uniform(2, 16), rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+    along = rows * np.sin(angle) + cols * np.cos(angle)
+    return np.sqrt(2) * np.sin(2 * np.pi * along / period + phase)  # unit standard deviation

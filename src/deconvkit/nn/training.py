@@ -14,7 +14,7 @@ A run writes into one folder:
 Example config (every key has a default except ``model.name`` and ``model.scale``)::
 
     [model]
-    name = "FSRCNN"         # or "ESPCN"; other keys are its constructor's
+    name = "FSRCNN"         # or "ESPCN", "EDSR"; other keys are its constructor's
     upsampler = "subpixel"
     scale = 2
     residual = true         # learn the difference to bicubic upsampling
@@ -29,6 +29,7 @@ Example config (every key has a default except ``model.name`` and ``model.scale`
     noise = 0.0
     sharp_blur = 0.0        # defocus of the sharp image (max Gaussian sigma, per item)
     sharp_noise = 0.0       # grain added to the sharp image (max sigma, per item)
+    texture = 0.0           # leaves' textures (max amplitude, per leaf)
     seed = 0
 
     [train]
@@ -61,12 +62,12 @@ __all__ = ["DEFAULTS", "ResidualSR", "build_model", "evaluate", "load", "load_co
 DEFAULTS = {
     "model": {"residual": True},
     "data": {"patch": 96, "items": 4000, "degradation": "bicubic", "noise": 0.0,
-             "sharp_blur": 0.0, "sharp_noise": 0.0, "count": 150, "min_radius": 1.5,
+             "sharp_blur": 0.0, "sharp_noise": 0.0, "texture": 0.0, "count": 150, "min_radius": 1.5,
              "supersample": 2, "seed": 0},
     "train": {"steps": 4000, "batch_size": 16, "learning_rate": 1e-3, "seed": 0,
               "checkpoint_every": 500, "validate_every": 500, "validation_items": 32},
 }
-MODELS = {"ESPCN": _models.ESPCN, "FSRCNN": _models.FSRCNN}
+MODELS = {"EDSR": _models.EDSR, "ESPCN": _models.ESPCN, "FSRCNN": _models.FSRCNN}
 
 
 class ResidualSR(nn.Module):
@@ -190,6 +191,7 @@ class _CachedData:
                                        supersample=data["supersample"],
                                        sharp_blur=data["sharp_blur"],
                                        sharp_noise=data["sharp_noise"],
+                                       texture=data["texture"],
                                        seed=data["seed"] + seed_offset)
         self.cache: dict[int, tuple] = {}
 

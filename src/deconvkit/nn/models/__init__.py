@@ -2,7 +2,7 @@
 
 from .dcgan import DCGANGenerator
 from .deconvnet import DeconvNet
-from .sr import ESPCN, FSRCNN
+from .sr import EDSR, ESPCN, FSRCNN
 from .unet import UNet
 
-__all__ = ["DCGANGenerator", "DeconvNet", "ESPCN", "FSRCNN", "UNet"]
+__all__ = ["DCGANGenerator", "DeconvNet", "EDSR", "ESPCN", "FSRCNN", "UNet"]

@@ -1,4 +1,5 @@
-"""Super-resolution networks: FSRCNN (transposed-convolution upsampler) and ESPCN (sub-pixel)."""
+"""Super-resolution networks: FSRCNN (transposed-convolution upsampler), ESPCN and EDSR
+(sub-pixel)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from .._conv import conv_nd
 from ..functional import transposed_padding
 from ..layers import TransposedConv, Upsample
 
-__all__ = ["ESPCN", "FSRCNN"]
+__all__ = ["EDSR", "ESPCN", "FSRCNN"]
 
 
 class FSRCNN(nn.Module):
@@ -80,3 +81,60 @@ class ESPCN(nn.Module):
 
     def forward(self, x):
         return self.upsample(self.body(x))
+
+
+class _ResidualBlock(nn.Module):
+    """conv-ReLU-conv added to its input, scaled (EDSR drops batch norm)."""
+
+    def __init__(self, ndim: int, features: int, scaling: float):
+        super().__init__()
+        self.body = nn.Sequential(conv_nd(ndim, features, features, 3), nn.ReLU(inplace=True),
+                                  conv_nd(ndim, features, features, 3))
+        self.scaling = scaling
+
+    def forward(self, x):
+        return x + self.scaling * self.body(x)
+
+
+class EDSR(nn.Module):
+    """EDSR (Lim et al., CVPRW 2017): residual blocks without batch normalisation, a
+    long skip over them, and a sub-pixel upsampler at the end.
+
+    The paper's baseline has 16 blocks of 64 features; the defaults here are
+    a CPU-sized version of it.
+
+    Parameters
+    ----------
+    scale : int
+        Upsampling factor.
+    channels : int
+        Image channels (1 for luminance).
+    features, blocks : int
+        Width and number of residual blocks.
+    scaling : float
+        Factor on each block's branch (the paper uses 0.1 for its wide model).
+    blur : bool
+        Follow the pixel shuffle with the fixed ``scale``-wide box of
+        :class:`~deconvkit.nn.SubPixelConv` (no period-``scale`` patterns).
+    ndim : int
+
+    Shape
+    -----
+    ``(N, channels, *L) -> (N, channels, *(L * scale))``.
+    """
+
+    def __init__(self, scale: int = 2, channels: int = 1, features: int = 32, blocks: int = 4,
+                 *, scaling: float = 1.0, blur: bool = True, ndim: int = 2):
+        super().__init__()
+        self.head = conv_nd(ndim, channels, features, 3)
+        self.body = nn.Sequential(*(_ResidualBlock(ndim, features, scaling)
+                                    for _ in range(blocks)),
+                                  conv_nd(ndim, features, features, 3))
+        options = {"blur": True} if blur else {}
+        self.upsample = Upsample(features, channels, scale, mode="subpixel", ndim=ndim,
+                                 **options)
+        self.scale, self.ndim = scale, ndim
+
+    def forward(self, x):
+        features = self.head(x)
+        return self.upsample(features + self.body(features))
