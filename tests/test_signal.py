@@ -56,9 +56,27 @@ def test_water_level_floor_and_lowpass():
     assert np.abs(np.diff(smooth)).max() < np.abs(np.diff(sharp)).max()
 
 
+@pytest.mark.parametrize("method", ["regularized", "water_level"])
+def test_traces_along_leading_axes_each_on_their_own(method):
+    # three components of one recording, each with its own noise: the batch call
+    # equals one call per trace, so each trace's automatic weight is its own
+    rng = np.random.default_rng(3)
+    inputs = np.stack([spikes(seed=s) for s in range(3)])
+    recorded = np.stack([np.convolve(x, SEISMOMETER)[: x.size] for x in inputs])
+    recorded += np.array([[0.001], [0.01], [0.03]]) * rng.standard_normal(recorded.shape)
+    batch = signal.deconvolve(recorded[:, None], SEISMOMETER, method=method)
+    assert batch.shape == (3, 1, 400)
+    for k in range(3):
+        np.testing.assert_array_equal(batch[k, 0], signal.deconvolve(recorded[k], SEISMOMETER,
+                                                                     method=method))
+    if method == "regularized":  # the noisier trace is smoothed more than a shared weight would
+        shared = signal.regularized(recorded, SEISMOMETER, noise_sigma=0.001)
+        assert np.abs(np.diff(batch[2, 0])).mean() < np.abs(np.diff(shared[2])).mean()
+
+
 def test_errors():
-    with pytest.raises(ValueError, match="must be 1-D"):
-        signal.regularized(np.ones((4, 4)), np.ones(3))
+    with pytest.raises(ValueError, match="response 1-D, got a 1-D trace and a 2-D response"):
+        signal.regularized(np.ones(10), np.ones((3, 1)))
     with pytest.raises(ValueError, match="longer than the trace"):
         signal.water_level(np.ones(4), np.ones(9))
     with pytest.raises(ValueError, match="all zeros"):

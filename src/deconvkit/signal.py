@@ -37,6 +37,8 @@ True
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft
 import scipy.optimize
@@ -48,12 +50,28 @@ from .restoration._stopping import noise_level
 __all__ = ["deconvolve", "regularized", "water_level"]
 
 
+def _each_trace(solver):
+    """Let ``solver`` take traces ``(..., N)``: leading axes (channels, stations)
+    are separate traces, each solved on its own (its own noise level and weight)."""
+
+    @functools.wraps(solver)
+    def solve(trace, response, **options):
+        trace = np.asarray(to_numpy(check_array(trace, "trace")), dtype=np.float64)
+        if trace.ndim <= 1:
+            return solver(trace, response, **options)
+        rows = trace.reshape(-1, trace.shape[-1])
+        return np.stack([solver(row, response, **options) for row in rows]).reshape(trace.shape)
+
+    return solve
+
+
 def _spectra(trace, response, origin: str):
     trace = np.asarray(to_numpy(check_array(trace, "trace")), dtype=np.float64)
     response = np.asarray(to_numpy(check_array(response, "response")), dtype=np.float64)
     if trace.ndim != 1 or response.ndim != 1:
-        raise ValueError(f"trace and response must be 1-D, got {trace.ndim}-D and "
-                         f"{response.ndim}-D; use deconvkit.deconvolve for images")
+        raise ValueError(f"trace must be (..., N) samples and response 1-D, got a "
+                         f"{trace.ndim}-D trace and a {response.ndim}-D response; use "
+                         "deconvkit.deconvolve for images")
     if response.size > trace.size:
         raise ValueError(f"response ({response.size} samples) is longer than the trace "
                          f"({trace.size}); crop the response")
@@ -70,14 +88,16 @@ def _spectra(trace, response, origin: str):
     return trace, np.fft.rfft(aligned), np.fft.rfft(trace, length), length
 
 
+@_each_trace
 def water_level(trace, response, *, level: float = 0.01, lowpass: float | None = None,
                 sample_rate: float = 1.0, origin: str = "start") -> np.ndarray:
     r"""Water-level deconvolution of a 1-D trace.
 
     Parameters
     ----------
-    trace : (N,) array
-        Recorded samples.
+    trace : (..., N) array
+        Recorded samples; leading axes (channels, components, stations) are
+        separate traces, each deconvolved on its own.
     response : (K,) array
         Instrument impulse response, ``K <= N``, with its gain.
     level : float
@@ -94,7 +114,7 @@ def water_level(trace, response, *, level: float = 0.01, lowpass: float | None =
 
     Returns
     -------
-    (N,) ndarray
+    (..., N) ndarray
         The estimated input.
 
     Notes
@@ -120,6 +140,7 @@ def water_level(trace, response, *, level: float = 0.01, lowpass: float | None =
     return np.fft.irfft(spectrum, length)[: trace.size]
 
 
+@_each_trace
 def regularized(trace, response, *, weight="auto", penalty: str = "gradient",
                 noise_sigma: float | None = None, origin: str = "start") -> np.ndarray:
     r"""Tikhonov deconvolution of a 1-D trace, the weight set by the discrepancy principle.
@@ -130,7 +151,8 @@ def regularized(trace, response, *, weight="auto", penalty: str = "gradient",
         As in :func:`water_level`.
     weight : float or "auto"
         :math:`\lambda`; ``"auto"``: the weight whose residual RMS equals the
-        noise level (estimated from the trace unless ``noise_sigma`` is given).
+        noise level (estimated from the trace unless ``noise_sigma`` is given),
+        chosen per trace.
     penalty : {"gradient", "identity"}
         Penalise the derivative (smooth inputs) or the amplitude (spiky inputs).
 
