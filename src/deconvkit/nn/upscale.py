@@ -88,9 +88,9 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
     tile, overlap : int
         Low-resolution tile side and overlap: memory stays bounded for any
         image size; a quarter of the overlap at each shared edge is dropped
-        (12 pixels by default: the shipped models see at most 12 low-resolution pixels
-        around each output) and the rest blended with linear ramps, so tiles
-        agree with a single pass.
+        (12 pixels by default: the shipped models see at most 12
+        low-resolution pixels around each output) and the rest blended with
+        linear ramps, so tiles agree with a single pass.
 
     Returns
     -------
