@@ -269,3 +269,37 @@ def test_demo_writes_table_files_and_figure(tmp_path, capsys):
     assert "comparison.png" in files
     assert "phantom3d_richardson_lucy.tif" in files and "signal1d_wiener.csv" in files
     assert main(["demo", "--out", str(tmp_path), "-q"]) == 2  # no silent overwrite
+
+
+def test_signal_command_removes_an_instrument_response(tmp_path):
+    from deconvkit import signal
+
+    rng = np.random.default_rng(4)
+    spikes = np.zeros((1000, 2))
+    spikes[[100, 400, 401, 800], 0] = [3000, -2000, 2500, 1500]
+    spikes[[250, 600], 1] = [-3000, 2000]
+    response = np.exp(-np.arange(30) / 5.0) * np.sin(np.arange(30) / 2.0)
+    recorded = np.stack([np.convolve(s, response)[:1000] for s in spikes.T], axis=1)
+    recorded += 10 * rng.standard_normal(recorded.shape)
+    np.savetxt(tmp_path / "response.csv", response)
+    np.savetxt(tmp_path / "trace.csv", recorded[:, 0])
+    assert main(["signal", str(tmp_path / "trace.csv"), "--response",
+                 str(tmp_path / "response.csv"), "-o", str(tmp_path / "out.csv"), "-q"]) == 0
+    restored = np.loadtxt(tmp_path / "out.csv")
+    np.testing.assert_allclose(restored, signal.regularized(recorded[:, 0], response), atol=1e-9)
+    assert np.corrcoef(restored, spikes[:, 0])[0, 1] > 0.9
+    assert np.corrcoef(recorded[:, 0], spikes[:, 0])[0, 1] < 0.5
+    # a stereo WAV: each channel on its own, the sample rate used by --lowpass, int16 kept
+    io.write(tmp_path / "stereo.wav", recorded, bit_depth=16,
+             metadata=io.Metadata(sample_rate=8000.0))
+    assert main(["signal", str(tmp_path / "stereo.wav"), "--response",
+                 str(tmp_path / "response.csv"), "-o", str(tmp_path / "out.wav"), "-q",
+                 "--method", "water_level", "--lowpass", "5000"]) == 0
+    out, meta = io.read(tmp_path / "out.wav", with_metadata=True)
+    assert out.dtype == np.int16 and out.shape == (1000, 2) and meta.sample_rate == 8000
+    stereo = io.read(tmp_path / "stereo.wav").astype(float)
+    expected = signal.water_level(stereo[:, 1], response, lowpass=5000, sample_rate=8000)
+    np.testing.assert_allclose(out[:, 1], np.rint(expected), atol=1)
+    assert main(["signal", str(tmp_path / "trace.csv"), "--response",
+                 str(tmp_path / "response.csv"), "-o", str(tmp_path / "x.csv"),
+                 "--weight", "abc"]) == 2

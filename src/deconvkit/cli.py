@@ -496,6 +496,58 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
                          + (f", PSF -> {psf_out}" if psf_out else ""))
 
 
+@cli.command("signal")
+@click.argument("input_path", metavar="TRACE", type=click.Path(dir_okay=False))
+@click.option("--response", "response_path", required=True, type=click.Path(dir_okay=False),
+              help="The instrument's impulse response (.csv, .npy, .wav), with its gain.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--method", type=click.Choice(["regularized", "water_level"]),
+              default="regularized", show_default=True)
+@click.option("--weight", default="auto", show_default=True,
+              help="regularized: the weight, or auto (discrepancy principle, per trace).")
+@click.option("--penalty", type=click.Choice(["gradient", "identity"]), default="gradient",
+              show_default=True, help="regularized: smooth (gradient) or spiky (identity) input.")
+@click.option("--noise-sigma", type=float, default=None,
+              help="regularized: the noise level (default: estimated from each trace).")
+@click.option("--level", type=float, default=0.01, show_default=True,
+              help="water_level: the floor, a fraction of the response's peak gain.")
+@click.option("--lowpass", type=float, default=None,
+              help="water_level: width (rad/s) of the Gaussian low-pass after the division.")
+@click.option("--sample-rate", type=float, default=None,
+              help="Samples per second for --lowpass (default: a WAV's own, else 1).")
+@click.option("--origin", type=click.Choice(["start", "center"]), default="start",
+              show_default=True, help="Time zero of the response: its first or middle sample.")
+@click.option("--overwrite", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+def signal_command(input_path, response_path, output, method, weight, penalty, noise_sigma,
+                   level, lowpass, sample_rate, origin, overwrite, quiet):
+    """Remove an instrument's response from TRACE (see deconvkit.signal); a WAV's
+    channels are deconvolved one by one, each with its own noise level."""
+    from . import signal
+
+    output = dkio.check_output_path(output, [input_path, response_path], overwrite=overwrite)
+    trace, meta = dkio.read(input_path, with_metadata=True)
+    response = dkio.read(response_path)
+    if response.ndim == 2 and 1 in response.shape:
+        response = response.ravel()
+    if method == "regularized":
+        options = dict(weight=_number_or_auto(weight), penalty=penalty,
+                       noise_sigma=noise_sigma)
+    else:
+        options = dict(level=level, lowpass=lowpass,
+                       sample_rate=sample_rate or meta.sample_rate or 1.0)
+    channels = trace.ndim == 2  # a WAV's samples x channels
+    start = time.perf_counter()
+    result = signal.deconvolve(trace.T if channels else trace, response, method=method,
+                               origin=origin, **options)
+    dkio.write(output, result.T if channels else result, metadata=meta, overwrite=overwrite,
+               bit_depth=_output_bit_depth(None, trace))
+    if not quiet:
+        _console().print(f"{input_path}: {method} ({trace.shape[0]} samples"
+                         f"{f' x {trace.shape[1]} channels' if channels else ''}); "
+                         f"{time.perf_counter() - start:.2f} s -> {output}")
+
+
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo-output",
               show_default=True, help="Folder for restored files and the figure.")
