@@ -151,8 +151,8 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
     texture : float
         Largest amplitude of the leaves' textures (0: flat leaves, the
         classical model).  Each leaf draws an amplitude uniformly up to it and
-        one of three textures: a crop of Gaussian noise with a power-law
-        spectrum ``1/f**beta``, beta in [1, 3] (grain to clouds), or a
+        one of four textures: a crop of Gaussian noise with a power-law
+        spectrum ``1/f**beta``, beta 1, 2 or 3 (grain to clouds), or a
         sinusoidal grating of random period (2 to 16 pixels) and orientation.
 
     References
