@@ -300,6 +300,12 @@ def test_signal_command_removes_an_instrument_response(tmp_path):
     stereo = io.read(tmp_path / "stereo.wav").astype(float)
     expected = signal.water_level(stereo[:, 1], response, lowpass=5000, sample_rate=8000)
     np.testing.assert_allclose(out[:, 1], np.rint(expected), atol=1)
+    # a 2-D .npy holds traces x samples, as deconvkit.signal takes them
+    np.save(tmp_path / "traces.npy", recorded.T)
+    assert main(["signal", str(tmp_path / "traces.npy"), "--response",
+                 str(tmp_path / "response.csv"), "-o", str(tmp_path / "out.npy"), "-q"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"),
+                               signal.regularized(recorded.T, response), atol=1e-9)
     assert main(["signal", str(tmp_path / "trace.csv"), "--response",
                  str(tmp_path / "response.csv"), "-o", str(tmp_path / "x.csv"),
                  "--weight", "abc"]) == 2

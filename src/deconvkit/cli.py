@@ -522,7 +522,8 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
 def signal_command(input_path, response_path, output, method, weight, penalty, noise_sigma,
                    level, lowpass, sample_rate, origin, overwrite, quiet):
     """Remove an instrument's response from TRACE (see deconvkit.signal); a WAV's
-    channels are deconvolved one by one, each with its own noise level."""
+    channels, or the rows of a 2-D .npy (traces x samples), are deconvolved one by one,
+    each with its own noise level."""
     from . import signal
 
     output = dkio.check_output_path(output, [input_path, response_path], overwrite=overwrite)
@@ -536,16 +537,18 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
     else:
         options = dict(level=level, lowpass=lowpass,
                        sample_rate=sample_rate or meta.sample_rate or 1.0)
-    channels = trace.ndim == 2  # a WAV's samples x channels
+    # a WAV holds samples x channels; deconvkit.signal (and .npy/.tif) traces (..., N)
+    wav = Path(input_path).suffix.lower() == ".wav"
+    traces = trace.T if wav else trace
     start = time.perf_counter()
-    result = signal.deconvolve(trace.T if channels else trace, response, method=method,
-                               origin=origin, **options)
-    dkio.write(output, result.T if channels else result, metadata=meta, overwrite=overwrite,
+    result = signal.deconvolve(traces, response, method=method, origin=origin, **options)
+    dkio.write(output, result.T if wav else result, metadata=meta, overwrite=overwrite,
                bit_depth=_output_bit_depth(None, trace))
     if not quiet:
-        _console().print(f"{input_path}: {method} ({trace.shape[0]} samples"
-                         f"{f' x {trace.shape[1]} channels' if channels else ''}); "
-                         f"{time.perf_counter() - start:.2f} s -> {output}")
+        count = traces.size // traces.shape[-1]
+        _console().print(f"{input_path}: {method} ({count} trace{'s' * (count > 1)} of "
+                         f"{traces.shape[-1]} samples); {time.perf_counter() - start:.2f} s "
+                         f"-> {output}")
 
 
 @cli.command()
