@@ -84,7 +84,8 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
         ``"auto"``: on, unless the data are a signed signal (more than 1 % of
         the samples below :math:`-3\hat\sigma`), such as a seismic trace.
     iterations : int or "auto"
-        ``"auto"`` stops when the relative change falls below 1e-4 (at most 400).
+        ``"auto"`` stops when the relative change of the frame (the estimate
+        returned) falls below 1e-4 (at most 400).
     boundary : str
         Boundary model (see :class:`deconvkit.Convolution`); ``"valid"``
         (default) estimates the scene beyond the frame, so the edges do not ring.
@@ -300,7 +301,9 @@ def _admm(image, op, weight, quadratic, *, data, positive, background, stop, cal
         xp.multiply(spectrum, otf, out=blurred_spectrum)
         irfftn_into(blurred_spectrum, axes, blurred)
         irfftn_into(spectrum, axes, x_new)
-        change = relative_change(x_new, x)
+        # on the frame returned: the unobserved rest of the grid, which only
+        # the prior constrains, creeps on long after the frame has settled
+        change = relative_change(x_new[observed], x[observed])
         # gradient split: isotropic shrinkage of v = ∇x - d2
         v = periodic_differences(x_new, out=edge_sum)
         v -= edge_dual
