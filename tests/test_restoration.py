@@ -21,6 +21,7 @@ from deconvkit import (
     richardson_lucy,
     simulate,
     tikhonov,
+    total_variation,
     unsupervised_wiener,
     wiener,
 )
@@ -307,6 +308,18 @@ def test_auto_iterations_stop_by_discrepancy():
         assert info.stopped_by == "discrepancy"
         assert info.history[-1] <= info.parameters["noise_sigma"]
         assert info.iterations < 200
+
+
+def test_total_variation_auto_stop_is_converged():
+    # the frame's relative change stops it: close to a run 1.5x as long
+    observed, kernel, truth = _observe(2)
+    auto, info = total_variation(observed, kernel, return_info=True)
+    assert info.stopped_by == "relative change"
+    longer = total_variation(observed, kernel, iterations=int(1.5 * info.iterations))
+    drange = float(truth.max() - truth.min())
+    assert abs(metrics.psnr(truth, auto, data_range=drange)
+               - metrics.psnr(truth, longer, data_range=drange)) < 0.05
+    assert np.linalg.norm(auto - longer) <= 0.01 * np.linalg.norm(longer)
 
 
 def test_time_limit_stops():
