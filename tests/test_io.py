@@ -30,6 +30,32 @@ def test_tiff_keeps_voxel_size(tmp_path):
     assert back.spacing == pytest.approx((0.2, 0.1, 0.1)) and back.unit == "um"
 
 
+@pytest.mark.parametrize("dtype,axes,imagej", [
+    (np.float32, "ZYX", True), (np.uint16, "ZCYX", True),
+    (np.float64, "ZYX", False),  # ImageJ has no float64
+    (np.float32, "CZYX", False),  # nor C before Z
+])
+def test_tiff_voxel_size_reaches_imagej_where_it_can(tmp_path, dtype, axes, imagej):
+    import tifffile
+
+    shape = {"ZYX": (3, 4, 5), "ZCYX": (3, 2, 4, 5), "CZYX": (2, 3, 4, 5)}[axes]
+    data = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
+    meta = io.Metadata(spacing=(0.3, 0.2, 0.1), unit="um", axes=axes)
+    io.write(tmp_path / "v.tif", data, metadata=meta)
+    with tifffile.TiffFile(tmp_path / "v.tif") as tif:
+        assert tif.is_imagej == imagej and tif.series[0].axes == axes
+        page = tif.pages[0]
+        assert page.tags["ResolutionUnit"].value == 1  # not 10 pixels per inch
+        if imagej:  # what Fiji reads: the voxel size and its unit
+            assert tif.imagej_metadata["spacing"] == pytest.approx(0.3)
+            assert tif.imagej_metadata["unit"] == "um"
+            x = page.tags["XResolution"].value
+            assert x[1] / x[0] == pytest.approx(0.1)
+    back, got = io.read(tmp_path / "v.tif", with_metadata=True)
+    np.testing.assert_array_equal(back, data)
+    assert got.spacing == pytest.approx((0.3, 0.2, 0.1)) and got.unit == "um" and got.axes == axes
+
+
 def test_imagej_tiff_spacing_is_read(tmp_path):
     import tifffile
 

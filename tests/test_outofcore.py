@@ -46,10 +46,13 @@ def test_zarr_in_zarr_out_equals_in_memory(tmp_path, volume, capsys):
 
 
 def test_memory_limit_chooses_chunks_and_tiff_is_memory_mapped(tmp_path, volume):
-    io.write(tmp_path / "in.tif", volume)
+    meta = io.Metadata(spacing=(0.3, 0.1, 0.1), unit="um", axes="ZYX")
+    io.write(tmp_path / "in.tif", volume.astype(np.float32), metadata=meta)
     assert main(["deconvolve", str(tmp_path / "in.tif"), "-o", str(tmp_path / "out.tif"),
                  "--memory-limit", "40MB", *ARGS, "-q"]) == 0
-    assert io.read(tmp_path / "out.tif").shape == volume.shape
+    out, got = io.read(tmp_path / "out.tif", with_metadata=True)
+    assert out.shape == volume.shape
+    assert got == meta  # the voxel size and axes survive the chunked write
 
 
 def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch):

@@ -110,11 +110,12 @@ def choose_chunks(shape, psf_shape, method: str, memory_limit: int, workers: int
 
 
 def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
-                progress=None, workers: int = 1):
+                progress=None, workers: int = 1, metadata=None):
     """Compute ``deconvolve`` on ``image`` (dask) chunk by chunk into ``output``.
 
     ``output`` is a ``.zarr`` folder (resumable) or a ``.tif`` file (written
-    through a memory map).  Returns the Info of the parameters used.
+    through a memory map, with ``metadata``'s voxel size and axes: a
+    :class:`deconvkit.io.Metadata`).  Returns the Info of the parameters used.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -130,7 +131,7 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
                      psf=hashlib.sha1(np.ascontiguousarray(psf, dtype=float).tobytes())
                      .hexdigest())
     done = _load_journal(journal, signature) if partial.exists() else set()
-    target = _open_target(partial, lazy, fresh=not done)
+    target = _open_target(partial, lazy, fresh=not done, metadata=metadata)
     blocks = list(itertools.product(*(range(len(c)) for c in lazy.chunks)))
     offsets = [np.cumsum((0,) + c) for c in lazy.chunks]
     todo = [b for b in blocks if b not in done]
@@ -154,7 +155,7 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     return info
 
 
-def _open_target(partial: Path, lazy, *, fresh: bool):
+def _open_target(partial: Path, lazy, *, fresh: bool, metadata=None):
     if partial.suffix.lower() != ".partial":
         raise AssertionError("the work file must end in .partial")
     kind = Path(partial.stem).suffix.lower()
@@ -168,10 +169,12 @@ def _open_target(partial: Path, lazy, *, fresh: bool):
     if kind in (".tif", ".tiff"):
         import tifffile
 
+        from .io import Metadata, tiff_options
+
         if fresh:
             partial.unlink(missing_ok=True)
-            return tifffile.memmap(str(partial), shape=lazy.shape, dtype=lazy.dtype,
-                                   photometric="minisblack")
+            options = tiff_options(lazy.shape, lazy.dtype, metadata or Metadata())
+            return tifffile.memmap(str(partial), shape=lazy.shape, dtype=lazy.dtype, **options)
         return tifffile.memmap(str(partial), mode="r+")
     raise ValueError(f"out-of-core output must be .zarr or .tif, got {partial.stem}")
 

@@ -327,8 +327,13 @@ def _solver_options(method, options):
 def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet):
     from ._deconvolve import choose_method
 
-    image = open_lazy(source) if source.suffix.lower() in (".zarr", ".tif", ".tiff") else \
-        _as_dask(dkio.read(source))
+    suffix = source.suffix.lower()
+    if suffix in (".zarr", ".tif", ".tiff"):
+        image = open_lazy(source)
+        meta = dkio.tiff_metadata(source) if suffix != ".zarr" else dkio.Metadata()
+    else:
+        array, meta = dkio.read(source, with_metadata=True)
+        image = _as_dask(array)
     kernel = job["kernel"]
     if job["channel_axis"] is not None or (
             image.ndim == kernel.ndim + 1 and source.suffix.lower() in (".tif", ".tiff")
@@ -354,7 +359,7 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     start = time.perf_counter()
     with _Progress(None, "chunks", quiet) as progress:
         info = run_chunked(image, kernel, target, method=method, options=options, chunks=shape,
-                           overwrite=job["overwrite"], workers=jobs,
+                           overwrite=job["overwrite"], workers=jobs, metadata=meta,
                            progress=lambda done, total: progress.set(done, total))
     _report(source, target, info, time.perf_counter() - start, tuple(image.shape),
             job["method"], quiet, extra=f"chunks {shape}")

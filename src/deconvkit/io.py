@@ -92,23 +92,30 @@ def _read_tiff(path):
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        data = tif.asarray()
-        spacing, unit = None, None
-        shaped = tif.shaped_metadata[0] if tif.shaped_metadata else {}
-        if "spacing" in shaped:
-            spacing, unit = tuple(float(s) for s in shaped["spacing"]), shaped.get("unit")
-        else:
-            spacing, unit = _tiff_resolution(tif, data.ndim)
-        axes = _known_axes(tif)
-    return data, Metadata(spacing=spacing, unit=unit, axes=axes)
+        return tif.asarray(), _tiff_metadata(tif)
+
+
+def _tiff_metadata(tif) -> Metadata:
+    spacing, unit = None, None
+    shaped = tif.shaped_metadata[0] if tif.shaped_metadata else {}
+    if "spacing" in shaped:
+        spacing, unit = tuple(float(s) for s in shaped["spacing"]), shaped.get("unit")
+    else:
+        spacing, unit = _tiff_resolution(tif, len(tif.series[0].shape))
+    return Metadata(spacing=spacing, unit=unit, axes=_known_axes(tif))
+
+
+def tiff_metadata(path) -> Metadata:
+    """A TIFF's spacing, unit and axes, without reading its samples."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return _tiff_metadata(tif)
 
 
 def tiff_axes(path) -> str | None:
     """The axis letters a TIFF names (e.g. ``"ZCYX"``), without reading its samples."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        return _known_axes(tif)
+    return tiff_metadata(path).axes
 
 
 def _known_axes(tif) -> str | None:
@@ -129,7 +136,7 @@ def _tiff_resolution(tif, ndim):
     unit = ij.get("unit")
     if ndim >= 3 and "spacing" in ij:
         return (float(ij["spacing"]), y, x), unit
-    if x == 1.0 and y == 1.0 and not ij:
+    if x == 1.0 and y == 1.0 and "unit" not in ij and "spacing" not in ij:
         return None, None
     return (y, x), unit
 
@@ -271,19 +278,52 @@ def _rounded_into(data, dtype, path):
 def _write_tiff(path, data, metadata):
     import tifffile
 
-    extra = {}
+    tifffile.imwrite(path, data, **tiff_options(data.shape, data.dtype, metadata))
+
+
+#: ImageJ's hyperstack axes, in the order it stores them, and its sample types
+_IMAGEJ_AXES, _IMAGEJ_DTYPES = "TZCYX", ("uint8", "uint16", "float32")
+
+
+def tiff_options(shape, dtype, metadata) -> dict:
+    """``tifffile.imwrite`` keywords that keep ``metadata`` for ``shape`` and ``dtype``.
+
+    An ImageJ hyperstack where ImageJ can hold the data (8/16-bit or float32,
+    axes among TZCYX in that order), so Fiji sees the voxel size and the
+    axes; otherwise tifffile's shaped TIFF, whose JSON description keeps
+    every axis' spacing (deconvkit and tifffile read it).  The resolution
+    tags carry the lateral spacing in the file's own unit, never in inches.
+    """
+    spacing, unit = metadata.spacing, metadata.unit
+    axes = metadata.axes if metadata.axes and len(metadata.axes) == len(shape) else None
+    if axes is None and (len(shape) == 2 or len(shape) == 3 and spacing and len(spacing) == 3):
+        axes = "ZYX"[-len(shape):]  # a 2-D image, or a volume with a voxel size
+    options = dict(photometric="minisblack")  # sample axes only, never RGB planes
+    if spacing is not None and len(spacing) >= 2:
+        y, x = spacing[-2:]
+        options.update(resolution=(1.0 / x, 1.0 / y), resolutionunit="NONE")
+    if (axes is not None and np.dtype(dtype).name in _IMAGEJ_DTYPES
+            and axes.endswith("YX") and _in_order(axes, _IMAGEJ_AXES)):
+        imagej = {"axes": axes}
+        if unit is not None:
+            imagej["unit"] = unit
+        if spacing is not None and len(spacing) >= 3 and "Z" in axes:
+            imagej["spacing"] = float(spacing[-3])
+        return dict(options, imagej=True, metadata=imagej)
     shaped = {}
-    if metadata.spacing is not None:
-        shaped["spacing"] = list(metadata.spacing)
-        if len(metadata.spacing) >= 2:
-            y, x = metadata.spacing[-2:]
-            extra["resolution"] = (1.0 / x, 1.0 / y)
-    if metadata.unit is not None:
-        shaped["unit"] = metadata.unit
-    if metadata.axes is not None and len(metadata.axes) == data.ndim:
-        shaped["axes"] = metadata.axes
-    # every axis is a sample axis (never RGB planes): scientific data, not a photo
-    tifffile.imwrite(path, data, metadata=shaped, photometric="minisblack", **extra)
+    if spacing is not None:
+        shaped["spacing"] = list(spacing)
+    if unit is not None:
+        shaped["unit"] = unit
+    if axes is not None:
+        shaped["axes"] = axes
+    return dict(options, metadata=shaped)
+
+
+def _in_order(axes: str, order: str) -> bool:
+    """``axes`` are distinct letters of ``order``, in its order."""
+    positions = [order.find(a) for a in axes]
+    return -1 not in positions and positions == sorted(set(positions))
 
 
 def _write_image(path, data, metadata):
