@@ -309,3 +309,46 @@ def test_signal_command_removes_an_instrument_response(tmp_path):
     assert main(["signal", str(tmp_path / "trace.csv"), "--response",
                  str(tmp_path / "response.csv"), "-o", str(tmp_path / "x.csv"),
                  "--weight", "abc"]) == 2
+
+
+def _psf_file(tmp_path, spacing, unit, sigma):
+    path = tmp_path / "psf.tif"
+    io.write(path, psf.gaussian(sigma).astype(np.float32),
+             metadata=io.Metadata(spacing=spacing, unit=unit), overwrite=True)
+    return path
+
+
+@pytest.mark.parametrize("spacing,unit,resampled", [
+    ((0.1, 0.1), "um", False),  # the image's own sampling
+    ((0.05, 0.05), "um", True),  # a PSF measured at twice the image's sampling
+    ((50.0, 50.0), "nm", True),  # the same, in nanometres
+    ((100.0, 100.0), "nm", False),
+])
+def test_psf_file_is_resampled_to_the_images_voxel_size(tmp_path, blurred_tif, capsys,
+                                                         spacing, unit, resampled):
+    # blurred_tif: sigma 1.5 samples at 0.1 um; the same PSF at 0.05 um is 3 samples wide
+    sigma = 1.5 * 0.1 / (spacing[0] * (1e-3 if unit == "nm" else 1.0))
+    assert main(["deconvolve", str(blurred_tif), "--psf", str(_psf_file(tmp_path, spacing,
+                 unit, sigma)), "--method", "wiener", "-o", str(tmp_path / "r.tif")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert ("PSF resampled from spacing" in said) == resampled
+    reference = tmp_path / "ref.tif"
+    main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--method", "wiener",
+          "-o", str(reference), "-q"])
+    # restored with the PSF at the right width: what the image's own PSF gives
+    np.testing.assert_allclose(io.read(tmp_path / "r.tif"), io.read(reference), atol=0.02)
+
+
+def test_psf_units_that_cannot_be_compared_are_an_error(tmp_path, blurred_tif, capsys):
+    path = _psf_file(tmp_path, (1.0, 1.0), "pixel", 1.5)
+    assert main(["deconvolve", str(blurred_tif), "--psf", str(path), "-o",
+                 str(tmp_path / "r.tif")]) == 2
+    assert "voxel size is in pixel" in capsys.readouterr().err
+
+
+def test_widefield_psf_file_says_its_voxel_size(tmp_path):
+    out = tmp_path / "wf.tif"
+    assert main(["psf", "widefield:shape=9x17x17,pixel_size=0.065,z_step=0.25", "-o",
+                 str(out)]) == 0
+    _, meta = io.read(out, with_metadata=True)
+    assert meta.spacing == pytest.approx((0.25, 0.065, 0.065)) and meta.unit == "um"

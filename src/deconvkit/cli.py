@@ -29,12 +29,45 @@ METHOD_NAMES = ["total_variation", "richardson_lucy", "richardson_lucy_tv", "wav
 
 
 def _load_psf(spec: str):
-    """A PSF from a file path (if it exists) or a generator spec."""
+    """A PSF from a file path (if it exists) or a generator spec, and its metadata."""
     if Path(spec).is_file():
-        return dkio.read(spec)
+        return dkio.read(spec, with_metadata=True)
     if ":" not in spec and Path(spec).suffix.lower() in dkio.FORMATS:
         raise FileNotFoundError(f"psf file {spec} does not exist")
-    return psf_module.from_spec(spec)
+    spacing = psf_module.spec_spacing(spec)  # widefield's sampling, in micrometres
+    return psf_module.from_spec(spec), dkio.Metadata(spacing=spacing,
+                                                     unit="um" if spacing else None)
+
+
+#: lengths in micrometres, for PSF and image files that give their spacing in different units
+_MICROMETRES = {"nm": 1e-3, "um": 1.0, "µm": 1.0, "\\u00B5m": 1.0, "micron": 1.0,
+                "microns": 1.0, "micrometer": 1.0, "mm": 1e3}
+
+
+def _psf_on_grid_of(kernel, psf_meta, meta, source):
+    """The PSF on the image's sampling, and a note saying so.
+
+    A PSF file measured or computed at another voxel size than the image's
+    (both files say theirs) would restore the image with a PSF of the wrong
+    width: it is resampled (:func:`deconvkit.psf.resample`), as Huygens does.
+    """
+    d = kernel.ndim
+    if (psf_meta.spacing is None or meta.spacing is None or len(psf_meta.spacing) < d
+            or len(meta.spacing) < d):
+        return kernel, ""
+    units = {psf_meta.unit, meta.unit} - {None}
+    if len(units) > 1 and not units <= set(_MICROMETRES):
+        raise ValueError(f"the PSF's voxel size is in {psf_meta.unit} and {source}'s in "
+                         f"{meta.unit}; convert one of them (or strip the PSF's spacing)")
+    factor = _MICROMETRES[psf_meta.unit] / _MICROMETRES[meta.unit] if len(units) > 1 else 1.0
+    old = tuple(factor * float(v) for v in psf_meta.spacing[-d:])
+    new = tuple(float(v) for v in meta.spacing[-d:])
+    if all(abs(a - b) <= 0.01 * b for a, b in zip(old, new)):
+        return kernel, ""
+    resampled = psf_module.resample(kernel, old, new)
+    unit = f" {meta.unit}" if meta.unit else ""
+    return resampled, (f"PSF resampled from spacing {'x'.join(f'{v:.4g}' for v in old)} to "
+                       f"{'x'.join(f'{v:.4g}' for v in new)}{unit}, shape {resampled.shape}")
 
 
 class _Progress:
@@ -160,7 +193,7 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
     resumed: run the same command again after an interruption.
     """
     pairs = _output_pairs(inputs, output, out_dir, overwrite)
-    kernel = _load_psf(psf_spec)
+    kernel, psf_meta = _load_psf(psf_spec)
     options = _parse_options(extra)
     for key, value in (("iterations", _number_or_auto(iterations)), ("weight",
                        _number_or_auto(weight)), ("noise_sigma", noise_sigma),
@@ -168,7 +201,8 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
         if value is not None:
             options[key] = value
     jobs = jobs or min(4, os.cpu_count() or 1)
-    job = dict(kernel=kernel, psf_spec=psf_spec, method=method, boundary=boundary,
+    job = dict(kernel=kernel, psf_meta=psf_meta, psf_spec=psf_spec, method=method,
+               boundary=boundary,
                options=options,
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None)
@@ -177,7 +211,8 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
             _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         else:
-            _report(source, target, *_restore_file(source, target, job, quiet), method, quiet)
+            info, seconds, shape, note = _restore_file(source, target, job, quiet)
+            _report(source, target, info, seconds, shape, method, quiet, extra=note)
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -188,12 +223,12 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
         for done, ((source, target), future) in enumerate(zip(pairs, futures), 1):
             progress(done)
             try:
-                info, seconds, shape = future.result()
+                info, seconds, shape, note = future.result()
             except _USER_ERRORS as exc:  # one bad file does not stop (or hide) the others
                 failed.append(str(source))
                 click.echo(f"deconvkit: error: {' '.join(str(exc).split())}", err=True)
                 continue
-            _report(source, target, info, seconds, shape, method, quiet)
+            _report(source, target, info, seconds, shape, method, quiet, extra=note)
     if failed:
         raise ValueError(f"{len(failed)} of {len(pairs)} files failed ({', '.join(failed)}); "
                          "the others were written")
@@ -227,12 +262,12 @@ def _output_pairs(inputs, output, out_dir, overwrite):
 
 
 def _restore_file(source, target, job, quiet):
-    """Read, restore in memory, write; returns (info, seconds, shape)."""
+    """Read, restore in memory, write; returns (info, seconds, shape, note)."""
     from ._deconvolve import METHODS, choose_method
     from ._deconvolve import deconvolve as run
 
     image, meta = dkio.read(source, with_metadata=True)
-    kernel = job["kernel"]
+    kernel, note = _psf_on_grid_of(job["kernel"], job["psf_meta"], meta, source)
     if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
         raise ValueError(f"the PSF spec {job['psf_spec']!r} makes a {kernel.ndim}-D PSF but "
                          f"{source} is {image.ndim}-D; give a {image.ndim}-D spec (e.g. "
@@ -263,7 +298,7 @@ def _restore_file(source, target, job, quiet):
     seconds = time.perf_counter() - start
     dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
                bit_depth=bit_depth)
-    return info, seconds, tuple(image.shape)
+    return info, seconds, tuple(image.shape), note
 
 
 def _channel_axis_of(source, image, meta):
@@ -334,7 +369,7 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     else:
         array, meta = dkio.read(source, with_metadata=True)
         image = _as_dask(array)
-    kernel = job["kernel"]
+    kernel, note = _psf_on_grid_of(job["kernel"], job["psf_meta"], meta, source)
     if job["channel_axis"] is not None or (
             image.ndim == kernel.ndim + 1 and source.suffix.lower() in (".tif", ".tiff")
             and any(letter in (dkio.tiff_axes(source) or "") for letter in "CS")):
@@ -362,7 +397,7 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                            overwrite=job["overwrite"], workers=jobs, metadata=meta,
                            progress=lambda done, total: progress.set(done, total))
     _report(source, target, info, time.perf_counter() - start, tuple(image.shape),
-            job["method"], quiet, extra=f"chunks {shape}")
+            job["method"], quiet, extra="; ".join(filter(None, (note, f"chunks {shape}"))))
 
 
 def _as_dask(array):
@@ -397,8 +432,9 @@ def psf_command(spec, output, overwrite):
     if Path(output).suffix.lower() in (".png", ".jpg", ".jpeg"):
         # a unit-sum PSF rounds to 0 in 8 or 16 integer bits
         raise ValueError(f"{output}: a PSF needs floating point; write a .tif or .npy")
-    kernel = psf_module.from_spec(spec)
-    dkio.write(output, kernel.astype("float32"), overwrite=overwrite)
+    kernel, spacing = psf_module.from_spec(spec), psf_module.spec_spacing(spec)
+    meta = dkio.Metadata(spacing=spacing, unit="um" if spacing else None)
+    dkio.write(output, kernel.astype("float32"), metadata=meta, overwrite=overwrite)
     _console().print(f"{spec} -> {output} shape {kernel.shape}")
 
 
@@ -422,7 +458,8 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
-    kernel = _load_psf(psf_spec)
+    kernel, psf_meta = _load_psf(psf_spec)
+    kernel, _ = _psf_on_grid_of(kernel, psf_meta, meta, input_path)
     if image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
         kernel = kernel[..., None]
     result = run(image, kernel, noise=noise, sigma=sigma, photons=photons,

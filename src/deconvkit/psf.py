@@ -9,6 +9,7 @@ otherwise (the widefield model takes micrometres).
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "motion",
     "normalize",
     "resample",
+    "spec_spacing",
     "widefield",
 ]
 
@@ -443,6 +445,32 @@ def from_spec(spec: str) -> np.ndarray:
     >>> from_spec("motion:length=9,angle=0").shape
     (13, 13)
     """
+    name, kwargs = _parse_spec(spec)
+    try:
+        return _GENERATORS[name](**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"psf spec {spec!r}: {exc}") from None
+
+
+def spec_spacing(spec: str) -> tuple[float, ...] | None:
+    """The sample spacing (micrometres) that a spec of a physical PSF implies.
+
+    ``widefield``'s ``(z_step, pixel_size, pixel_size)``, its defaults where
+    the spec leaves them out; None for the other generators, whose sizes are
+    in samples.
+
+    >>> spec_spacing("widefield:na=1.2,pixel_size=0.065")
+    (0.2, 0.065, 0.065)
+    """
+    name, kwargs = _parse_spec(spec)
+    if name != "widefield":
+        return None
+    defaults = {k: p.default for k, p in inspect.signature(widefield).parameters.items()}
+    z, xy = (float(kwargs.get(k, defaults[k])) for k in ("z_step", "pixel_size"))
+    return (z, xy, xy)
+
+
+def _parse_spec(spec: str):
     name, _, args = spec.partition(":")
     name = name.strip().lower()
     if name not in _GENERATORS:
@@ -454,10 +482,7 @@ def from_spec(spec: str) -> np.ndarray:
         if not eq:
             raise ValueError(f"psf spec {spec!r}: {item!r} is not key=value")
         kwargs[key.strip()] = _parse_value(value.strip(), spec)
-    try:
-        return _GENERATORS[name](**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"psf spec {spec!r}: {exc}") from None
+    return name, kwargs
 
 
 def _parse_value(text: str, spec: str):
