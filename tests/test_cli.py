@@ -126,6 +126,31 @@ def test_imagej_hyperstack_channels_are_found_and_kept(tmp_path):
         np.testing.assert_allclose(out[:, c], expected, rtol=1e-4, atol=1e-5)
 
 
+def test_each_channel_takes_its_own_psf(tmp_path, capsys):
+    import tifffile
+
+    from deconvkit import richardson_lucy
+
+    kernels = [psf.gaussian((1.0, 1.2, 1.2)), psf.gaussian((1.5, 2.0, 2.0))]  # two wavelengths
+    rng = np.random.default_rng(3)
+    stack = np.stack([simulate(rng.random((16, 24, 24)), k, sigma=0.01, seed=c)
+                      for c, k in enumerate(kernels)], axis=1).astype(np.float32)
+    tifffile.imwrite(tmp_path / "hs.tif", stack, imagej=True, metadata={"axes": "ZCYX"})
+    for c, k in enumerate(kernels):
+        io.write(tmp_path / f"k{c}.tif", k.astype(np.float32))
+    psfs = ["--psf", str(tmp_path / "k0.tif"), "--psf", str(tmp_path / "k1.tif")]
+    assert main(["deconvolve", str(tmp_path / "hs.tif"), *psfs, "--method", "richardson_lucy",
+                 "--iterations", "4", "-q", "-o", str(tmp_path / "out.tif")]) == 0
+    out = io.read(tmp_path / "out.tif")
+    for c, k in enumerate(kernels):
+        expected = richardson_lucy(stack[:, c], k, iterations=4)
+        np.testing.assert_allclose(out[:, c], expected, rtol=1e-4, atol=1e-5)
+    # as many PSFs as channels, or one
+    assert main(["deconvolve", str(tmp_path / "hs.tif"), *psfs, "--psf", str(tmp_path / "k0.tif"),
+                 "-o", str(tmp_path / "bad.tif")]) == 2
+    assert "3 PSFs were given (--psf) but" in capsys.readouterr().err
+
+
 def test_out_of_core_refuses_channels_clearly(tmp_path, capsys):
     import tifffile
 

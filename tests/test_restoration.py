@@ -322,6 +322,21 @@ def test_total_variation_auto_stop_is_converged():
     assert np.linalg.norm(auto - longer) <= 0.01 * np.linalg.norm(longer)
 
 
+def test_each_channel_can_take_its_own_psf():
+    rng = np.random.default_rng(0)
+    scene = rng.random((40, 40, 2))
+    kernels = [psf.gaussian(1.0), psf.gaussian(2.5)]
+    blurred = np.stack([blur(scene[..., c], k) for c, k in enumerate(kernels)], axis=-1)
+    restored = deconvolve(blurred, kernels, channel_axis=-1, method="wiener")
+    for c, k in enumerate(kernels):
+        np.testing.assert_allclose(restored[..., c], deconvolve(blurred[..., c], k,
+                                                                method="wiener"))
+    with pytest.raises(ValueError, match="one PSF per channel"):
+        deconvolve(blurred, kernels[:1], channel_axis=-1)
+    with pytest.raises(ValueError, match="pass channel_axis"):
+        deconvolve(blurred, kernels)
+
+
 def test_time_limit_stops():
     observed, kernel, _ = _observe(2)
     _, info = deconvolve(observed, kernel, method="total_variation", iterations=10_000,

@@ -68,14 +68,15 @@ def test_dask_channels_are_tiled_one_by_one(channel_axis):
     # per-tile step would blur what this checks)
     channels = [_data(seed=s)[0] for s in range(2)]
     kernel = _data()[1]
+    kernels = [kernel, psf.gaussian(1.0, shape=(7, 7))]  # and each its own PSF
     stack = np.stack(channels, axis=channel_axis)
-    lazy, infos = deconvolve(da.from_array(stack, chunks=32), kernel,
+    lazy, infos = deconvolve(da.from_array(stack, chunks=32), kernels,
                              method="richardson_lucy", iterations=15, acceleration=None,
                              channel_axis=channel_axis, return_info=True)
     assert isinstance(lazy, da.Array) and lazy.shape == stack.shape and len(infos) == 2
     tiled = np.moveaxis(lazy.compute(), channel_axis, 0)
     for c in range(2):
-        untiled = deconvolve(channels[c], kernel, method="richardson_lucy", iterations=15,
+        untiled = deconvolve(channels[c], kernels[c], method="richardson_lucy", iterations=15,
                              acceleration=None)
         assert _relative_interior_error(tiled[c], untiled, margin=8) <= 1e-3
     with pytest.raises(ValueError, match="channel_axis=3 is out of range"):

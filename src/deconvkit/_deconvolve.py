@@ -55,8 +55,10 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         float32; integers and float16 are promoted).  Never clipped.  A dask
         array is restored chunk by chunk (:func:`deconvkit.tiling.deconvolve_dask`)
         and a lazy dask array is returned.
-    psf : (K1, ..., Kd) array
-        Point-spread function (normalised to sum 1 by the solvers).
+    psf : (K1, ..., Kd) array, or a list of them
+        Point-spread function (normalised to sum 1 by the solvers); with
+        ``channel_axis``, a list gives each channel its own (fluorescence
+        channels at different wavelengths blur differently).
     method : str
         ``"auto"`` (default, see :func:`choose_method`) or one of
         :data:`METHODS`: ``"total_variation"``, ``"richardson_lucy"``,
@@ -88,6 +90,13 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     (48, 48, 3)
     """
     check_choice(method, "method", ("auto", *METHODS))
+    psfs = _per_channel(psf, channel_axis)
+    if psfs is not None:
+        channels = image.shape[channel_axis] if -image.ndim <= channel_axis < image.ndim else 0
+        if len(psfs) != channels:
+            raise ValueError(f"psf is a list of {len(psfs)} PSFs but the image has {channels} "
+                             f"channels on axis {channel_axis}; give one PSF per channel")
+        psf = psfs[0]  # checks below; each channel takes its own
     if type(image).__module__.split(".")[0] == "dask":  # out of core: tile it
         from .tiling import deconvolve_dask
 
@@ -98,16 +107,18 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
 
         channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
         # each channel tiled on its own (its parameters chosen on its own data)
-        results = [deconvolve_dask(image[(slice(None),) * channel_axis + (c,)], psf,
-                                   method=method, boundary=boundary, return_info=True,
-                                   **options) for c in range(image.shape[channel_axis])]
+        results = [deconvolve_dask(image[(slice(None),) * channel_axis + (c,)],
+                                   psf if psfs is None else psfs[c], method=method,
+                                   boundary=boundary, return_info=True, **options)
+                   for c in range(image.shape[channel_axis])]
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
     image = check_array(image, "image")
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(
         n for i, n in enumerate(image.shape) if i != channel_axis)
-    check_psf(psf, tuple(spatial))
+    for each in psfs or [psf]:
+        check_psf(each, tuple(spatial))
     if method == "auto":
         method = choose_method(image, psf)
     solver, auto_boundary = METHODS[method]
@@ -121,7 +132,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     if "return_info" in accepted:
         options["return_info"] = True
 
-    def run(channel):
+    def run(channel, psf=psf):
         start = time.perf_counter()
         result = solver(channel, psf, boundary=boundary, **options)
         if isinstance(result, tuple):
@@ -134,10 +145,23 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         return (restored, info) if return_info else restored
     xp = array_namespace(image)
     channels = xp.moveaxis(image, channel_axis, 0)
-    results = [run(c) for c in channels]
+    results = [run(c, psf if psfs is None else p)
+               for c, p in zip(channels, psfs or [psf] * len(channels))]
     stacked = xp.stack([r for r, _ in results], axis=0)
     restored = xp.moveaxis(stacked, 0, channel_axis)
     return (restored, [i for _, i in results]) if return_info else restored
+
+
+def _per_channel(psf, channel_axis):
+    """``psf`` as a list of per-channel PSFs, or None for one PSF."""
+    # arrays in a list, one per channel; a nested list of numbers is one PSF
+    if not (isinstance(psf, (list, tuple)) and psf
+            and all(hasattr(p, "ndim") and p.ndim > 0 for p in psf)):
+        return None
+    if channel_axis is None:
+        raise ValueError(f"psf is a list of {len(psf)} PSFs; pass channel_axis to say which "
+                         "axis of the image they belong to")
+    return list(psf)
 
 
 def _ndim(psf) -> int:

@@ -151,9 +151,10 @@ def _parse_options(items):
 
 @cli.command()
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path())
-@click.option("--psf", "psf_spec", required=True,
+@click.option("--psf", "psf_spec", required=True, multiple=True,
               help="PSF file, or a generator spec such as gaussian:sigma=2 or "
-                   "motion:length=15,angle=30 (see deconvkit.psf.from_spec).")
+                   "motion:length=15,angle=30 (see deconvkit.psf.from_spec); repeat it "
+                   "to give each channel its own PSF.")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file (one INPUT); the format follows the extension.")
 @click.option("--out-dir", type=click.Path(file_okay=False),
@@ -193,7 +194,7 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
     resumed: run the same command again after an interruption.
     """
     pairs = _output_pairs(inputs, output, out_dir, overwrite)
-    kernel, psf_meta = _load_psf(psf_spec)
+    psfs = [_load_psf(spec) for spec in psf_spec]
     options = _parse_options(extra)
     for key, value in (("iterations", _number_or_auto(iterations)), ("weight",
                        _number_or_auto(weight)), ("noise_sigma", noise_sigma),
@@ -201,8 +202,7 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
         if value is not None:
             options[key] = value
     jobs = jobs or min(4, os.cpu_count() or 1)
-    job = dict(kernel=kernel, psf_meta=psf_meta, psf_spec=psf_spec, method=method,
-               boundary=boundary,
+    job = dict(psfs=psfs, psf_spec=psf_spec[0], method=method, boundary=boundary,
                options=options,
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None)
@@ -267,7 +267,8 @@ def _restore_file(source, target, job, quiet):
     from ._deconvolve import deconvolve as run
 
     image, meta = dkio.read(source, with_metadata=True)
-    kernel, note = _psf_on_grid_of(job["kernel"], job["psf_meta"], meta, source)
+    kernels, note = _psfs_for(job["psfs"], meta, source)
+    kernel = kernels[0]
     if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
         raise ValueError(f"the PSF spec {job['psf_spec']!r} makes a {kernel.ndim}-D PSF but "
                          f"{source} is {image.ndim}-D; give a {image.ndim}-D spec (e.g. "
@@ -277,7 +278,14 @@ def _restore_file(source, target, job, quiet):
     if channel_axis is None and image.ndim == kernel.ndim + 1:
         channel_axis = _channel_axis_of(source, image, meta)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
-    method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
+    if len(kernels) > 1:  # one PSF per channel
+        channels = None if channel_axis is None else image.shape[channel_axis]
+        if channels != len(kernels):
+            raise ValueError(f"{len(kernels)} PSFs were given (--psf) but {source} has "
+                             f"{channels or 'no'} channels; give one --psf per channel, or one "
+                             "for all")
+        kernel = kernels
+    method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
     channels = 1 if channel_axis is None else image.shape[channel_axis]
@@ -299,6 +307,12 @@ def _restore_file(source, target, job, quiet):
     dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
                bit_depth=bit_depth)
     return info, seconds, tuple(image.shape), note
+
+
+def _psfs_for(psfs, meta, source):
+    """Each (PSF, its metadata) on the image's sampling, and one note for all."""
+    kernels, notes = zip(*(_psf_on_grid_of(k, m, meta, source) for k, m in psfs))
+    return list(kernels), "; ".join(dict.fromkeys(filter(None, notes)))
 
 
 def _channel_axis_of(source, image, meta):
@@ -369,8 +383,9 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     else:
         array, meta = dkio.read(source, with_metadata=True)
         image = _as_dask(array)
-    kernel, note = _psf_on_grid_of(job["kernel"], job["psf_meta"], meta, source)
-    if job["channel_axis"] is not None or (
+    kernels, note = _psfs_for(job["psfs"], meta, source)
+    kernel = kernels[0]
+    if job["channel_axis"] is not None or len(kernels) > 1 or (
             image.ndim == kernel.ndim + 1 and source.suffix.lower() in (".tif", ".tiff")
             and any(letter in (dkio.tiff_axes(source) or "") for letter in "CS")):
         raise ValueError(f"{source}: out-of-core restoration takes one channel at a time; "
