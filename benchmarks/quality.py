@@ -12,7 +12,7 @@ and a 1-D case, accelerated-RL iteration counts, and border-band PSNR with
 what the edge itself costs (the same band restored inside a wider frame;
 the rest of a border/interior gap is the band's content).
 
-    python benchmarks/quality.py            # full table (about 4 minutes on 2 cores)
+    python benchmarks/quality.py            # full table (about 10 minutes on 2 cores)
     python benchmarks/quality.py --quick    # 2 images x 2 kernels, for a smoke run
 """
 
