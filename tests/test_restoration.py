@@ -19,6 +19,7 @@ from deconvkit import (
     metrics,
     psf,
     richardson_lucy,
+    richardson_lucy_tv,
     simulate,
     tikhonov,
     total_variation,
@@ -320,6 +321,30 @@ def test_total_variation_auto_stop_is_converged():
     assert abs(metrics.psnr(truth, auto, data_range=drange)
                - metrics.psnr(truth, longer, data_range=drange)) < 0.05
     assert np.linalg.norm(auto - longer) <= 0.01 * np.linalg.norm(longer)
+
+
+def test_settled_residual_stops_iterations():
+    from deconvkit.restoration._stopping import Stopping
+
+    falling, flat = Stopping("auto", settle_tol=1e-3), Stopping("auto", settle_tol=1e-3)
+    # a residual still falling 1 % per iteration goes on; a flat one stops
+    assert not any(falling.done(residual=0.99**i) for i in range(50))
+    assert any(flat.done(residual=1.0 + 1e-6 * i) for i in range(50))
+    assert flat.reason == "residual settled" and flat.iteration == flat.settle_window + 1
+
+
+def test_richardson_lucy_tv_runs_past_the_discrepancy_principle():
+    # RL-TV is regularised by its prior: the automatic stop waits for the
+    # residual to settle; at the noise level (plain RL's stop) it was far short
+    observed, kernel, truth = _observe(2, noise=0.02)
+    drange = float(truth.max() - truth.min())
+    auto, info = richardson_lucy_tv(observed, kernel, return_info=True)
+    assert info.stopped_by == "residual settled" and info.iterations >= 20
+    at_noise_level = 1 + next(i for i, r in enumerate(info.history)
+                              if r <= info.parameters["noise_sigma"])
+    early = richardson_lucy_tv(observed, kernel, iterations=at_noise_level)
+    assert metrics.psnr(truth, auto, data_range=drange) > \
+        metrics.psnr(truth, early, data_range=drange) + 1.0
 
 
 def test_total_variation_primal_dual_path_converges_by_its_stop():

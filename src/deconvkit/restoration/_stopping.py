@@ -8,6 +8,7 @@ reports back (:class:`Info`).
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from dataclasses import dataclass, field
@@ -158,11 +159,18 @@ class Stopping:
     min_iterations : int
         ``"auto"`` never stops before this many iterations (a solver started
         from a flat estimate barely moves at first).
+    settle_tol : float, optional
+        Without ``target``: also stop when the residual RMS has settled, its
+        change over the last ``settle_window`` iterations below
+        ``settle_tol`` of it per iteration.
+    settle_window : int
+        Iterations over which the residual's change is measured.
     """
 
     def __init__(self, iterations, *, max_iterations: int = 500, tol: float = 1e-3,
                  target: float | None = None, time_limit: float | None = None,
-                 min_iterations: int = 10):
+                 min_iterations: int = 10, settle_tol: float | None = None,
+                 settle_window: int = 10):
         if iterations == "auto":
             self.count, self.auto = int(max_iterations), True
         elif isinstance(iterations, (int, np.integer)) and not isinstance(iterations, bool) \
@@ -174,6 +182,8 @@ class Stopping:
             raise ValueError(f"time_limit must be > 0 seconds, got {time_limit!r}")
         self.tol, self.target, self.time_limit = tol, target, time_limit
         self.min_iterations = min_iterations
+        self.settle_tol, self.settle_window = settle_tol, settle_window
+        self.residuals = collections.deque(maxlen=settle_window + 1)
         self.iteration = 0
         self.best = float("inf")  # lowest residual so far, to see divergence
         self.start = time.perf_counter()
@@ -185,6 +195,8 @@ class Stopping:
     def done(self, *, change: float | None = None, residual: float | None = None) -> bool:
         """True when the solver should stop after this iteration (sets ``reason``)."""
         self.iteration += 1
+        if residual is not None:
+            self.residuals.append(residual)
         if self.time_limit is not None and time.perf_counter() - self.start > self.time_limit:
             self.reason = "time limit"
             return True
@@ -203,6 +215,11 @@ class Stopping:
         if change is not None and change < self.tol:
             self.reason = "relative change"
             return True
+        if self.settle_tol is not None and len(self.residuals) > self.settle_window:
+            oldest, latest = self.residuals[0], self.residuals[-1]
+            if abs(latest - oldest) <= self.settle_tol * self.settle_window * latest:
+                self.reason = "residual settled"
+                return True
         return False
 
     @property
