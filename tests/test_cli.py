@@ -364,6 +364,17 @@ def test_psf_file_is_resampled_to_the_images_voxel_size(tmp_path, blurred_tif, c
     np.testing.assert_allclose(io.read(tmp_path / "r.tif"), io.read(reference), atol=0.02)
 
 
+def test_psf_is_not_resampled_against_a_spacing_without_unit(tmp_path, capsys):
+    # a photo's resolution tags (dots per inch, no unit) say nothing about micrometres
+    image = simulate(np.random.default_rng(0).random((40, 40)), psf.gaussian(1.5), sigma=0.01)
+    io.write(tmp_path / "photo.tif", image.astype(np.float32),
+             metadata=io.Metadata(spacing=(1 / 300, 1 / 300)))
+    path = _psf_file(tmp_path, (0.1, 0.1), "um", 1.5)
+    assert main(["deconvolve", str(tmp_path / "photo.tif"), "--psf", str(path), "--method",
+                 "wiener", "-o", str(tmp_path / "r.tif")]) == 0
+    assert "PSF resampled from" not in " ".join(capsys.readouterr().out.split())
+
+
 def test_psf_units_that_cannot_be_compared_are_an_error(tmp_path, blurred_tif, capsys):
     path = _psf_file(tmp_path, (1.0, 1.0), "pixel", 1.5)
     assert main(["deconvolve", str(blurred_tif), "--psf", str(path), "-o",

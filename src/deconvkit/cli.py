@@ -55,6 +55,8 @@ def _psf_on_grid_of(kernel, psf_meta, meta, source):
     if (psf_meta.spacing is None or meta.spacing is None or len(psf_meta.spacing) < d
             or len(meta.spacing) < d):
         return kernel, ""
+    if (psf_meta.unit is None) != (meta.unit is None):
+        return kernel, ""  # e.g. a photo's dots per inch against a PSF in micrometres
     units = {psf_meta.unit, meta.unit} - {None}
     if len(units) > 1 and not units <= set(_MICROMETRES):
         raise ValueError(f"the PSF's voxel size is in {psf_meta.unit} and {source}'s in "
