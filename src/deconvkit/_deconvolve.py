@@ -41,7 +41,7 @@ def choose_method(image, psf) -> str:
 
     On 3-D cell phantoms (widefield and Gaussian PSFs, 30-3000 photons)
     Richardson-Lucy with its automatic stop beat this default in 10 of 12
-    cases (by up to 1.5 dB) and ran 10-50x faster, because the automatic TV
+    cases (by up to 1.5 dB) and ran 4-60x faster, because the automatic TV
     weights over-regularise such sparse objects (TV with weights suited to
     them beats RL again; see :func:`total_variation`'s Notes).  For large
     fluorescence volumes, ``method="richardson_lucy"`` is the quick choice.
