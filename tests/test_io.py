@@ -56,6 +56,14 @@ def test_tiff_voxel_size_reaches_imagej_where_it_can(tmp_path, dtype, axes, imag
     assert got.spacing == pytest.approx((0.3, 0.2, 0.1)) and got.unit == "um" and got.axes == axes
 
 
+def test_tiff_over_4gb_is_not_written_as_imagej():
+    # tifffile truncates ImageJ files past 4 GB; a large volume keeps the shaped form
+    meta = io.Metadata(spacing=(0.2, 0.1, 0.1), unit="um", axes="ZYX")
+    assert io.tiff_options((64, 512, 512), np.float32, meta)["imagej"]
+    large = io.tiff_options((1100, 1024, 1024), np.float32, meta)
+    assert "imagej" not in large and large["metadata"]["spacing"] == [0.2, 0.1, 0.1]
+
+
 def test_imagej_tiff_spacing_is_read(tmp_path):
     import tifffile
 

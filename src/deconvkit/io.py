@@ -8,6 +8,7 @@ existing file is only replaced with ``overwrite=True``.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import warnings
@@ -289,8 +290,8 @@ def tiff_options(shape, dtype, metadata) -> dict:
     """``tifffile.imwrite`` keywords that keep ``metadata`` for ``shape`` and ``dtype``.
 
     An ImageJ hyperstack where ImageJ can hold the data (8/16-bit or float32,
-    axes among TZCYX in that order), so Fiji sees the voxel size and the
-    axes; otherwise tifffile's shaped TIFF, whose JSON description keeps
+    axes among TZCYX in that order, under 4 GB), so Fiji sees the voxel size
+    and the axes; otherwise tifffile's shaped TIFF, whose JSON description keeps
     every axis' spacing (deconvkit and tifffile read it).  The resolution
     tags carry the lateral spacing in the file's own unit, never in inches.
     """
@@ -302,7 +303,9 @@ def tiff_options(shape, dtype, metadata) -> dict:
     if spacing is not None and len(spacing) >= 2:
         y, x = spacing[-2:]
         options.update(resolution=(1.0 / x, 1.0 / y), resolutionunit="NONE")
-    if (axes is not None and np.dtype(dtype).name in _IMAGEJ_DTYPES
+    # ImageJ's format is a classic TIFF: tifffile truncates it past 4 GB (with a warning)
+    small = math.prod(shape) * np.dtype(dtype).itemsize < 2**32 - 2**25
+    if (small and axes is not None and np.dtype(dtype).name in _IMAGEJ_DTYPES
             and axes.endswith("YX") and _in_order(axes, _IMAGEJ_AXES)):
         imagej = {"axes": axes}
         if unit is not None:
