@@ -237,7 +237,7 @@ def test_blind_command(tmp_path, capsys):
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1x1x1", "-o", "{d}/o.tif"],
      "makes a 3-D PSF but .* is 2-D; give a 2-D spec"),
     (["deconvolve", "{bad}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "cannot read"),
-    (["deconvolve", "{nan}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "NaN or Inf"),
+    (["deconvolve", "{nan}", "--psf", "gaussian:sigma=1", "-o", "{d}/o.tif"], "image is all NaN"),
     (["simulate", "{in}", "--psf", "gaussian:sigma=1", "--noise", "poisson", "--photons", "0",
       "-o", "{d}/s.tif"], "photons must be > 0"),
     (["deconvolve", "{in}"], "Missing option '--psf'"),

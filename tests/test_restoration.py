@@ -567,3 +567,83 @@ def test_rl_memory_does_not_grow_with_iterations(acceleration, arrays):
     blocks = 2 * _array_api.BLOCK_BYTES * _array_api._THREADS / volume
     assert peaks[1] == pytest.approx(peaks[0], abs=0.1)
     assert peaks[1] < arrays + 0.15 + blocks
+
+
+# --- missing data: NaN samples leave the data term -------------------------------------------
+
+MISSING = ("richardson_lucy", "richardson_lucy_tv", "total_variation")
+
+
+def _with_holes(observed, seed=2):
+    """``observed`` with 10 % of its samples and a block (a saturated star, a
+    detector gap) set to NaN; returns the copy and the mask of the holes.  The
+    block is narrower than the PSFs, so the blur carries data into all of it."""
+    holes = np.random.default_rng(seed).random(observed.shape) < 0.1
+    holes[tuple(slice(n // 3, n // 3 + max(2, min(n // 8, 8))) for n in observed.shape)] = True
+    damaged = observed.copy()
+    damaged[holes] = np.nan
+    return damaged, holes
+
+
+@pytest.mark.parametrize("method,ndim", [pytest.param(m, nd, id=f"{m}-{nd}d")
+                                         for m in MISSING for nd in (1, 2, 3)])
+def test_missing_samples_are_left_out(method, ndim):
+    observed, kernel, truth = _observe(ndim)
+    damaged, holes = _with_holes(observed)
+    whole = deconvolve(observed, kernel, method=method)
+    restored = deconvolve(damaged, kernel, method=method)
+    zeroed = deconvolve(np.nan_to_num(damaged), kernel, method=method)
+    assert np.isfinite(restored).all() and not np.isnan(damaged[~holes]).any()
+    score = metrics.psnr(truth, restored, data_range=1.0)
+    # close to the undamaged data's result, even on the holes (filled through the blur
+    # and the prior), and far better than taking the holes for zeros
+    assert score > metrics.psnr(truth, whole, data_range=1.0) - 2.0
+    assert score > metrics.psnr(truth, zeroed, data_range=1.0) + 3.0
+    assert metrics.psnr(truth[holes], restored[holes], data_range=1.0) > \
+        metrics.psnr(truth, observed, data_range=1.0)
+
+
+@pytest.mark.parametrize("acceleration", [None, "biggs"])
+def test_missing_border_equals_smaller_frame(acceleration):
+    """Under the "valid" model a frame of NaN around the image is exactly the smaller image:
+    its samples see nothing the observed ones do not (RL's update is exact for that)."""
+    observed, kernel, _ = _observe(2)
+    framed = np.pad(observed, 5, constant_values=np.nan)
+    small = richardson_lucy(observed, kernel, iterations=20, acceleration=acceleration)
+    large = richardson_lucy(framed, kernel, iterations=20, acceleration=acceleration)
+    np.testing.assert_allclose(large[5:-5, 5:-5], small, rtol=1e-7, atol=1e-9)
+
+
+def test_missing_samples_stop_and_weights():
+    observed, kernel, _ = _observe(2)
+    damaged, _ = _with_holes(observed)
+    # the noise level and the automatic weight come from the observed samples only
+    assert estimate_noise(damaged) == pytest.approx(estimate_noise(observed), rel=0.1)
+    _, info = total_variation(damaged, kernel, return_info=True)
+    _, reference = total_variation(observed, kernel, return_info=True)
+    assert info.parameters["weight"] == pytest.approx(reference.parameters["weight"], rel=0.2)
+    # the residual history is over the observed samples: it reaches the noise level
+    _, info = richardson_lucy(damaged, kernel, return_info=True)
+    assert info.stopped_by == "discrepancy" and np.isfinite(info.history).all()
+
+
+def test_missing_samples_other_methods_refuse():
+    observed, kernel, _ = _observe(2)
+    damaged, _ = _with_holes(observed)
+    with pytest.raises(ValueError, match="wiener cannot leave out.*'total_variation'"):
+        deconvolve(damaged, kernel, method="wiener")
+    with pytest.raises(ValueError, match="image contains NaN.*missing data"):
+        wiener(damaged, kernel)
+    with pytest.raises(ValueError, match="image contains Inf"):
+        deconvolve(np.where(np.isnan(damaged), np.inf, damaged), kernel)
+    with pytest.raises(ValueError, match="image is all NaN"):
+        deconvolve(np.full_like(observed, np.nan), kernel)
+
+
+@pytest.mark.parametrize("method", MISSING)
+def test_missing_samples_backends_agree(method, backend):
+    observed, kernel, _ = _observe(2)
+    damaged, _ = _with_holes(observed)
+    expected = deconvolve(damaged, kernel, method=method, **FIXED[method])
+    result = deconvolve(to_backend(damaged, backend), kernel, method=method, **FIXED[method])
+    np.testing.assert_allclose(np.asarray(result), expected, rtol=1e-6, atol=1e-8)

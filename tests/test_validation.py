@@ -10,8 +10,8 @@ KERNEL = psf.gaussian(1.0)
 
 
 @pytest.mark.parametrize("image,kernel,error,match", [
-    (np.full((8, 8), np.nan), KERNEL[:3, :3], ValueError, "image contains NaN or Inf"),
-    (IMAGE, np.array([[np.inf, 1.0]]), ValueError, "psf contains NaN or Inf"),
+    (np.full((8, 8), np.nan), KERNEL[:3, :3], ValueError, "image (contains|is all) NaN"),
+    (IMAGE, np.array([[np.inf, 1.0]]), ValueError, "psf contains Inf"),
     (IMAGE, np.zeros((3, 3)), ValueError, "psf sums to 0"),
     (IMAGE, -np.ones((3, 3)), ValueError, "psf sums to -9"),
     # entries that cancel: normalising to sum 1 would divide by round-off

@@ -6,8 +6,8 @@ import inspect
 import time
 
 from . import restoration as _r
-from ._array_api import array_namespace
-from ._validate import check_array, check_channel_axis, check_choice, check_psf
+from ._array_api import array_namespace, to_numpy
+from ._validate import MISSING_METHODS, check_array, check_channel_axis, check_choice, check_psf
 
 __all__ = ["METHODS", "deconvolve", "choose_method"]
 
@@ -120,7 +120,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
                    for c in range(image.shape[channel_axis])]
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
-    image = check_array(image, "image")
+    image = check_array(image, "image", missing=True)
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(
         n for i, n in enumerate(image.shape) if i != channel_axis)
@@ -129,6 +129,10 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     if method == "auto":
         method = choose_method(image, psf)
     solver, auto_boundary = METHODS[method]
+    if method not in MISSING_METHODS and bool(to_numpy(array_namespace(image).isnan(image).any())):
+        raise ValueError(f"image has NaN samples (missing data), which {method} cannot leave "
+                         f"out; use method={' or '.join(map(repr, MISSING_METHODS))}, or "
+                         "replace them first")
     if boundary == "auto":
         boundary = auto_boundary
     accepted = inspect.signature(solver).parameters

@@ -6,15 +6,21 @@ import numpy as np
 
 from ._array_api import array_namespace, as_float, blockwise, float_dtype, is_torch, to_numpy
 
-__all__ = ["check_array", "check_channel_axis", "check_choice", "check_psf", "check_weight"]
+# the solvers whose data term can leave out samples: NaN in the image marks them
+MISSING_METHODS = ("total_variation", "richardson_lucy", "richardson_lucy_tv")
+
+__all__ = ["MISSING_METHODS", "check_array", "check_channel_axis", "check_choice", "check_psf",
+           "check_weight"]
 
 
-def check_array(x, name: str, *, min_ndim: int = 1):
+def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False):
     """Validate a real, finite, non-empty array and return it as working float.
 
-    The input object is never modified: conversion makes a new array when the
-    dtype changes, and no caller writes into the returned array in place
-    unless it made the copy itself.
+    ``missing=True`` lets NaN through (samples with no data, see
+    :data:`MISSING_METHODS`); infinities are always refused.  The input
+    object is never modified: conversion makes a new array when the dtype
+    changes, and no caller writes into the returned array in place unless it
+    made the copy itself.
     """
     xp = array_namespace(x)
     if not is_torch(xp) and not hasattr(x, "shape"):
@@ -33,9 +39,18 @@ def check_array(x, name: str, *, min_ndim: int = 1):
     x = as_float(x)
     # by blocks: no image-sized mask (a quarter of the image) for large inputs
     finite = blockwise(lambda block: bool(to_numpy(xp.isfinite(block).all())), x)
-    if not all(finite):
-        raise ValueError(f"{name} contains NaN or Inf; replace them (e.g. numpy.nan_to_num) first")
-    return x
+    if all(finite):
+        return x
+    infinite = any(blockwise(lambda block: bool(to_numpy(xp.isinf(block).any())), x))
+    if missing and not infinite:
+        if not any(blockwise(lambda block: bool(to_numpy(xp.isfinite(block).any())), x)):
+            raise ValueError(f"{name} is all NaN: no sample was observed")
+        return x
+    hint = "" if name != "image" or infinite else (
+        f" ({', '.join(MISSING_METHODS)} take NaN samples as missing data: bad, saturated "
+        "or masked pixels)")
+    raise ValueError(f"{name} contains {'Inf' if infinite else 'NaN'}; replace them "
+                     f"(e.g. numpy.nan_to_num) first{hint}")
 
 
 def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "psf",

@@ -6,34 +6,82 @@ import warnings
 
 import numpy as np
 
-from .._array_api import array_namespace, asarray, conj_, is_torch, next_fast_len, to_numpy
+from .._array_api import (
+    array_namespace,
+    asarray,
+    clamp_min,
+    conj_,
+    is_torch,
+    next_fast_len,
+    to_numpy,
+)
 from .._validate import check_array, check_psf
 from ..operators import Convolution
-from ._stopping import estimate_noise
+from ._stopping import estimate_noise, rms
 
 
-def prepare(image, psf, *, in_place: str | None = None):
+def prepare(image, psf, *, in_place: str | None = None, missing: bool = False):
     """Validated working-float image and a unit-sum PSF in the image's library.
 
     ``in_place``: the name of a solver that updates arrays in place, so it
     cannot be differentiated: a torch tensor that requires grad is detached,
     with a warning (autograd refuses in-place ``out=`` operations on it).
+    ``missing``: NaN samples are let through (see :func:`split_missing`).
     """
     if in_place and getattr(image, "requires_grad", False):
         warnings.warn(f"{in_place} updates arrays in place and is not differentiable: the image "
                       "was detached, so no gradient flows through the result (wiener, "
                       "tikhonov and cgls are differentiable)", UserWarning, stacklevel=3)
         image = image.detach()
-    image = check_array(image, "image")
+    image = check_array(image, "image", missing=missing)
     psf = check_psf(psf, tuple(image.shape))
     psf = asarray(psf, image)
     return image, psf / psf.sum()
 
 
+def split_missing(image):
+    """``(filled, mask)``: the image with its NaN samples (missing data: bad,
+    saturated or masked pixels) set to 0, and a 0/1 mask of the observed ones
+    in the working dtype, or ``(image, None)`` when nothing is missing.
+
+    A solver multiplies its data term's residual (or dual) by the mask, so a
+    missing sample constrains nothing and the object there is estimated from
+    its neighbours through the blur and the prior, as the unobserved border
+    of the ``"valid"`` model is.
+    """
+    xp = array_namespace(image)
+    absent = xp.isnan(image)
+    if not bool(to_numpy(absent.any())):
+        return image, None
+    if bool(to_numpy(absent.all())):
+        raise ValueError("image is all NaN: no sample was observed")
+    mask = (~absent).to(image.dtype) if is_torch(xp) else (~absent).astype(image.dtype)
+    filled = xp.where(absent, xp.zeros_like(image), image)
+    return filled, mask
+
+
+def observed_mean(image, mask, ndim: int):
+    """Mean of ``image`` over its observed samples (all when ``mask`` is None),
+    over the trailing ``ndim`` axes, kept as broadcastable axes."""
+    if mask is None:
+        return mean_over(image, ndim)
+    return mean_over(image * mask, ndim) / clamp_min(mean_over(mask, ndim), 1e-12)
+
+
+def observed_rms(difference, mask) -> float:
+    """Root mean square of ``difference`` over the observed samples (all when
+    ``mask`` is None), as a float."""
+    if mask is None:
+        return rms(difference)
+    masked = difference * mask
+    return (float(to_numpy((masked * masked).sum())) / max(float(to_numpy(mask.sum())), 1.0)) ** 0.5
+
+
 def _samples(image) -> np.ndarray:
     """At most 2**16 evenly spaced samples of ``image``, as float64 numpy."""
     flat = image.reshape(-1)
-    return to_numpy(flat[::max(1, flat.shape[0] >> 16)]).astype(np.float64)
+    samples = to_numpy(flat[::max(1, flat.shape[0] >> 16)]).astype(np.float64)
+    return samples[~np.isnan(samples)]  # missing samples (NaN) say nothing
 
 
 def data_peak(image) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._array_api import blockwise, to_numpy, vdot
+from .._array_api import array_namespace, blockwise, to_numpy, vdot
 
 __all__ = ["Info", "NoiseModel", "Stopping", "estimate_noise", "noise_model"]
 
@@ -37,7 +37,8 @@ def estimate_noise(image) -> float:
     Uses the Poisson–Gaussian :func:`noise_model`, so photon noise, whose
     level follows the intensity, is measured where a single median-based
     estimate (scikit-image's ``estimate_sigma``, Donoho's MAD) would
-    underestimate it; for white Gaussian noise the two agree.
+    underestimate it; for white Gaussian noise the two agree.  NaN samples
+    (missing data) are left out.
     """
     return noise_model(image).rms(image)
 
@@ -55,7 +56,9 @@ class NoiseModel:
 
     def rms(self, intensity) -> float:
         """Expected noise RMS over an image of mean ``intensity`` (host float)."""
-        mean = float(to_numpy(intensity.mean())) if hasattr(intensity, "mean") else intensity
+        # over the observed samples: NaN marks missing data
+        mean = float(to_numpy(array_namespace(intensity).nanmean(intensity))) \
+            if hasattr(intensity, "mean") else intensity
         return float(np.sqrt(max(self.gain * max(mean, 0.0) + self.floor, 0.0)))
 
 
@@ -84,6 +87,11 @@ def noise_model(image, *, bins: int = 16) -> NoiseModel:
         detail = (a - 2 * b + c) / np.sqrt(6)  # blind to constant and linear trends
         mean = sum(np.take(mean, np.arange(i, n, 3), axis=axis) for i in range(3)) / 3
     detail, mean = detail.ravel(), mean.ravel()
+    observed = ~np.isnan(detail)  # blocks that hold a missing (NaN) sample say nothing
+    detail, mean = detail[observed], mean[observed]
+    if detail.size == 0:
+        raise ValueError("too few observed samples to estimate the noise (every 3x3 block "
+                         "holds a NaN); pass noise_sigma")
     bins = max(1, min(bins, detail.size // 64))  # at least 64 details per bin
     edges = np.unique(np.quantile(mean, np.linspace(0, 1, bins + 1)))
     which = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, len(edges) - 2)

@@ -30,10 +30,11 @@ from ._common import (
     fft_grid,
     frame,
     is_signed,
-    mean_over,
     multiply_,
     multiply_conjugate_,
+    observed_mean,
     prepare,
+    split_missing,
 )
 from ._stopping import Info, Stopping, noise_level
 
@@ -197,7 +198,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     if not background >= 0:
         raise ValueError(f"background must be >= 0, got {background!r}")
     tv_weight = check_weight(tv_weight, "weight")
-    image, psf = prepare(image, psf, in_place=name)
+    image, psf = prepare(image, psf, in_place=name, missing=True)
     psf = _non_negative(psf, name)
     xp = array_namespace(image)
     op = Convolution(psf, boundary=boundary, method="auto")
@@ -209,8 +210,10 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                           "lie below -3 sigma (a signed signal?); their negative samples count "
                           "as 0. total_variation, wiener or deconvkit.signal keep the sign",
                           UserWarning, stacklevel=4)
+    image, mask = split_missing(image)
     if tv_weight == "auto":
-        level = max(float(to_numpy(clamp_min(image, 0.0).mean())) - background, 1e-12)
+        observed = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
+        level = max(float(to_numpy(observed).mean()) - background, 1e-12)
         tv_weight = min(max(0.1 * sigma / level, 1e-4), 0.01)
     if tv_weight:
         # the TV term regularises: run to its MAP estimate, stopping when the
@@ -226,11 +229,11 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
     model = _GridModel(op, image) if boundary in ("valid", "periodic") else _Model(op, image)
     # A^T 1, floored: samples no observation reaches (none for a unit-sum PSF) stay put
-    weights = model.adjoint_of_ones()
+    weights = model.adjoint_of_ones(mask)
     floor = 1e-6 * float(weights.max())
     # the flat start, zero where no observation reaches (the grid's slack):
     # such samples would otherwise feed fake changes into Biggs' weight
-    start = clamp_min(mean_over(clamp_min(image, 0.0), op.ndim) - background, tiny)
+    start = clamp_min(observed_mean(clamp_min(image, 0.0), mask, op.ndim) - background, tiny)
     estimate = xp.empty_like(weights)
     estimate[...] = start
 
@@ -247,7 +250,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     # the Poisson model has no negative counts: a ratio y / (Ax + b) below 0 is set to 0
     negatives = float(to_numpy(image.min())) < 0
     track = stop.auto or return_info  # the residual costs a pass: only when used
-    count = math.prod(image.shape)
+    count = math.prod(image.shape) if mask is None else float(to_numpy(mask.sum()))
     # Biggs-Andrews state, updated in place [3]: the estimate x_k, h = x_k -
     # x_(k-1) (overwritten by the extrapolated point y_k), and the last RL
     # change g_(k-1), which only enters the weight alpha: kept with half its
@@ -258,11 +261,18 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     history = []
     ran = 0
 
-    def ratio(predicted, observed):  # y / (Ax + b) in place; returns |Ax + b - y|^2
+    def ratio(predicted, observed, mask=None):
+        """y / (Ax + b) in place (0 where y is missing: y was set to 0 there);
+        returns |Ax + b - y|^2 over the observed samples."""
         if background:
             predicted += background
         clamp_min_(predicted, tiny)
-        squares = vdot(residual := predicted - observed, residual) if track else 0.0
+        squares = 0.0
+        if track:
+            residual = predicted - observed
+            if mask is not None:
+                residual *= mask
+            squares = vdot(residual, residual)
         xp.divide(observed, predicted, out=predicted)
         if negatives:
             clamp_min_(predicted, 0.0)
@@ -299,7 +309,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             blockwise(extrapolate, h, estimate)
             current = h
         predicted = model.forward(current)  # the model's buffer: overwritten by the ratio
-        squares = sum(blockwise(ratio, predicted, image))
+        squares = sum(blockwise(ratio, predicted, image, *([] if mask is None else [mask])))
         if track:
             history.append((squares / count) ** 0.5)
         del predicted
@@ -385,8 +395,9 @@ class _Model:
         buffer, self.buffer = self.buffer, None
         return self.op.adjoint(buffer)
 
-    def adjoint_of_ones(self):
-        return self.op.adjoint(full(self.shape, 1.0, like=self.like))
+    def adjoint_of_ones(self, mask=None):
+        """``A^T 1``, or ``A^T m`` for a 0/1 mask ``m`` of the observed samples."""
+        return self.op.adjoint(full(self.shape, 1.0, like=self.like) if mask is None else mask)
 
     def recycle(self, array):
         """Take an object-sized array the loop no longer needs (unused here)."""
@@ -437,10 +448,10 @@ class _GridModel(_Model):
         blockwise(multiply_conjugate_, self.spectrum, self.otf)
         return irfftn_into(self.spectrum, self.axes, buffer)
 
-    def adjoint_of_ones(self):
+    def adjoint_of_ones(self, mask=None):
         # on the loop's own arrays: setting up allocates nothing the loop does not keep
         ones = full(self.grid, 0.0, like=self.like)
-        ones[self.window] = 1.0
+        ones[self.window] = 1.0 if mask is None else mask
         self.spectrum = empty_spectrum(ones, self.axes)
         rfftn_into(ones, self.axes, self.spectrum)
         blockwise(multiply_conjugate_, self.spectrum, self.otf)

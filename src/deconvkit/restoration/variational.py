@@ -29,9 +29,12 @@ from ._common import (
     fft_grid,
     frame,
     mean_over,
+    observed_mean,
+    observed_rms,
     penalty_spectrum,
     prepare,
     resolve_nonnegative,
+    split_missing,
 )
 from ._stopping import (
     Info,
@@ -164,18 +167,19 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     check_choice(boundary, "boundary", BOUNDARIES)
     weight = check_weight(weight, "weight")
     quadratic_weight = check_weight(quadratic_weight, "quadratic_weight")
-    image, psf = prepare(image, psf, in_place="total_variation")
+    image, psf = prepare(image, psf, in_place="total_variation", missing=True)
     op = Convolution(psf, boundary=boundary)
     grad = Gradient(psf.ndim)
     sigma = noise_level(image, noise_sigma)
+    image, mask = split_missing(image)
     if "auto" in (weight, quadratic_weight):
-        auto_weight, auto_quadratic = _auto_weights(image, grad, sigma, data, background)
+        auto_weight, auto_quadratic = _auto_weights(image, mask, grad, sigma, data, background)
         weight = auto_weight if weight == "auto" else weight
         quadratic_weight = auto_quadratic if quadratic_weight == "auto" else quadratic_weight
     stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
     positive = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
     solve = _admm if boundary in ("valid", "periodic") else _pdhg
-    x, history = solve(image, op, weight, quadratic_weight, data=data, positive=positive,
+    x, history = solve(image, mask, op, weight, quadratic_weight, data=data, positive=positive,
                        background=background, stop=stop, callback=callback)
     restored = frame(op, x, image.shape)
     if not return_info:
@@ -188,13 +192,22 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     return restored, info
 
 
-def _auto_weights(image, grad, sigma: float, data: str, background: float):
-    """The TV weight and the quadratic weight, from the noise level and the data's gradients."""
+def _auto_weights(image, mask, grad, sigma: float, data: str, background: float):
+    """The TV weight and the quadratic weight, from the noise level and the data's
+    gradients (those between observed samples where ``mask`` marks missing ones)."""
     xp = array_namespace(image)
     g = grad.forward(image)
     squares = (g * g).sum(0)
-    edge = max(float(to_numpy(xp.sqrt(squares).mean())), 1e-30)
-    energy = float(to_numpy(squares.mean()))
+    if mask is None:
+        edge = max(float(to_numpy(xp.sqrt(squares).mean())), 1e-30)
+        energy = float(to_numpy(squares.mean()))
+    else:
+        # a difference is known where its sample is observed and its neighbours
+        # are too: there the mask's own differences vanish
+        known = mask * ((grad.forward(mask) ** 2).sum(0) == 0)
+        count = max(float(to_numpy(known.sum())), 1.0)
+        edge = max(float(to_numpy((xp.sqrt(squares) * known).sum())) / count, 1e-30)
+        energy = float(to_numpy((squares * known).sum())) / count
     # white noise adds 2 sigma^2 per axis to the squared forward differences;
     # the floor caps mu where the data's gradients are nearly all noise
     signal = max(energy - 2 * g.shape[0] * sigma**2, 0.1 * energy, 1e-30)
@@ -203,18 +216,23 @@ def _auto_weights(image, grad, sigma: float, data: str, background: float):
     if data == "poisson":
         # near its minimum the Poisson term is the Gaussian one divided by the
         # mean count: the same regularisation needs the weights divided by it
-        count = max(float(to_numpy(clamp_min(image, 0.0).mean())) + background, 1e-30)
+        level = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
+        count = max(float(to_numpy(level).mean()) + background, 1e-30)
         weight, quadratic = weight / count, quadratic / count
     return weight, quadratic
 
 
-def _pdhg(image, op, weight, quadratic, *, data, positive, background, stop, callback):
-    """Primal–dual (Chambolle–Pock) on the exact operator: any boundary model."""
+def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, stop, callback):
+    """Primal–dual (Chambolle–Pock) on the exact operator: any boundary model.
+
+    Missing samples (``mask`` 0) leave the data term: its dual is 0 there.
+    """
     xp = array_namespace(image)
     d = op.ndim
     grad = Gradient(d)
     # diagonal preconditioning: column sums of |K| for x, row sums for the duals
-    tau = 1.0 / (clamp_min(op.adjoint(full(image.shape, 1.0, like=image)), 1e-6) + 2 * d)
+    observed = full(image.shape, 1.0, like=image) if mask is None else mask
+    tau = 1.0 / (clamp_min(op.adjoint(observed), 1e-6) + 2 * d)
     sigma_data, sigma_tv = 1.0, 0.5
     if data == "gaussian":
         # primal and dual steps balanced like ADMM's penalty (the TV dual's step
@@ -228,7 +246,7 @@ def _pdhg(image, op, weight, quadratic, *, data, positive, background, stop, cal
         scale = data_peak(image)
         tau, sigma_data, sigma_tv = tau * scale, sigma_data / scale, sigma_tv / scale
     shape = op.input_shape(tuple(image.shape))
-    x = full(shape, float(to_numpy(mean_over(image, d).mean())), like=image)
+    x = full(shape, float(to_numpy(observed_mean(image, mask, d).mean())), like=image)
     x_bar = copy(x)
     p = full(image.shape, 0.0, like=image)
     q = full(grad.output_shape(shape), 0.0, like=image)
@@ -240,6 +258,8 @@ def _pdhg(image, op, weight, quadratic, *, data, positive, background, stop, cal
         else:
             v = p + sigma_data * (predicted + background)
             p = 0.5 * (1 + v - xp.sqrt((v - 1) ** 2 + 4 * sigma_data * clamp_min(image, 0.0)))
+        if mask is not None:
+            p = p * mask
         q = q + sigma_tv * grad.forward(x_bar)
         # prox of the conjugate of w|g| + mu/2 |g|^2: |q| beyond w is pulled
         # back to (mu |q| + s w) / (mu + s) (to w, a projection, for mu = 0)
@@ -252,7 +272,7 @@ def _pdhg(image, op, weight, quadratic, *, data, positive, background, stop, cal
         x_bar = 2 * x_new - x
         change = relative_change(x_new, x)
         x = x_new
-        history.append(rms(predicted - image))
+        history.append(observed_rms(predicted - image, mask))
         if callback is not None and callback(iteration, frame(op, x, image.shape)):
             stop.reason = "callback"
             break
@@ -261,7 +281,7 @@ def _pdhg(image, op, weight, quadratic, *, data, positive, background, stop, cal
     return x, history
 
 
-def _admm(image, op, weight, quadratic, *, data, positive, background, stop, callback):
+def _admm(image, mask, op, weight, quadratic, *, data, positive, background, stop, callback):
     """ADMM with every operator diagonal in Fourier (Almeida & Figueiredo 2013).
 
     The object lives on a periodic grid larger than the extended domain; the
@@ -288,7 +308,7 @@ def _admm(image, op, weight, quadratic, *, data, positive, background, stop, cal
     inverse = 1.0 / (xp.abs(otf) ** 2 + (1.0 + quadratic / rho)
                      * penalty_spectrum("gradient", grid, image) + 1.0)
     lead = tuple(image.shape[:-d])
-    level = float(to_numpy(mean_over(image, d).mean()))
+    level = float(to_numpy(observed_mean(image, mask, d).mean()))
     x = full(lead + grid, level, like=image)
     # the starting splits: u1 = Ax, u2 = ∇x, u3 = x with zero duals, so each
     # sum u + d is the split itself
@@ -345,7 +365,8 @@ def _admm(image, op, weight, quadratic, *, data, positive, background, stop, cal
             box_dual[...] = 0.0
         periodic_differences_adjoint(edge_sum, out=right)  # the next x-step's right-hand side
         right += box_sum
-        history.append(rms_of_difference(blurred[observed], y))
+        history.append(rms_of_difference(blurred[observed], y) if mask is None
+                       else observed_rms(blurred[observed] - y, mask))
         # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
         v = blurred
         v -= data_dual
@@ -359,6 +380,8 @@ def _admm(image, op, weight, quadratic, *, data, positive, background, stop, cal
         else:
             w = inside + background - 1.0 / rho
             dual[...] = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - inside
+        if mask is not None:  # a missing sample is like one outside the window
+            dual *= mask
         inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
         inside += dual
         data_sum, blurred = v, data_sum  # the old sum's array takes the next Ax
