@@ -47,6 +47,31 @@ def test_deconvolve_file(tmp_path, blurred_tif, method, capsys):
         assert "noise_sigma=" in said
 
 
+def test_missing_samples_from_a_file(tmp_path, blurred_tif, capsys):
+    """NaN pixels in a TIFF are missing data for the default method; a method that
+    cannot leave them out says which can."""
+    from deconvkit import deconvolve
+
+    observed = io.read(blurred_tif)
+    observed[40:50, 60:70] = np.nan
+    holes = tmp_path / "holes.tif"
+    io.write(holes, observed)
+    out = tmp_path / "o.tif"
+    assert main(["deconvolve", str(holes), "--psf", "gaussian:sigma=1.5", "-o", str(out)]) == 0
+    restored = io.read(out)
+    assert np.isfinite(restored).all()
+    np.testing.assert_allclose(restored, deconvolve(observed, psf.gaussian(1.5)), atol=1e-6)
+    assert main(["deconvolve", str(holes), "--psf", "gaussian:sigma=1.5", "--method", "wiener",
+                 "-o", str(tmp_path / "w.tif")]) == 2
+    assert "wiener cannot leave out" in capsys.readouterr().err
+
+
+def test_zero_iterations_are_reported(tmp_path, blurred_tif, capsys):
+    assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--iterations",
+                 "0", "-o", str(tmp_path / "o.tif")]) == 0
+    assert "0 iterations, stopped by iterations" in " ".join(capsys.readouterr().out.split())
+
+
 def test_options_reach_the_solver(tmp_path, blurred_tif, capsys):
     out = tmp_path / "o.tif"
     assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--method",

@@ -59,7 +59,11 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     image : (N1, ..., Nd) array, or with one extra channel axis
         numpy, torch (CPU or CUDA) or CuPy array; the result has the same
         library, device and shape, in the working float dtype (float32 stays
-        float32; integers and float16 are promoted).  Never clipped.  A dask
+        float32; integers and float16 are promoted).  Never clipped.  NaN
+        samples are missing data (bad or saturated pixels, detector gaps),
+        left out of the data term by ``"total_variation"`` (the default),
+        ``"richardson_lucy"`` and ``"richardson_lucy_tv"`` and filled in
+        from their neighbours; the other methods refuse them.  A dask
         array is restored chunk by chunk (:func:`deconvkit.tiling.deconvolve_dask`)
         and a lazy dask array is returned.
     psf : (K1, ..., Kd) array, or a list of them

@@ -429,7 +429,7 @@ def _report(source, target, info, seconds, shape, requested, quiet, extra=""):
     first = info[0] if isinstance(info, list) else info
     chosen = ", ".join(f"{k}={_show(v)}" for k, v in first.parameters.items())
     how = f"{first.iterations} iterations, stopped by {first.stopped_by}" \
-        if first.iterations else first.stopped_by
+        if first.stopped_by != "closed form" else first.stopped_by
     picked = " (chosen by auto)" if requested == "auto" else ""
     extra = f"; {extra}" if extra else ""
     _console().print(f"{source}: {first.method}{picked}: {chosen}; {how}; {shape} in "

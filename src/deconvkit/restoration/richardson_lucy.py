@@ -52,7 +52,11 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
     image : (N1, ..., Nd) array
         Observed data, non-negative counts or intensities (numpy, torch, CuPy).
         Negative samples, which the Poisson model cannot produce, are treated
-        as 0 in the data term.
+        as 0 in the data term.  NaN samples are missing data (bad, saturated
+        or masked pixels, gaps between detector tiles): they leave the
+        likelihood, and the object there is estimated from the samples around
+        them through the blur (a hole narrower than the PSF is filled with
+        real data; a wider one stays near 0 in its middle).
     psf : (K1, ..., Kd) array
         Point-spread function; normalised to sum 1 here.  A PSF with fewer
         dims than the image is applied to each trailing block (leading axes
@@ -107,7 +111,12 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
     .. math:: x \leftarrow \frac{x}{A^T 1}\, A^T\!\left(\frac{y}{Ax + b}\right)
 
     uses the exact adjoint of each boundary model, including the
-    normalisation :math:`A^T 1` that is not constant near the edges.
+    normalisation :math:`A^T 1` that is not constant near the edges.  With
+    missing samples (a 0/1 mask :math:`m` of the observed ones) the ratio is
+    :math:`m\,y / (Ax + b)` and the normalisation :math:`A^T m`, the
+    likelihood of the observed samples only: the ``"valid"`` model is the
+    case of a mask that is 0 beyond the frame [2]_, so a frame of NaN around
+    an image gives exactly the smaller image's restoration.
 
     References
     ----------

@@ -64,7 +64,10 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     Parameters
     ----------
     image : (N1, ..., Nd) array
-        Observed data (numpy, torch or CuPy).
+        Observed data (numpy, torch or CuPy).  NaN samples are missing data
+        (bad, saturated or masked pixels): the data term leaves them out and
+        the prior fills them in from their neighbours; the noise level and the
+        automatic weights are taken from the observed samples.
     psf : (K1, ..., Kd) array
         Point-spread function, normalised to sum 1 here.
     weight : float or "auto"
@@ -110,7 +113,7 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
 
     For ``"valid"`` and ``"periodic"`` by ADMM with every operator diagonal in
     Fourier and the data term masked to the observed samples (Almeida and
-    Figueiredo [4]_); for the padded boundary models by the primal–dual
+    Figueiredo [4]_: the frame, less any NaN samples); for the padded boundary models by the primal–dual
     algorithm of Chambolle and Pock [1]_ with the diagonal step sizes of Pock
     and Chambolle [2]_.  No step size to tune in either; the quadratic term
     joins ADMM's x-step (still diagonal in Fourier) and the primal–dual
