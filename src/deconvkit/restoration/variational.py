@@ -115,10 +115,10 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     Fourier and the data term masked to the observed samples (Almeida and
     Figueiredo [4]_: the frame, less any NaN samples); for the padded boundary
     models by the primal–dual algorithm of Chambolle and Pock [1]_ with the
-    diagonal step sizes of Pock
-    and Chambolle [2]_.  No step size to tune in either; the quadratic term
-    joins ADMM's x-step (still diagonal in Fourier) and the primal–dual
-    method's TV dual (its prox is a shrinkage instead of a projection).
+    diagonal step sizes of Pock and Chambolle [2]_.  No step size to tune in
+    either; the quadratic term joins ADMM's x-step (still diagonal in
+    Fourier) and the primal–dual method's TV dual (its prox is a shrinkage
+    instead of a projection).
 
     With ``"auto"`` weights and the Gaussian term, :math:`\lambda = 0.24
     \sigma^2 / \rho` where :math:`\rho` is the mean gradient magnitude of
