@@ -66,6 +66,37 @@ def test_missing_samples_from_a_file(tmp_path, blurred_tif, capsys):
     assert "wiener cannot leave out" in capsys.readouterr().err
 
 
+def test_saturated_samples_from_a_file(tmp_path, capsys):
+    """--saturated auto takes an 8-bit image's 255s as lower bounds."""
+    from skimage import data
+
+    from deconvkit import deconvolve, metrics
+
+    scene = data.camera()[100:228, 150:278] / 255.0 * 1.5  # 12 % above 1
+    observed = simulate(scene, psf.gaussian(1.5), sigma=0.01, seed=0, boundary="valid")
+    path = tmp_path / "bright.tif"
+    io.write(path, np.clip(np.round(observed * 255), 0, 255).astype(np.uint8))
+    out = tmp_path / "o.tif"
+    assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
+                 "-o", str(out)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    count = int((io.read(path) == 255).sum())
+    assert count > 0 and f"{count} saturated samples (>= 255)" in said
+    restored = io.read(out)
+    np.testing.assert_allclose(restored, deconvolve(io.read(path), psf.gaussian(1.5),
+                                                    saturation=255), rtol=1e-5, atol=1e-3)
+    truth = scene[6:-6, 6:-6] * 255  # the "valid" frame of a 13-sample PSF
+    plain = deconvolve(io.read(path), psf.gaussian(1.5))
+    assert metrics.psnr(truth, restored, data_range=255) > \
+        metrics.psnr(truth, plain, data_range=255) + 1.0
+    assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
+                 "--method", "wiener", "-o", str(tmp_path / "w.tif")]) == 2
+    assert "--saturated needs a method" in capsys.readouterr().err
+    assert main(["deconvolve", str(out), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
+                 "-o", str(tmp_path / "f.tif")]) == 2
+    assert "needs integer samples" in capsys.readouterr().err
+
+
 def test_zero_iterations_are_reported(tmp_path, blurred_tif, capsys):
     assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--iterations",
                  "0", "-o", str(tmp_path / "o.tif")]) == 0

@@ -19,7 +19,7 @@ import click
 from . import io as dkio
 from . import psf as psf_module
 from ._outofcore import choose_chunks, is_lazy_path, open_lazy, parse_size, run_chunked
-from .tiling import working_dtype
+from .tiling import is_dask, working_dtype
 
 BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
 # kept here (not imported from restoration) so that --help stays fast
@@ -185,11 +185,15 @@ def _parse_options(items):
               help="Files (or chunks) processed at once (default: number of cores, at most 4).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
               help="Integer depth for PNG output of float results.")
+@click.option("--saturated", default=None, metavar="LEVEL|auto",
+              help="Samples at or above LEVEL are saturated: lower bounds, not "
+                   "measurements (auto: the integer input's maximum, 255 or 65535).  "
+                   "total_variation and richardson_lucy(_tv) only.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, weight,
                noise_sigma, time_limit, extra, channel_axis, memory_limit, chunks, jobs,
-               bit_depth, overwrite, quiet):
+               bit_depth, saturated, overwrite, quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
     zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
@@ -207,7 +211,8 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
     job = dict(psfs=psfs, psf_spec=psf_spec[0], method=method, boundary=boundary,
                options=options,
                channel_axis=channel_axis, overwrite=overwrite,
-               bit_depth=int(bit_depth) if bit_depth else None)
+               bit_depth=int(bit_depth) if bit_depth else None,
+               saturated=_number_or_auto(saturated))
     if len(pairs) == 1:
         source, target = pairs[0]
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
@@ -289,6 +294,10 @@ def _restore_file(source, target, job, quiet):
         kernel = kernels
     method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
+    level, saturated = _saturation(image, job["saturated"], method, source)
+    if level is not None:
+        options["saturation"] = level
+    note = "; ".join(filter(None, (note, saturated)))
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
     channels = 1 if channel_axis is None else image.shape[channel_axis]
     total = options["iterations"] * channels if isinstance(options.get("iterations"), int) \
@@ -367,6 +376,28 @@ def _with_alpha(restored, alpha):
     return np.concatenate([restored, alpha.astype(restored.dtype)], axis=-1)
 
 
+def _saturation(image, level, method, source):
+    """The ``--saturated`` level for the solver (``"auto"``: an integer image's
+    maximum), and a note that counts the samples at it (not for dask arrays)."""
+    if level is None:
+        return None, ""
+    import numpy as np
+
+    from ._validate import MISSING_METHODS
+
+    if method not in MISSING_METHODS:
+        raise ValueError(f"--saturated needs a method whose data term can treat saturated "
+                         f"samples as lower bounds ({', '.join(MISSING_METHODS)}), not {method}")
+    if level == "auto":
+        if not np.issubdtype(image.dtype, np.integer):
+            raise ValueError(f"--saturated auto needs integer samples, but {source} holds "
+                             f"{image.dtype}; give the level, e.g. --saturated 0.98")
+        level = int(np.iinfo(image.dtype).max)
+    if is_dask(image):
+        return level, f"samples >= {level:g} taken as saturated"
+    return level, f"{int((image >= level).sum())} saturated samples (>= {level:g})"
+
+
 def _solver_options(method, options):
     """The CLI's generic names mapped onto the method's own (wiener calls its weight balance)."""
     options = dict(options)
@@ -408,6 +439,10 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                               itemsize=working_dtype(image.dtype).itemsize)
     options = _solver_options(method, job["options"])
     options["boundary"] = job["boundary"]
+    level, saturated = _saturation(image, job["saturated"], method, source)
+    if level is not None:
+        options["saturation"] = level
+    note = "; ".join(filter(None, (note, saturated)))
     start = time.perf_counter()
     with _Progress(None, "chunks", quiet) as progress:
         info = run_chunked(image, kernel, target, method=method, options=options, chunks=shape,

@@ -60,6 +60,29 @@ def split_missing(image):
     return filled, mask
 
 
+def saturated_mask(image, saturation):
+    """``(censored, for_statistics)``: a 0/1 mask of the samples at or above
+    ``saturation`` (None when none is given or reached), and the image with
+    them set to NaN, for the noise and weight estimates (a saturated flat has
+    no noise and no edges to measure).
+
+    A saturated sample records a lower bound: the light there is at least the
+    level, so the data term asks only ``Ax >= saturation`` of it.
+    """
+    if saturation is None:
+        return None, image
+    if isinstance(saturation, bool) or not isinstance(
+            saturation, (int, float, np.integer, np.floating)) or not np.isfinite(saturation):
+        raise ValueError(f"saturation must be a finite level (the detector's maximum), or None; "
+                         f"got {saturation!r}")
+    xp = array_namespace(image)
+    high = image >= saturation  # NaN (missing) compares False
+    if not bool(to_numpy(high.any())):
+        return None, image
+    censored = high.to(image.dtype) if is_torch(xp) else high.astype(image.dtype)
+    return censored, xp.where(high, xp.full_like(image, float("nan")), image)
+
+
 def observed_mean(image, mask, ndim: int):
     """Mean of ``image`` over its observed samples (all when ``mask`` is None),
     over the trailing ``ndim`` axes, kept as broadcastable axes."""

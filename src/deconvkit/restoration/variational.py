@@ -34,6 +34,7 @@ from ._common import (
     penalty_spectrum,
     prepare,
     resolve_nonnegative,
+    saturated_mask,
     split_missing,
 )
 from ._stopping import (
@@ -57,8 +58,8 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
                     data: str = "gaussian",
                     noise_sigma: float | None = None, nonnegative="auto",
                     iterations="auto", boundary: str = "valid", background: float = 0.0,
-                    time_limit: float | None = None, callback: Callable | None = None,
-                    return_info: bool = False):
+                    saturation: float | None = None, time_limit: float | None = None,
+                    callback: Callable | None = None, return_info: bool = False):
     r"""Total-variation regularised deconvolution (ADMM or primal–dual), N-D.
 
     Parameters
@@ -85,6 +86,14 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
         negative log-likelihood :math:`\sum (Ax+b) - y\log(Ax+b)`.
     noise_sigma : float, optional
         Gaussian noise level; estimated from the data when not given.
+    saturation : float, optional
+        The detector's saturation level: samples at or above it are lower
+        bounds, so the Gaussian data term there is one-sided,
+        :math:`\tfrac12\max(s - Ax, 0)^2`: only a prediction below the level
+        costs.  Saturated samples are left out of the noise and weight
+        estimates.  With ``data="poisson"`` they are left out of the data term
+        (as missing samples).  A bright area wider than the PSF keeps its
+        edges' information this way, where leaving it out (NaN) does not.
     nonnegative : bool or "auto"
         Constrain :math:`x \ge 0` (always on for ``data="poisson"``).
         ``"auto"``: on, unless the data are a signed signal (more than 1 % of
@@ -174,23 +183,29 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     image, psf = prepare(image, psf, in_place="total_variation", missing=True)
     op = Convolution(psf, boundary=boundary)
     grad = Gradient(psf.ndim)
-    sigma = noise_level(image, noise_sigma)
+    censored, measured = saturated_mask(image, saturation)
+    sigma = noise_level(measured, noise_sigma)
     image, mask = split_missing(image)
+    if censored is not None and data == "poisson":  # no one-sided Poisson term: left out
+        mask, censored = (1.0 - censored) * (1.0 if mask is None else mask), None
     if "auto" in (weight, quadratic_weight):
-        auto_weight, auto_quadratic = _auto_weights(image, mask, grad, sigma, data, background)
+        statistics = mask if measured is image else split_missing(measured)[1]
+        auto_weight, auto_quadratic = _auto_weights(image, statistics, grad, sigma, data,
+                                                    background)
         weight = auto_weight if weight == "auto" else weight
         quadratic_weight = auto_quadratic if quadratic_weight == "auto" else quadratic_weight
     stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
     positive = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
     solve = _admm if boundary in ("valid", "periodic") else _pdhg
     x, history = solve(image, mask, op, weight, quadratic_weight, data=data, positive=positive,
-                       background=background, stop=stop, callback=callback)
+                       background=background, censored=censored, stop=stop, callback=callback)
     restored = frame(op, x, image.shape)
     if not return_info:
         return restored
     info = Info("total_variation", dict(weight=weight, quadratic_weight=quadratic_weight,
                                         data=data, noise_sigma=sigma,
-                                        boundary=boundary, nonnegative=positive),
+                                        boundary=boundary, nonnegative=positive)
+                | ({} if saturation is None else dict(saturation=saturation)),
                 iterations=len(history), stopped_by=stop.reason, history=history,
                 seconds=stop.seconds)
     return restored, info
@@ -226,10 +241,13 @@ def _auto_weights(image, mask, grad, sigma: float, data: str, background: float)
     return weight, quadratic
 
 
-def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, stop, callback):
+def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, censored, stop,
+          callback):
     """Primal–dual (Chambolle–Pock) on the exact operator: any boundary model.
 
     Missing samples (``mask`` 0) leave the data term: its dual is 0 there.
+    Saturated ones (``censored`` 1) have the one-sided term
+    ``max(y - Ax, 0)^2 / 2``, whose conjugate's prox keeps the dual <= 0.
     """
     xp = array_namespace(image)
     d = op.ndim
@@ -264,6 +282,8 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, sto
             p = 0.5 * (1 + v - xp.sqrt((v - 1) ** 2 + 4 * sigma_data * clamp_min(image, 0.0)))
         if mask is not None:
             p = p * mask
+        if censored is not None:  # p <= 0 there: only Ax below the level costs
+            p = p - censored * clamp_min(p, 0.0)
         q = q + sigma_tv * grad.forward(x_bar)
         # prox of the conjugate of w|g| + mu/2 |g|^2: |q| beyond w is pulled
         # back to (mu |q| + s w) / (mu + s) (to w, a projection, for mu = 0)
@@ -285,7 +305,8 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, sto
     return x, history
 
 
-def _admm(image, mask, op, weight, quadratic, *, data, positive, background, stop, callback):
+def _admm(image, mask, op, weight, quadratic, *, data, positive, background, censored, stop,
+          callback):
     """ADMM with every operator diagonal in Fourier (Almeida & Figueiredo 2013).
 
     The object lives on a periodic grid larger than the extended domain; the
@@ -386,6 +407,8 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, sto
             dual[...] = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - inside
         if mask is not None:  # a missing sample is like one outside the window
             dual *= mask
+        if censored is not None:  # saturated: u1 = v where v is above the level, so d1 >= 0
+            dual += censored * clamp_min(-dual, 0.0)
         inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
         inside += dual
         data_sum, blurred = v, data_sum  # the old sum's array takes the next Ax
