@@ -81,3 +81,23 @@ def test_dask_channels_are_tiled_one_by_one(channel_axis):
         assert _relative_interior_error(tiled[c], untiled, margin=8) <= 1e-3
     with pytest.raises(ValueError, match="channel_axis=3 is out of range"):
         deconvolve(da.from_array(stack, chunks=32), kernel, channel_axis=3)
+
+
+@pytest.mark.parametrize("method", ["richardson_lucy", "total_variation"])
+def test_tiled_missing_samples(method):
+    """NaN samples are missing data in every chunk, as in memory (the same restoration in
+    the interior); a chunk with no observed sample within reach stays NaN."""
+    observed, kernel = _data()
+    observed[np.random.default_rng(0).random(observed.shape) < 0.05] = np.nan
+    options = dict(iterations=20, noise_sigma=0.01)
+    tiled = deconvolve(da.from_array(observed, chunks=32), kernel, method=method,
+                       **options).compute()
+    untiled = deconvolve(observed, kernel, method=method, **options)
+    assert np.isfinite(tiled).all()
+    assert _relative_interior_error(tiled, untiled, margin=16) < 5e-2
+    # the first chunk column and its overlap (45 samples) without data at all
+    observed, _ = _data((96, 240))
+    observed[:, :100] = np.nan
+    tiled = deconvolve(da.from_array(observed, chunks=(96, 48)), kernel, method=method,
+                       **options).compute()
+    assert np.isnan(tiled[:, :48]).all() and np.isfinite(tiled[:, 100:]).all()

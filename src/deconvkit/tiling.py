@@ -108,6 +108,8 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     dtype = working_dtype(image.dtype)
 
     def restore(block):
+        if np.isnan(block).all():  # no sample observed within reach: nothing to estimate
+            return block.astype(dtype)
         return deconvolve(block, psf, method=method, **fixed).astype(dtype, copy=False)
 
     result = da.map_overlap(restore, image, depth=depth, boundary="none", dtype=dtype,
