@@ -7,7 +7,14 @@ import time
 
 from . import restoration as _r
 from ._array_api import array_namespace, to_numpy
-from ._validate import MISSING_METHODS, check_array, check_channel_axis, check_choice, check_psf
+from ._validate import (
+    MISSING_METHODS,
+    MISSING_VALID_ONLY,
+    check_array,
+    check_channel_axis,
+    check_choice,
+    check_psf,
+)
 
 __all__ = ["METHODS", "deconvolve", "choose_method"]
 
@@ -62,8 +69,9 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         float32; integers and float16 are promoted).  Never clipped.  NaN
         samples are missing data (bad or saturated pixels, detector gaps),
         left out of the data term by ``"total_variation"`` (the default),
-        ``"richardson_lucy"`` and ``"richardson_lucy_tv"`` and filled in
-        from their neighbours; the other methods refuse them.  A dask
+        ``"richardson_lucy"``, ``"richardson_lucy_tv"`` and ``"wiener"``
+        with ``boundary="valid"``, and filled in from their neighbours; the
+        other methods refuse them.  A dask
         array is restored chunk by chunk (:func:`deconvkit.tiling.deconvolve_dask`)
         and a lazy dask array is returned.
     psf : (K1, ..., Kd) array, or a list of them
@@ -133,12 +141,15 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     if method == "auto":
         method = choose_method(image, psf)
     solver, auto_boundary = METHODS[method]
-    if method not in MISSING_METHODS and bool(to_numpy(array_namespace(image).isnan(image).any())):
-        raise ValueError(f"image has NaN samples (missing data), which {method} cannot leave "
-                         f"out; use method={' or '.join(map(repr, MISSING_METHODS))}, or "
-                         "replace them first")
     if boundary == "auto":
         boundary = auto_boundary
+    leaves_out = method in MISSING_METHODS or (method in MISSING_VALID_ONLY
+                                               and boundary == "valid")
+    if not leaves_out and bool(to_numpy(array_namespace(image).isnan(image).any())):
+        raise ValueError(f"image has NaN samples (missing data), which {method} cannot leave "
+                         f"out{' with this boundary' if method in MISSING_VALID_ONLY else ''}; "
+                         f"use method={' or '.join(map(repr, MISSING_METHODS))} (or wiener "
+                         "with boundary='valid'), or replace them first")
     accepted = inspect.signature(solver).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:

@@ -8,9 +8,13 @@ from ._array_api import array_namespace, as_float, blockwise, float_dtype, is_to
 
 # the solvers whose data term can leave out samples: NaN in the image marks them
 MISSING_METHODS = ("total_variation", "richardson_lucy", "richardson_lucy_tv")
+# NaN samples left out with boundary="valid" only (solved by cgls with a masked data term)
+MISSING_VALID_ONLY = ("wiener",)
+# the solvers that take saturated samples as lower bounds (saturation=)
+SATURATION_METHODS = ("total_variation", "richardson_lucy", "richardson_lucy_tv")
 
-__all__ = ["MISSING_METHODS", "check_array", "check_channel_axis", "check_choice", "check_psf",
-           "check_weight"]
+__all__ = ["MISSING_METHODS", "MISSING_VALID_ONLY", "SATURATION_METHODS", "check_array",
+           "check_channel_axis", "check_choice", "check_psf", "check_weight"]
 
 
 def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False):

@@ -383,11 +383,12 @@ def _saturation(image, level, method, source):
         return None, ""
     import numpy as np
 
-    from ._validate import MISSING_METHODS
+    from ._validate import SATURATION_METHODS
 
-    if method not in MISSING_METHODS:
+    if method not in SATURATION_METHODS:
         raise ValueError(f"--saturated needs a method whose data term can treat saturated "
-                         f"samples as lower bounds ({', '.join(MISSING_METHODS)}), not {method}")
+                         f"samples as lower bounds ({', '.join(SATURATION_METHODS)}), not "
+                         f"{method}")
     if level == "auto":
         if not np.issubdtype(image.dtype, np.integer):
             raise ValueError(f"--saturated auto needs integer samples, but {source} holds "

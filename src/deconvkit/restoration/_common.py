@@ -83,6 +83,25 @@ def saturated_mask(image, saturation):
     return censored, xp.where(high, xp.full_like(image, float("nan")), image)
 
 
+def filled_for_spectra(image, psf):
+    """``image`` with its NaN samples filled by normalised convolution with
+    ``psf`` (the blur-weighted mean of the observed samples around them; the
+    observed mean where none is in reach): a stand-in for the spectral
+    estimates behind the automatic weights, smooth like blurred data, so the
+    discrepancy principle still finds a residual at the noise level (the solve
+    itself leaves the samples out)."""
+    filled, mask = split_missing(image)
+    if mask is None:
+        return image
+    smooth = Convolution(psf, boundary="symmetric")
+    weight = smooth.forward(mask)
+    local = smooth.forward(filled) / clamp_min(weight, 1e-12)
+    mean = observed_mean(filled, mask, image.ndim)
+    array = array_namespace(image)
+    local = array.where(weight > 1e-3, local, mean + 0 * local)
+    return filled + (1.0 - mask) * local
+
+
 def observed_mean(image, mask, ndim: int):
     """Mean of ``image`` over its observed samples (all when ``mask`` is None),
     over the trailing ``ndim`` axes, kept as broadcastable axes."""

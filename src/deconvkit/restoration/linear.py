@@ -30,7 +30,14 @@ from .._array_api import (
 from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ..operators._padding import pad
-from ._common import data_peak, frame, penalty_spectrum, prepare
+from ._common import (
+    data_peak,
+    filled_for_spectra,
+    frame,
+    penalty_spectrum,
+    prepare,
+    split_missing,
+)
 from ._stopping import Info, Stopping, noise_level, relative_change, rms
 
 __all__ = ["cgls", "inverse_filter", "tikhonov", "unsupervised_wiener", "wiener"]
@@ -123,7 +130,10 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
     Parameters
     ----------
     image : (N1, ..., Nd) array
-        Observed data (numpy, torch or CuPy).
+        Observed data (numpy, torch or CuPy).  With ``boundary="valid"`` NaN
+        samples are missing data, left out of the data term (the balance is
+        estimated with them filled by a blur-weighted mean of their
+        neighbours); the closed forms refuse them.
     psf : (K1, ..., Kd) array
         Point-spread function, normalised to sum 1 here.
     balance : float or "auto"
@@ -179,9 +189,11 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
     balance = check_weight(balance, "balance")
-    image, psf = prepare(image, psf)
+    # missing samples (NaN) only with "valid", which cgls solves with a masked data term
+    image, psf = prepare(image, psf, missing=boundary == "valid")
     sigma = None
-    problem = _PeriodicProblem(image, psf, "symmetric" if boundary == "valid" else boundary)
+    problem = _PeriodicProblem(filled_for_spectra(image, psf), psf,
+                               "symmetric" if boundary == "valid" else boundary)
     spectrum_penalty = penalty_spectrum(penalty, problem.shape, image)
     if balance == "auto":
         sigma = noise_level(image, noise_sigma)
@@ -261,7 +273,11 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
         As in :func:`wiener`.
     weight : float or "auto"
         :math:`\lambda`; ``"auto"`` takes the discrepancy-principle weight of
-        :func:`tikhonov` on the symmetric-extension problem.
+        :func:`tikhonov` on the symmetric-extension problem.  With a given
+        weight, NaN samples of the image are missing data, left out of the
+        data term (:math:`A^T M A` in the normal equations); the automatic
+        weight needs every sample (a crude fill of the gaps broke the
+        discrepancy principle: it returned :math:`10^{-15}`).
     penalty : {"gradient", "laplacian", "identity"}
     boundary : str
         Any model of :class:`deconvkit.Convolution`; ``"valid"`` (default)
@@ -288,7 +304,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
     weight = check_weight(weight, "weight")
-    image, psf = prepare(image, psf)
+    image, psf = prepare(image, psf, missing=weight != "auto")
     info = Info("cgls", dict(penalty=penalty, boundary=boundary))
     if weight == "auto":
         sigma = noise_level(image, noise_sigma)
@@ -307,8 +323,11 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
         g = grad.adjoint(grad.forward(x))
         return grad.adjoint(grad.forward(g)) if penalty == "laplacian" else g
 
-    def normal(x):
-        return op.adjoint(op.forward(x)) + weight * regularizer(x)
+    image, mask = split_missing(image)
+
+    def normal(x):  # a missing sample leaves the data term: A^T M A
+        blurred = op.forward(x)
+        return op.adjoint(blurred if mask is None else blurred * mask) + weight * regularizer(x)
 
     stop = Stopping(iterations, max_iterations=500, tol=1e-5, time_limit=time_limit,
                     min_iterations=1)
