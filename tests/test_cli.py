@@ -89,12 +89,47 @@ def test_saturated_samples_from_a_file(tmp_path, capsys):
     plain = deconvolve(io.read(path), psf.gaussian(1.5))
     assert metrics.psnr(truth, restored, data_range=255) > \
         metrics.psnr(truth, plain, data_range=255) + 1.0
+    # with a bad-pixel map too (the marked copy is float; auto reads the file's type)
+    bad = (np.arange(116 * 116) % 97 == 0).reshape(116, 116)
+    io.write(tmp_path / "map.png", bad.astype(np.uint8))
+    assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
+                 "--bad-pixels", str(tmp_path / "map.png"), "-o", str(tmp_path / "b.tif")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "saturated samples (>= 255)" in said and f"{bad.sum()} bad pixels left out" in said
     assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
                  "--method", "wiener", "-o", str(tmp_path / "w.tif")]) == 2
     assert "--saturated needs a method" in capsys.readouterr().err
     assert main(["deconvolve", str(out), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
                  "-o", str(tmp_path / "f.tif")]) == 2
     assert "needs integer samples" in capsys.readouterr().err
+
+
+def test_bad_pixel_map(tmp_path, blurred_tif, capsys):
+    """--bad-pixels: a hot-pixel map's samples are missing data, not light."""
+    from skimage import data
+
+    from deconvkit import deconvolve, metrics
+
+    observed = io.read(blurred_tif)
+    hot = np.random.default_rng(0).random(observed.shape) < 0.01
+    observed[hot] = 1.0
+    path, mask = tmp_path / "hot.tif", tmp_path / "hot-map.png"
+    io.write(path, observed)
+    io.write(mask, hot.astype(np.uint8) * 255)
+    out = tmp_path / "o.tif"
+    assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--bad-pixels",
+                 str(mask), "-o", str(out)]) == 0
+    assert f"{int(hot.sum())} bad pixels left out" in " ".join(capsys.readouterr().out.split())
+    restored = io.read(out)
+    truth = data.camera()[:128, :128] / 255.0
+    plain = deconvolve(observed, psf.gaussian(1.5))
+    assert metrics.psnr(truth, restored, data_range=1.0) > \
+        metrics.psnr(truth, plain, data_range=1.0) + 3.0
+    assert np.array_equal(io.read(path), observed)  # the input is left as it was
+    io.write(tmp_path / "small.png", hot[:64].astype(np.uint8))
+    assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--bad-pixels",
+                 str(tmp_path / "small.png"), "-o", str(tmp_path / "x.tif")]) == 2
+    assert "--bad-pixels has shape (64, 128)" in capsys.readouterr().err
 
 
 def test_zero_iterations_are_reported(tmp_path, blurred_tif, capsys):

@@ -185,6 +185,10 @@ def _parse_options(items):
               help="Files (or chunks) processed at once (default: number of cores, at most 4).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
               help="Integer depth for PNG output of float results.")
+@click.option("--bad-pixels", type=click.Path(dir_okay=False), default=None,
+              help="Image whose nonzero samples mark missing data in INPUT (a bad- or "
+                   "hot-pixel map, a data-quality array): the image's shape, or one plane "
+                   "or channel of it, repeated.")
 @click.option("--saturated", default=None, metavar="LEVEL|auto",
               help="Samples at or above LEVEL are saturated: lower bounds, not "
                    "measurements (auto: the integer input's maximum, 255 or 65535).  "
@@ -193,7 +197,7 @@ def _parse_options(items):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, weight,
                noise_sigma, time_limit, extra, channel_axis, memory_limit, chunks, jobs,
-               bit_depth, saturated, overwrite, quiet):
+               bit_depth, bad_pixels, saturated, overwrite, quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
     zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
@@ -212,7 +216,8 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
                options=options,
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None,
-               saturated=_number_or_auto(saturated))
+               saturated=_number_or_auto(saturated),
+               bad_pixels=dkio.read(bad_pixels) if bad_pixels else None)
     if len(pairs) == 1:
         source, target = pairs[0]
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
@@ -285,6 +290,10 @@ def _restore_file(source, target, job, quiet):
     if channel_axis is None and image.ndim == kernel.ndim + 1:
         channel_axis = _channel_axis_of(source, image, meta)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
+    stored = image.dtype  # before NaN marking makes it float (--saturated auto reads it)
+    if job["bad_pixels"] is not None:
+        image, count = _mark_bad_pixels(image, job["bad_pixels"], channel_axis, source)
+        note = "; ".join(filter(None, (note, f"{count} bad pixels left out")))
     if len(kernels) > 1:  # one PSF per channel
         channels = None if channel_axis is None else image.shape[channel_axis]
         if channels != len(kernels):
@@ -294,7 +303,7 @@ def _restore_file(source, target, job, quiet):
         kernel = kernels
     method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
-    level, saturated = _saturation(image, job["saturated"], method, source)
+    level, saturated = _saturation(image, job["saturated"], method, source, stored)
     if level is not None:
         options["saturation"] = level
     note = "; ".join(filter(None, (note, saturated)))
@@ -376,9 +385,31 @@ def _with_alpha(restored, alpha):
     return np.concatenate([restored, alpha.astype(restored.dtype)], axis=-1)
 
 
-def _saturation(image, level, method, source):
-    """The ``--saturated`` level for the solver (``"auto"``: an integer image's
-    maximum), and a note that counts the samples at it (not for dask arrays)."""
+def _mark_bad_pixels(image, bad, channel_axis, source):
+    """A float copy of ``image`` with NaN (missing data) where ``bad`` is nonzero,
+    and their count; ``bad`` has the image's shape, or that without the channel
+    axis, or that of its trailing planes (repeated over the leading axes)."""
+    import numpy as np
+
+    bad = np.asarray(bad) != 0
+    if bad.shape != image.shape:
+        if channel_axis is not None and bad.shape == tuple(
+                n for i, n in enumerate(image.shape) if i != channel_axis % image.ndim):
+            bad = np.expand_dims(bad, channel_axis)
+        elif bad.ndim > image.ndim or bad.shape != image.shape[image.ndim - bad.ndim:]:
+            raise ValueError(f"--bad-pixels has shape {bad.shape} but {source} is "
+                             f"{image.shape}; give a map of the image's shape, or of one "
+                             "plane or channel of it")
+    bad = np.broadcast_to(bad, image.shape)
+    marked = image.astype(working_dtype(image.dtype))  # a copy: the input stays as read
+    marked[bad] = np.nan
+    return marked, int(bad.sum())
+
+
+def _saturation(image, level, method, source, stored=None):
+    """The ``--saturated`` level for the solver (``"auto"``: the maximum of the
+    integer type the file stored, ``stored``, else the image's), and a note
+    that counts the samples at it (not for dask arrays)."""
     if level is None:
         return None, ""
     import numpy as np
@@ -390,10 +421,11 @@ def _saturation(image, level, method, source):
                          f"samples as lower bounds ({', '.join(SATURATION_METHODS)}), not "
                          f"{method}")
     if level == "auto":
-        if not np.issubdtype(image.dtype, np.integer):
+        stored = image.dtype if stored is None else stored
+        if not np.issubdtype(stored, np.integer):
             raise ValueError(f"--saturated auto needs integer samples, but {source} holds "
-                             f"{image.dtype}; give the level, e.g. --saturated 0.98")
-        level = int(np.iinfo(image.dtype).max)
+                             f"{stored}; give the level, e.g. --saturated 0.98")
+        level = int(np.iinfo(stored).max)
     if is_dask(image):
         return level, f"samples >= {level:g} taken as saturated"
     return level, f"{int((image >= level).sum())} saturated samples (>= {level:g})"
@@ -419,6 +451,9 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         image = _as_dask(array)
     kernels, note = _psfs_for(job["psfs"], meta, source)
     kernel = kernels[0]
+    if job["bad_pixels"] is not None:
+        raise ValueError("--bad-pixels works in memory; drop --memory-limit/--chunks, or "
+                         "write NaN into the input's bad pixels")
     if job["channel_axis"] is not None or len(kernels) > 1 or (
             image.ndim == kernel.ndim + 1 and source.suffix.lower() in (".tif", ".tiff")
             and any(letter in (dkio.tiff_axes(source) or "") for letter in "CS")):
