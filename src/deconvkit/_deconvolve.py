@@ -67,7 +67,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         numpy, torch (CPU or CUDA) or CuPy array; the result has the same
         library, device and shape, in the working float dtype (float32 stays
         float32; integers and float16 are promoted).  Never clipped.  NaN
-        samples are missing data (bad or saturated pixels, detector gaps),
+        samples are missing data (bad pixels, detector gaps),
         left out of the data term by ``"total_variation"`` (the default),
         ``"richardson_lucy"``, ``"richardson_lucy_tv"`` and ``"wiener"``
         with ``boundary="valid"``, and filled in from their neighbours; the

@@ -51,8 +51,8 @@ def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False):
             raise ValueError(f"{name} is all NaN: no sample was observed")
         return x
     hint = "" if name != "image" or infinite else (
-        f" ({', '.join(MISSING_METHODS)} take NaN samples as missing data: bad, saturated "
-        "or masked pixels)")
+        f" ({', '.join(MISSING_METHODS)} take NaN samples as missing data: bad or masked "
+        "pixels)")
     raise ValueError(f"{name} contains {'Inf' if infinite else 'NaN'}; replace them "
                      f"(e.g. numpy.nan_to_num) first{hint}")
 

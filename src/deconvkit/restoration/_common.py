@@ -9,6 +9,7 @@ import numpy as np
 from .._array_api import (
     array_namespace,
     asarray,
+    blockwise,
     clamp_min,
     conj_,
     is_torch,
@@ -40,8 +41,8 @@ def prepare(image, psf, *, in_place: str | None = None, missing: bool = False):
 
 
 def split_missing(image):
-    """``(filled, mask)``: the image with its NaN samples (missing data: bad,
-    saturated or masked pixels) set to 0, and a 0/1 mask of the observed ones
+    """``(filled, mask)``: the image with its NaN samples (missing data: bad or
+    masked pixels, detector gaps) set to 0, and a 0/1 mask of the observed ones
     in the working dtype, or ``(image, None)`` when nothing is missing.
 
     A solver multiplies its data term's residual (or dual) by the mask, so a
@@ -50,9 +51,10 @@ def split_missing(image):
     of the ``"valid"`` model is.
     """
     xp = array_namespace(image)
-    absent = xp.isnan(image)
-    if not bool(to_numpy(absent.any())):
+    # by blocks: no image-sized temporary when nothing is missing (the usual case)
+    if not any(blockwise(lambda block: bool(to_numpy(xp.isnan(block).any())), image)):
         return image, None
+    absent = xp.isnan(image)
     if bool(to_numpy(absent.all())):
         raise ValueError("image is all NaN: no sample was observed")
     mask = (~absent).to(image.dtype) if is_torch(xp) else (~absent).astype(image.dtype)

@@ -54,11 +54,12 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
     image : (N1, ..., Nd) array
         Observed data, non-negative counts or intensities (numpy, torch, CuPy).
         Negative samples, which the Poisson model cannot produce, are treated
-        as 0 in the data term.  NaN samples are missing data (bad, saturated
-        or masked pixels, gaps between detector tiles): they leave the
-        likelihood, and the object there is estimated from the samples around
-        them through the blur (a hole narrower than the PSF is filled with
-        real data; a wider one stays near 0 in its middle).
+        as 0 in the data term.  NaN samples are missing data (bad or masked
+        pixels, gaps between detector tiles; saturated ones are better told
+        by ``saturation``): they leave the likelihood, and the object there
+        is estimated from the samples around them through the blur (a hole
+        narrower than the PSF is filled with real data; a wider one stays
+        near 0 in its middle).
     psf : (K1, ..., Kd) array
         Point-spread function; normalised to sum 1 here.  A PSF with fewer
         dims than the image is applied to each trailing block (leading axes

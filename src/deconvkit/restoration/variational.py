@@ -66,9 +66,10 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     ----------
     image : (N1, ..., Nd) array
         Observed data (numpy, torch or CuPy).  NaN samples are missing data
-        (bad, saturated or masked pixels): the data term leaves them out and
-        the prior fills them in from their neighbours; the noise level and the
-        automatic weights are taken from the observed samples.
+        (bad or masked pixels; see ``saturation`` for saturated ones): the
+        data term leaves them out and the prior fills them in from their
+        neighbours; the noise level and the automatic weights are taken from
+        the observed samples.
     psf : (K1, ..., Kd) array
         Point-spread function, normalised to sum 1 here.
     weight : float or "auto"
