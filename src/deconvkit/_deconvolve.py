@@ -69,9 +69,9 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         float32; integers and float16 are promoted).  Never clipped.  NaN
         samples are missing data (bad pixels, detector gaps),
         left out of the data term by ``"total_variation"`` (the default),
-        ``"richardson_lucy"``, ``"richardson_lucy_tv"`` and ``"wiener"``
-        with ``boundary="valid"``, and filled in from their neighbours; the
-        other methods refuse them.  A dask
+        ``"richardson_lucy"``, ``"richardson_lucy_tv"``, ``"wavelet"``,
+        ``"landweber"`` and ``"wiener"`` with ``boundary="valid"``, and
+        filled in from their neighbours; the other methods refuse them.  A dask
         array is restored chunk by chunk (:func:`deconvkit.tiling.deconvolve_dask`)
         and a lazy dask array is returned.
     psf : (K1, ..., Kd) array, or a list of them

@@ -7,7 +7,8 @@ import numpy as np
 from ._array_api import array_namespace, as_float, blockwise, float_dtype, is_torch, to_numpy
 
 # the solvers whose data term can leave out samples: NaN in the image marks them
-MISSING_METHODS = ("total_variation", "richardson_lucy", "richardson_lucy_tv")
+MISSING_METHODS = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "wavelet",
+                   "landweber")
 # NaN samples left out with boundary="valid" only (solved by cgls with a masked data term)
 MISSING_VALID_ONLY = ("wiener",)
 # the solvers that take saturated samples as lower bounds (saturation=)

@@ -7,8 +7,15 @@ from collections.abc import Callable
 from .._array_api import clamp_min, full, to_numpy
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Pad
-from ._common import frame, mean_over, prepare, resolve_nonnegative
-from ._stopping import Info, Stopping, noise_level, rms
+from ._common import (
+    frame,
+    observed_mean,
+    observed_rms,
+    prepare,
+    resolve_nonnegative,
+    split_missing,
+)
+from ._stopping import Info, Stopping, noise_level
 
 __all__ = ["landweber", "van_cittert"]
 
@@ -22,6 +29,8 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     Parameters
     ----------
     image : (N1, ..., Nd) array
+        NaN samples are missing data, left out of the residual (filled in
+        through the adjoint of the blur from their neighbours).
     psf : (K1, ..., Kd) array
         Normalised to sum 1 here.
     iterations : int or "auto"
@@ -52,7 +61,7 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
        of the first kind", Amer. J. Math. 73, 1951.
     """
     check_choice(boundary, "boundary", BOUNDARIES)
-    image, psf = prepare(image, psf)
+    image, psf = prepare(image, psf, missing=True)
     op = Convolution(psf, boundary=boundary)
     if step is None:
         # a non-negative unit-sum PSF has ‖A‖ <= 1 (Young's inequality): no power iteration
@@ -62,11 +71,12 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     elif not step > 0:
         raise ValueError(f"step must be > 0, got {step!r}")
     sigma = _noise(image, iterations, noise_sigma)
+    image, mask = split_missing(image)
     nonnegative = resolve_nonnegative(nonnegative, image, sigma)
     stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=time_limit)
     x = full(op.input_shape(tuple(image.shape)), 0.0, like=image)  # the classic start
-    x, history = _iterate(op, image, x, lambda r: step * op.adjoint(r), nonnegative, stop,
-                          callback)
+    x, history = _iterate(op, image, mask, x, lambda r: step * op.adjoint(r), nonnegative,
+                          stop, callback)
     return _finish(op, x, image, "landweber", dict(step=step, boundary=boundary,
                    nonnegative=nonnegative, noise_sigma=sigma), stop, history, return_info)
 
@@ -80,7 +90,8 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
     Parameters
     ----------
     image, psf, iterations, nonnegative, boundary, noise_sigma, time_limit, callback, return_info
-        As in :func:`landweber`.
+        As in :func:`landweber`, but NaN samples are refused: without an
+        adjoint no neighbour ever corrects a missing sample.
     relaxation : float
         :math:`\beta` in (0, 2); converges for symmetric PSFs whose transfer
         function is positive.
@@ -106,25 +117,31 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
     check_choice(boundary, "boundary", BOUNDARIES)
     if not 0 < relaxation < 2:
         raise ValueError(f"relaxation must be in (0, 2), got {relaxation!r}")
+    # no NaN: without an adjoint a missing sample's neighbours never correct it
     image, psf = prepare(image, psf)
     op = Convolution(psf, boundary=boundary)
     embed = Pad(op.widths, "zero") if boundary == "valid" else None
     sigma = _noise(image, iterations, noise_sigma)
+    image, mask = split_missing(image)
     stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=time_limit)
-    x = full(op.input_shape(tuple(image.shape)), 0.0, like=image) + mean_over(image, psf.ndim)
-    x, history = _iterate(op, image, x,
+    x = full(op.input_shape(tuple(image.shape)), 0.0, like=image) + observed_mean(
+        image, mask, psf.ndim)
+    x, history = _iterate(op, image, mask, x,
                           lambda r: relaxation * (embed.forward(r) if embed else r),
                           nonnegative, stop, callback)
     return _finish(op, x, image, "van_cittert", dict(relaxation=relaxation, boundary=boundary,
                    nonnegative=nonnegative, noise_sigma=sigma), stop, history, return_info)
 
 
-def _iterate(op, image, x, increment, nonnegative, stop, callback):
-    """x += increment(y - Ax) until ``stop``; the shared loop of Landweber and Van Cittert."""
+def _iterate(op, image, mask, x, increment, nonnegative, stop, callback):
+    """x += increment(y - Ax) until ``stop``; the shared loop of Landweber and Van
+    Cittert.  Missing samples (``mask`` 0) leave the residual."""
     history = []
     for iteration in stop:
         residual = image - op.forward(x)
-        history.append(rms(residual))
+        if mask is not None:
+            residual = residual * mask
+        history.append(observed_rms(residual, mask))
         if stop.done(residual=history[-1]):
             break
         x = x + increment(residual)

@@ -28,7 +28,6 @@ from ._common import (
     empty_spectrum,
     fft_grid,
     frame,
-    mean_over,
     observed_mean,
     observed_rms,
     penalty_spectrum,
@@ -42,7 +41,6 @@ from ._stopping import (
     Stopping,
     noise_level,
     relative_change,
-    rms,
     rms_of_difference,
 )
 
@@ -453,7 +451,8 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     ----------
     image : (N1, ..., Nd) array
         numpy, torch or CuPy; the wavelet transform runs on the host
-        (PyWavelets), the blur on the array's device.
+        (PyWavelets), the blur on the array's device.  NaN samples are
+        missing data, left out of the data term.
     psf : (K1, ..., Kd) array
         Normalised to sum 1 here.
     weight : float or "auto"
@@ -496,10 +495,11 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     if pywt.Wavelet(wavelet_name).orthogonal is False:
         raise ValueError(f"wavelet_name={wavelet_name!r} is not orthogonal; use e.g. 'sym4'")
     weight = check_weight(weight, "weight")
-    image, psf = prepare(image, psf, in_place="wavelet")
+    image, psf = prepare(image, psf, in_place="wavelet", missing=True)
     op = Convolution(psf, boundary=boundary)
     d = psf.ndim
     sigma = noise_level(image, noise_sigma)
+    image, mask = split_missing(image)
     if weight == "auto":
         weight = 0.5 * sigma
     nonnegative = resolve_nonnegative(nonnegative, image, sigma)
@@ -536,11 +536,13 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         return x
 
     stop = Stopping(iterations, max_iterations=300, tol=1e-3, time_limit=time_limit)
-    x = full(padded, float(to_numpy(mean_over(image, d).mean())), like=image)
+    x = full(padded, float(to_numpy(observed_mean(image, mask, d).mean())), like=image)
     z, t_k = x, 1.0
     history = []
     for iteration in stop:
         residual = op.forward(z[crop]) - image
+        if mask is not None:  # missing samples leave the data term
+            residual = residual * mask
         gradient = full(padded, 0.0, like=image)
         gradient[crop] = op.adjoint(residual)
         x_new = prox(z - step * gradient)
@@ -548,7 +550,7 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         z = x_new + ((t_k - 1) / t_next) * (x_new - x)
         change = relative_change(x_new, x)
         x, t_k = x_new, t_next
-        history.append(rms(residual))
+        history.append(observed_rms(residual, mask))
         if callback is not None and callback(iteration, frame(op, x[crop], image.shape)):
             stop.reason = "callback"
             break
