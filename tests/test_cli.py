@@ -58,6 +58,7 @@ def test_missing_samples_from_a_file(tmp_path, blurred_tif, capsys):
     io.write(holes, observed)
     out = tmp_path / "o.tif"
     assert main(["deconvolve", str(holes), "--psf", "gaussian:sigma=1.5", "-o", str(out)]) == 0
+    assert "100 missing (NaN) samples left out" in " ".join(capsys.readouterr().out.split())
     restored = io.read(out)
     assert np.isfinite(restored).all()
     np.testing.assert_allclose(restored, deconvolve(observed, psf.gaussian(1.5)), atol=1e-6)
@@ -95,7 +96,7 @@ def test_saturated_samples_from_a_file(tmp_path, capsys):
     assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
                  "--bad-pixels", str(tmp_path / "map.png"), "-o", str(tmp_path / "b.tif")]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "saturated samples (>= 255)" in said and f"{bad.sum()} bad pixels left out" in said
+    assert "saturated samples (>= 255)" in said and f"{bad.sum()} missing (NaN) samples" in said
     assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--saturated", "auto",
                  "--method", "wiener", "-o", str(tmp_path / "w.tif")]) == 2
     assert "--saturated needs a method" in capsys.readouterr().err
@@ -119,7 +120,8 @@ def test_bad_pixel_map(tmp_path, blurred_tif, capsys):
     out = tmp_path / "o.tif"
     assert main(["deconvolve", str(path), "--psf", "gaussian:sigma=1.5", "--bad-pixels",
                  str(mask), "-o", str(out)]) == 0
-    assert f"{int(hot.sum())} bad pixels left out" in " ".join(capsys.readouterr().out.split())
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"{int(hot.sum())} missing (NaN) samples left out" in said
     restored = io.read(out)
     truth = data.camera()[:128, :128] / 255.0
     plain = deconvolve(observed, psf.gaussian(1.5))

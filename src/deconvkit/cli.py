@@ -275,6 +275,8 @@ def _output_pairs(inputs, output, out_dir, overwrite):
 
 def _restore_file(source, target, job, quiet):
     """Read, restore in memory, write; returns (info, seconds, shape, note)."""
+    import numpy as np
+
     from ._deconvolve import METHODS, choose_method
     from ._deconvolve import deconvolve as run
 
@@ -292,8 +294,10 @@ def _restore_file(source, target, job, quiet):
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
     stored = image.dtype  # before NaN marking makes it float (--saturated auto reads it)
     if job["bad_pixels"] is not None:
-        image, count = _mark_bad_pixels(image, job["bad_pixels"], channel_axis, source)
-        note = "; ".join(filter(None, (note, f"{count} bad pixels left out")))
+        image = _mark_bad_pixels(image, job["bad_pixels"], channel_axis, source)
+    missing = int(np.isnan(image).sum()) if np.issubdtype(image.dtype, np.floating) else 0
+    if missing:  # NaN in the file, or marked by --bad-pixels
+        note = "; ".join(filter(None, (note, f"{missing} missing (NaN) samples left out")))
     if len(kernels) > 1:  # one PSF per channel
         channels = None if channel_axis is None else image.shape[channel_axis]
         if channels != len(kernels):
@@ -386,9 +390,9 @@ def _with_alpha(restored, alpha):
 
 
 def _mark_bad_pixels(image, bad, channel_axis, source):
-    """A float copy of ``image`` with NaN (missing data) where ``bad`` is nonzero,
-    and their count; ``bad`` has the image's shape, or that without the channel
-    axis, or that of its trailing planes (repeated over the leading axes)."""
+    """A float copy of ``image`` with NaN (missing data) where ``bad`` is nonzero;
+    ``bad`` has the image's shape, or that without the channel axis, or that of
+    its trailing planes (repeated over the leading axes)."""
     import numpy as np
 
     bad = np.asarray(bad) != 0
@@ -403,7 +407,7 @@ def _mark_bad_pixels(image, bad, channel_axis, source):
     bad = np.broadcast_to(bad, image.shape)
     marked = image.astype(working_dtype(image.dtype))  # a copy: the input stays as read
     marked[bad] = np.nan
-    return marked, int(bad.sum())
+    return marked
 
 
 def _saturation(image, level, method, source, stored=None):
