@@ -98,9 +98,8 @@ def filled_for_spectra(image, psf):
     smooth = Convolution(psf, boundary="symmetric")
     weight = smooth.forward(mask)
     local = smooth.forward(filled) / clamp_min(weight, 1e-12)
-    mean = observed_mean(filled, mask, image.ndim)
-    array = array_namespace(image)
-    local = array.where(weight > 1e-3, local, mean + 0 * local)
+    xp = array_namespace(image)
+    local = xp.where(weight > 1e-3, local, observed_mean(filled, mask, image.ndim))
     return filled + (1.0 - mask) * local
 
 
