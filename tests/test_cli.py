@@ -386,7 +386,18 @@ def test_demo_writes_table_files_and_figure(tmp_path, capsys):
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "comparison.png" in files
     assert "phantom3d_richardson_lucy.tif" in files and "signal1d_wiener.csv" in files
+    assert "camera_defects.tif" in files and "camera_defects_restored.tif" in files
     assert main(["demo", "--out", str(tmp_path), "-q"]) == 2  # no silent overwrite
+
+
+def test_demo_detector_defects(tmp_path):
+    """The demo's hot pixels and clipped highlights: marked as such, the default gets
+    back near the clean data's result (measured 30.17 against 30.32 dB; taken as
+    data, 16.86)."""
+    from deconvkit._demo import _defect_rows, image_case
+
+    naive, aware = _defect_rows(image_case(), tmp_path, overwrite=False)
+    assert aware["psnr"] > naive["psnr"] + 10.0 and aware["psnr"] > 29.0
 
 
 def test_signal_command_removes_an_instrument_response(tmp_path):
