@@ -134,6 +134,24 @@ def test_bad_pixel_map(tmp_path, blurred_tif, capsys):
     assert "--bad-pixels has shape (64, 128)" in capsys.readouterr().err
 
 
+def test_fits_in_and_out(tmp_path, blurred_tif):
+    """An astronomer's FITS frame with blank (NaN) pixels: restored like the array, the
+    header (WCS, exposure) carried to the FITS output."""
+    fits = pytest.importorskip("astropy.io.fits")
+    from deconvkit import deconvolve
+
+    observed = io.read(blurred_tif)
+    observed[10:14, 20:24] = np.nan
+    fits.PrimaryHDU(observed, header=fits.Header([("OBJECT", "NGC 1300")])).writeto(
+        tmp_path / "frame.fits")
+    out = tmp_path / "restored.fits"
+    assert main(["deconvolve", str(tmp_path / "frame.fits"), "--psf", "gaussian:sigma=1.5",
+                 "-o", str(out), "-q"]) == 0
+    np.testing.assert_allclose(fits.getdata(out), deconvolve(observed, psf.gaussian(1.5)),
+                               atol=1e-6)
+    assert fits.getheader(out)["OBJECT"] == "NGC 1300"
+
+
 def test_zero_iterations_are_reported(tmp_path, blurred_tif, capsys):
     assert main(["deconvolve", str(blurred_tif), "--psf", "gaussian:sigma=1.5", "--iterations",
                  "0", "-o", str(tmp_path / "o.tif")]) == 0

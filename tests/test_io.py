@@ -15,6 +15,8 @@ from deconvkit import io
     ("arr.npy", np.random.default_rng(2).random((3, 4, 5))),
     ("sig.csv", np.random.default_rng(3).random(50)),
     ("sig.wav", np.random.default_rng(4).random(100).astype(np.float32)),
+    ("vol.fits", np.random.default_rng(5).random((4, 8, 9)).astype(np.float32)),
+    ("img16.fits", (np.arange(120, dtype=np.uint16) * 500).reshape(10, 12)),
 ])
 def test_round_trip(tmp_path, name, data):
     path = io.write(tmp_path / name, data)
@@ -161,3 +163,32 @@ def test_unknown_and_missing(tmp_path):
         io.read(tmp_path / "a.xyz")
     with pytest.raises(FileNotFoundError, match="no such file"):
         io.read(tmp_path / "missing.tif")
+
+
+def test_fits_header_extensions_and_blank_pixels(tmp_path):
+    """A FITS image in an extension (after an empty primary HDU, before a table) is read
+    with its header; NaN (blank) pixels stay NaN; the header goes to a FITS output less
+    the old encoding's cards."""
+    fits = pytest.importorskip("astropy.io.fits")
+
+    raw = (np.arange(120, dtype=np.uint16) * 500).reshape(10, 12)
+    header = fits.Header([("OBJECT", "M31"), ("CDELT1", 1e-4), ("EXPTIME", 30.0)])
+    table = fits.BinTableHDU.from_columns([fits.Column(name="a", format="E",
+                                                       array=np.arange(3.0))])
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(raw, header=header, name="SCI"),
+                  table]).writeto(tmp_path / "ext.fits")
+    data, meta = io.read(tmp_path / "ext.fits", with_metadata=True)
+    assert data.dtype == np.uint16 and data.dtype.isnative  # BZERO 32768 applied
+    np.testing.assert_array_equal(data, raw)
+    restored = data / 7.0
+    restored[2, 3] = np.nan
+    io.write(tmp_path / "out.fits", restored.astype(np.float32), metadata=meta)
+    back, back_meta = io.read(tmp_path / "out.fits", with_metadata=True)
+    assert np.isnan(back[2, 3]) and np.allclose(back[~np.isnan(back)],
+                                                restored[~np.isnan(restored)])
+    written = fits.getheader(tmp_path / "out.fits")
+    assert written["OBJECT"] == "M31" and written["EXPTIME"] == 30.0
+    assert written["BITPIX"] == -32 and "BZERO" not in written and "XTENSION" not in written
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(tmp_path / "table.fits")
+    with pytest.raises(ValueError, match="no HDU holds image data"):
+        io.read(tmp_path / "table.fits")

@@ -18,11 +18,13 @@ __all__ = ["MISSING_METHODS", "MISSING_VALID_ONLY", "SATURATION_METHODS", "check
            "check_channel_axis", "check_choice", "check_psf", "check_weight"]
 
 
-def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False):
+def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False,
+                missing_hint: bool = False):
     """Validate a real, finite, non-empty array and return it as working float.
 
     ``missing=True`` lets NaN through (samples with no data, see
-    :data:`MISSING_METHODS`); infinities are always refused.  The input
+    :data:`MISSING_METHODS`); ``missing_hint`` names those methods in the
+    error for a restoration's image; infinities are always refused.  The input
     object is never modified: conversion makes a new array when the dtype
     changes, and no caller writes into the returned array in place unless it
     made the copy itself.
@@ -51,7 +53,7 @@ def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False):
         if not any(blockwise(lambda block: bool(to_numpy(xp.isfinite(block).any())), x)):
             raise ValueError(f"{name} is all NaN: no sample was observed")
         return x
-    hint = "" if name != "image" or infinite else (
+    hint = "" if not missing_hint or infinite else (
         f" ({', '.join(MISSING_METHODS)} take NaN samples as missing data: bad or masked "
         "pixels)")
     raise ValueError(f"{name} contains {'Inf' if infinite else 'NaN'}; replace them "

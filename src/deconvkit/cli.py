@@ -765,6 +765,7 @@ def upscale_command(input_path, scale, output, model_path, tile, overwrite, quie
     if meta.spacing is not None:  # the samples are `scale` times closer in y and x
         *other, y, x = meta.spacing
         meta = dataclasses.replace(meta, spacing=(*other, y / scale, x / scale))
+    meta = dataclasses.replace(meta, header=None)  # a FITS WCS no longer fits the new grid
     dkio.write(output, result, metadata=meta, overwrite=overwrite)
     if not quiet:
         _console().print(f"{input_path}: {image.shape} {image.dtype} -> {result.shape} in "

@@ -23,6 +23,7 @@ __all__ = ["Metadata", "check_output_path", "read", "write", "FORMATS"]
 FORMATS = {
     ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
     ".npy": "npy", ".csv": "csv", ".txt": "csv", ".wav": "wav",
+    ".fits": "fits", ".fit": "fits", ".fts": "fits",
 }
 
 
@@ -42,12 +43,18 @@ class Metadata:
         One letter per axis as a TIFF names them (tifffile's codes: ``"ZCYX"``
         for an ImageJ hyperstack, ``C`` channels, ``S`` colour samples, ``T``
         time), when the file says; written back to TIFF.
+    header : str or None
+        A FITS image's header cards (its WCS, exposure, instrument...), as
+        text; written back to a FITS output, less the cards that describe the
+        old samples' encoding (``BITPIX``, ``BSCALE``, ``BZERO``, ``BLANK``,
+        checksums).
     """
 
     spacing: tuple[float, ...] | None = None
     unit: str | None = None
     sample_rate: float | None = None
     axes: str | None = None
+    header: str | None = None
 
 
 def _format(path: Path) -> str:
@@ -67,7 +74,11 @@ def read(path, *, with_metadata: bool = False):
         ``.tif/.tiff`` (any dtype, N-D; spacing from ImageJ or deconvkit
         metadata and the resolution tags), ``.png/.jpg`` (8/16-bit, grey or
         colour with channels last), ``.npy``, ``.csv/.txt`` (one signal: a
-        single column or row), ``.wav`` (samples × channels).
+        single column or row), ``.wav`` (samples × channels),
+        ``.fits/.fit/.fts`` (the first HDU with image data, scaled by its
+        ``BSCALE``/``BZERO``; NaN samples, FITS's blank pixels, are missing
+        data for the solvers that take them; needs astropy, the ``fits``
+        extra).
     with_metadata : bool
         Also return a :class:`Metadata`.
 
@@ -179,9 +190,30 @@ def _read_wav(path):
     return np.asarray(data), Metadata(sample_rate=float(rate))
 
 
+def _astropy_fits():
+    try:
+        from astropy.io import fits
+    except ImportError:
+        raise ValueError("FITS files need astropy: pip install 'deconvkit[fits]'") from None
+    return fits
+
+
+def _read_fits(path):
+    fits = _astropy_fits()
+    with fits.open(path, memmap=False) as hdus:
+        image = next((h for h in hdus if getattr(h, "is_image", False) and h.data is not None),
+                     None)
+        if image is None:
+            raise ValueError("no HDU holds image data")
+        data = np.asarray(image.data)
+        header = image.header.tostring()
+    # FITS is big-endian: native order for the solvers (and torch)
+    return data.astype(data.dtype.newbyteorder("="), copy=False), Metadata(header=header)
+
+
 _READERS: dict[str, Callable] = {
     "tiff": _read_tiff, "png": _read_image, "jpeg": _read_image, "npy": _read_npy,
-    "csv": _read_csv, "wav": _read_wav,
+    "csv": _read_csv, "wav": _read_wav, "fits": _read_fits,
 }
 
 
@@ -357,9 +389,20 @@ def _write_wav(path, data, metadata):
     scipy.io.wavfile.write(path, rate, data)
 
 
+def _write_fits(path, data, metadata):
+    fits = _astropy_fits()
+    header = fits.Header.fromstring(metadata.header) if metadata.header else fits.Header()
+    header.strip()  # SIMPLE/XTENSION, BITPIX, NAXISn...: astropy writes the new ones
+    for key in ("BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM"):  # the old encoding's
+        header.remove(key, ignore_missing=True, remove_all=True)
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    fits.PrimaryHDU(data=data, header=header).writeto(path, overwrite=True)
+
+
 _WRITERS: dict[str, Callable] = {
     "tiff": _write_tiff, "png": _write_image, "jpeg": _write_image, "npy": _write_npy,
-    "csv": _write_csv, "wav": _write_wav,
+    "csv": _write_csv, "wav": _write_wav, "fits": _write_fits,
 }
 
 

@@ -34,7 +34,7 @@ def prepare(image, psf, *, in_place: str | None = None, missing: bool = False):
                       "was detached, so no gradient flows through the result (wiener, "
                       "tikhonov and cgls are differentiable)", UserWarning, stacklevel=3)
         image = image.detach()
-    image = check_array(image, "image", missing=missing)
+    image = check_array(image, "image", missing=missing, missing_hint=True)
     psf = check_psf(psf, tuple(image.shape))
     psf = asarray(psf, image)
     return image, psf / psf.sum()
