@@ -45,6 +45,26 @@ def test_zarr_in_zarr_out_equals_in_memory(tmp_path, volume, capsys):
     assert not (tmp_path / "out.zarr.partial").exists()
 
 
+def test_bad_pixel_map_out_of_core(tmp_path, volume, capsys):
+    """A camera's 2-D hot-pixel map applies to every plane of a chunked volume, as in
+    memory (NaN: missing data)."""
+    hot = np.random.default_rng(0).random(volume.shape[1:]) < 0.02
+    volume[:, hot] = 5.0
+    source = _write_zarr(tmp_path / "in.zarr", volume, (16, 32, 32))
+    io.write(tmp_path / "hot.png", hot.astype(np.uint8))
+    assert main(["deconvolve", str(source), "-o", str(tmp_path / "out.zarr"), "--chunks",
+                 "16x36x36", "--bad-pixels", str(tmp_path / "hot.png"), *ARGS]) == 0
+    assert "bad pixels left out as NaN" in " ".join(capsys.readouterr().out.split())
+    result = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[...]
+    volume[:, hot] = np.nan
+    expected = deconvolve(volume, psf.gaussian((1.0, 1.5, 1.5)), method="richardson_lucy",
+                          iterations=8, noise_sigma=0.01)
+    inner = (slice(4, -4), slice(8, -8), slice(8, -8))
+    assert np.isfinite(result).all()
+    error = np.linalg.norm(result[inner] - expected[inner]) / np.linalg.norm(expected[inner])
+    assert error < 1e-3
+
+
 def test_memory_limit_chooses_chunks_and_tiff_is_memory_mapped(tmp_path, volume):
     meta = io.Metadata(spacing=(0.3, 0.1, 0.1), unit="um", axes="ZYX")
     io.write(tmp_path / "in.tif", volume.astype(np.float32), metadata=meta)

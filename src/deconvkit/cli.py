@@ -188,7 +188,7 @@ def _parse_options(items):
 @click.option("--bad-pixels", type=click.Path(dir_okay=False), default=None,
               help="Image whose nonzero samples mark missing data in INPUT (a bad- or "
                    "hot-pixel map, a data-quality array): the image's shape, or one plane "
-                   "or channel of it, repeated.")
+                   "or channel of it, repeated (out of core too).")
 @click.option("--saturated", default=None, metavar="LEVEL|auto",
               help="Samples at or above LEVEL are saturated: lower bounds, not "
                    "measurements (auto: the integer input's maximum, 255 or 65535).  "
@@ -390,9 +390,9 @@ def _with_alpha(restored, alpha):
 
 
 def _mark_bad_pixels(image, bad, channel_axis, source):
-    """A float copy of ``image`` with NaN (missing data) where ``bad`` is nonzero;
-    ``bad`` has the image's shape, or that without the channel axis, or that of
-    its trailing planes (repeated over the leading axes)."""
+    """A float copy of ``image`` (numpy, or dask: lazily) with NaN (missing data)
+    where ``bad`` is nonzero; ``bad`` has the image's shape, or that without the
+    channel axis, or that of its trailing planes (repeated over the leading axes)."""
     import numpy as np
 
     bad = np.asarray(bad) != 0
@@ -404,8 +404,12 @@ def _mark_bad_pixels(image, bad, channel_axis, source):
             raise ValueError(f"--bad-pixels has shape {bad.shape} but {source} is "
                              f"{image.shape}; give a map of the image's shape, or of one "
                              "plane or channel of it")
-    bad = np.broadcast_to(bad, image.shape)
+    bad = np.broadcast_to(bad, image.shape)  # a view: no copy per plane
     marked = image.astype(working_dtype(image.dtype))  # a copy: the input stays as read
+    if is_dask(marked):
+        import dask.array as da
+
+        return da.where(da.from_array(bad, chunks=marked.chunks), np.nan, marked)
     marked[bad] = np.nan
     return marked
 
@@ -455,15 +459,16 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         image = _as_dask(array)
     kernels, note = _psfs_for(job["psfs"], meta, source)
     kernel = kernels[0]
-    if job["bad_pixels"] is not None:
-        raise ValueError("--bad-pixels works in memory; drop --memory-limit/--chunks, or "
-                         "write NaN into the input's bad pixels")
     if job["channel_axis"] is not None or len(kernels) > 1 or (
             image.ndim == kernel.ndim + 1 and source.suffix.lower() in (".tif", ".tiff")
             and any(letter in (dkio.tiff_axes(source) or "") for letter in "CS")):
         raise ValueError(f"{source}: out-of-core restoration takes one channel at a time; "
                          "write each channel to its own file, or drop --memory-limit and "
                          "restore in memory")
+    stored = image.dtype  # before NaN marking makes it float (--saturated auto reads it)
+    if job["bad_pixels"] is not None:
+        image = _mark_bad_pixels(image, job["bad_pixels"], None, source)
+        note = "; ".join(filter(None, (note, "bad pixels left out as NaN")))
     method = choose_method(image, kernel) if job["method"] == "auto" else job["method"]
     if chunks:
         try:
@@ -479,7 +484,7 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                               itemsize=working_dtype(image.dtype).itemsize)
     options = _solver_options(method, job["options"])
     options["boundary"] = job["boundary"]
-    level, saturated = _saturation(image, job["saturated"], method, source)
+    level, saturated = _saturation(image, job["saturated"], method, source, stored)
     if level is not None:
         options["saturation"] = level
     note = "; ".join(filter(None, (note, saturated)))
