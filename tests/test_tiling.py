@@ -94,7 +94,8 @@ def test_tiled_missing_samples(method):
                        **options).compute()
     untiled = deconvolve(observed, kernel, method=method, **options)
     assert np.isfinite(tiled).all()
-    assert _relative_interior_error(tiled, untiled, margin=16) < 5e-2
+    # measured 1.0e-3 (RL: Biggs' step is computed per chunk; 9e-4 without NaN) and 2e-4 (TV)
+    assert _relative_interior_error(tiled, untiled, margin=16) < 2e-3
     # the first chunk column and its overlap (45 samples) without data at all
     observed, _ = _data((96, 240))
     observed[:, :100] = np.nan
