@@ -6,7 +6,7 @@ import inspect
 import time
 
 from . import restoration as _r
-from ._array_api import array_namespace, to_numpy
+from ._array_api import array_namespace
 from ._validate import (
     MISSING_METHODS,
     MISSING_VALID_ONLY,
@@ -14,6 +14,7 @@ from ._validate import (
     check_channel_axis,
     check_choice,
     check_psf,
+    has_nan,
 )
 
 __all__ = ["METHODS", "deconvolve", "choose_method"]
@@ -145,7 +146,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         boundary = auto_boundary
     leaves_out = method in MISSING_METHODS or (method in MISSING_VALID_ONLY
                                                and boundary == "valid")
-    if not leaves_out and bool(to_numpy(array_namespace(image).isnan(image).any())):
+    if not leaves_out and has_nan(image):
         raise ValueError(f"image has NaN samples (missing data), which {method} cannot leave "
                          f"out{' with this boundary' if method in MISSING_VALID_ONLY else ''}; "
                          f"use method={' or '.join(map(repr, MISSING_METHODS))} (or wiener "

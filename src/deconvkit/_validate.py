@@ -15,7 +15,7 @@ MISSING_VALID_ONLY = ("wiener",)
 SATURATION_METHODS = ("total_variation", "richardson_lucy", "richardson_lucy_tv")
 
 __all__ = ["MISSING_METHODS", "MISSING_VALID_ONLY", "SATURATION_METHODS", "check_array",
-           "check_channel_axis", "check_choice", "check_psf", "check_weight"]
+           "check_channel_axis", "check_choice", "check_psf", "check_weight", "has_nan"]
 
 
 def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False,
@@ -48,9 +48,9 @@ def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False,
     finite = blockwise(lambda block: bool(to_numpy(xp.isfinite(block).all())), x)
     if all(finite):
         return x
-    infinite = any(blockwise(lambda block: bool(to_numpy(xp.isinf(block).any())), x))
+    infinite = _in_some_block(xp.isinf, x)
     if missing and not infinite:
-        if not any(blockwise(lambda block: bool(to_numpy(xp.isfinite(block).any())), x)):
+        if not _in_some_block(xp.isfinite, x):
             raise ValueError(f"{name} is all NaN: no sample was observed")
         return x
     hint = "" if not missing_hint or infinite else (
@@ -58,6 +58,17 @@ def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False,
         "pixels)")
     raise ValueError(f"{name} contains {'Inf' if infinite else 'NaN'}; replace them "
                      f"(e.g. numpy.nan_to_num) first{hint}")
+
+
+def has_nan(x) -> bool:
+    """Whether ``x`` holds a NaN (a missing sample), checked by blocks."""
+    return _in_some_block(array_namespace(x).isnan, x)
+
+
+def _in_some_block(test, x) -> bool:
+    """Whether the element-wise ``test`` holds anywhere in ``x``; by blocks, so no
+    image-sized boolean array is made."""
+    return any(blockwise(lambda block: bool(to_numpy(test(block).any())), x))
 
 
 def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "psf",

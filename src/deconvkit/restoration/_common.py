@@ -9,14 +9,13 @@ import numpy as np
 from .._array_api import (
     array_namespace,
     asarray,
-    blockwise,
     clamp_min,
     conj_,
     is_torch,
     next_fast_len,
     to_numpy,
 )
-from .._validate import check_array, check_psf
+from .._validate import check_array, check_psf, has_nan
 from ..operators import Convolution
 from ._stopping import estimate_noise, rms
 
@@ -51,8 +50,7 @@ def split_missing(image):
     of the ``"valid"`` model is.
     """
     xp = array_namespace(image)
-    # by blocks: no image-sized temporary when nothing is missing (the usual case)
-    if not any(blockwise(lambda block: bool(to_numpy(xp.isnan(block).any())), image)):
+    if not has_nan(image):  # checked by blocks: the usual case makes no mask
         return image, None
     absent = xp.isnan(image)
     if bool(to_numpy(absent.all())):

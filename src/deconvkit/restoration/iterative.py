@@ -9,7 +9,7 @@ from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Pad
 from ._common import (
     frame,
-    observed_mean,
+    mean_over,
     observed_rms,
     prepare,
     resolve_nonnegative,
@@ -122,11 +122,9 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
     op = Convolution(psf, boundary=boundary)
     embed = Pad(op.widths, "zero") if boundary == "valid" else None
     sigma = _noise(image, iterations, noise_sigma)
-    image, mask = split_missing(image)
     stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=time_limit)
-    x = full(op.input_shape(tuple(image.shape)), 0.0, like=image) + observed_mean(
-        image, mask, psf.ndim)
-    x, history = _iterate(op, image, mask, x,
+    x = full(op.input_shape(tuple(image.shape)), 0.0, like=image) + mean_over(image, psf.ndim)
+    x, history = _iterate(op, image, None, x,
                           lambda r: relaxation * (embed.forward(r) if embed else r),
                           nonnegative, stop, callback)
     return _finish(op, x, image, "van_cittert", dict(relaxation=relaxation, boundary=boundary,
