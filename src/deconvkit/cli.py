@@ -307,10 +307,8 @@ def _restore_file(source, target, job, quiet):
         kernel = kernels
     method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
-    level, saturated = _saturation(image, job["saturated"], method, source, stored)
-    if level is not None:
-        options["saturation"] = level
-    note = "; ".join(filter(None, (note, saturated)))
+    note = "; ".join(filter(None, (note, _saturation(image, job["saturated"], method, source,
+                                                      stored, options))))
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
     channels = 1 if channel_axis is None else image.shape[channel_axis]
     total = options["iterations"] * channels if isinstance(options.get("iterations"), int) \
@@ -414,12 +412,12 @@ def _mark_bad_pixels(image, bad, channel_axis, source):
     return marked
 
 
-def _saturation(image, level, method, source, stored=None):
-    """The ``--saturated`` level for the solver (``"auto"``: the maximum of the
-    integer type the file stored, ``stored``, else the image's), and a note
-    that counts the samples at it (not for dask arrays)."""
+def _saturation(image, level, method, source, stored, options) -> str:
+    """Put the ``--saturated`` level into the solver's ``options`` (``"auto"``: the
+    maximum of the integer type the file ``stored``), and return a note that
+    counts the samples at it (not for dask arrays); "" without the option."""
     if level is None:
-        return None, ""
+        return ""
     import numpy as np
 
     from ._validate import SATURATION_METHODS
@@ -429,14 +427,14 @@ def _saturation(image, level, method, source, stored=None):
                          f"samples as lower bounds ({', '.join(SATURATION_METHODS)}), not "
                          f"{method}")
     if level == "auto":
-        stored = image.dtype if stored is None else stored
         if not np.issubdtype(stored, np.integer):
             raise ValueError(f"--saturated auto needs integer samples, but {source} holds "
                              f"{stored}; give the level, e.g. --saturated 0.98")
         level = int(np.iinfo(stored).max)
+    options["saturation"] = level
     if is_dask(image):
-        return level, f"samples >= {level:g} taken as saturated"
-    return level, f"{int((image >= level).sum())} saturated samples (>= {level:g})"
+        return f"samples >= {level:g} taken as saturated"
+    return f"{int((image >= level).sum())} saturated samples (>= {level:g})"
 
 
 def _solver_options(method, options):
@@ -484,10 +482,8 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                               itemsize=working_dtype(image.dtype).itemsize)
     options = _solver_options(method, job["options"])
     options["boundary"] = job["boundary"]
-    level, saturated = _saturation(image, job["saturated"], method, source, stored)
-    if level is not None:
-        options["saturation"] = level
-    note = "; ".join(filter(None, (note, saturated)))
+    note = "; ".join(filter(None, (note, _saturation(image, job["saturated"], method, source,
+                                                      stored, options))))
     start = time.perf_counter()
     with _Progress(None, "chunks", quiet) as progress:
         info = run_chunked(image, kernel, target, method=method, options=options, chunks=shape,
