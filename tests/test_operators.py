@@ -188,9 +188,10 @@ def test_dtype_policy(backend):
         assert str(y.dtype).endswith(expected)
 
 
-def test_blockwise_equals_whole_array_ops():
+def test_blockwise_equals_whole_array_ops(monkeypatch):
     from deconvkit import _array_api
 
+    monkeypatch.setattr(_array_api, "BLOCK_BYTES", 1 << 16)
     rng = np.random.default_rng(0)
     a = rng.random((300, 517)).astype(np.float32)  # ~600 KB: several blocks
     b = rng.random((300, 517)).astype(np.float32) + 0.5
@@ -252,6 +253,20 @@ def test_narrow_copy_keeps_the_leading_mantissa_bits(backend, dtype, precision):
     if backend == "numpy":  # half the bytes, and truncation never grows a value
         assert narrow.nbytes * 2 == x.nbytes
         assert np.all(np.abs(back) <= np.abs(exact))
+
+
+def test_narrow_dots_equal_the_widened_dots(monkeypatch):
+    from deconvkit import _array_api
+
+    monkeypatch.setattr(_array_api, "_DOT_BYTES", 1 << 10)  # many pieces, one ragged
+    x = np.random.default_rng(1).standard_normal((5, 37, 41)).astype(np.float32)
+    g = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
+    narrow = _array_api.narrow_empty(g)
+    _array_api.narrow_into(narrow, g)
+    wide = _array_api.widen(narrow, g).astype(np.float64)
+    cross, square = _array_api.narrow_dots(x, narrow)
+    assert cross == pytest.approx(np.vdot(x.astype(np.float64).ravel(), wide.ravel()), rel=1e-5)
+    assert square == pytest.approx(np.vdot(wide.ravel(), wide.ravel()), rel=1e-5)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

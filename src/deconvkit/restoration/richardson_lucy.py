@@ -16,12 +16,12 @@ from .._array_api import (
     copy,
     full,
     irfftn_into,
+    narrow_dots,
     narrow_empty,
     narrow_into,
     rfftn_into,
     to_numpy,
     vdot,
-    widen,
 )
 from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
@@ -325,9 +325,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         xp.subtract(new, estimate, out=h)
         # g_k: h itself without extrapolation (y_k = x_k), else over y_k, now dead
         change = xp.subtract(new, current, out=current) if extrapolated else h
-        previous = widen(last, change)
-        sums = (0.0, 0.0) if first_change else (vdot(change, previous),
-                                                 vdot(previous, previous))
+        sums = (0.0, 0.0) if first_change else narrow_dots(change, last)
         narrow_into(last, change)
         return sums
 
