@@ -69,7 +69,7 @@ def blockwise(func, *arrays) -> list:
     """
     first = arrays[0]
     if (not is_numpy(array_namespace(*arrays)) or first.ndim == 0
-            or first.nbytes <= 2 * BLOCK_BYTES
+            or first.nbytes <= BLOCK_BYTES
             or any(a.shape != first.shape for a in arrays[1:])):
         return [func(*arrays)]
     # equal blocks, a multiple of the thread count of them: no thread idles at the end
