@@ -522,6 +522,37 @@ def test_no_warnings_on_clean_runs():
                 deconvolve(observed, kernel, method=method, **FIXED.get(method, {}))
 
 
+@pytest.mark.parametrize("shape", [(2, 90, 101), (40, 37, 30)])
+def test_plain_rl_with_the_data_on_the_grid_equals_the_window_path(shape, monkeypatch):
+    """Plain RL copies the data onto the FFT grid (contiguous passes); the
+    estimate and the residual history are those of the strided window path."""
+    import sys
+
+    rl = sys.modules["deconvkit.restoration.richardson_lucy"]
+    rng = np.random.default_rng(0)
+    image = (rng.random(shape) + rng.normal(0, 0.05, shape)).astype(np.float32)  # some < 0
+    kernel = psf.gaussian(1.5, ndim=2 if shape[0] == 2 else 3)
+    used = []
+
+    class Recording(rl._GridModel):
+        def __init__(self, op, image, *, data_on_grid=False):
+            used.append(data_on_grid)
+            super().__init__(op, image, data_on_grid=data_on_grid and not forced_off)
+
+    monkeypatch.setattr(rl, "_GridModel", Recording)
+    results = []
+    for forced_off in (False, True):
+        results.append(richardson_lucy(image, kernel, iterations=8, acceleration=None,
+                                       return_info=True))
+    assert used == [True, True]  # requested both times, refused the second
+    (on_grid, info), (window, reference) = results
+    np.testing.assert_allclose(on_grid, window, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(info.history, reference.history, rtol=1e-6)
+    # Biggs keeps the window path (its memory has no room for the copy)
+    richardson_lucy(image, kernel, iterations=2, acceleration="biggs")
+    assert used[-1] is False
+
+
 @pytest.mark.parametrize("boundary", ["valid", "periodic", "symmetric"])
 def test_rl_divides_by_adjoint_of_ones_only_where_it_is_not_one(boundary):
     import sys
@@ -543,7 +574,7 @@ def test_rl_divides_by_adjoint_of_ones_only_where_it_is_not_one(boundary):
     assert sum(slab.size for _, slab in uneven.slabs) == weights.size
 
 
-@pytest.mark.parametrize("acceleration,arrays", [(None, 4), ("biggs", 5.5)])
+@pytest.mark.parametrize("acceleration,arrays", [(None, 5), ("biggs", 5.5)])
 def test_rl_memory_does_not_grow_with_iterations(acceleration, arrays):
     import tracemalloc
 
@@ -561,8 +592,9 @@ def test_rl_memory_does_not_grow_with_iterations(acceleration, arrays):
                         acceleration=acceleration)
         peaks.append(tracemalloc.get_traced_memory()[1] / volume)
         tracemalloc.stop()
-    # live arrays in padded volumes: OTF, spectrum, grid buffer, estimate (+
-    # Biggs' h and half-precision g); then the shell of A^T 1 and, per
+    # live arrays in padded volumes: OTF, spectrum, grid buffer, estimate, and
+    # plain RL's data on the grid (Biggs instead: h and half-precision g);
+    # then the shell of A^T 1 and, per
     # thread, two cache-sized blocks; no more after 30 iterations than after 5
     blocks = 2 * _array_api.BLOCK_BYTES * _array_api._THREADS / volume
     assert peaks[1] == pytest.approx(peaks[0], abs=0.1)

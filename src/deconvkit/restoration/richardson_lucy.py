@@ -16,6 +16,7 @@ from .._array_api import (
     copy,
     full,
     irfftn_into,
+    is_numpy,
     narrow_dots,
     narrow_empty,
     narrow_into,
@@ -252,7 +253,16 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
-    model = _GridModel(op, image) if boundary in ("valid", "periodic") else _Model(op, image)
+    if boundary in ("valid", "periodic"):
+        # plain RL has memory to spare (4.2 of the 6 padded volumes Biggs' 5.9
+        # leaves no room for): it keeps the data on the grid, so the ratio runs
+        # over whole contiguous rows, 2x faster per pass than over the window
+        on_grid = (boundary == "valid" and is_numpy(xp) and acceleration is None
+                   and not tv_weight and not background and mask is None and censored is None)
+        model = _GridModel(op, image, data_on_grid=on_grid)
+    else:
+        model = _Model(op, image)
+    observed = model.data
     # A^T 1, floored: samples no observation reaches (none for a unit-sum PSF) stay put
     weights = model.adjoint_of_ones(mask)
     floor = 1e-6 * float(weights.max())
@@ -339,7 +349,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             blockwise(extrapolate, h, estimate)
             current = h
         predicted = model.forward(current)  # the model's buffer: overwritten by the ratio
-        squares = sum(blockwise(ratio, predicted, image,
+        squares = sum(blockwise(ratio, predicted, observed,
                                 *(m for m in (mask, censored) if m is not None)))
         if track:
             history.append((squares / count) ** 0.5)
@@ -418,6 +428,7 @@ class _Model:
 
     def __init__(self, op, image):
         self.op, self.shape, self.like = op, tuple(image.shape), image
+        self.data = image  # what the ratio divides: the data, in forward()'s layout
         self.buffer = None
 
     def forward(self, x):
@@ -450,9 +461,16 @@ class _GridModel(_Model):
     its observed window (the rest zeroed), then ``A^T`` of it, which the loop
     takes as its next estimate and pays back with an array it freed
     (:meth:`recycle`).  So the loop allocates nothing.
+
+    ``data_on_grid``: :attr:`data` is a grid-sized copy of the data, zero
+    outside the window, and :meth:`forward` returns the whole buffer with
+    the outside zeroed: the ratio there is 0 / max(0, tiny) = 0, as the
+    window's adjoint needs, and its residual is tiny (the floor; no
+    background).  numpy then runs each
+    element-wise pass over contiguous memory instead of a strided window.
     """
 
-    def __init__(self, op, image):
+    def __init__(self, op, image, *, data_on_grid=False):
         d = op.ndim
         grid, self.window = fft_grid(op, tuple(image.shape[-d:]))
         super().__init__(op, image)
@@ -462,6 +480,10 @@ class _GridModel(_Model):
         # the grid outside the observed window, as slabs zeroed before each adjoint
         self.outside = _slabs_around([(part.start, part.stop) for part in self.window[1:]],
                                      grid)
+        self.data_on_grid = data_on_grid
+        if data_on_grid:
+            self.data = full(self.grid, 0.0, like=image)
+            self.data[self.window] = image
 
     def forward(self, x):
         if self.spectrum is None:
@@ -471,12 +493,15 @@ class _GridModel(_Model):
         rfftn_into(x, self.axes, self.spectrum)
         blockwise(multiply_, self.spectrum, self.otf)
         irfftn_into(self.spectrum, self.axes, self.buffer)
-        return self.buffer[self.window]
+        if not self.data_on_grid:
+            return self.buffer[self.window]
+        self._zero_outside(self.buffer)
+        return self.buffer
 
     def adjoint_of_ratio(self):
         buffer, self.buffer = self.buffer, None
-        for slab in self.outside:
-            buffer[slab] = 0.0
+        if not self.data_on_grid:
+            self._zero_outside(buffer)
         rfftn_into(buffer, self.axes, self.spectrum)
         blockwise(multiply_conjugate_, self.spectrum, self.otf)
         return irfftn_into(self.spectrum, self.axes, buffer)
@@ -489,6 +514,10 @@ class _GridModel(_Model):
         rfftn_into(ones, self.axes, self.spectrum)
         blockwise(multiply_conjugate_, self.spectrum, self.otf)
         return irfftn_into(self.spectrum, self.axes, ones)
+
+    def _zero_outside(self, array):
+        for slab in self.outside:
+            array[slab] = 0.0
 
     def recycle(self, array):
         if self.buffer is None:
