@@ -258,7 +258,7 @@ def test_narrow_copy_keeps_the_leading_mantissa_bits(backend, dtype, precision):
 def test_narrow_dots_equal_the_widened_dots(monkeypatch):
     from deconvkit import _array_api
 
-    monkeypatch.setattr(_array_api, "_DOT_BYTES", 1 << 10)  # many pieces, one ragged
+    monkeypatch.setattr(_array_api, "PIECE_BYTES", 1 << 12)  # many pieces, one ragged
     x = np.random.default_rng(1).standard_normal((5, 37, 41)).astype(np.float32)
     g = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
     narrow = _array_api.narrow_empty(g)

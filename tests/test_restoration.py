@@ -537,11 +537,11 @@ def test_plain_rl_with_the_data_on_the_grid_equals_the_window_path(shape, monkey
     class Recording(rl._GridModel):
         def __init__(self, op, image, *, data_on_grid=False):
             used.append(data_on_grid)
-            super().__init__(op, image, data_on_grid=data_on_grid and not forced_off)
+            super().__init__(op, image, data_on_grid=data_on_grid and not window_only[0])
 
     monkeypatch.setattr(rl, "_GridModel", Recording)
-    results = []
-    for forced_off in (False, True):
+    results, window_only = [], [False]
+    for window_only[0] in (False, True):
         results.append(richardson_lucy(image, kernel, iterations=8, acceleration=None,
                                        return_info=True))
     assert used == [True, True]  # requested both times, refused the second

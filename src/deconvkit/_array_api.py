@@ -305,22 +305,29 @@ def widen(narrow, like):
     return narrow.to(like.dtype) if is_torch(array_namespace(narrow)) else narrow
 
 
+def by_pieces(func, *arrays) -> list:
+    """``func`` over leading-axis pieces of about 256 KB of same-shape numpy
+    ``arrays`` (one call for other libraries): a block function whose
+    temporaries would be block-sized calls it to keep them small."""
+    first = arrays[0]
+    if not isinstance(first, np.ndarray) or first.ndim == 0 or first.nbytes <= PIECE_BYTES:
+        return [func(*arrays)]
+    rows = max(1, PIECE_BYTES // max(first.nbytes // len(first), 1))
+    return [func(*(a[i:i + rows] for a in arrays)) for i in range(0, len(first), rows)]
+
+
+PIECE_BYTES = 1 << 18
+
+
 def narrow_dots(x, narrow) -> tuple[float, float]:
-    """``(<x, g>, <g, g>)`` for the floats ``g`` stored in ``narrow``, widened a
-    piece at a time: no ``x``-sized temporary inside a :func:`blockwise` block."""
-    if not isinstance(x, np.ndarray):
-        g = widen(narrow, x)
-        return vdot(x, g), vdot(g, g)
-    x, narrow = x.reshape(-1), narrow.reshape(-1)  # views of the loop's contiguous blocks
-    step, cross, square = _DOT_BYTES // x.itemsize, 0.0, 0.0
-    for start in range(0, x.size, step):
-        piece = x[start:start + step]
-        g = widen(narrow[start:start + step], piece)
-        cross, square = cross + vdot(piece, g), square + vdot(g, g)
-    return cross, square
+    """``(<x, g>, <g, g>)`` for the floats ``g`` stored in ``narrow``, widened
+    by :func:`by_pieces`."""
+    def dots(piece, stored):
+        g = widen(stored, piece)
+        return vdot(piece, g), vdot(g, g)
 
-
-_DOT_BYTES = 1 << 18
+    sums = by_pieces(dots, x, narrow)
+    return sum(s[0] for s in sums), sum(s[1] for s in sums)
 
 
 def vdot(a, b) -> float:

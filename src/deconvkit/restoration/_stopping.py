@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._array_api import array_namespace, blockwise, to_numpy, vdot
+from .._array_api import array_namespace, blockwise, by_pieces, to_numpy, vdot
 
 __all__ = ["Info", "NoiseModel", "Stopping", "estimate_noise", "noise_model"]
 
@@ -238,9 +238,12 @@ class Stopping:
 def relative_change(new, old) -> float:
     """‖new − old‖ / ‖new‖ as a float (0 when both vanish); by blocks, so
     the difference never exists as a whole array."""
-    def block(a, b):
+    def piece(a, b):
         difference = a - b
         return vdot(difference, difference), vdot(a, a)
+
+    def block(a, b):
+        return tuple(map(sum, zip(*by_pieces(piece, a, b))))
 
     sums = blockwise(block, new, old)
     diff, norm = (sum(column) ** 0.5 for column in zip(*sums))
@@ -254,8 +257,11 @@ def rms(x) -> float:
 
 def rms_of_difference(a, b) -> float:
     """``rms(a - b)`` by blocks: the difference never exists as a whole array."""
-    def block(x, y):
+    def piece(x, y):
         difference = x - y
         return vdot(difference, difference)
+
+    def block(x, y):
+        return sum(by_pieces(piece, x, y))
 
     return (sum(blockwise(block, a, b)) / max(math.prod(a.shape), 1)) ** 0.5

@@ -11,6 +11,7 @@ import numpy as np
 from .._array_api import (
     array_namespace,
     blockwise,
+    by_pieces,
     clamp_min,
     clamp_min_,
     copy,
@@ -296,23 +297,25 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     history = []
     ran = 0
 
+    def squared_residual(predicted, observed, *masks):
+        observed_only = masks[0] if mask is not None else None
+        high = masks[-1] if censored is not None else None
+        residual = predicted - observed
+        if observed_only is not None:
+            residual *= observed_only
+        if high is not None:
+            residual -= high * clamp_min(residual, 0.0)
+        return vdot(residual, residual)
+
     def ratio(predicted, observed, *masks):
         """y / (Ax + b) in place (0 where y is missing: y was set to 0 there; at
         least 1 where y is saturated); returns |Ax + b - y|^2 over the observed
         samples, a saturated one counting only while Ax + b is below it."""
-        observed_only = masks[0] if mask is not None else None
         high = masks[-1] if censored is not None else None
         if background:
             predicted += background
         clamp_min_(predicted, tiny)
-        squares = 0.0
-        if track:
-            residual = predicted - observed
-            if observed_only is not None:
-                residual *= observed_only
-            if high is not None:
-                residual -= high * clamp_min(residual, 0.0)
-            squares = vdot(residual, residual)
+        squares = sum(by_pieces(squared_residual, predicted, observed, *masks)) if track else 0.0
         xp.divide(observed, predicted, out=predicted)
         if negatives:
             clamp_min_(predicted, 0.0)
