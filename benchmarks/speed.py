@@ -121,9 +121,11 @@ def time_to_skimage_quality(shape, kernel, interior=False):
     return skimage_seconds, time.perf_counter() - start, count, target
 
 
-def memory_child(shape, kernel_sigma, acceleration):
+def memory_child(shape, kernel_sigma, acceleration, iterations=5):
     """Runs in a fresh process: peak RSS growth during RL, and the peak of live
-    numpy arrays (tracemalloc sees numpy's allocations), in bytes."""
+    numpy arrays (tracemalloc sees numpy's allocations), in bytes.  ``"auto"``
+    iterations: the default call, which also estimates the noise and tracks
+    the residual."""
     import tracemalloc
 
     kernel = dk.psf.gaussian(kernel_sigma, ndim=len(shape))
@@ -136,8 +138,9 @@ def memory_child(shape, kernel_sigma, acceleration):
         f.write("5")  # Linux: reset the peak (VmHWM) to the current resident size
     before = _status("VmRSS")
     tracemalloc.start()
-    dk.richardson_lucy(observed, kernel, iterations=5, acceleration=acceleration,
-                       noise_sigma=0.01)
+    given = {} if iterations == "auto" else dict(noise_sigma=0.01)
+    dk.richardson_lucy(observed, kernel, iterations=iterations, acceleration=acceleration,
+                       **given)
     live = tracemalloc.get_traced_memory()[1]
     print(json.dumps({"extra": _status("VmHWM") - before, "live": live}))
 
@@ -150,9 +153,10 @@ def _status(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def peak_memory(shape, kernel_sigma, acceleration):
+def peak_memory(shape, kernel_sigma, acceleration, iterations=5):
     code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import speed; "
-            f"speed.memory_child({tuple(shape)!r}, {kernel_sigma!r}, {acceleration!r})")
+            f"speed.memory_child({tuple(shape)!r}, {kernel_sigma!r}, {acceleration!r}, "
+            f"{iterations!r})")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     peaks = json.loads(out.stdout.strip().splitlines()[-1])
@@ -193,13 +197,14 @@ def main():
                 print(f"| {shape} | {region} | {sk:.2f} | {ours:.2f} ({count}) | "
                       f"{sk / ours:.1f}x |", flush=True)
     print("\nPeak memory of RL in padded float32 volumes:\n")
-    print("| shape | RL mode | extra resident (target <= 6) | live arrays |")
-    print("|---|---|---|---|")
+    print("| shape | RL mode | iterations | extra resident (target <= 6) | live arrays |")
+    print("|---|---|---|---|---|")
     for shape, sigma in cases:
-        for acceleration in (None, "biggs"):
-            resident, live = peak_memory(shape, sigma, acceleration)
-            print(f"| {shape} | {acceleration or 'plain'} | {resident:.1f} | {live:.1f} |",
-                  flush=True)
+        for acceleration, iterations in ((None, 5), ("biggs", 5), (None, "auto"),
+                                         ("biggs", "auto")):
+            resident, live = peak_memory(shape, sigma, acceleration, iterations)
+            print(f"| {shape} | {acceleration or 'plain'} | {iterations} | {resident:.2f} | "
+                  f"{live:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
