@@ -256,7 +256,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
     if boundary in ("valid", "periodic"):
         # plain RL has memory to spare (4.2 of the 6 padded volumes; Biggs uses
-        # 5.9): it keeps the data on the grid, so the ratio runs over whole
+        # 5.8): it keeps the data on the grid, so the ratio runs over whole
         # contiguous rows, 2x faster per pass than over the strided window
         on_grid = (boundary == "valid" and is_numpy(xp) and acceleration is None
                    and not tv_weight and not background and mask is None and censored is None)
@@ -469,8 +469,8 @@ class _GridModel(_Model):
     outside the window, and :meth:`forward` returns the whole buffer with
     the outside zeroed: the ratio there is 0 / max(0, tiny) = 0, as the
     window's adjoint needs, and its residual is tiny (the floor; no
-    background).  numpy then runs each
-    element-wise pass over contiguous memory instead of a strided window.
+    background).  numpy then runs each element-wise pass over contiguous
+    memory instead of a strided window.
     """
 
     def __init__(self, op, image, *, data_on_grid=False):
@@ -480,7 +480,8 @@ class _GridModel(_Model):
         self.grid, self.axes = tuple(image.shape[:-d]) + grid, tuple(range(-d, 0))
         self.otf = op.transfer_function(grid, like=image)
         self.spectrum = None
-        # the grid outside the observed window, as slabs zeroed before each adjoint
+        # the grid outside the observed window, as slabs zeroed before each
+        # adjoint (with the data on the grid: before each ratio)
         self.outside = _slabs_around([(part.start, part.stop) for part in self.window[1:]],
                                      grid)
         self.data_on_grid = data_on_grid
