@@ -1,5 +1,6 @@
 """Restoration: properties first (flux, non-negativity, shapes, equivalences), then quality."""
 
+import importlib
 import warnings
 
 import numpy as np
@@ -171,13 +172,18 @@ def test_backends_agree_and_keep_type(method, backend):
 @pytest.mark.parametrize("method", ["richardson_lucy", "richardson_lucy_tv"])
 def test_sensitive_iterations_reach_the_same_quality_on_every_backend(method):
     # Biggs' extrapolation and the TV curvature amplify float32 round-off: the
-    # iterates differ by a few percent between libraries, their quality does not
-    observed, kernel, truth = _observe(2, noise=0.01, seed=4)
-    observed = observed.astype(np.float32)
-    scores = [metrics.psnr(truth, np.asarray(deconvolve(to_backend(observed, b), kernel,
-                                                        method=method, iterations=15)),
-                           data_range=1.0) for b in BACKENDS]
-    assert max(scores) - min(scores) < 0.1
+    # iterates differ by a few percent between libraries, and one image's PSNR
+    # by up to ~0.25 dB either way (measured); over several images the quality
+    # does not differ
+    scores = []
+    for seed in range(3, 9):
+        observed, kernel, truth = _observe(2, noise=0.01, seed=seed)
+        observed = observed.astype(np.float32)
+        scores.append([metrics.psnr(truth, np.asarray(deconvolve(to_backend(observed, b), kernel,
+                                                                 method=method, iterations=15)),
+                                    data_range=1.0) for b in BACKENDS])
+    means = np.mean(scores, axis=0)
+    assert max(means) - min(means) < 0.05
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
@@ -191,6 +197,25 @@ def test_every_boundary_keeps_shape_and_sign(boundary, method):
     assert restored.shape == observed.shape
     if method != "cgls":  # the others are non-negative by construction
         assert restored.min() >= -1e-6
+
+
+def test_biggs_weight_from_a_lattice_of_rows_matches_the_whole_array(monkeypatch):
+    # alpha's inner products over every 4th row of a large array: the default
+    # (automatic) stop comes at the same iteration with the same quality as
+    # with products over all rows (past it, Biggs' iterates drift apart as
+    # float32's do from float64's)
+    module = importlib.import_module("deconvkit.restoration.richardson_lucy")
+    scene = np.kron(CASES[2][0], np.ones((16, 16)))[:1100, :1000]  # >= 2**20 samples
+    kernel = psf.gaussian(2.0)
+    observed = simulate(scene, kernel, sigma=0.01, seed=0).astype(np.float32)
+    assert module._alpha_sample(observed.shape) != (...,)
+    runs = [richardson_lucy(observed, kernel, return_info=True)]
+    monkeypatch.setattr(module, "_alpha_sample", lambda shape: (...,))
+    runs.append(richardson_lucy(observed, kernel, return_info=True))
+    (sampled, info), (whole, whole_info) = runs
+    assert info.iterations == whole_info.iterations
+    assert metrics.psnr(scene, sampled, data_range=1.0) == pytest.approx(
+        metrics.psnr(scene, whole, data_range=1.0), abs=0.02)
 
 
 def test_rl_conserves_flux_and_stays_non_negative():

@@ -271,42 +271,6 @@ def conj_(z):
 
 
 # the high half of each float's bytes: its sign, exponent and leading mantissa
-_HIGH = 1 if sys.byteorder == "little" else 0
-
-
-def narrow_empty(x):
-    """Storage for a half-size copy of ``x`` (see :func:`narrow_into`):
-    bfloat16-like for float32, float32-like for float64.  Libraries without a
-    narrow type keep the full type."""
-    xp = array_namespace(x)
-    if is_numpy(xp):
-        return np.empty(x.shape, np.uint16 if x.dtype == np.float32 else np.uint32)
-    if is_torch(xp):
-        narrow = xp.bfloat16 if x.dtype == xp.float32 else xp.float32
-        return xp.empty(x.shape, dtype=narrow, device=x.device)
-    return xp.empty_like(x)
-
-
-def narrow_into(out, x):
-    """``x`` into ``out`` (from :func:`narrow_empty`) with half its mantissa bits:
-    for numpy the high half of each float's bytes (truncation, no arithmetic)."""
-    if isinstance(out, np.ndarray) and out.dtype.kind == "u":
-        out[...] = np.ascontiguousarray(x).view(out.dtype)[..., _HIGH::2]
-    else:
-        out[...] = x
-
-
-def widen(narrow, like):
-    """The floats stored by :func:`narrow_into`, as ``like``'s dtype."""
-    if isinstance(narrow, np.ndarray) and narrow.dtype.kind == "u":
-        # the stored high half, shifted back into place: one pass (a scatter
-        # into zeros took 1.7x as long)
-        bits = narrow.dtype.itemsize * 8
-        wide = np.uint32 if bits == 16 else np.uint64
-        return np.left_shift(narrow, bits, dtype=wide).view(like.dtype)
-    return narrow.to(like.dtype) if is_torch(array_namespace(narrow)) else narrow
-
-
 def by_pieces(func, *arrays) -> list:
     """``func`` over leading-axis pieces of about 256 KB of same-shape numpy
     ``arrays`` (one call for other libraries): a block function whose
@@ -319,17 +283,6 @@ def by_pieces(func, *arrays) -> list:
 
 
 PIECE_BYTES = 1 << 18
-
-
-def narrow_dots(x, narrow) -> tuple[float, float]:
-    """``(<x, g>, <g, g>)`` for the floats ``g`` stored in ``narrow``, widened
-    by :func:`by_pieces`."""
-    def dots(piece, stored):
-        g = widen(stored, piece)
-        return vdot(piece, g), vdot(g, g)
-
-    sums = by_pieces(dots, x, narrow)
-    return sum(s[0] for s in sums), sum(s[1] for s in sums)
 
 
 def vdot(a, b) -> float:
