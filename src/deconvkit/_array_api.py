@@ -270,7 +270,6 @@ def conj_(z):
     return xp.conjugate(z, out=z)
 
 
-# the high half of each float's bytes: its sign, exponent and leading mantissa
 def by_pieces(func, *arrays) -> list:
     """``func`` over leading-axis pieces of about 256 KB of same-shape numpy
     ``arrays`` (one call for other libraries): a block function whose
