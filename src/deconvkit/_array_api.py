@@ -15,6 +15,7 @@ float64.  Complex input is refused: every model in this library is real.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -65,29 +66,48 @@ def blockwise(func, *arrays) -> list:
     shared among ``DECONVKIT_THREADS`` threads (ufuncs release the GIL): the
     element-wise work between FFTs then costs a fraction of a pass.  torch
     and CuPy arrays, and arrays of different shapes (broadcasting), get one
-    call on the whole arrays.  Returns the list of ``func``'s results.
+    call on the whole arrays.  Returns the list of ``func``'s results, in
+    block order (so sums of them do not depend on the threads' timing).
     """
     first = arrays[0]
     if (not is_numpy(array_namespace(*arrays)) or first.ndim == 0
             or first.nbytes <= BLOCK_BYTES
             or any(a.shape != first.shape for a in arrays[1:])):
         return [func(*arrays)]
-    # equal blocks, a multiple of the thread count of them: no thread idles at the end
-    threads = min(_THREADS, len(first))
-    count = threads * max(1, -(-first.nbytes // (threads * BLOCK_BYTES)))
-    edges = np.linspace(0, len(first), min(count, len(first)) + 1).astype(int)
+    count = min(len(first), -(-first.nbytes // BLOCK_BYTES))
+    edges = np.linspace(0, len(first), count + 1).astype(int)
     blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    results = [None] * count
+    # the calling thread works too, and every thread takes the next block
+    # when it is free: a helper that wakes late (0.1 ms on a VM) then does
+    # less instead of holding the pass up (0.35 against 0.54 ms for a
+    # divide pass over 1080x1080 with a fixed half each)
+    taken = itertools.count()
 
-    def run(part):
-        return [func(*(a[block] for a in arrays)) for block in blocks[part::threads]]
+    def work():
+        for i in iter(taken.__next__, None):  # next() on a count is atomic under the GIL
+            if i >= count:
+                return
+            results[i] = func(*(a[blocks[i]] for a in arrays))
 
-    if threads == 1:
-        return run(0)
+    helpers = [_helper_pool().submit(work) for _ in range(min(_THREADS, count) - 1)]
+    try:
+        work()
+    finally:
+        for helper in helpers:
+            # one still queued behind other callers' work has nothing left to
+            # do: cancel it rather than wait for a thread to reach it
+            if not helper.cancel():
+                helper.result()
+    return results
+
+
+def _helper_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="deconvkit")
-    return [r for part in _pool.map(run, range(threads)) for r in part]
+            _pool = ThreadPoolExecutor(max(_THREADS - 1, 1), thread_name_prefix="deconvkit")
+    return _pool
 
 
 def _torch():
