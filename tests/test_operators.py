@@ -219,6 +219,36 @@ def test_blockwise_equals_whole_array_ops(monkeypatch):
     np.testing.assert_allclose(row, a * b[:1])
 
 
+def test_blockwise_from_many_threads_at_once(monkeypatch):
+    """Concurrent callers (dask's threaded scheduler runs chunks so) share the
+    helper threads: each gets every block of its own arrays once, results in
+    block order, and an error in a block reaches its caller."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deconvkit import _array_api
+
+    monkeypatch.setattr(_array_api, "BLOCK_BYTES", 1 << 12)
+    ramp = np.repeat(np.arange(64, dtype=np.float32)[:, None], 100, axis=1)
+    arrays = [ramp + 1000 * i for i in range(12)]
+
+    def call(a):
+        return _array_api.blockwise(lambda block: (float(block[0, 0]), len(block)), a)
+
+    with ThreadPoolExecutor(6) as callers:
+        results = list(callers.map(call, arrays))
+    for i, blocks in enumerate(results):
+        firsts = [value - 1000 * i for value, _ in blocks]
+        assert len(blocks) > 2 and firsts[0] == 0 and firsts == sorted(firsts)
+        assert sum(rows for _, rows in blocks) == 64 and firsts[-1] < 64
+
+    def fail(block):
+        if block[0, 0] > 0:
+            raise ValueError("a block failed")
+
+    with pytest.raises(ValueError, match="a block failed"):
+        _array_api.blockwise(fail, ramp)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("binding", [True, False])
 def test_fft_into_buffers_equals_rfftn(dtype, binding, monkeypatch):
