@@ -264,6 +264,15 @@ def test_fft_into_buffers_equals_rfftn(dtype, binding, monkeypatch):
     np.testing.assert_allclose(spectrum, np.fft.rfftn(x, axes=(1, 2)), rtol=1e-5, atol=1e-5)
     assert _array_api.irfftn_into(spectrum, (1, 2), out) is out
     np.testing.assert_allclose(out, x, rtol=1e-5, atol=1e-6)
+    # the conjugate pair: conj(rfftn(x)), and irfftn(conj(Z)) = a correlation
+    assert _array_api.rfftn_into(x, (1, 2), spectrum, conjugate=True) is spectrum
+    np.testing.assert_allclose(spectrum, np.conj(np.fft.rfftn(x, axes=(1, 2))), rtol=1e-5,
+                               atol=1e-5)
+    kernel = rng.random((12, 18))
+    product = np.fft.rfftn(kernel) * np.conj(np.fft.rfftn(x, axes=(1, 2)))
+    correlation = np.fft.irfftn(np.conj(product), s=(12, 18), axes=(1, 2))
+    _array_api.irfftn_into(product.astype(spectrum.dtype), (1, 2), out, conjugate=True)
+    np.testing.assert_allclose(out, correlation, rtol=1e-4, atol=1e-4)
 
 
 def test_by_pieces_covers_every_row_once(monkeypatch):

@@ -340,31 +340,41 @@ except ImportError:  # pragma: no cover - a scipy that moved it: the copying fal
     _pocketfft = None
 
 
-def rfftn_into(x, axes, out):
-    """:func:`rfftn` of ``x`` (no padding) written into the spectrum ``out``.
+def rfftn_into(x, axes, out, *, conjugate: bool = False):
+    """:func:`rfftn` of ``x`` (no padding) written into the spectrum ``out``;
+    its complex conjugate with ``conjugate=True``.
 
     Iterative solvers call the pair ``rfftn_into`` / ``irfftn_into`` on
     buffers they keep, so no array is allocated (or its pages faulted in)
     per iteration.  Other libraries, or numpy without the binding, copy.
+    The conjugates cost nothing with the binding (the transform runs with
+    the opposite sign): an adjoint ``irfftn(conj(H) R)`` is then
+    ``irfftn_into(H conj(R), conjugate=True)`` with no conjugating pass.
     """
     if is_numpy(array_namespace(x)) and _pocketfft is not None and _aligned(x, out):
         # non-negative axes: the binding takes a slower path for negative ones
         axes = tuple(a % x.ndim for a in axes)
-        return _pocketfft.r2c(x, axes=axes, forward=True, inorm=0, out=out, nthreads=_THREADS)
+        # for real x, the transform with the + sign is the conjugate spectrum
+        return _pocketfft.r2c(x, axes=axes, forward=not conjugate, inorm=0, out=out,
+                              nthreads=_THREADS)
     out[...] = rfftn(x, tuple(x.shape[a] for a in axes), axes)
-    return out
+    return conj_(out) if conjugate else out
 
 
-def irfftn_into(X, axes, out):
+def irfftn_into(X, axes, out, *, conjugate: bool = False):
     """Inverse of :func:`rfftn_into` into the real array ``out`` (whose shape
-    gives the lengths); ``X`` is overwritten."""
+    gives the lengths): of ``conj(X)`` with ``conjugate=True``.  ``X`` is
+    overwritten."""
     if is_numpy(array_namespace(X)) and _pocketfft is not None and _aligned(out, X):
         axes = tuple(a % X.ndim for a in axes)
+        # for Hermitian X, the transform with the - sign is N irfftn(conj(X))
+        backward = not conjugate
         if len(axes) > 1:  # leading axes in place, then the real one into ``out``
-            _pocketfft.c2c(X, axes=axes[:-1], forward=False, inorm=2, out=X, nthreads=_THREADS)
-        return _pocketfft.c2r(X, axes=axes[-1:], lastsize=out.shape[axes[-1]], forward=False,
-                              inorm=2, out=out, nthreads=_THREADS)
-    out[...] = irfftn(X, tuple(out.shape[a] for a in axes), axes)
+            _pocketfft.c2c(X, axes=axes[:-1], forward=not backward, inorm=2, out=X,
+                           nthreads=_THREADS)
+        return _pocketfft.c2r(X, axes=axes[-1:], lastsize=out.shape[axes[-1]],
+                              forward=not backward, inorm=2, out=out, nthreads=_THREADS)
+    out[...] = irfftn(conj_(X) if conjugate else X, tuple(out.shape[a] for a in axes), axes)
     return out
 
 

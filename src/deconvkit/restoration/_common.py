@@ -10,7 +10,6 @@ from .._array_api import (
     array_namespace,
     asarray,
     clamp_min,
-    conj_,
     is_torch,
     next_fast_len,
     to_numpy,
@@ -215,14 +214,6 @@ def penalty_spectrum(kind: str, fft_shape, like):
 def multiply_(spectrum, otf):
     """In place: ``spectrum * otf`` (a block function for ``blockwise``)."""
     spectrum *= otf
-
-
-def multiply_conjugate_(spectrum, otf):
-    """In place: ``spectrum * conj(otf)``, as ``conj(conj(spectrum) otf)``: no
-    conjugate copy of the transfer function."""
-    conj_(spectrum)
-    spectrum *= otf
-    conj_(spectrum)
 
 
 def empty_spectrum(x, axes):
