@@ -1,0 +1,44 @@
+"""The README's Python examples run as printed (the ones that need no files)."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks():
+    return [code for lang, code in re.findall(r"```(\w*)\n(.*?)```", README.read_text(), re.S)
+            if lang == "python"]
+
+
+def block_starting(text):
+    found = [code for code in python_blocks() if code.lstrip().startswith(text)]
+    assert len(found) == 1, f"README has {len(found)} Python blocks starting with {text!r}"
+    return found[0]
+
+
+def test_quick_start_convolution_and_info_blocks_run():
+    namespace = {}
+    for start in ("import numpy as np", "A = dk.Convolution", "restored, info = dk.deconvolve"):
+        exec(block_starting(start), namespace)
+    assert namespace["y"].shape == (256, 256)
+    scene, restored = namespace["scene"], namespace["restored"]
+    assert restored.shape == scene.shape
+    info = namespace["info"]
+    assert info.method == "total_variation" and info.stopped_by == "relative change"
+    # the comments: units do not matter; and the default is well above the blurred data (+2.9 dB)
+    np.testing.assert_allclose(namespace["scaled"], 300 * restored, rtol=1e-6, atol=1e-9)
+    psnr = namespace["dk"].metrics.psnr
+    assert psnr(scene, restored, data_range=1.0) > psnr(scene, namespace["blurred"],
+                                                         data_range=1.0) + 2
+
+
+def test_nn_block_runs():
+    torch = pytest.importorskip("torch")
+    namespace = {"x": torch.randn(1, 8, 16), "w": torch.randn(8, 4, 4)}
+    exec(block_starting("import torch"), namespace)
+    assert tuple(namespace["y"].shape) == (1, 4, 32)
+    assert namespace["checkerboard_index"](namespace["up"]) == 0.0
