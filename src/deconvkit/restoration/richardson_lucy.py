@@ -10,6 +10,7 @@ import numpy as np
 
 from .._array_api import (
     array_namespace,
+    as_float,
     blockwise,
     by_pieces,
     clamp_min,
@@ -77,7 +78,7 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         edge ringing; the frame is returned.
     background : float
         Known constant background ``b`` in the model ``y ~ Poisson(Ax + b)``.
-    acceleration : {"biggs", None}
+    acceleration : {"biggs", "anderson", None}
         ``"biggs"`` (default): Biggs–Andrews vector extrapolation [3]_, as in
         MATLAB's ``deconvlucy``: each update starts from the estimate pushed
         along its last change, by a step computed from the last two updates.
@@ -89,6 +90,16 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         stop's PSNR moved by at most 0.02 dB (its iteration by at most
         one); past it, Biggs' iterates drift apart from small differences,
         as float32 ones do from float64.
+        ``"anderson"``: Anderson acceleration [4]_ with a memory of 5: each
+        point is the combination of the last 6 RL updates whose changes
+        combine to the least norm (a 5-unknown least-squares problem,
+        restarted when a change grows 4-fold).  Fewer iterations than Biggs
+        (``benchmarks/quality.py``: scikit-image's 50-iteration PSNR within
+        12 iterations in 16 of 16 cases, Biggs 9; +0.1 dB on average at the
+        automatic stop over 24 noisy cases), but it keeps 6 updates and
+        computes in float64 (float32's round-off stalls it), so an
+        iteration costs about twice Biggs' time and 4x its memory: for
+        images and small volumes whose every iteration is precious.
         ``None``: plain RL.
     noise_sigma : float, optional
         Noise level for ``iterations="auto"``; estimated when not given.
@@ -139,6 +150,11 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
        deconvolution", A&A 437, 2005.
     .. [3] D. S. C. Biggs and M. Andrews, "Acceleration of iterative image
        restoration algorithms", Applied Optics 36(8), 1997.
+    .. [4] H. F. Walker and P. Ni, "Anderson acceleration for fixed-point
+       iterations", SIAM J. Numer. Anal. 49(4), 2011; N. C. Henderson and
+       R. Varadhan, "Damped Anderson acceleration with restarts and
+       monotonicity control for accelerating EM and EM-like algorithms",
+       J. Comput. Graph. Stat. 28(4), 2019.
 
     Examples
     --------
@@ -219,13 +235,18 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                      noise_sigma, saturation, time_limit, callback, return_info,
                      tv_weight=0.0):
     check_choice(boundary, "boundary", BOUNDARIES)
-    check_choice(acceleration, "acceleration", (None, "biggs"))
+    check_choice(acceleration, "acceleration", (None, "biggs", "anderson"))
     if not background >= 0:
         raise ValueError(f"background must be >= 0, got {background!r}")
     tv_weight = check_weight(tv_weight, "weight")
     image, psf = prepare(image, psf, in_place=name, missing=True)
     psf = _non_negative(psf, name)
     xp = array_namespace(image)
+    working = image.dtype
+    if acceleration == "anderson":
+        # its least squares on differences of RL changes needs float64: with
+        # float32 FFTs' round-off it stalled 2 dB short (a 1024^2 photo)
+        image, psf = as_float(image, xp.float64), as_float(psf, xp.float64)
     op = Convolution(psf, boundary=boundary, method="auto")
     sigma = None
     censored, measured = saturated_mask(image, saturation)
@@ -290,7 +311,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     # x_(k-1) (overwritten by the extrapolated point y_k); the last RL change
     # g_(k-1) only enters alpha's two inner products, which large arrays take
     # over a lattice of slices (a quarter of an array kept, no full pass)
-    h = last_change = sample = None
+    h = last_change = sample = anderson = None
     first_change, extrapolated = True, False
     alpha = 0.0
     history = []
@@ -366,7 +387,16 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                                   0.5 * weights)
         else:
             weights.divide(updated)  # on the shell only, before the fused pass
-        if acceleration:
+        if acceleration == "anderson":
+            blockwise(update, updated, current)
+            if anderson is None:
+                anderson = _Anderson(xp, _alpha_sample(updated.shape))
+            # x_(k+1) goes over x_k, unless a callback may have kept a view of it
+            following = xp.empty_like(updated) if callback is not None else current
+            for spare in anderson.step(current, updated, following):
+                model.recycle(spare)
+            updated = following
+        elif acceleration:
             # h_(k+1) goes over x_k, unless a callback may have kept a view of
             # x_k; the old h's buffer (y_k, if extrapolated) is then free for
             # the next FFT
@@ -395,7 +425,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             break
         if stop.done(residual=history[-1] if track else None):
             break
-    restored = model.frame(estimate)
+    restored = as_float(model.frame(estimate), working)
     if not return_info:
         return restored
     parameters = dict(boundary=boundary, acceleration=acceleration, background=background)
@@ -630,6 +660,82 @@ def _alpha_sample(shape, stride=4, least=64, large=1 << 20):
             if n >= least:
                 return (slice(None),) * axis + (slice(None, None, stride),)
     return (...,)
+
+
+class _Anderson:
+    """Anderson acceleration (type II, Walker & Ni 2011) of the RL map T.
+
+    The next point is the combination of the last ``memory + 1`` RL updates
+    ``T(x_j)`` whose residuals ``f_j = T(x_j) - x_j`` combine to the least
+    norm (a small least-squares problem in the residuals' differences),
+    clipped at 0.  The updates are kept whole (``memory + 1`` arrays); the
+    residuals only where Biggs' weight takes its inner products
+    (:func:`_alpha_sample`: all of a small array, every 4th slice of a large
+    one), which also gives the least-squares problem.  A step whose residual
+    grows more than 4-fold restarts the history.
+    """
+
+    def __init__(self, xp, sample, memory: int = 5):
+        self.xp, self.sample, self.memory = xp, sample, memory
+        self.updates, self.differences = [], []  # T(x_j); f_(j+1) - f_j on the sample
+        self.gram = np.zeros((0, 0))  # their inner products
+        self.residual, self.norm = None, None
+
+    def step(self, current, updated, out) -> list:
+        """Writes x_(k+1) into ``out`` from x_k = ``current`` and T(x_k) =
+        ``updated`` (which the history then holds); returns the updates it
+        dropped, for reuse."""
+        residual = updated[self.sample] - current[self.sample]
+        norm = vdot(residual, residual)
+        dropped = []
+        if self.residual is not None and not norm > 16 * self.norm:
+            difference = residual - self.residual
+            row = [vdot(difference, d) for d in self.differences]
+            size = len(row) + 1
+            gram = np.zeros((size, size))
+            gram[:-1, :-1] = self.gram
+            gram[-1, :-1] = gram[:-1, -1] = row
+            gram[-1, -1] = vdot(difference, difference)
+            self.gram = gram
+            self.differences.append(difference)
+        else:  # the first step, or a restart
+            dropped, self.updates = self.updates, []
+            self.differences, self.gram = [], np.zeros((0, 0))
+        self.updates.append(updated)
+        if len(self.updates) > self.memory + 1:
+            dropped.append(self.updates.pop(0))
+            self.differences.pop(0)
+            self.gram = self.gram[1:, 1:]
+        self.residual, self.norm = residual, norm
+        weights = self._weights(residual)
+        updates = self.updates
+
+        def combine(out, *updates):
+            self.xp.multiply(updates[-1], float(weights[-1]), out=out)
+            for weight, update in zip(weights[:-1], updates[:-1]):
+                out += float(weight) * update
+            clamp_min_(out, 0.0)
+
+        blockwise(combine, out, *updates)
+        return dropped
+
+    def _weights(self, residual):
+        """Coefficients of the kept updates: 1 on the last one without history."""
+        count = len(self.differences)
+        weights = np.zeros(count + 1)
+        weights[-1] = 1.0
+        if count:
+            rhs = np.array([vdot(d, residual) for d in self.differences])
+            # a relative ridge: the differences grow alike as RL converges
+            gram = self.gram + 1e-10 * np.trace(self.gram) * np.eye(count)
+            try:
+                gamma = np.linalg.solve(gram, rhs)
+            except np.linalg.LinAlgError:
+                return weights
+            if np.all(np.isfinite(gamma)):
+                weights[1:] -= gamma
+                weights[:-1] += gamma
+        return weights
 
 
 def _biggs_alpha(numerator: float, denominator: float) -> float:
