@@ -97,9 +97,10 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         (``benchmarks/quality.py``: scikit-image's 50-iteration PSNR within
         12 iterations in 16 of 16 cases, Biggs 9; +0.1 dB on average at the
         automatic stop over 24 noisy cases), but it keeps 6 updates and
-        computes in float64 (float32's round-off stalls it), so an
-        iteration costs about twice Biggs' time and 4x its memory: for
-        images and small volumes whose every iteration is precious.
+        computes in float64 (float32's round-off stalls it): measured on a
+        1024x1024 float32 image, an iteration costs 2.1x Biggs' time, and
+        the peak memory is 29 padded float32 volumes against Biggs' 5.4.
+        For images and small volumes whose every iteration is precious.
         ``None``: plain RL.
     noise_sigma : float, optional
         Noise level for ``iterations="auto"``; estimated when not given.
