@@ -343,6 +343,12 @@ def test_anderson_takes_float32_and_gives_float32_computed_in_float64():
     assert np.abs(single - double).max() < 1e-5 * np.abs(double).max()
 
 
+def test_rl_tv_refuses_anderson():
+    observed, kernel, _ = _observe(2)
+    with pytest.raises(ValueError, match="acceleration='anderson' is not one of: None, 'biggs'"):
+        richardson_lucy_tv(observed, kernel, acceleration="anderson")
+
+
 def test_anderson_restarts_when_a_change_grows():
     from deconvkit.restoration.richardson_lucy import _Anderson
 

@@ -186,7 +186,10 @@ def richardson_lucy_tv(image, psf, *, weight="auto", iterations="auto", boundary
     image, psf, boundary, background, acceleration, noise_sigma, saturation, time_limit, \
 callback, return_info
         As in :func:`richardson_lucy` (acceleration is off by default here:
-        the TV term damps the extrapolation's benefit).
+        the TV term damps the extrapolation's benefit), except that
+        ``acceleration="anderson"`` is refused: its combinations fight the
+        TV term (measured on the test objects: 1.5-2x the iterations to the
+        settled residual, 0.1-0.8 dB lower).
     iterations : int or "auto"
         ``"auto"`` (default): run to the regularised (MAP) estimate, stopping
         when the residual RMS has settled, changing by less than 5e-5 of
@@ -236,7 +239,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                      noise_sigma, saturation, time_limit, callback, return_info,
                      tv_weight=0.0):
     check_choice(boundary, "boundary", BOUNDARIES)
-    check_choice(acceleration, "acceleration", (None, "biggs", "anderson"))
+    check_choice(acceleration, "acceleration",
+                 (None, "biggs") if name == "richardson_lucy_tv" else (None, "biggs", "anderson"))
     if not background >= 0:
         raise ValueError(f"background must be >= 0, got {background!r}")
     tv_weight = check_weight(tv_weight, "weight")
