@@ -171,7 +171,6 @@ def test_backends_agree_and_keep_type(method, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_anderson_backends_agree_and_keep_type(backend):
-    # computed in float64 on every library: the iterates agree closely
     observed, kernel, _ = _observe(2, noise=0.01, seed=4)
     observed = observed.astype(np.float32)
     reference = richardson_lucy(observed, kernel, iterations=15, acceleration="anderson")
@@ -179,7 +178,7 @@ def test_anderson_backends_agree_and_keep_type(backend):
                              acceleration="anderson")
     assert type(result) is type(to_backend(observed, backend))
     assert str(result.dtype).endswith("float32")
-    np.testing.assert_allclose(np.asarray(result), reference, atol=1e-4 * reference.max())
+    np.testing.assert_allclose(np.asarray(result), reference, atol=2e-3 * reference.max())
 
 
 @pytest.mark.parametrize("method", ["richardson_lucy", "richardson_lucy_tv"])
@@ -332,15 +331,32 @@ def test_anderson_acceleration_needs_fewer_iterations_than_biggs(dim):
     assert reached["anderson"] <= 12
 
 
-def test_anderson_takes_float32_and_gives_float32_computed_in_float64():
+def test_anderson_in_float32_follows_float64():
+    # the least squares weighs each change by A^T 1: unweighted, float32
+    # round-off magnified in the extended border stalled it (measured:
+    # float32 and float64 iterates within 9e-5 after 10 iterations)
     observed, kernel, _ = _observe(2, noise=0.002)
     single = richardson_lucy(observed.astype(np.float32), kernel, iterations=10,
                              acceleration="anderson")
     double = richardson_lucy(observed, kernel, iterations=10, acceleration="anderson")
     assert single.dtype == np.float32 and double.dtype == np.float64
     assert single.min() >= 0
-    # the same float64 run from data rounded to float32 (measured 7e-8)
-    assert np.abs(single - double).max() < 1e-5 * np.abs(double).max()
+    assert np.abs(single - double).max() < 1e-3 * np.abs(double).max()
+
+
+def test_anderson_in_float32_does_not_stall_at_the_valid_border():
+    # a photo, "valid" model: unweighted changes stalled float32 at 26.96 dB
+    # interior after 30 iterations where float64 reaches 28.14 (measured)
+    from skimage import data, transform
+
+    truth = transform.resize(data.camera() / 255.0, (256, 256), order=1)
+    kernel = psf.gaussian(2.0)
+    observed = simulate(truth, kernel, sigma=0.001, seed=0)
+    scores = [metrics.border_psnr(truth, richardson_lucy(observed.astype(dtype), kernel,
+                                                         iterations=30, acceleration="anderson"),
+                                  data_range=1.0).interior
+              for dtype in (np.float32, np.float64)]
+    assert abs(scores[0] - scores[1]) < 0.05
 
 
 def test_rl_tv_refuses_anderson():
@@ -350,9 +366,9 @@ def test_rl_tv_refuses_anderson():
 
 
 def test_anderson_restarts_when_a_change_grows():
-    from deconvkit.restoration.richardson_lucy import _Anderson
+    from deconvkit.restoration.richardson_lucy import _Anderson, _Normaliser
 
-    anderson = _Anderson(np, (...,), memory=2)
+    anderson = _Anderson(np.ones(8), _Normaliser(np.ones(8)), memory=2)
     x = np.ones(8)
     for scale in (1.0, 0.5, 0.25):  # shrinking changes: the history grows
         anderson.step(x, x + scale * np.arange(8.0), np.empty(8))
