@@ -151,7 +151,7 @@ def test_chunk_memory_estimate_scales_with_the_working_float():
     from deconvkit._outofcore import WORKING_COPIES, choose_chunks
     from deconvkit.tiling import default_depth
 
-    shape, kernel, limit = (64, 512, 512), (9, 13, 13), 2**31
+    shape, kernel, limit = (64, 512, 512), (9, 13, 13), 2**29
     depth = default_depth(kernel, "total_variation")
     for itemsize in (4, 8):
         chunks = choose_chunks(shape, kernel, "total_variation", limit, itemsize=itemsize)
@@ -159,16 +159,22 @@ def test_chunk_memory_estimate_scales_with_the_working_float():
         # the estimate fits the limit, with the working float's size
         assert grown * itemsize * WORKING_COPIES["total_variation"] <= limit
         assert grown * itemsize * WORKING_COPIES["total_variation"] > 0.5 * limit
+    # RL's Anderson option keeps 6 more updates: smaller chunks for the same limit
+    biggs = choose_chunks(shape, kernel, "richardson_lucy", limit)
+    anderson = choose_chunks(shape, kernel, "richardson_lucy", limit,
+                             options={"acceleration": "anderson"})
+    assert np.prod(anderson) < np.prod(biggs) / 1.5
 
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/clear_refs"),
                     reason="measures peak resident memory through Linux /proc")
-@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy"])
-def test_solver_peak_memory_is_within_the_chunk_estimate(tmp_path, method):
+@pytest.mark.parametrize("method,options", [("total_variation", {}), ("richardson_lucy", {}),
+                                            ("richardson_lucy", {"acceleration": "anderson"})])
+def test_solver_peak_memory_is_within_the_chunk_estimate(tmp_path, method, options):
     import subprocess
     import sys
 
-    from deconvkit._outofcore import WORKING_COPIES
+    from deconvkit._outofcore import working_copies
 
     kernel = psf.gaussian((1.0, 1.5, 1.5))
     data = simulate(np.random.default_rng(0).random((32, 96, 96)), kernel, seed=0)
@@ -180,12 +186,13 @@ def status(field):
                 if line.startswith(field + ":"))
 kernel = dk.psf.gaussian((1.0, 1.5, 1.5))
 chunk = np.load({str(tmp_path / "chunk.npy")!r})
-dk.deconvolve(chunk[:12, :24, :24], kernel, method={method!r}, iterations=3)  # imports, pools
+dk.deconvolve(chunk[:12, :24, :24], kernel, method={method!r}, iterations=3,
+              **{options!r})  # imports, pools
 open("/proc/self/clear_refs", "w").write("5")
 before = status("VmRSS")
-restored = dk.deconvolve(chunk, kernel, method={method!r}, iterations=20)
+restored = dk.deconvolve(chunk, kernel, method={method!r}, iterations=20, **{options!r})
 print((status("VmHWM") - before) / chunk.nbytes)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # the solver's own copies; the estimate adds the chunk read and the result
-    assert float(out.stdout.split()[-1]) < WORKING_COPIES[method] - 2
+    assert float(out.stdout.split()[-1]) < working_copies(method, options) - 2

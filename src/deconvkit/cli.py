@@ -476,11 +476,11 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         if len(shape) != image.ndim or min(shape) < 1:
             raise ValueError(f"--chunks {chunks} must be {image.ndim} sizes >= 1 joined by x "
                              f"(e.g. {'x'.join(['64'] * image.ndim)}), one per axis of the input")
-    else:
+    options = _solver_options(method, job["options"])
+    if not chunks:
         limit = parse_size(memory_limit) if memory_limit else 2 * 2**30
         shape = choose_chunks(image.shape, kernel.shape, method, limit, jobs,
-                              itemsize=working_dtype(image.dtype).itemsize)
-    options = _solver_options(method, job["options"])
+                              itemsize=working_dtype(image.dtype).itemsize, options=options)
     options["boundary"] = job["boundary"]
     note = "; ".join(filter(None, (note, _saturation(image, job["saturated"], method, source,
                                                       stored, options))))
