@@ -128,7 +128,9 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
     (N1, ..., Nd) array
         The estimate, same shape and library as ``image``, working float dtype.
         Non-negative; for ``"periodic"`` its sum equals the data's (flux
-        conservation).
+        conservation; with ``acceleration="anderson"`` to about 1e-4, since
+        its combinations are clipped at 0: at most 1.5e-4 measured on the
+        test objects).
 
     Notes
     -----
