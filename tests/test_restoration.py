@@ -366,9 +366,9 @@ def test_rl_tv_refuses_anderson():
 
 
 def test_anderson_restarts_when_a_change_grows():
-    from deconvkit.restoration.richardson_lucy import _Anderson, _Normaliser
+    from deconvkit.restoration.richardson_lucy import _Anderson
 
-    anderson = _Anderson(np.ones(8), _Normaliser(np.ones(8)), memory=2)
+    anderson = _Anderson(np.ones(8), memory=2)
     x = np.ones(8)
     for scale in (1.0, 0.5, 0.25):  # shrinking changes: the history grows
         anderson.step(x, x + scale * np.arange(8.0), np.empty(8))

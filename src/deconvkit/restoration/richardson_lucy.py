@@ -302,6 +302,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
 
     blockwise(unseen_to_zero, estimate, weights)
     clamp_min_(weights, floor)
+    # Anderson weighs its changes by A^T 1 on its lattice: taken while A^T 1 is whole
+    anderson = _Anderson(weights) if acceleration == "anderson" else None
     if not tv_weight:  # RL-TV needs A^T 1 everywhere; RL only where it is not 1
         whole, weights = weights, _Normaliser(weights)
         if not weights.whole:
@@ -315,7 +317,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     # x_(k-1) (overwritten by the extrapolated point y_k); the last RL change
     # g_(k-1) only enters alpha's two inner products, which large arrays take
     # over a lattice of slices (a quarter of an array kept, no full pass)
-    h = last_change = sample = anderson = None
+    h = last_change = sample = None
     first_change, extrapolated = True, False
     alpha = 0.0
     history = []
@@ -393,8 +395,6 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             weights.divide(updated)  # on the shell only, before the fused pass
         if acceleration == "anderson":
             blockwise(update, updated, current)
-            if anderson is None:
-                anderson = _Anderson(updated, weights)
             # x_(k+1) goes over x_k, unless a callback may have kept a view of it
             following = xp.empty_like(updated) if callback is not None else current
             for spare in anderson.step(current, updated, following):
@@ -586,7 +586,6 @@ class _Normaliser:
         tolerance = 1e3 * float(array_namespace(weights).finfo(weights.dtype).eps)
         box = _unit_box(weights, tolerance)
         self.whole = box is None  # then ``weights`` itself is kept
-        self.box = box
         if self.whole:
             self.slabs = [((Ellipsis,), weights)]
             return
@@ -682,14 +681,11 @@ class _Anderson:
     4-fold restarts the history.
     """
 
-    def __init__(self, like, normaliser, memory: int = 5):
-        self.xp, self.memory = array_namespace(like), memory
-        self.sample = _alpha_sample(like.shape)
-        weight = full(like.shape, 1.0, like=like)  # A^T 1, on the lattice only
-        for index, slab in normaliser.slabs:
-            weight[index] = slab
-        self.weight = copy(weight[self.sample])
-        del weight
+    def __init__(self, weights, memory: int = 5):
+        """``weights``: ``A^T 1`` on the grid of the updates."""
+        self.xp, self.memory = array_namespace(weights), memory
+        self.sample = _alpha_sample(weights.shape)
+        self.weight = copy(weights[self.sample])
         self.updates, self.differences = [], []  # T(x_j); f_(j+1) - f_j on the sample
         self.gram = np.zeros((0, 0))  # their inner products
         self.residual, self.norm = None, None
