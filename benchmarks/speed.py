@@ -182,7 +182,7 @@ def main():
     args = parser.parse_args()
     cases = [((1024, 1024), 2.0), ((64, 256, 256), 1.5)]
     if args.quick:
-        cases = [((512, 512), 2.0), ((32, 128, 128), 1.5)]
+        cases = [((512, 512), 2.0), ((48, 128, 128), 1.5)]
     print(f"threads: scipy.fft workers={os.cpu_count()}\n")
     print("| shape | RL mode | s/iteration | FFT floor s | ratio (target <= 1.25) |")
     print("|---|---|---|---|---|")
