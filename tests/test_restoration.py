@@ -697,7 +697,7 @@ def test_rl_memory_does_not_grow_with_iterations(acceleration, arrays):
         peaks.append(tracemalloc.get_traced_memory()[1] / volume)
         tracemalloc.stop()
     # live arrays in padded volumes: OTF, spectrum, grid buffer, estimate, and
-    # plain RL's data on the grid (Biggs instead: h and half-precision g);
+    # plain RL's data on the grid (Biggs instead: h, and g on every 4th row);
     # then the shell of A^T 1 and, per
     # thread, two cache-sized blocks; no more after 30 iterations than after 5
     blocks = 2 * _array_api.BLOCK_BYTES * _array_api._THREADS / volume
