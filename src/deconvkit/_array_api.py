@@ -74,8 +74,16 @@ def blockwise(func, *arrays) -> list:
             or first.nbytes <= BLOCK_BYTES
             or any(a.shape != first.shape for a in arrays[1:])):
         return [func(*arrays)]
-    count = min(len(first), -(-first.nbytes // BLOCK_BYTES))
-    edges = np.linspace(0, len(first), count + 1).astype(int)
+    return over_slices(lambda part: func(*(a[part] for a in arrays)), len(first),
+                       first.nbytes)
+
+
+def over_slices(func, length: int, nbytes: int) -> list:
+    """``func(part)`` for the slices ``part`` that cut ``range(length)`` into
+    blocks of about ``BLOCK_BYTES`` (of ``nbytes`` in all), shared among the
+    threads as in :func:`blockwise`; returns the results in block order."""
+    count = max(1, min(length, -(-nbytes // BLOCK_BYTES)))
+    edges = np.linspace(0, length, count + 1).astype(int)
     blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
     results = [None] * count
     # the calling thread works too, and every thread takes the next block
@@ -88,7 +96,7 @@ def blockwise(func, *arrays) -> list:
         for i in iter(taken.__next__, None):  # next() on a count is atomic under the GIL
             if i >= count:
                 return
-            results[i] = func(*(a[blocks[i]] for a in arrays))
+            results[i] = func(blocks[i])
 
     helpers = [_helper_pool().submit(work) for _ in range(min(_THREADS, count) - 1)]
     try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 
+from .. import _kernels
 from .._array_api import (
     array_namespace,
     blockwise,
@@ -317,7 +319,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     # x_(k-1) (overwritten by the extrapolated point y_k); the last RL change
     # g_(k-1) only enters alpha's two inner products, which large arrays take
     # over a lattice of slices (a quarter of an array kept, no full pass)
-    h = last_change = sample = None
+    h = last_change = sample = ahead = None
     first_change, extrapolated = True, False
     alpha = 0.0
     history = []
@@ -360,6 +362,12 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         if h is not None:
             xp.subtract(new, estimate, out=h)
 
+    def rl_step(new, current):
+        if _kernels.fused(new, current):
+            _kernels.rl_update(new, current)
+        else:
+            update(new, current)
+
     def change_into(last, new, old=None):
         """g_k = x_(k+1) - y_k over ``last`` (g_(k-1)); returns <g_k, g_(k-1)>
         and <g_(k-1), g_(k-1)>."""
@@ -374,12 +382,19 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     for iteration in stop:
         ran = iteration
         current = estimate
-        if alpha > 0:  # over h: h is not needed again
+        if ahead is not None:  # y_k, made by the fused update
+            current, ahead = ahead, None
+        elif alpha > 0:  # over h: h is not needed again
             blockwise(extrapolate, h, estimate)
             current = h
         predicted = model.forward(current)  # the model's buffer: overwritten by the ratio
-        squares = sum(blockwise(ratio, predicted, observed,
-                                *(m for m in (mask, censored) if m is not None)))
+        grid, window = model.forward_view()
+        if mask is None and censored is None and _kernels.window_fused(grid, window, observed):
+            squares = _kernels.ratio(grid, window, observed, tiny=tiny, background=background,
+                                     negatives=negatives, track=track)
+        else:
+            squares = sum(blockwise(ratio, predicted, observed,
+                                    *(m for m in (mask, censored) if m is not None)))
         if track:
             history.append((squares / count) ** 0.5)
         del predicted
@@ -394,12 +409,30 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         else:
             weights.divide(updated)  # on the shell only, before the fused pass
         if acceleration == "anderson":
-            blockwise(update, updated, current)
+            blockwise(rl_step, updated, current)
             # x_(k+1) goes over x_k, unless a callback may have kept a view of it
             following = xp.empty_like(updated) if callback is not None else current
             for spare in anderson.step(current, updated, following):
                 model.recycle(spare)
             updated = following
+        elif acceleration and callback is None and _kernels.fused(updated, current, estimate):
+            # compiled: alpha from the lattice first, then one pass writes
+            # x_(k+1) over the update and y_(k+1) over x_k
+            if last_change is None:
+                sample = _alpha_sample(updated.shape)
+                last_change = xp.empty_like(updated[sample])
+            alpha = _biggs_alpha(*_kernels.biggs_change(updated, current, last_change, sample,
+                                                        first_change))
+            first_change = False
+            if alpha > 0:
+                blockwise(functools.partial(_kernels.biggs_update, alpha=alpha), updated,
+                          current, estimate)
+                ahead = estimate
+            else:
+                blockwise(_kernels.rl_update, updated, current)
+                model.recycle(estimate)
+            if current is not estimate:
+                model.recycle(current)
         elif acceleration:
             # h_(k+1) goes over x_k, unless a callback may have kept a view of
             # x_k; the old h's buffer (y_k, if extrapolated) is then free for
@@ -419,7 +452,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                 model.recycle(spare)
         else:
             if not tv_weight:
-                blockwise(update, updated, current)
+                blockwise(rl_step, updated, current)
             if callback is None:  # else the callback may keep a view of x_k
                 model.recycle(current)
         estimate = updated
@@ -478,6 +511,10 @@ class _Model:
     def adjoint_of_ratio(self):
         buffer, self.buffer = self.buffer, None
         return self.op.adjoint(buffer)
+
+    def forward_view(self):
+        """The array :meth:`forward` returned a view of, and the view's index."""
+        return self.buffer, (Ellipsis,)
 
     def adjoint_of_ones(self, mask=None):
         """``A^T 1``, or ``A^T m`` for a 0/1 mask ``m`` of the observed samples."""
@@ -544,6 +581,9 @@ class _GridModel(_Model):
         if not self.data_on_grid:
             self._zero_outside(buffer)
         return self._correlate(buffer)
+
+    def forward_view(self):
+        return self.buffer, (Ellipsis,) if self.data_on_grid else self.window
 
     def adjoint_of_ones(self, mask=None):
         # on the loop's own arrays: setting up allocates nothing the loop does not keep
