@@ -9,7 +9,7 @@ from deconvkit import metrics, psf, richardson_lucy, simulate
 
 kernels = importlib.import_module("deconvkit._kernels")
 rl_module = importlib.import_module("deconvkit.restoration.richardson_lucy")
-needs_numba = pytest.mark.skipif(kernels.numba is None, reason="numba (the fast extra) absent")
+needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba (the fast extra) absent")
 
 SHAPES = [(300,), (40, 50), (1100, 1000), (70, 30, 40), (2, 3, 20, 30)]
 

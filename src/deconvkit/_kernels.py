@@ -15,6 +15,7 @@ their blocks among its threads as it does numpy's.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 
@@ -22,14 +23,12 @@ import numpy as np
 
 from ._array_api import over_slices
 
-try:  # optional: numpy's passes are the fallback
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
-
+# numba is optional (numpy's passes are the fallback) and imported only when
+# a loop first runs: ``import deconvkit`` does not pay its 0.2 s
+AVAILABLE = importlib.util.find_spec("numba") is not None
 # DECONVKIT_NUMBA=0 turns the compiled loops off (to compare, or to avoid
-# the first call's compilation, about a second per loop and dtype)
-ENABLED = numba is not None and os.environ.get("DECONVKIT_NUMBA", "1") != "0"
+# the first run's compilation, a few seconds, cached on disk afterwards)
+ENABLED = AVAILABLE and os.environ.get("DECONVKIT_NUMBA", "1") != "0"
 
 
 def fused(*arrays) -> bool:
@@ -67,13 +66,27 @@ def _compile(dtype) -> None:
 
 
 def _jit(function=None, **options):
-    # no fastmath: the element-wise results are numpy's to the last bit (only
-    # sums differ, by their order), so the fallback and these loops agree;
-    # numpy's error model: x / 0 is inf, not an exception (which stops SIMD)
+    """numba's ``njit``, applied at the first call."""
     if function is None:
         return lambda f: _jit(f, **options)
-    return (numba.njit(nogil=True, cache=True, error_model="numpy", **options)(function)
-            if numba else None)
+    return _Compiled(function, options)
+
+
+class _Compiled:
+    def __init__(self, function, options):
+        self.function, self.options, self.dispatcher = function, options, None
+
+    def __call__(self, *args):
+        if self.dispatcher is None:
+            import numba
+
+            # no fastmath: the element-wise results are numpy's to the last
+            # bit (only sums differ, by their order), so the fallback and
+            # these loops agree; numpy's error model: x / 0 is inf, not an
+            # exception (whose check stops SIMD)
+            self.dispatcher = numba.njit(nogil=True, cache=True, error_model="numpy",
+                                         **self.options)(self.function)
+        return self.dispatcher(*args)
 
 
 # ``zero`` and ``alpha`` come in the arrays' dtype: a float64 literal would
