@@ -54,6 +54,20 @@ def test_biggs_change_on_the_lattice(shape, dtype):
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("count", [1, 2, 6])
+def test_anderson_combination_equals_numpy_to_the_last_bit(count, dtype):
+    updates = arrays((130, 70), dtype, count, seed=4)
+    coefficients = np.random.default_rng(5).normal(size=count)
+    expected = updates[-1] * dtype(coefficients[-1])
+    for coefficient, update in zip(coefficients[:-1], updates[:-1]):
+        expected += dtype(coefficient) * update
+    got = np.empty_like(expected)
+    kernels.combine(got, updates, coefficients)
+    assert np.array_equal(got, np.maximum(expected, 0))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("grid,window", [
     ((1080, 1060), (slice(28, 1052), slice(20, 1044))),
     ((30, 40, 50), (slice(3, 27), slice(5, 35), slice(0, 50))),

@@ -229,3 +229,29 @@ def ratio(buffer, window, observed, *, tiny: float, background: float, negatives
                       dtype(background), negatives, track, dtype(0))
 
     return sum(over_slices(run, data.shape[axis], observed.nbytes))
+
+
+@_jit
+def _combine(out, updates, coefficients, zero):
+    # the order of numpy's passes: the last update first, then the others
+    last = len(updates) - 1
+    for i in range(out.size):
+        total = coefficients[last] * updates[last][i]
+        for j in range(last):
+            total += coefficients[j] * updates[j][i]
+        out[i] = max(total, zero)
+
+
+def combine(out, updates, coefficients) -> None:
+    """``out = max(sum_j c_j u_j, 0)`` in one pass (Anderson's next point),
+    summed in numpy's order, the last update first.  A block function."""
+    _combine(_flat(out), tuple(_flat(u) for u in updates),
+             np.asarray(coefficients, dtype=out.dtype), out.dtype.type(0))
+
+
+def compile_combine(dtype, count: int) -> None:
+    """Compiles :func:`combine` for 1 to ``count`` updates at once (one
+    version per count), so that a run does not pay it mid-way."""
+    one = np.ones(1, dtype)
+    for n in range(1, count + 1):
+        combine(one.copy(), (one,) * n, np.ones(n))

@@ -729,6 +729,7 @@ class _Anderson:
         self.updates, self.differences = [], []  # T(x_j); f_(j+1) - f_j on the sample
         self.gram = np.zeros((0, 0))  # their inner products
         self.residual, self.norm = None, None
+        self.compiled = False  # the compiled combination, for every count of updates
 
     def step(self, current, updated, out) -> list:
         """Writes x_(k+1) into ``out`` from x_k = ``current`` and T(x_k) =
@@ -759,6 +760,14 @@ class _Anderson:
             self.gram = self.gram[1:, 1:]
         self.residual, self.norm = residual, norm
         coefficients = self._coefficients(residual)
+
+        if _kernels.fused(out, *self.updates):
+            if not self.compiled:
+                _kernels.compile_combine(out.dtype, self.memory + 1)
+                self.compiled = True
+            blockwise(lambda out, *updates: _kernels.combine(out, updates, coefficients),
+                      out, *self.updates)
+            return dropped
 
         def combine(out, *updates):
             self.xp.multiply(updates[-1], float(coefficients[-1]), out=out)
