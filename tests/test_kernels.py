@@ -31,8 +31,11 @@ def test_update_loops_equal_numpy_to_the_last_bit(shape, dtype):
     kernels.rl_update(plain, current)
     assert np.array_equal(plain, step)
     fused_new, fused_previous = new.copy(), previous.copy()
-    kernels.biggs_update(fused_new, current, fused_previous, alpha)
+    kernels.biggs_update(fused_new, current, fused_previous, alpha=alpha)
     assert np.array_equal(fused_new, step) and np.array_equal(fused_previous, extrapolated)
+    fused_new, out = new.copy(), np.empty_like(new)  # into a third array
+    kernels.biggs_update(fused_new, current, previous, out, alpha=alpha)
+    assert np.array_equal(out, extrapolated) and np.array_equal(fused_new, step)
 
 
 @needs_numba
@@ -141,3 +144,44 @@ def test_richardson_lucy_same_with_and_without_the_compiled_loops(monkeypatch, a
         assert spread < (2e-2 if acceleration == "biggs" else 1e-6)
         assert metrics.psnr(scene, fast, data_range=1.0) == pytest.approx(
             metrics.psnr(scene, plain, data_range=1.0), abs=0.05)
+
+
+@needs_numba
+def test_loops_compile_where_no_cache_can_be_written(monkeypatch):
+    import numba
+
+    real = numba.njit
+
+    def njit(*args, cache=False, **options):
+        if cache:  # what numba raises when neither cache directory is writable
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(*args, **options)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    loop = kernels._Compiled(kernels._rl_update.function, {})
+    new, current = np.array([-1.0, 2.0]), np.array([3.0, 4.0])
+    loop(new, current, 0.0)
+    assert new.tolist() == [0.0, 8.0]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("acceleration", [None, "biggs", "anderson"])
+def test_a_callback_may_keep_the_iterates(monkeypatch, enabled, acceleration):
+    # the loop reuses freed arrays; never one a callback was shown
+    monkeypatch.setattr(kernels, "ENABLED", enabled and kernels.AVAILABLE)
+    kernel = psf.gaussian(1.5)
+    observed = simulate(np.random.default_rng(6).random((60, 70)) ** 3, kernel, sigma=0.01,
+                        seed=6)
+    kept, copies = [], []
+
+    def keep(iteration, estimate):
+        kept.append(estimate)
+        copies.append(estimate.copy())
+
+    watched = richardson_lucy(observed, kernel, iterations=8, acceleration=acceleration,
+                              callback=keep)
+    alone = richardson_lucy(observed, kernel, iterations=8, acceleration=acceleration)
+    assert len(kept) == 8
+    for view, copy in zip(kept, copies):
+        np.testing.assert_array_equal(view, copy)
+    np.testing.assert_array_equal(watched, alone)

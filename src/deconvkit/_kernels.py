@@ -58,7 +58,7 @@ def _compile(dtype) -> None:
             return
         one = np.ones(1, dtype)
         rl_update(one.copy(), one)
-        biggs_update(one.copy(), one, one.copy(), 0.5)
+        biggs_update(one.copy(), one, one.copy(), alpha=0.5)
         biggs_change(one, one, one.copy(), (...,), False)
         ratio(one.copy(), (Ellipsis,), one, tiny=1.0, background=0.0, negatives=False,
               track=True)
@@ -84,8 +84,11 @@ class _Compiled:
             # bit (only sums differ, by their order), so the fallback and
             # these loops agree; numpy's error model: x / 0 is inf, not an
             # exception (whose check stops SIMD)
-            self.dispatcher = numba.njit(nogil=True, cache=True, error_model="numpy",
-                                         **self.options)(self.function)
+            options = dict(nogil=True, error_model="numpy", **self.options)
+            try:  # cached on disk next to this file, or in the user's cache
+                self.dispatcher = numba.njit(cache=True, **options)(self.function)
+            except RuntimeError:  # neither is writable: compile in each process
+                self.dispatcher = numba.njit(**options)(self.function)
         return self.dispatcher(*args)
 
 
@@ -99,11 +102,11 @@ def _rl_update(new, current, zero):
 
 
 @_jit
-def _biggs_update(new, current, previous, alpha, zero):
+def _biggs_update(new, current, previous, out, alpha, zero):
     for i in range(new.size):
         x = max(new[i], zero) * current[i]
         new[i] = x
-        previous[i] = max(x + alpha * (x - previous[i]), zero)
+        out[i] = max(x + alpha * (x - previous[i]), zero)
 
 
 @_jit
@@ -135,12 +138,14 @@ def rl_update(new, current) -> None:
     _rl_update(_flat(new), _flat(current), new.dtype.type(0))
 
 
-def biggs_update(new, current, previous, alpha: float) -> None:
+def biggs_update(new, current, previous, out=None, *, alpha: float) -> None:
     """In place, RL's step ``x_(k+1) = max(new, 0) * y_k`` into ``new`` and
     Biggs' next point ``y_(k+1) = max(x_(k+1) + alpha (x_(k+1) - x_k), 0)``
-    over ``previous`` (which holds x_k).  A block function."""
-    _biggs_update(_flat(new), _flat(current), _flat(previous), new.dtype.type(alpha),
-                  new.dtype.type(0))
+    into ``out``, by default over ``previous`` (which holds x_k).  A block
+    function."""
+    out = previous if out is None else out
+    _biggs_update(_flat(new), _flat(current), _flat(previous), _flat(out),
+                  new.dtype.type(alpha), new.dtype.type(0))
 
 
 def biggs_change(new, current, last, sample, first: bool) -> tuple[float, float]:

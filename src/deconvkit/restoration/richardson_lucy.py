@@ -415,9 +415,10 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             for spare in anderson.step(current, updated, following):
                 model.recycle(spare)
             updated = following
-        elif acceleration and callback is None and _kernels.fused(updated, current, estimate):
+        elif acceleration and _kernels.fused(updated, current, estimate):
             # compiled: alpha from the lattice first, then one pass writes
-            # x_(k+1) over the update and y_(k+1) over x_k
+            # x_(k+1) over the update and y_(k+1) over x_k (unless a callback
+            # may have kept a view of x_k)
             if last_change is None:
                 sample = _alpha_sample(updated.shape)
                 last_change = xp.empty_like(updated[sample])
@@ -425,13 +426,14 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                                                         first_change))
             first_change = False
             if alpha > 0:
+                ahead = estimate if callback is None else xp.empty_like(estimate)
                 blockwise(functools.partial(_kernels.biggs_update, alpha=alpha), updated,
-                          current, estimate)
-                ahead = estimate
+                          current, estimate, ahead)
             else:
                 blockwise(_kernels.rl_update, updated, current)
-                model.recycle(estimate)
-            if current is not estimate:
+                if callback is None:
+                    model.recycle(estimate)
+            if current is not estimate:  # y_k: no callback saw it
                 model.recycle(current)
         elif acceleration:
             # h_(k+1) goes over x_k, unless a callback may have kept a view of
