@@ -5,7 +5,7 @@ import importlib
 import numpy as np
 import pytest
 
-from deconvkit import metrics, psf, richardson_lucy, simulate
+from deconvkit import metrics, psf, richardson_lucy, richardson_lucy_tv, simulate
 
 kernels = importlib.import_module("deconvkit._kernels")
 rl_module = importlib.import_module("deconvkit.restoration.richardson_lucy")
@@ -185,3 +185,16 @@ def test_a_callback_may_keep_the_iterates(monkeypatch, enabled, acceleration):
     for view, copy in zip(kept, copies):
         np.testing.assert_array_equal(view, copy)
     np.testing.assert_array_equal(watched, alone)
+
+
+@needs_numba
+def test_richardson_lucy_tv_same_with_and_without_the_compiled_loops(monkeypatch):
+    # RL-TV makes its own step: the compiled RL step must not apply twice
+    kernel = psf.gaussian(1.5)
+    observed = simulate(np.random.default_rng(7).random((64, 72)) ** 3, kernel, sigma=0.01,
+                        seed=7)
+    runs = []
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        runs.append(richardson_lucy_tv(observed, kernel, iterations=12, acceleration="biggs"))
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-9, atol=1e-12)

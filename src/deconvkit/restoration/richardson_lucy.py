@@ -415,10 +415,11 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             for spare in anderson.step(current, updated, following):
                 model.recycle(spare)
             updated = following
-        elif acceleration and _kernels.fused(updated, current, estimate):
-            # compiled: alpha from the lattice first, then one pass writes
-            # x_(k+1) over the update and y_(k+1) over x_k (unless a callback
-            # may have kept a view of x_k)
+        elif acceleration and not tv_weight and _kernels.fused(updated, current, estimate):
+            # compiled (not for RL-TV, which made its own step above): alpha
+            # from the lattice first, then one pass writes x_(k+1) over the
+            # update and y_(k+1) over x_k (unless a callback may have kept a
+            # view of x_k)
             if last_change is None:
                 sample = _alpha_sample(updated.shape)
                 last_change = xp.empty_like(updated[sample])
