@@ -5,10 +5,12 @@ import importlib
 import numpy as np
 import pytest
 
-from deconvkit import metrics, psf, richardson_lucy, richardson_lucy_tv, simulate
+from deconvkit import metrics, psf, richardson_lucy, richardson_lucy_tv, simulate, total_variation
+from deconvkit.operators.differences import periodic_differences_adjoint
 
 kernels = importlib.import_module("deconvkit._kernels")
 rl_module = importlib.import_module("deconvkit.restoration.richardson_lucy")
+variational = importlib.import_module("deconvkit.restoration.variational")
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba (the fast extra) absent")
 
 SHAPES = [(300,), (40, 50), (1100, 1000), (70, 30, 40), (2, 3, 20, 30)]
@@ -146,6 +148,11 @@ def test_richardson_lucy_same_with_and_without_the_compiled_loops(monkeypatch, a
             metrics.psnr(scene, plain, data_range=1.0), abs=0.05)
 
 
+def _double(values):
+    for i in range(values.size):
+        values[i] *= 2
+
+
 @needs_numba
 def test_loops_compile_where_no_cache_can_be_written(monkeypatch):
     import numba
@@ -158,10 +165,10 @@ def test_loops_compile_where_no_cache_can_be_written(monkeypatch):
         return real(*args, **options)
 
     monkeypatch.setattr(numba, "njit", njit)
-    loop = kernels._Compiled(kernels._rl_update.function, {})
-    new, current = np.array([-1.0, 2.0]), np.array([3.0, 4.0])
-    loop(new, current, 0.0)
-    assert new.tolist() == [0.0, 8.0]
+    loop = kernels._njit(numba, _double, {})
+    values = np.array([1.0, 2.5])
+    loop(values)
+    assert values.tolist() == [2.0, 5.0]
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -198,3 +205,66 @@ def test_richardson_lucy_tv_same_with_and_without_the_compiled_loops(monkeypatch
         monkeypatch.setattr(kernels, "ENABLED", enabled)
         runs.append(richardson_lucy_tv(observed, kernel, iterations=12, acceleration="biggs"))
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-9, atol=1e-12)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,d", [((300,), 1), ((40, 50), 2), ((3, 40, 50), 2),
+                                     ((20, 30, 40), 3), ((2, 10, 12, 14), 3)])
+@pytest.mark.parametrize("positive", [True, False])
+def test_tv_split_loops_equal_numpy_to_the_last_bit(shape, d, dtype, positive):
+    rng = np.random.default_rng(8)
+    x = (rng.random(shape) - 0.3).astype(dtype)
+    edge_dual = (0.1 * rng.normal(size=(d,) + shape)).astype(dtype)
+    box_dual = (0.1 * rng.random(shape)).astype(dtype)
+    expected = [edge_dual.copy(), np.empty_like(edge_dual), box_dual.copy(), np.empty_like(x)]
+    variational._gradient_and_box_splits(x, *expected, np.empty_like(x), 0.05, positive)
+    got = [edge_dual.copy(), np.empty_like(edge_dual), box_dual.copy(), np.empty_like(x)]
+    assert kernels.tv_fused(got[0], got[1], x, got[2], got[3])
+    kernels.tv_split(x, *got, threshold=0.05, positive=positive)
+    for a, b in zip(got, expected):
+        assert np.array_equal(a, b)
+    right = np.empty_like(x)
+    periodic_differences_adjoint(expected[1], out=right)
+    right += expected[3]
+    fused_right = np.empty_like(x)
+    kernels.tv_right(got[1], got[3], fused_right)
+    assert np.array_equal(fused_right, right)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_tv_spectra_loop_equals_numpy(dtype):
+    rng = np.random.default_rng(9)
+    spectrum, right, otf = ((rng.normal(size=(30, 17)) + 1j * rng.normal(size=(30, 17)))
+                            .astype(dtype) for _ in range(3))
+    inverse = rng.random((30, 17)).astype(np.real(spectrum).dtype)
+    expected = (spectrum * np.conj(otf) + right) * inverse
+    assert kernels.tv_spectra_fused(spectrum, right, otf, inverse)
+    kernels.tv_spectra(spectrum, right, otf, inverse)
+    # numpy's SIMD complex products may round through fused multiply-adds
+    tolerance = 1e-6 if dtype == np.complex64 else 1e-14
+    for got, want in ((spectrum, expected), (right, expected * otf)):
+        np.testing.assert_allclose(got, want, rtol=tolerance,
+                                   atol=tolerance * np.abs(want).max())
+    assert not kernels.tv_spectra_fused(spectrum, right, otf, inverse.astype(np.float16))
+
+
+@needs_numba
+@pytest.mark.parametrize("boundary", ["valid", "periodic", "reflect"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("data", ["gaussian", "poisson"])
+def test_total_variation_same_with_and_without_the_compiled_loops(monkeypatch, boundary, dtype,
+                                                                  data):
+    kernel = psf.gaussian(1.5)
+    observed = simulate(np.random.default_rng(10).random((48, 56)) ** 3, kernel,
+                        noise="poisson", photons=300, seed=10).astype(dtype)
+    runs = []
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        runs.append(total_variation(observed, kernel, boundary=boundary, data=data,
+                                    return_info=True))
+    (fast, fast_info), (plain, plain_info) = runs
+    assert fast_info.iterations == plain_info.iterations
+    np.testing.assert_allclose(fast, plain, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 * plain.max())

@@ -62,34 +62,56 @@ def _compile(dtype) -> None:
         biggs_change(one, one, one.copy(), (...,), False)
         ratio(one.copy(), (Ellipsis,), one, tiny=1.0, background=0.0, negatives=False,
               track=True)
+        split = np.ones((1, 1), dtype)
+        tv_split(one, split, split.copy(), one.copy(), one.copy(), threshold=0.5, positive=True)
+        tv_right(split, one, one.copy())
+        spectrum = np.ones(1, np.result_type(dtype, np.complex64))
+        tv_spectra(spectrum, spectrum.copy(), spectrum.copy(), one)
         _compiled.add(dtype)
 
 
 def _jit(function=None, **options):
-    """numba's ``njit``, applied at the first call."""
+    """numba's ``njit``, applied when a loop first runs (see :func:`_materialise`)."""
     if function is None:
         return lambda f: _jit(f, **options)
-    return _Compiled(function, options)
+    _LOOPS[function.__name__] = (function, options)
+    return _Lazy(function.__name__)
 
 
-class _Compiled:
-    def __init__(self, function, options):
-        self.function, self.options, self.dispatcher = function, options, None
+_LOOPS: dict = {}
+_materialise_lock = threading.Lock()
+
+
+class _Lazy:
+    def __init__(self, name):
+        self.name = name
 
     def __call__(self, *args):
-        if self.dispatcher is None:
-            import numba
+        _materialise()
+        return globals()[self.name](*args)
 
-            # no fastmath: the element-wise results are numpy's to the last
-            # bit (only sums differ, by their order), so the fallback and
-            # these loops agree; numpy's error model: x / 0 is inf, not an
-            # exception (whose check stops SIMD)
-            options = dict(nogil=True, error_model="numpy", **self.options)
-            try:  # cached on disk next to this file, or in the user's cache
-                self.dispatcher = numba.njit(cache=True, **options)(self.function)
-            except RuntimeError:  # neither is writable: compile in each process
-                self.dispatcher = numba.njit(**options)(self.function)
-        return self.dispatcher(*args)
+
+def _materialise() -> None:
+    """Imports numba and puts every loop's dispatcher in place of its name, so
+    that loops can call loops (numba resolves them among the globals)."""
+    with _materialise_lock:
+        import numba
+
+        for name, (function, options) in _LOOPS.items():
+            if isinstance(globals()[name], _Lazy):
+                globals()[name] = _njit(numba, function, options)
+
+
+def _njit(numba, function, options):
+    # no fastmath: the real element-wise results are numpy's to the last bit
+    # (sums differ by their order, complex products by numpy's SIMD fused
+    # multiply-adds), so the fallback and these loops agree;
+    # numpy's error model: x / 0 is inf, not an exception (whose check stops SIMD)
+    options = dict(nogil=True, error_model="numpy", **options)
+    try:  # cached on disk next to this file, or in the user's cache
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError:  # neither is writable: compile in each process
+        return numba.njit(**options)(function)
 
 
 # ``zero`` and ``alpha`` come in the arrays' dtype: a float64 literal would
@@ -260,3 +282,181 @@ def compile_combine(dtype, count: int) -> None:
     one = np.ones(1, dtype)
     for n in range(1, count + 1):
         combine(one.copy(), (one,) * n, np.ones(n))
+
+
+# Total variation's ADMM splits (restoration.variational._admm): x is (B, Z,
+# Y, X) with the d <= 3 spatial axes last (the others of size 1), the
+# gradient splits (d, B, Z, Y, X); differences are periodic, and every
+# rounding step is numpy's, in its order.
+@_jit
+def _tv_split(x, edge_dual, edge_sum, box_dual, box_sum, ranges, minus_threshold, positive,
+              floor, zero, one):
+    d = edge_dual.shape[0]
+    nz, ny, nx = x.shape[1], x.shape[2], x.shape[3]
+    b0, b1, z0, z1, y0, y1 = ranges
+    # a row at a time, in short loops over few arrays each: each loop then
+    # runs on SIMD (one loop over all eleven rows did not: too many to prove
+    # apart), and the row's temporaries stay in L1
+    v = np.empty((3, nx), x.dtype)
+    keep = np.empty(nx, x.dtype)
+    for b in range(b0, b1):
+        for z in range(z0, z1):
+            zn = z + 1 if z + 1 < nz else 0
+            for y in range(y0, y1):
+                yn = y + 1 if y + 1 < ny else 0
+                row = x[b, z, y]
+                # v = ∇x - d2, components in the spatial axes' order
+                _difference(row[1:], row[:-1], edge_dual[d - 1, b, z, y, :-1], v[d - 1, :-1])
+                _difference(row[:1], row[-1:], edge_dual[d - 1, b, z, y, -1:], v[d - 1, -1:])
+                if d >= 2:
+                    _difference(x[b, z, yn], row, edge_dual[d - 2, b, z, y], v[d - 2])
+                if d == 3:
+                    _difference(x[b, zn, y], row, edge_dual[0, b, z, y], v[0])
+                _shrink_factor(v, d, keep, minus_threshold, floor, zero, one)
+                for c in range(d):
+                    _dual_and_sum(v[c], keep, edge_dual[c, b, z, y], edge_sum[c, b, z, y])
+                _box(row, box_dual[b, z, y], box_sum[b, z, y], positive, zero)
+
+
+@_jit
+def _difference(ahead, here, dual, out):
+    for i in range(out.size):
+        out[i] = (ahead[i] - here[i]) - dual[i]
+
+
+@_jit
+def _shrink_factor(v, d, keep, minus_threshold, floor, zero, one):
+    # numpy's order: |v|^2 summed from the first component, 1 / max(|v|, floor),
+    # times -t, plus 1, at least 0
+    for i in range(keep.size):
+        magnitude = v[0, i] * v[0, i]
+        for c in range(1, d):
+            magnitude = magnitude + v[c, i] * v[c, i]
+        factor = one / max(np.sqrt(magnitude), floor)
+        keep[i] = max(factor * minus_threshold + one, zero)
+
+
+@_jit
+def _dual_and_sum(v, keep, dual, total):
+    for i in range(v.size):
+        change = v[i] * keep[i] - v[i]
+        dual[i] = change
+        total[i] = (v[i] + change) + change
+
+
+@_jit
+def _box(x, dual, total, positive, zero):
+    for i in range(x.size):
+        rest = x[i] - dual[i]
+        change = max(-rest, zero) if positive else zero
+        dual[i] = change
+        total[i] = (rest + change) + change if positive else rest
+
+
+@_jit
+def _tv_right(edge_sum, box_sum, right, ranges, zero):
+    d = edge_sum.shape[0]
+    nz, ny, nx = right.shape[1], right.shape[2], right.shape[3]
+    b0, b1, z0, z1, y0, y1 = ranges
+    for b in range(b0, b1):
+        for z in range(z0, z1):
+            zp = z - 1 if z > 0 else nz - 1
+            for y in range(y0, y1):
+                yp = y - 1 if y > 0 else ny - 1
+                for i in range(nx):
+                    p = i - 1 if i > 0 else nx - 1
+                    total = zero
+                    c = 0
+                    if d == 3:
+                        total = (total + edge_sum[c, b, zp, y, i]) - edge_sum[c, b, z, y, i]
+                        c += 1
+                    if d >= 2:
+                        total = (total + edge_sum[c, b, z, yp, i]) - edge_sum[c, b, z, y, i]
+                        c += 1
+                    total = (total + edge_sum[c, b, z, y, p]) - edge_sum[c, b, z, y, i]
+                    right[b, z, y, i] = total + box_sum[b, z, y, i]
+
+
+def _spatial4d(a, d: int):
+    """``a`` as (B, Z, Y, X): its last ``d`` axes spatial, the rest merged into B."""
+    return a.reshape((int(np.prod(a.shape[:a.ndim - d])),) + (1,) * (3 - d) + a.shape[-d:])
+
+
+def _over_layers(run, shape4d, nbytes: int) -> None:
+    """``run(ranges)`` over blocks of the first of B, Z, Y with more than one
+    layer, threaded; ``ranges`` is (b0, b1, z0, z1, y0, y1)."""
+    axis = next((k for k in range(3) if shape4d[k] > 1), 0)
+
+    def block(part):
+        ranges = [0, shape4d[0], 0, shape4d[1], 0, shape4d[2]]
+        ranges[2 * axis:2 * axis + 2] = part.start, part.stop
+        run(np.array(ranges, dtype=np.int64))
+
+    over_slices(block, shape4d[axis], nbytes)
+
+
+def tv_fused(edge_dual, edge_sum, *objects) -> bool:
+    """True when :func:`tv_split` and :func:`tv_right` apply: :func:`fused`
+    object-shaped arrays, and gradient splits of theirs with 1 to 3
+    components (the spatial axes, last)."""
+    return (1 <= edge_dual.shape[0] <= 3 and fused(*objects) and fused(edge_dual, edge_sum)
+            and edge_dual.shape[1:] == objects[0].shape and edge_dual.dtype == objects[0].dtype)
+
+
+def tv_split(x, edge_dual, edge_sum, box_dual, box_sum, *, threshold: float,
+             positive: bool) -> None:
+    """TV-ADMM's gradient and box splits in one pass, from the new ``x``:
+    ``v = ∇x - d2`` (periodic differences), its isotropic shrinkage by
+    ``threshold``, the dual ``d2 = u2 - v`` and ``u2 + d2 = v + 2 d2`` (into
+    ``edge_dual``, ``edge_sum``); likewise ``u3 = max(x - d3, 0)`` (or
+    ``x - d3`` unless ``positive``) into ``box_dual``, ``box_sum``."""
+    d = edge_dual.shape[0]
+    x4 = _spatial4d(x, d)
+    splits = [a.reshape((d,) + x4.shape) for a in (edge_dual, edge_sum)]
+    boxes = [_spatial4d(a, d) for a in (box_dual, box_sum)]
+    t = x.dtype.type
+    _over_layers(lambda ranges: _tv_split(x4, *splits, *boxes, ranges, t(-threshold), positive,
+                                          t(1e-30), t(0), t(1)), x4.shape, edge_dual.nbytes)
+
+
+def tv_right(edge_sum, box_sum, right) -> None:
+    """``right = ∇^T(edge_sum) + box_sum`` (periodic): the next x-step's
+    right-hand side, in one pass."""
+    d = edge_sum.shape[0]
+    r4 = _spatial4d(right, d)
+    splits = edge_sum.reshape((d,) + r4.shape)
+    box = _spatial4d(box_sum, d)
+    _over_layers(lambda ranges: _tv_right(splits, box, r4, ranges, right.dtype.type(0)),
+                 r4.shape, edge_sum.nbytes)
+
+
+@_jit
+def _tv_spectra(spectrum, right, otf, inverse):
+    for i in range(spectrum.size):
+        h = otf[i]
+        value = (spectrum[i] * h.conjugate() + right[i]) * inverse[i]
+        spectrum[i] = value
+        right[i] = value * h
+
+
+def tv_spectra_fused(spectrum, right, otf, inverse) -> bool:
+    """True when :func:`tv_spectra` applies: C-contiguous numpy spectra of one
+    complex dtype and shape, and a real ``inverse`` of its precision."""
+    if not ENABLED:
+        return False
+    arrays = (spectrum, right, otf, inverse)
+    if not all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == spectrum.shape
+               for a in arrays):
+        return False
+    if not (spectrum.dtype.kind == "c" and right.dtype == otf.dtype == spectrum.dtype
+            and inverse.dtype == spectrum.real.dtype):
+        return False
+    return fused(np.empty(0, inverse.dtype))  # compiles the dtype's loops
+
+
+def tv_spectra(spectrum, right, otf, inverse) -> None:
+    """TV-ADMM's x-step in Fourier, in place: ``X = (conj(H) U + R) / N`` into
+    ``spectrum`` (``U``, the data split's transform) and ``H X`` into
+    ``right`` (``R``, the right-hand side's); ``inverse`` is ``1 / N``.  A
+    block function."""
+    _tv_spectra(_flat(spectrum), _flat(right), _flat(otf), _flat(inverse))

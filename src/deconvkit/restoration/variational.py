@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import _kernels
 from .._array_api import (
     array_namespace,
     asarray,
@@ -326,7 +327,7 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
     axes = tuple(range(-d, 0))
     otf = Convolution(op.psf, boundary="periodic").transfer_function(grid, like=image)
     rho = _admm_rho(weight, quadratic, image)
-    otf_conj = xp.conj(otf)  # a copy, but a third of the passes of conj-multiply-conj
+    otf_conj = None  # numpy's passes' conjugate OTF, made when they first run
     # 1 / (|H|^2 + (1 + mu / rho) |D|^2 + 1), real: the x-step's normal equations
     # (with the quadratic term mu/2 |Dx|^2), diagonal in Fourier
     inverse = 1.0 / (xp.abs(otf) ** 2 + (1.0 + quadratic / rho)
@@ -345,7 +346,7 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
     # x-step's right-hand side, two spectra, the next x and the next Ax
     right, x_new, blurred = xp.empty_like(x), xp.empty_like(x), xp.empty_like(x)
     spectrum, blurred_spectrum = empty_spectrum(x, axes), empty_spectrum(x, axes)
-    keep = full(lead + grid, 0.0, like=image)
+    keep = None  # numpy's passes' scratch array, made when they first run
     threshold = weight / rho
     y = image
     history = []
@@ -355,40 +356,32 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
         # each split's sum was made last thing in the previous iteration: still in cache
         rfftn_into(right, axes, blurred_spectrum)
         rfftn_into(data_sum, axes, spectrum)
-        spectrum *= otf_conj
-        spectrum += blurred_spectrum
-        spectrum *= inverse
-        xp.multiply(spectrum, otf, out=blurred_spectrum)
+        if _kernels.tv_spectra_fused(spectrum, blurred_spectrum, otf, inverse):
+            blockwise(_kernels.tv_spectra, spectrum, blurred_spectrum, otf, inverse)
+        else:
+            if otf_conj is None:
+                otf_conj = xp.conj(otf)  # a copy, but a third of the passes of conj-mul-conj
+            spectrum *= otf_conj
+            spectrum += blurred_spectrum
+            spectrum *= inverse
+            xp.multiply(spectrum, otf, out=blurred_spectrum)
         irfftn_into(blurred_spectrum, axes, blurred)
         irfftn_into(spectrum, axes, x_new)
         # on the frame returned: the unobserved rest of the grid, which only
         # the prior constrains, creeps on long after the frame has settled
         change = relative_change(x_new[observed], x[observed])
-        # gradient split: isotropic shrinkage of v = ∇x - d2
-        v = periodic_differences(x_new, out=edge_sum)
-        v -= edge_dual
-        blockwise(_magnitude_into, keep, *v)  # then the share of v kept: (1 - t / |v|)+
-        clamp_min_(keep, 1e-30)
-        xp.reciprocal(keep, out=keep)
-        keep *= -threshold
-        keep += 1.0
-        clamp_min_(keep, 0.0)
-        xp.multiply(v, keep, out=edge_dual)  # d2 = u2 - v = keep v - v
-        edge_dual -= v
-        v += edge_dual  # u2 + d2 = v + 2 d2
-        v += edge_dual
-        # box split: u3 = max(x - d3, 0)
-        v = box_sum
-        xp.subtract(x_new, box_dual, out=v)
-        if positive:  # d3 = u3 - v = max(-v, 0); u3 + d3 = v + 2 d3
-            xp.negative(v, out=box_dual)
-            clamp_min_(box_dual, 0.0)
-            v += box_dual
-            v += box_dual
+        if _kernels.tv_fused(edge_dual, edge_sum, x_new, box_dual, box_sum, right):
+            # the gradient and box splits below, compiled: two passes
+            _kernels.tv_split(x_new, edge_dual, edge_sum, box_dual, box_sum,
+                              threshold=threshold, positive=positive)
+            _kernels.tv_right(edge_sum, box_sum, right)
         else:
-            box_dual[...] = 0.0
-        periodic_differences_adjoint(edge_sum, out=right)  # the next x-step's right-hand side
-        right += box_sum
+            if keep is None:
+                keep = xp.empty_like(x)
+            _gradient_and_box_splits(x_new, edge_dual, edge_sum, box_dual, box_sum, keep,
+                                     threshold, positive)
+            periodic_differences_adjoint(edge_sum, out=right)  # the next x-step's right side
+            right += box_sum
         history.append(rms_of_difference(blurred[observed], y) if mask is None
                        else observed_rms(blurred[observed] - y, mask))
         # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
@@ -422,6 +415,35 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
         extended = op.input_shape(spatial)
         estimate = estimate[(Ellipsis,) + tuple(slice(0, n) for n in extended)]
     return estimate, history
+
+
+def _gradient_and_box_splits(x, edge_dual, edge_sum, box_dual, box_sum, keep, threshold,
+                             positive):
+    """ADMM's gradient split (isotropic shrinkage of v = ∇x - d2 into the dual
+    d2 and the sum u2 + d2) and box split (u3 = max(x - d3, 0)), in place;
+    numpy's passes, which ``_kernels.tv_split`` does in one."""
+    xp = array_namespace(x)
+    v = periodic_differences(x, out=edge_sum)
+    v -= edge_dual
+    blockwise(_magnitude_into, keep, *v)  # then the share of v kept: (1 - t / |v|)+
+    clamp_min_(keep, 1e-30)
+    xp.reciprocal(keep, out=keep)
+    keep *= -threshold
+    keep += 1.0
+    clamp_min_(keep, 0.0)
+    xp.multiply(v, keep, out=edge_dual)  # d2 = u2 - v = keep v - v
+    edge_dual -= v
+    v += edge_dual  # u2 + d2 = v + 2 d2
+    v += edge_dual
+    v = box_sum
+    xp.subtract(x, box_dual, out=v)
+    if positive:  # d3 = u3 - v = max(-v, 0); u3 + d3 = v + 2 d3
+        xp.negative(v, out=box_dual)
+        clamp_min_(box_dual, 0.0)
+        v += box_dual
+        v += box_dual
+    else:
+        box_dual[...] = 0.0
 
 
 def _magnitude_into(out, *components):
