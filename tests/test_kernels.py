@@ -268,3 +268,31 @@ def test_total_variation_same_with_and_without_the_compiled_loops(monkeypatch, b
     assert fast_info.iterations == plain_info.iterations
     np.testing.assert_allclose(fast, plain, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=1e-6 * plain.max())
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grid,window", [
+    ((60, 70), (slice(5, 55), slice(8, 62))),
+    ((20, 30, 40), (slice(2, 18), slice(3, 27), slice(4, 36))),
+    ((2, 30, 40), (slice(3, 27), slice(0, 40))),
+])
+def test_tv_data_split_loop_equals_numpy(grid, window, dtype):
+    rng = np.random.default_rng(11)
+    window = (Ellipsis,) + window
+    blurred = rng.random(grid).astype(dtype)
+    dual = (0.1 * rng.normal(size=grid)).astype(dtype)
+    data = rng.random(blurred[window].shape).astype(dtype)
+    rho = 0.37
+    squares = float(np.sum((blurred[window].astype(float) - data) ** 2))
+    v, expected = blurred - dual, np.zeros_like(dual)  # numpy's passes, as in _admm
+    inside, change = v[window], expected[window]
+    change[...] = data
+    change -= inside
+    change /= 1 + rho
+    inside += change
+    inside += change
+    assert kernels.tv_data_fused(blurred, dual, window, data)
+    got = kernels.tv_data(blurred, dual, window, data, rho=rho)
+    assert np.array_equal(blurred, v) and np.array_equal(dual, expected)
+    assert got == pytest.approx(squares, rel=1e-5 if dtype == np.float32 else 1e-12)

@@ -67,6 +67,7 @@ def _compile(dtype) -> None:
         tv_right(split, one, one.copy())
         spectrum = np.ones(1, np.result_type(dtype, np.complex64))
         tv_spectra(spectrum, spectrum.copy(), spectrum.copy(), one)
+        tv_data(one.copy(), one.copy(), (Ellipsis,), one, rho=1.0)
         _compiled.add(dtype)
 
 
@@ -382,17 +383,18 @@ def _spatial4d(a, d: int):
     return a.reshape((int(np.prod(a.shape[:a.ndim - d])),) + (1,) * (3 - d) + a.shape[-d:])
 
 
-def _over_layers(run, shape4d, nbytes: int) -> None:
+def _over_layers(run, shape4d, nbytes: int) -> list:
     """``run(ranges)`` over blocks of the first of B, Z, Y with more than one
-    layer, threaded; ``ranges`` is (b0, b1, z0, z1, y0, y1)."""
+    layer, threaded; ``ranges`` is (b0, b1, z0, z1, y0, y1).  Returns the
+    results in block order."""
     axis = next((k for k in range(3) if shape4d[k] > 1), 0)
 
     def block(part):
         ranges = [0, shape4d[0], 0, shape4d[1], 0, shape4d[2]]
         ranges[2 * axis:2 * axis + 2] = part.start, part.stop
-        run(np.array(ranges, dtype=np.int64))
+        return run(np.array(ranges, dtype=np.int64))
 
-    over_slices(block, shape4d[axis], nbytes)
+    return over_slices(block, shape4d[axis], nbytes)
 
 
 def tv_fused(edge_dual, edge_sum, *objects) -> bool:
@@ -460,3 +462,73 @@ def tv_spectra(spectrum, right, otf, inverse) -> None:
     ``right`` (``R``, the right-hand side's); ``inverse`` is ``1 / N``.  A
     block function."""
     _tv_spectra(_flat(spectrum), _flat(right), _flat(otf), _flat(inverse))
+
+
+@_jit
+def _tv_data(blurred, dual, data, offsets, ranges, scale, zero):
+    oz, oy, ox = offsets
+    dz, dy, dx = data.shape[1], data.shape[2], data.shape[3]
+    b0, b1, z0, z1, y0, y1 = ranges
+    squares = 0.0
+    for b in range(b0, b1):
+        for z in range(z0, z1):
+            for y in range(y0, y1):
+                row, duals = blurred[b, z, y], dual[b, z, y]
+                if not (oz <= z < oz + dz and oy <= y < oy + dy):
+                    _minus_dual(row, duals, zero)
+                    continue
+                values = data[b, z - oz, y - oy]
+                _minus_dual(row[:ox], duals[:ox], zero)
+                _minus_dual(row[ox + dx:], duals[ox + dx:], zero)
+                squares += _squared_difference(row[ox:ox + dx], values)
+                _data_split(row[ox:ox + dx], duals[ox:ox + dx], values, scale)
+    return squares
+
+
+@_jit
+def _minus_dual(row, duals, zero):
+    # v = Ax - d1, and d1 = 0: outside the observed window
+    for i in range(row.size):
+        row[i] = row[i] - duals[i]
+        duals[i] = zero
+
+
+@_jit
+def _data_split(row, duals, values, scale):
+    # v = Ax - d1; d1 = (y - v) / (1 + rho); u1 + d1 = v + 2 d1
+    for i in range(row.size):
+        v = row[i] - duals[i]
+        change = (values[i] - v) / scale
+        duals[i] = change
+        row[i] = (v + change) + change
+
+
+@_jit(fastmath={"reassoc"})
+def _squared_difference(a, b):
+    total = a.dtype.type(0)
+    for i in range(a.size):
+        total += (a[i] - b[i]) * (a[i] - b[i])
+    return total
+
+
+def tv_data_fused(blurred, dual, window, data) -> bool:
+    """True when :func:`tv_data` applies (as :func:`window_fused`)."""
+    return fused(blurred, dual) and window_fused(blurred, window, data)
+
+
+def tv_data(blurred, dual, window, data, *, rho: float) -> float:
+    """TV-ADMM's Gaussian data split in one pass over the grid, in place:
+    ``v = Ax - d1`` into ``blurred`` (``Ax``), then in the observed
+    ``window`` ``d1 = (y - v) / (1 + rho)`` and ``u1 + d1 = v + 2 d1``, and
+    ``d1 = 0`` outside it.  Returns ``|Ax - y|^2`` over the window."""
+    parts = window[1:] or tuple(slice(0, n) for n in blurred.shape[-3:])
+    spatial = len(parts)
+    grid4 = _spatial4d(blurred, spatial)
+    dual4 = _spatial4d(dual, spatial)
+    data4 = _spatial4d(data, spatial)
+    offsets = np.array((0,) * (3 - spatial) + tuple(p.start or 0 for p in parts),
+                       dtype=np.int64)
+    t = blurred.dtype.type
+    return float(sum(_over_layers(
+        lambda ranges: _tv_data(grid4, dual4, data4, offsets, ranges, t(1 + rho), t(0)),
+        grid4.shape, blurred.nbytes)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -382,27 +383,33 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
                                      threshold, positive)
             periodic_differences_adjoint(edge_sum, out=right)  # the next x-step's right side
             right += box_sum
-        history.append(rms_of_difference(blurred[observed], y) if mask is None
-                       else observed_rms(blurred[observed] - y, mask))
-        # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
         v = blurred
-        v -= data_dual
-        inside = v[observed]
-        data_dual[...] = 0.0  # d1 = u1 - v: 0 outside the window
-        dual = data_dual[observed]
-        if data == "gaussian":  # u1 = (rho v + y) / (1 + rho), so d1 = (y - v) / (1 + rho)
-            dual[...] = y
-            dual -= inside
-            dual /= 1 + rho
+        if (data == "gaussian" and mask is None and censored is None
+                and _kernels.tv_data_fused(blurred, data_dual, observed, y)):
+            # the residual and the data split below, compiled: one pass
+            squares = _kernels.tv_data(blurred, data_dual, observed, y, rho=rho)
+            history.append((squares / max(math.prod(y.shape), 1)) ** 0.5)
         else:
-            w = inside + background - 1.0 / rho
-            dual[...] = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - inside
-        if mask is not None:  # a missing sample is like one outside the window
-            dual *= mask
-        if censored is not None:  # saturated: u1 = v where v is above the level, so d1 >= 0
-            dual += censored * clamp_min(-dual, 0.0)
-        inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
-        inside += dual
+            history.append(rms_of_difference(blurred[observed], y) if mask is None
+                           else observed_rms(blurred[observed] - y, mask))
+            # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
+            v -= data_dual
+            inside = v[observed]
+            data_dual[...] = 0.0  # d1 = u1 - v: 0 outside the window
+            dual = data_dual[observed]
+            if data == "gaussian":  # u1 = (rho v + y) / (1 + rho), so d1 = (y - v) / (1 + rho)
+                dual[...] = y
+                dual -= inside
+                dual /= 1 + rho
+            else:
+                w = inside + background - 1.0 / rho
+                dual[...] = 0.5 * (w + xp.sqrt(w * w + 4 * y / rho)) - background - inside
+            if mask is not None:  # a missing sample is like one outside the window
+                dual *= mask
+            if censored is not None:  # saturated: u1 = v where v is above the level, so d1 >= 0
+                dual += censored * clamp_min(-dual, 0.0)
+            inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
+            inside += dual
         data_sum, blurred = v, data_sum  # the old sum's array takes the next Ax
         x, x_new = x_new, (x if callback is None else xp.empty_like(x))  # a callback may keep x
         if callback is not None and callback(iteration, x[observed]):
