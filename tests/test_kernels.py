@@ -338,3 +338,24 @@ def test_richardson_lucy_on_a_stack_same_with_and_without_the_compiled_loops(mon
         runs.append(richardson_lucy(stack, kernel, iterations=10))
     assert np.all(np.isfinite(runs[0]))
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-7, atol=1e-10)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grid,window", [
+    ((60, 70), (slice(5, 55), slice(8, 62))),
+    ((20, 30, 40), (slice(2, 18), slice(3, 27), slice(4, 36))),
+    ((2, 30, 40), (slice(3, 27), slice(0, 40))),
+    ((30, 40), ()),
+])
+def test_relative_change_loop_equals_numpy(grid, window, dtype):
+    from deconvkit.restoration._stopping import relative_change
+
+    rng = np.random.default_rng(13)
+    window = (Ellipsis,) + window
+    new = rng.random(grid).astype(dtype)
+    old = (new + 0.01 * rng.normal(size=grid)).astype(dtype)
+    assert kernels.change_fused(new, old, window)
+    assert kernels.relative_change(new, old, window) == pytest.approx(
+        relative_change(new[window], old[window]), rel=1e-5 if dtype == np.float32 else 1e-12)
+    assert kernels.relative_change(new * 0, old * 0, window) == 0.0

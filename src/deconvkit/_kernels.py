@@ -226,11 +226,14 @@ def window_fused(buffer, window, observed) -> bool:
     three trailing axes of ``buffer`` whose shape is ``observed``'s."""
     if not (ENABLED and fused(buffer) and fused(observed) and observed.dtype == buffer.dtype):
         return False
+    return _plain_window(buffer, window) and buffer[window].shape == observed.shape
+
+
+def _plain_window(buffer, window) -> bool:
+    """``(Ellipsis, slice, ...)`` with unit steps, over at most three trailing axes."""
     if window[:1] != (Ellipsis,) or len(window) > 4 or len(window) > buffer.ndim + 1:
         return False
-    parts = window[1:]
-    return (all(isinstance(p, slice) and p.step in (None, 1) for p in parts)
-            and buffer[window].shape == observed.shape)
+    return all(isinstance(p, slice) and p.step in (None, 1) for p in window[1:])
 
 
 def ratio(buffer, window, observed, *, tiny: float, background: float, negatives: bool,
@@ -561,3 +564,50 @@ def scale(spectrum, otf) -> None:
     if spectrum.shape != otf.shape:
         raise ValueError(f"scale needs one shape, got {spectrum.shape} and {otf.shape}")
     _scale(_flat(spectrum), _flat(otf))
+
+
+@_jit
+def _window_change(new, old, offsets, ranges, width):
+    oz, oy, ox = offsets
+    b0, b1, z0, z1, y0, y1 = ranges
+    change = 0.0
+    norm = 0.0
+    for b in range(b0, b1):
+        for z in range(z0, z1):
+            for y in range(y0, y1):
+                a = new[b, z + oz, y + oy, ox:ox + width]
+                c, n = _row_change(a, old[b, z + oz, y + oy, ox:ox + width])
+                change += c
+                norm += n
+    return change, norm
+
+
+@_jit(fastmath={"reassoc"})
+def _row_change(a, b):
+    change = a.dtype.type(0)
+    norm = a.dtype.type(0)
+    for i in range(a.size):
+        change += (a[i] - b[i]) * (a[i] - b[i])
+        norm += a[i] * a[i]
+    return change, norm
+
+
+def change_fused(new, old, window) -> bool:
+    """True when :func:`relative_change` applies: :func:`fused` arrays and
+    ``window`` plain slices of at most three trailing axes."""
+    return fused(new, old) and _plain_window(new, window)
+
+
+def relative_change(new, old, window) -> float:
+    """``|new - old| / |new|`` over ``new[window]`` (0 when both vanish), in
+    one pass; the stopping rule's relative change, summed in float64."""
+    parts = window[1:] or tuple(slice(0, n) for n in new.shape[-3:])
+    spatial = len(parts)
+    new4, old4 = _spatial4d(new, spatial), _spatial4d(old, spatial)
+    offsets = np.array((0,) * (3 - spatial) + tuple(p.start or 0 for p in parts),
+                       dtype=np.int64)
+    extent = new4.shape[:1] + (1,) * (3 - spatial) + new[(Ellipsis,) + parts].shape[-spatial:]
+    sums = _over_layers(lambda ranges: _window_change(new4, old4, offsets, ranges, extent[3]),
+                        extent, new.nbytes)
+    change, norm = (sum(column) ** 0.5 for column in zip(*sums))
+    return change / norm if norm > 0 else 0.0

@@ -370,7 +370,9 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
         irfftn_into(spectrum, axes, x_new)
         # on the frame returned: the unobserved rest of the grid, which only
         # the prior constrains, creeps on long after the frame has settled
-        change = relative_change(x_new[observed], x[observed])
+        change = (_kernels.relative_change(x_new, x, observed)
+                  if _kernels.change_fused(x_new, x, observed)
+                  else relative_change(x_new[observed], x[observed]))
         if _kernels.tv_fused(edge_dual, edge_sum, x_new, box_dual, box_sum, right):
             # the gradient and box splits below, compiled: two passes
             _kernels.tv_split(x_new, edge_dual, edge_sum, box_dual, box_sum,
