@@ -14,6 +14,10 @@ variational = importlib.import_module("deconvkit.restoration.variational")
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba (the fast extra) absent")
 
 SHAPES = [(300,), (40, 50), (1100, 1000), (70, 30, 40), (2, 3, 20, 30)]
+# FFT grids and their observed windows: 2-D, 3-D, a stack of 2-D frames
+WINDOWS = [((60, 70), (slice(5, 55), slice(8, 62))),
+           ((20, 30, 40), (slice(2, 18), slice(3, 27), slice(4, 36))),
+           ((2, 30, 40), (slice(3, 27), slice(0, 40)))]
 
 
 def arrays(shape, dtype, count, seed=0):
@@ -277,11 +281,7 @@ def test_total_variation_same_with_and_without_the_compiled_loops(monkeypatch, b
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("grid,window", [
-    ((60, 70), (slice(5, 55), slice(8, 62))),
-    ((20, 30, 40), (slice(2, 18), slice(3, 27), slice(4, 36))),
-    ((2, 30, 40), (slice(3, 27), slice(0, 40))),
-])
+@pytest.mark.parametrize("grid,window", WINDOWS)
 def test_tv_data_split_loop_equals_numpy(grid, window, dtype):
     rng = np.random.default_rng(11)
     window = (Ellipsis,) + window
@@ -342,12 +342,7 @@ def test_richardson_lucy_on_a_stack_same_with_and_without_the_compiled_loops(mon
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("grid,window", [
-    ((60, 70), (slice(5, 55), slice(8, 62))),
-    ((20, 30, 40), (slice(2, 18), slice(3, 27), slice(4, 36))),
-    ((2, 30, 40), (slice(3, 27), slice(0, 40))),
-    ((30, 40), ()),
-])
+@pytest.mark.parametrize("grid,window", WINDOWS + [((30, 40), ())])
 def test_relative_change_loop_equals_numpy(grid, window, dtype):
     from deconvkit.restoration._stopping import relative_change
 
