@@ -20,6 +20,13 @@ WINDOWS = [((60, 70), (slice(5, 55), slice(8, 62))),
            ((2, 30, 40), (slice(3, 27), slice(0, 40)))]
 
 
+@pytest.fixture(autouse=True)
+def loops_on_where_numba_is(monkeypatch):
+    # these tests are about the loops: on even under DECONVKIT_NUMBA=0, which
+    # the rest of the suite then runs on numpy's passes
+    monkeypatch.setattr(kernels, "ENABLED", kernels.AVAILABLE)
+
+
 def arrays(shape, dtype, count, seed=0):
     rng = np.random.default_rng(seed)
     return [(rng.random(shape) - 0.2).astype(dtype) for _ in range(count)]
