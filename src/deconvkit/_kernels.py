@@ -1,6 +1,6 @@
 """Fused element-wise loops, compiled by numba when it is installed (the ``fast`` extra).
 
-Between its FFTs an RL iteration is a chain of element-wise steps.  numpy runs
+Between its FFTs an RL or TV-ADMM iteration is a chain of element-wise steps.  numpy runs
 each step as its own pass, and on a 2-core machine whose arrays sit in L3 the
 per-ufunc cost, not memory traffic, is what is left above the FFT floor: the
 Biggs update and extrapolation took 1.08 ms per 1080x1080 float32 as five
@@ -40,8 +40,7 @@ def fused(*arrays) -> bool:
     if not all(type(a) is np.ndarray and a.dtype == first.dtype and a.shape == first.shape
                and a.flags.c_contiguous for a in arrays) or first.dtype.kind != "f":
         return False
-    if first.dtype not in _compiled:
-        _compile(first.dtype)
+    _compile(first.dtype)
     return True
 
 
@@ -53,6 +52,8 @@ def _compile(dtype) -> None:
     """Compiles (or loads from numba's cache) every loop for ``dtype`` at
     once, on tiny arrays: the first call then does not pay it mid-run, and a
     warm-up call settles the process's memory (compiling takes ~100 MB)."""
+    if dtype in _compiled:  # the common case, without the lock
+        return
     with _compile_lock:
         if dtype in _compiled:
             return
@@ -179,7 +180,7 @@ def biggs_change(new, current, last, sample, first: bool) -> tuple[float, float]
     shape); returns ``<g_k, g_(k-1)>`` and ``<g_(k-1), g_(k-1)>`` (zeros when
     ``first``), summed in float64.  Reads ``new`` before any full pass
     changes it, so that alpha is known for the fused update."""
-    axis, step = _lattice(sample, new.ndim)
+    axis, step = _lattice(sample)
     shape = new.shape
 
     def as3d(a, n):
@@ -190,7 +191,7 @@ def biggs_change(new, current, last, sample, first: bool) -> tuple[float, float]
     return float(sums[0]), float(sums[1])
 
 
-def _lattice(sample, ndim):
+def _lattice(sample):
     """``(axis, step)`` of a lattice of :func:`_alpha_sample`'s form."""
     if sample == (...,):
         return 0, 1
@@ -224,7 +225,7 @@ def window_fused(buffer, window, observed) -> bool:
     """True when :func:`ratio` applies: :func:`fused` arrays (``buffer`` the
     FFT grid, ``observed`` the data), and ``window`` plain slices of at most
     three trailing axes of ``buffer`` whose shape is ``observed``'s."""
-    if not (ENABLED and fused(buffer) and fused(observed) and observed.dtype == buffer.dtype):
+    if not (fused(buffer) and fused(observed) and observed.dtype == buffer.dtype):
         return False
     return _plain_window(buffer, window) and buffer[window].shape == observed.shape
 
@@ -242,25 +243,21 @@ def ratio(buffer, window, observed, *, tiny: float, background: float, negatives
     tiny)``, clamped at 0 when ``negatives`` (the data has negative samples);
     returns ``|max(Ax + b, tiny) - y|^2`` when ``track`` (else 0), summed in
     float64.  One pass, threaded over blocks; see :func:`window_fused`."""
+    parts, offsets = _window_layout(buffer, window)
+    grid, data = _spatial4d(buffer, len(parts)), _spatial4d(observed, len(parts))
+    t = buffer.dtype.type
+    return sum(_over_layers(
+        lambda ranges: _ratio(grid, data, offsets, ranges, t(tiny), t(background), negatives,
+                              track, t(0)),
+        data.shape, observed.nbytes))
+
+
+def _window_layout(buffer, window):
+    """``window``'s slices (those of the last three axes when it is whole) and
+    its start along Z, Y, X of :func:`_spatial4d`'s layout."""
     parts = window[1:] or tuple(slice(0, n) for n in buffer.shape[-3:])
-    spatial = len(parts)
-    pad = (1,) * (3 - spatial)
-    batch = int(np.prod(buffer.shape[:buffer.ndim - spatial]))
-    grid = buffer.reshape((batch,) + pad + buffer.shape[buffer.ndim - spatial:])
-    data = observed.reshape((batch,) + pad + observed.shape[observed.ndim - spatial:])
-    offsets = np.array((0,) * (3 - spatial) + tuple(p.start or 0 for p in parts),
-                       dtype=np.int64)
-    # threads share the first axis that has more than one layer
-    axis = next((k for k in range(3) if data.shape[k] > 1), 0)
-    dtype = buffer.dtype.type
-
-    def run(part):
-        ranges = [0, data.shape[0], 0, data.shape[1], 0, data.shape[2]]
-        ranges[2 * axis:2 * axis + 2] = part.start, part.stop
-        return _ratio(grid, data, offsets, np.array(ranges, dtype=np.int64), dtype(tiny),
-                      dtype(background), negatives, track, dtype(0))
-
-    return sum(over_slices(run, data.shape[axis], observed.nbytes))
+    offsets = (0,) * (3 - len(parts)) + tuple(p.start or 0 for p in parts)
+    return parts, np.array(offsets, dtype=np.int64)
 
 
 @_jit
@@ -457,7 +454,8 @@ def tv_spectra_fused(spectrum, right, otf, inverse) -> bool:
     if not (spectrum.dtype.kind == "c" and right.dtype == otf.dtype == spectrum.dtype
             and inverse.dtype == spectrum.real.dtype):
         return False
-    return fused(np.empty(0, inverse.dtype))  # compiles the dtype's loops
+    _compile(inverse.dtype)
+    return True
 
 
 def tv_spectra(spectrum, right, otf, inverse) -> None:
@@ -525,13 +523,8 @@ def tv_data(blurred, dual, window, data, *, rho: float) -> float:
     ``v = Ax - d1`` into ``blurred`` (``Ax``), then in the observed
     ``window`` ``d1 = (y - v) / (1 + rho)`` and ``u1 + d1 = v + 2 d1``, and
     ``d1 = 0`` outside it.  Returns ``|Ax - y|^2`` over the window."""
-    parts = window[1:] or tuple(slice(0, n) for n in blurred.shape[-3:])
-    spatial = len(parts)
-    grid4 = _spatial4d(blurred, spatial)
-    dual4 = _spatial4d(dual, spatial)
-    data4 = _spatial4d(data, spatial)
-    offsets = np.array((0,) * (3 - spatial) + tuple(p.start or 0 for p in parts),
-                       dtype=np.int64)
+    parts, offsets = _window_layout(blurred, window)
+    grid4, dual4, data4 = (_spatial4d(a, len(parts)) for a in (blurred, dual, data))
     t = blurred.dtype.type
     return float(sum(_over_layers(
         lambda ranges: _tv_data(grid4, dual4, data4, offsets, ranges, t(1 + rho), t(0)),
@@ -554,7 +547,7 @@ def real_otf(otf):
     tolerance = 8 * np.finfo(real.dtype).eps * float(np.abs(real).max(initial=0.0))
     if float(np.abs(otf.imag).max(initial=0.0)) > tolerance:
         return otf
-    fused(real)  # compiles the dtype's loops
+    _compile(real.dtype)
     return real
 
 
@@ -601,11 +594,10 @@ def change_fused(new, old, window) -> bool:
 def relative_change(new, old, window) -> float:
     """``|new - old| / |new|`` over ``new[window]`` (0 when both vanish), in
     one pass; the stopping rule's relative change, summed in float64."""
-    parts = window[1:] or tuple(slice(0, n) for n in new.shape[-3:])
+    parts, offsets = _window_layout(new, window)
     spatial = len(parts)
     new4, old4 = _spatial4d(new, spatial), _spatial4d(old, spatial)
-    offsets = np.array((0,) * (3 - spatial) + tuple(p.start or 0 for p in parts),
-                       dtype=np.int64)
+    # the window's own extent in that layout: the threads split it
     extent = new4.shape[:1] + (1,) * (3 - spatial) + new[(Ellipsis,) + parts].shape[-spatial:]
     sums = _over_layers(lambda ranges: _window_change(new4, old4, offsets, ranges, extent[3]),
                         extent, new.nbytes)

@@ -100,11 +100,13 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         12 iterations in 15 of 16 cases (Biggs 9), 186 against Biggs' 235
         iterations over 18 cases on other photos, +0.14 dB on average at
         the automatic stop over 24 noisy cases.  It keeps the 6 updates:
-        measured on a 1024x1024 float32 image, 12.6 padded volumes of peak
-        memory against Biggs' 5.4, and an iteration costs 1.34x Biggs'
-        (2.0x the FFT floor), so it pays off where iterations converge
-        slowly: scikit-image's interior quality in 1.41 s against Biggs'
-        1.94 s on a 64x256x256 volume, a tie (0.23 s) at 1024x1024.
+        measured on a 1024x1024 float32 image at the automatic stop, 11.2
+        padded volumes of peak memory against Biggs' 5.5, and an iteration
+        costs 1.39x the FFT floor with the ``fast`` extra's compiled
+        combination (2.0x with numpy's passes), so it pays off where
+        iterations converge slowly: scikit-image's interior quality in
+        1.51 s against Biggs' 2.79 s on a 64x256x256 volume, 0.17 s against
+        0.27 s at 1024x1024 (``benchmarks/speed.py``, one run).
         ``None``: plain RL.
     noise_sigma : float, optional
         Noise level for ``iterations="auto"``; estimated when not given.
@@ -281,9 +283,10 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
     if boundary in ("valid", "periodic"):
-        # plain RL has memory to spare (4.2 of the 6 padded volumes; Biggs uses
-        # 5.4-5.6): it keeps the data on the grid, so the ratio runs over whole
-        # contiguous rows, 1.7x faster per pass than over the strided window
+        # plain RL has memory to spare (Biggs, which also keeps its last step,
+        # would reach 6.0-6.1 padded volumes this way): it keeps the data on the
+        # grid, so numpy's ratio pass runs over whole contiguous rows, 1.7x
+        # faster than over the strided window (the compiled one takes both)
         on_grid = (boundary == "valid" and is_numpy(xp) and acceleration is None
                    and not tv_weight and not background and mask is None and censored is None)
         model = _GridModel(op, image, data_on_grid=on_grid)
