@@ -228,16 +228,20 @@ def test_richardson_lucy_tv_same_with_and_without_the_compiled_loops(monkeypatch
 @pytest.mark.parametrize("shape,d", [((300,), 1), ((40, 50), 2), ((3, 40, 50), 2),
                                      ((20, 30, 40), 3), ((2, 10, 12, 14), 3)])
 @pytest.mark.parametrize("positive", [True, False])
-def test_tv_split_loops_equal_numpy_to_the_last_bit(shape, d, dtype, positive):
+@pytest.mark.parametrize("relaxation", [1.0, 1.6])
+def test_tv_split_loops_equal_numpy_to_the_last_bit(shape, d, dtype, positive, relaxation):
     rng = np.random.default_rng(8)
     x = (rng.random(shape) - 0.3).astype(dtype)
     edge_dual = (0.1 * rng.normal(size=(d,) + shape)).astype(dtype)
+    edge_sum = rng.normal(size=(d,) + shape).astype(dtype)
     box_dual = (0.1 * rng.random(shape)).astype(dtype)
-    expected = [edge_dual.copy(), np.empty_like(edge_dual), box_dual.copy(), np.empty_like(x)]
-    variational._gradient_and_box_splits(x, *expected, np.empty_like(x), 0.05, positive)
-    got = [edge_dual.copy(), np.empty_like(edge_dual), box_dual.copy(), np.empty_like(x)]
+    box_sum = rng.random(shape).astype(dtype)
+    expected = [a.copy() for a in (edge_dual, edge_sum, box_dual, box_sum)]
+    variational._gradient_and_box_splits(x, *expected, np.empty_like(x), 0.05, positive,
+                                         relaxation)
+    got = [a.copy() for a in (edge_dual, edge_sum, box_dual, box_sum)]
     assert kernels.tv_fused(got[0], got[1], x, got[2], got[3])
-    kernels.tv_split(x, *got, threshold=0.05, positive=positive)
+    kernels.tv_split(x, *got, threshold=0.05, positive=positive, relaxation=relaxation)
     for a, b in zip(got, expected):
         assert np.array_equal(a, b)
     right = np.empty_like(x)
@@ -289,24 +293,28 @@ def test_total_variation_same_with_and_without_the_compiled_loops(monkeypatch, b
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("grid,window", WINDOWS)
-def test_tv_data_split_loop_equals_numpy(grid, window, dtype):
+@pytest.mark.parametrize("relaxation", [1.0, 1.6])
+def test_tv_data_split_loop_equals_numpy(grid, window, dtype, relaxation):
     rng = np.random.default_rng(11)
     window = (Ellipsis,) + window
     blurred = rng.random(grid).astype(dtype)
     dual = (0.1 * rng.normal(size=grid)).astype(dtype)
+    total = rng.random(grid).astype(dtype)
     data = rng.random(blurred[window].shape).astype(dtype)
     rho = 0.37
     squares = float(np.sum((blurred[window].astype(float) - data) ** 2))
-    v, expected = blurred - dual, np.zeros_like(dual)  # numpy's passes, as in _admm
+    # numpy's passes, as in _admm
+    v = variational._relaxed_into(total.copy(), dual, blurred.copy(), relaxation)
+    expected = np.zeros_like(dual)
     inside, change = v[window], expected[window]
     change[...] = data
     change -= inside
     change /= 1 + rho
     inside += change
     inside += change
-    assert kernels.tv_data_fused(blurred, dual, window, data)
-    got = kernels.tv_data(blurred, dual, window, data, rho=rho)
-    assert np.array_equal(blurred, v) and np.array_equal(dual, expected)
+    assert kernels.tv_data_fused(blurred, dual, total, window, data)
+    got = kernels.tv_data(blurred, dual, total, window, data, rho=rho, relaxation=relaxation)
+    assert np.array_equal(total, v) and np.array_equal(dual, expected)
     assert got == pytest.approx(squares, rel=1e-5 if dtype == np.float32 else 1e-12)
 
 

@@ -416,15 +416,17 @@ def test_auto_iterations_stop_by_discrepancy():
 
 
 def test_total_variation_auto_stop_is_converged():
-    # the frame's relative change stops it: close to a run 1.5x as long
+    # the frame's relative change stops it near the minimiser (a run 10x as
+    # long): measured 0.28 % and 0.06 dB away (0.38 %, 0.06 dB without ADMM's
+    # over-relaxation, which took 264 iterations to its 187)
     observed, kernel, truth = _observe(2)
     auto, info = total_variation(observed, kernel, return_info=True)
     assert info.stopped_by == "relative change"
-    longer = total_variation(observed, kernel, iterations=int(1.5 * info.iterations))
+    converged = total_variation(observed, kernel, iterations=10 * info.iterations)
     drange = float(truth.max() - truth.min())
     assert abs(metrics.psnr(truth, auto, data_range=drange)
-               - metrics.psnr(truth, longer, data_range=drange)) < 0.05
-    assert np.linalg.norm(auto - longer) <= 0.01 * np.linalg.norm(longer)
+               - metrics.psnr(truth, converged, data_range=drange)) < 0.1
+    assert np.linalg.norm(auto - converged) <= 0.01 * np.linalg.norm(converged)
 
 
 def test_settled_residual_stops_iterations():
@@ -734,8 +736,10 @@ def test_missing_samples_are_left_out(method, ndim):
     assert np.array_equal(np.isnan(damaged), holes)  # the input is left as it was
     score = metrics.psnr(truth, restored, data_range=1.0)
     # close to the undamaged data's result, even on the holes (filled through the blur
-    # and the prior), and far better than taking the holes for zeros
-    assert score > metrics.psnr(truth, whole, data_range=1.0) - 2.0
+    # and the prior), and far better than taking the holes for zeros; the widest gap
+    # measured is total_variation's in 1-D: 1.8-2.0 dB where each stops, 2.01 dB
+    # between the minimisers (4000 iterations)
+    assert score > metrics.psnr(truth, whole, data_range=1.0) - 2.5
     assert score > metrics.psnr(truth, zeroed, data_range=1.0) + 3.0
     # the holes themselves: measured from 1.4 dB below the blurred data's PSNR (wavelet,
     # 1-D) to 9.1 dB above it (total_variation, 2-D)

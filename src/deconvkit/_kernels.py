@@ -68,7 +68,7 @@ def _compile(dtype) -> None:
         tv_right(split, one, one.copy())
         spectrum = np.ones(1, np.result_type(dtype, np.complex64))
         tv_spectra(spectrum, spectrum.copy(), spectrum.copy(), one)
-        tv_data(one.copy(), one.copy(), (Ellipsis,), one, rho=1.0)
+        tv_data(one.copy(), one.copy(), one.copy(), (Ellipsis,), one, rho=1.0)
         scale(spectrum, one)
         _compiled.add(dtype)
 
@@ -294,7 +294,7 @@ def compile_combine(dtype, count: int) -> None:
 # rounding step is numpy's, in its order.
 @_jit
 def _tv_split(x, edge_dual, edge_sum, box_dual, box_sum, ranges, minus_threshold, positive,
-              floor, zero, one):
+              alpha, beta, floor, zero, one):
     d = edge_dual.shape[0]
     nz, ny, nx = x.shape[1], x.shape[2], x.shape[3]
     b0, b1, z0, z1, y0, y1 = ranges
@@ -309,23 +309,30 @@ def _tv_split(x, edge_dual, edge_sum, box_dual, box_sum, ranges, minus_threshold
             for y in range(y0, y1):
                 yn = y + 1 if y + 1 < ny else 0
                 row = x[b, z, y]
-                # v = ∇x - d2, components in the spatial axes' order
-                _difference(row[1:], row[:-1], edge_dual[d - 1, b, z, y, :-1], v[d - 1, :-1])
-                _difference(row[:1], row[-1:], edge_dual[d - 1, b, z, y, -1:], v[d - 1, -1:])
+                # v = a (∇x - d2) + b (u2 - d2), components in the spatial axes' order
+                dual, total = edge_dual[:, b, z, y], edge_sum[:, b, z, y]
+                c = d - 1
+                _difference(row[1:], row[:-1], dual[c, :-1], total[c, :-1], v[c, :-1],
+                            alpha, beta)
+                _difference(row[:1], row[-1:], dual[c, -1:], total[c, -1:], v[c, -1:],
+                            alpha, beta)
                 if d >= 2:
-                    _difference(x[b, z, yn], row, edge_dual[d - 2, b, z, y], v[d - 2])
+                    _difference(x[b, z, yn], row, dual[d - 2], total[d - 2], v[d - 2],
+                                alpha, beta)
                 if d == 3:
-                    _difference(x[b, zn, y], row, edge_dual[0, b, z, y], v[0])
+                    _difference(x[b, zn, y], row, dual[0], total[0], v[0], alpha, beta)
                 _shrink_factor(v, d, keep, minus_threshold, floor, zero, one)
                 for c in range(d):
                     _dual_and_sum(v[c], keep, edge_dual[c, b, z, y], edge_sum[c, b, z, y])
-                _box(row, box_dual[b, z, y], box_sum[b, z, y], positive, zero)
+                _box(row, box_dual[b, z, y], box_sum[b, z, y], positive, alpha, beta, zero)
 
 
 @_jit
-def _difference(ahead, here, dual, out):
+def _difference(ahead, here, dual, total, out, alpha, beta):
+    # over-relaxed: a ((ahead - here) - d) + b (u - d), u = (u + d) - d, b = 1 - a
     for i in range(out.size):
-        out[i] = (ahead[i] - here[i]) - dual[i]
+        relaxed = beta * ((total[i] - dual[i]) - dual[i])
+        out[i] = alpha * ((ahead[i] - here[i]) - dual[i]) + relaxed
 
 
 @_jit
@@ -349,9 +356,9 @@ def _dual_and_sum(v, keep, dual, total):
 
 
 @_jit
-def _box(x, dual, total, positive, zero):
+def _box(x, dual, total, positive, alpha, beta, zero):
     for i in range(x.size):
-        rest = x[i] - dual[i]
+        rest = alpha * (x[i] - dual[i]) + beta * ((total[i] - dual[i]) - dual[i])
         change = max(-rest, zero) if positive else zero
         dual[i] = change
         total[i] = (rest + change) + change if positive else rest
@@ -409,19 +416,23 @@ def tv_fused(edge_dual, edge_sum, *objects) -> bool:
 
 
 def tv_split(x, edge_dual, edge_sum, box_dual, box_sum, *, threshold: float,
-             positive: bool) -> None:
+             positive: bool, relaxation: float = 1.0) -> None:
     """TV-ADMM's gradient and box splits in one pass, from the new ``x``:
-    ``v = ∇x - d2`` (periodic differences), its isotropic shrinkage by
-    ``threshold``, the dual ``d2 = u2 - v`` and ``u2 + d2 = v + 2 d2`` (into
-    ``edge_dual``, ``edge_sum``); likewise ``u3 = max(x - d3, 0)`` (or
-    ``x - d3`` unless ``positive``) into ``box_dual``, ``box_sum``."""
+    the over-relaxed point ``v = a ∇x + (1 - a) u2 - d2`` (periodic
+    differences; ``a`` = ``relaxation``, ``u2`` = ``edge_sum - edge_dual``
+    the last split), its isotropic shrinkage by ``threshold``, the dual ``d2
+    = u2 - v`` and ``u2 + d2 = v + 2 d2`` (into ``edge_dual``,
+    ``edge_sum``); likewise ``u3 = max(v, 0)`` (or ``v`` unless
+    ``positive``) from ``v = a x + (1 - a) u3 - d3`` into ``box_dual``,
+    ``box_sum``."""
     d = edge_dual.shape[0]
     x4 = _spatial4d(x, d)
     splits = [a.reshape((d,) + x4.shape) for a in (edge_dual, edge_sum)]
     boxes = [_spatial4d(a, d) for a in (box_dual, box_sum)]
     t = x.dtype.type
     _over_layers(lambda ranges: _tv_split(x4, *splits, *boxes, ranges, t(-threshold), positive,
-                                          t(1e-30), t(0), t(1)), x4.shape, edge_dual.nbytes)
+                                          t(relaxation), t(1.0 - relaxation), t(1e-30), t(0),
+                                          t(1)), x4.shape, edge_dual.nbytes)
 
 
 def tv_right(edge_sum, box_sum, right) -> None:
@@ -469,7 +480,7 @@ def tv_spectra(spectrum, right, otf, inverse) -> None:
 
 
 @_jit
-def _tv_data(blurred, dual, data, offsets, ranges, scale, zero):
+def _tv_data(blurred, dual, total, data, offsets, ranges, scale, alpha, beta, zero):
     oz, oy, ox = offsets
     dz, dy, dx = data.shape[1], data.shape[2], data.shape[3]
     b0, b1, z0, z1, y0, y1 = ranges
@@ -477,34 +488,36 @@ def _tv_data(blurred, dual, data, offsets, ranges, scale, zero):
     for b in range(b0, b1):
         for z in range(z0, z1):
             for y in range(y0, y1):
-                row, duals = blurred[b, z, y], dual[b, z, y]
+                row, duals, sums = blurred[b, z, y], dual[b, z, y], total[b, z, y]
                 if not (oz <= z < oz + dz and oy <= y < oy + dy):
-                    _minus_dual(row, duals, zero)
+                    _minus_dual(row, duals, sums, alpha, beta, zero)
                     continue
                 values = data[b, z - oz, y - oy]
-                _minus_dual(row[:ox], duals[:ox], zero)
-                _minus_dual(row[ox + dx:], duals[ox + dx:], zero)
-                squares += _squared_difference(row[ox:ox + dx], values)
-                _data_split(row[ox:ox + dx], duals[ox:ox + dx], values, scale)
+                inside = slice(ox, ox + dx)
+                _minus_dual(row[:ox], duals[:ox], sums[:ox], alpha, beta, zero)
+                _minus_dual(row[ox + dx:], duals[ox + dx:], sums[ox + dx:], alpha, beta, zero)
+                squares += _squared_difference(row[inside], values)
+                _data_split(row[inside], duals[inside], sums[inside], values, scale, alpha,
+                            beta)
     return squares
 
 
 @_jit
-def _minus_dual(row, duals, zero):
-    # v = Ax - d1, and d1 = 0: outside the observed window
+def _minus_dual(row, duals, sums, alpha, beta, zero):
+    # u1 + d1 = v = a (Ax - d1) + b (u1 - d1), and d1 = 0: outside the observed window
     for i in range(row.size):
-        row[i] = row[i] - duals[i]
+        sums[i] = alpha * (row[i] - duals[i]) + beta * ((sums[i] - duals[i]) - duals[i])
         duals[i] = zero
 
 
 @_jit
-def _data_split(row, duals, values, scale):
-    # v = Ax - d1; d1 = (y - v) / (1 + rho); u1 + d1 = v + 2 d1
+def _data_split(row, duals, sums, values, scale, alpha, beta):
+    # v = a (Ax - d1) + b (u1 - d1); d1 = (y - v) / (1 + rho); u1 + d1 = v + 2 d1
     for i in range(row.size):
-        v = row[i] - duals[i]
+        v = alpha * (row[i] - duals[i]) + beta * ((sums[i] - duals[i]) - duals[i])
         change = (values[i] - v) / scale
         duals[i] = change
-        row[i] = (v + change) + change
+        sums[i] = (v + change) + change
 
 
 @_jit(fastmath={"reassoc"})
@@ -515,21 +528,25 @@ def _squared_difference(a, b):
     return total
 
 
-def tv_data_fused(blurred, dual, window, data) -> bool:
+def tv_data_fused(blurred, dual, total, window, data) -> bool:
     """True when :func:`tv_data` applies (as :func:`window_fused`)."""
-    return fused(blurred, dual) and window_fused(blurred, window, data)
+    return fused(blurred, dual, total) and window_fused(blurred, window, data)
 
 
-def tv_data(blurred, dual, window, data, *, rho: float) -> float:
-    """TV-ADMM's Gaussian data split in one pass over the grid, in place:
-    ``v = Ax - d1`` into ``blurred`` (``Ax``), then in the observed
-    ``window`` ``d1 = (y - v) / (1 + rho)`` and ``u1 + d1 = v + 2 d1``, and
-    ``d1 = 0`` outside it.  Returns ``|Ax - y|^2`` over the window."""
+def tv_data(blurred, dual, total, window, data, *, rho: float, relaxation: float = 1.0) -> float:
+    """TV-ADMM's Gaussian data split in one pass over the grid, in place: the
+    over-relaxed point ``v = a Ax + (1 - a) u1 - d1`` (``blurred`` = Ax;
+    ``a`` = ``relaxation``; ``u1`` = ``total - dual`` the last split), then in the observed
+    ``window`` ``d1 = (y - v) / (1 + rho)`` and ``u1 + d1 = v + 2 d1`` into
+    ``dual`` and ``total``, and ``d1 = 0``, ``u1 + d1 = v`` outside it.
+    Returns ``|Ax - y|^2`` over the window."""
     parts, offsets = _window_layout(blurred, window)
-    grid4, dual4, data4 = (_spatial4d(a, len(parts)) for a in (blurred, dual, data))
+    grid4, dual4, total4, data4 = (_spatial4d(a, len(parts))
+                                   for a in (blurred, dual, total, data))
     t = blurred.dtype.type
     return float(sum(_over_layers(
-        lambda ranges: _tv_data(grid4, dual4, data4, offsets, ranges, t(1 + rho), t(0)),
+        lambda ranges: _tv_data(grid4, dual4, total4, data4, offsets, ranges, t(1 + rho),
+                                t(relaxation), t(1.0 - relaxation), t(0)),
         grid4.shape, blurred.nbytes)))
 
 

@@ -98,11 +98,17 @@ def periodic_differences(x, out):
     trailing axes, into ``out`` (unit spacing; no rolled copies)."""
     d = out.shape[0]
     for i in range(d):
-        axis = i - d
-        head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
-        last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
-        _subtract_into(x[tail], x[head], out[i][head])
-        _subtract_into(x[first], x[last], out[i][last])
+        periodic_difference(x, i - d, out[i])
+    return out
+
+
+def periodic_difference(x, axis: int, out):
+    """The periodic forward difference of ``x`` along ``axis`` (negative: from
+    the end) into ``out``, ``x``'s shape."""
+    head, tail = _along(axis, slice(None, -1)), _along(axis, slice(1, None))
+    last, first = _along(axis, slice(-1, None)), _along(axis, slice(0, 1))
+    _subtract_into(x[tail], x[head], out[head])
+    _subtract_into(x[first], x[last], out[last])
     return out
 
 

@@ -24,7 +24,11 @@ from .._array_api import (
 )
 from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
-from ..operators.differences import periodic_differences, periodic_differences_adjoint
+from ..operators.differences import (
+    periodic_difference,
+    periodic_differences,
+    periodic_differences_adjoint,
+)
 from ._common import (
     data_peak,
     empty_spectrum,
@@ -52,6 +56,10 @@ DATA_TERMS = ("gaussian", "poisson")
 # the automatic weights' constants, calibrated on photos the benchmarks do not use
 TV_CONSTANT = 0.24
 QUADRATIC_CONSTANT = 0.005
+# ADMM's over-relaxation (Eckstein & Bertsekas 1992; 1.5-1.8 in Boyd et al.
+# 2011, 3.4.3): on six photos outside the benchmarks, 23 % fewer iterations
+# than without (316 against 410) and nearer the minimiser, PSNR within 0.01 dB
+ADMM_RELAXATION = 1.6
 
 
 def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
@@ -123,7 +131,8 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
 
     For ``"valid"`` and ``"periodic"`` by ADMM with every operator diagonal in
     Fourier and the data term masked to the observed samples (Almeida and
-    Figueiredo [4]_: the frame, less any NaN samples); for the padded boundary
+    Figueiredo [4]_: the frame, less any NaN samples), over-relaxed by 1.6
+    [5]_ (about a quarter fewer iterations); for the padded boundary
     models by the primal–dual algorithm of Chambolle and Pock [1]_ with the
     diagonal step sizes of Pock and Chambolle [2]_.  No step size to tune in
     either; the quadratic term joins ADMM's x-step (still diagonal in
@@ -176,6 +185,11 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     .. [4] M. S. C. Almeida and M. A. T. Figueiredo, "Deconvolving images with
        unknown boundaries using the alternating direction method of
        multipliers", IEEE TIP 22(8), 2013.
+    .. [5] J. Eckstein and D. P. Bertsekas, "On the Douglas–Rachford splitting
+       method and the proximal point algorithm for maximal monotone
+       operators", Math. Program. 55, 1992; S. Boyd et al., "Distributed
+       optimization and statistical learning via the alternating direction
+       method of multipliers", Found. Trends Mach. Learn. 3(1), 2011, 3.4.3.
     """
     check_choice(data, "data", DATA_TERMS)
     check_choice(boundary, "boundary", BOUNDARIES)
@@ -376,26 +390,28 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
         if _kernels.tv_fused(edge_dual, edge_sum, x_new, box_dual, box_sum, right):
             # the gradient and box splits below, compiled: two passes
             _kernels.tv_split(x_new, edge_dual, edge_sum, box_dual, box_sum,
-                              threshold=threshold, positive=positive)
+                              threshold=threshold, positive=positive,
+                              relaxation=ADMM_RELAXATION)
             _kernels.tv_right(edge_sum, box_sum, right)
         else:
             if keep is None:
                 keep = xp.empty_like(x)
             _gradient_and_box_splits(x_new, edge_dual, edge_sum, box_dual, box_sum, keep,
-                                     threshold, positive)
+                                     threshold, positive, ADMM_RELAXATION)
             periodic_differences_adjoint(edge_sum, out=right)  # the next x-step's right side
             right += box_sum
-        v = blurred
         if (data == "gaussian" and mask is None and censored is None
-                and _kernels.tv_data_fused(blurred, data_dual, observed, y)):
+                and _kernels.tv_data_fused(blurred, data_dual, data_sum, observed, y)):
             # the residual and the data split below, compiled: one pass
-            squares = _kernels.tv_data(blurred, data_dual, observed, y, rho=rho)
+            squares = _kernels.tv_data(blurred, data_dual, data_sum, observed, y, rho=rho,
+                                       relaxation=ADMM_RELAXATION)
             history.append((squares / max(math.prod(y.shape), 1)) ** 0.5)
         else:
             history.append(rms_of_difference(blurred[observed], y) if mask is None
                            else observed_rms(blurred[observed] - y, mask))
-            # data split: v = Ax - d1; u1 = prox(v) on the observed samples, v elsewhere
-            v -= data_dual
+            # data split: v = a Ax + (1 - a) u1 - d1 (u1 the last split); u1 =
+            # prox(v) on the observed samples, v elsewhere
+            v = _relaxed_into(data_sum, data_dual, blurred, ADMM_RELAXATION)
             inside = v[observed]
             data_dual[...] = 0.0  # d1 = u1 - v: 0 outside the window
             dual = data_dual[observed]
@@ -412,7 +428,6 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
                 dual += censored * clamp_min(-dual, 0.0)
             inside += dual  # u1 + d1 = v + 2 d1 (= v outside the window)
             inside += dual
-        data_sum, blurred = v, data_sum  # the old sum's array takes the next Ax
         x, x_new = x_new, (x if callback is None else xp.empty_like(x))  # a callback may keep x
         if callback is not None and callback(iteration, x[observed]):
             stop.reason = "callback"
@@ -427,13 +442,17 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
 
 
 def _gradient_and_box_splits(x, edge_dual, edge_sum, box_dual, box_sum, keep, threshold,
-                             positive):
-    """ADMM's gradient split (isotropic shrinkage of v = ∇x - d2 into the dual
-    d2 and the sum u2 + d2) and box split (u3 = max(x - d3, 0)), in place;
-    numpy's passes, which ``_kernels.tv_split`` does in one."""
+                             positive, relaxation=1.0):
+    """ADMM's gradient split (isotropic shrinkage of v into the dual d2 and
+    the sum u2 + d2) and box split (u3 = max(v, 0)), in place, each from the
+    over-relaxed point ``v = a Kx + (1 - a) u - d`` (``K`` = ∇ or 1, ``u`` the
+    last split); numpy's passes, which ``_kernels.tv_split`` does in one."""
     xp = array_namespace(x)
-    v = periodic_differences(x, out=edge_sum)
-    v -= edge_dual
+    d = edge_sum.shape[0]
+    for i in range(d):
+        _relaxed_into(edge_sum[i], edge_dual[i], periodic_difference(x, i - d, keep),
+                      relaxation)
+    v = edge_sum
     blockwise(_magnitude_into, keep, *v)  # then the share of v kept: (1 - t / |v|)+
     clamp_min_(keep, 1e-30)
     xp.reciprocal(keep, out=keep)
@@ -444,8 +463,8 @@ def _gradient_and_box_splits(x, edge_dual, edge_sum, box_dual, box_sum, keep, th
     edge_dual -= v
     v += edge_dual  # u2 + d2 = v + 2 d2
     v += edge_dual
-    v = box_sum
-    xp.subtract(x, box_dual, out=v)
+    keep[...] = x
+    v = _relaxed_into(box_sum, box_dual, keep, relaxation)
     if positive:  # d3 = u3 - v = max(-v, 0); u3 + d3 = v + 2 d3
         xp.negative(v, out=box_dual)
         clamp_min_(box_dual, 0.0)
@@ -453,6 +472,20 @@ def _gradient_and_box_splits(x, edge_dual, edge_sum, box_dual, box_sum, keep, th
         v += box_dual
     else:
         box_dual[...] = 0.0
+
+
+def _relaxed_into(total, dual, applied, relaxation: float):
+    """Over-relaxed ADMM's proximal point, ``a Kx + (1 - a) u - d`` = ``a (Kx
+    - d) + (1 - a) (u - d)``, into ``total`` (``u + d``, so ``u - d`` is
+    ``(total - d) - d``), from ``applied`` = Kx (overwritten), in
+    ``_kernels``' rounding order."""
+    applied -= dual
+    applied *= relaxation
+    total -= dual
+    total -= dual
+    total *= 1.0 - relaxation
+    total += applied
+    return total
 
 
 def _magnitude_into(out, *components):
