@@ -311,6 +311,8 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
         if censored is not None:  # p <= 0 there: only Ax below the level costs
             p_new = p_new - censored * clamp_min(p_new, 0.0)
         q_new = q + sigma_tv * grad.forward(x)
+        # prox of the conjugate of w|g| + mu/2 |g|^2: |q| beyond w is pulled
+        # back to (mu |q| + s w) / (mu + s) (to w, a projection, for mu = 0)
         magnitude = clamp_min(xp.sqrt((q_new * q_new).sum(0)), 1e-30)
         shrink = (quadratic * magnitude + sigma_tv * weight) / ((quadratic + sigma_tv) * magnitude)
         q_new = q_new * (1.0 - clamp_min(1.0 - shrink, 0.0))  # min(shrink, 1)
