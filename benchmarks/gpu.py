@@ -5,13 +5,17 @@
 
 Prints the device, seconds (after a warm-up, synchronised), the speed-up over the
 published figure (goal >= 20x) and the peak GPU memory.  Without a CUDA device it
-says so and exits 0: the project's tests never need a GPU.
+says so and exits 0: the project's tests never need a GPU.  ``--device cpu
+--shrink 8`` runs the same code on torch CPU tensors at 1/8 of each side, to
+check the script itself where no GPU is lent (its times mean nothing then).
 
     python benchmarks/gpu.py
+    python benchmarks/gpu.py --device cpu --shrink 8
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -26,35 +30,48 @@ CASES = [
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="torch device (default cuda)")
+    parser.add_argument("--shrink", type=int, default=1,
+                        help="divide every side of the volumes and PSFs by this (a smoke run)")
+    args = parser.parse_args()
     try:
         import torch
     except ImportError:
         print("torch is not installed: pip install 'deconvkit[torch]'")
         return
-    if not torch.cuda.is_available():
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
         print("no CUDA device here: nothing measured (run this where a GPU is available)")
         return
-    device = torch.device("cuda")
-    name = torch.cuda.get_device_name(device)
-    print(f"device: {name}\n")
+    name = torch.cuda.get_device_name(device) if cuda else args.device
+    print(f"device: {name}" + (f" (sides / {args.shrink})" if args.shrink > 1 else "") + "\n")
     print("| case | boundary | seconds | published (device) | speed-up | peak GPU memory GiB |")
     print("|---|---|---|---|---|---|")
     for label, shape, psf_shape, iterations, published, where in CASES:
+        shape = tuple(max(1, n // args.shrink) for n in shape)
+        psf_shape = tuple(max(1, n // args.shrink) for n in psf_shape)
         rng = np.random.default_rng(0)
         volume = torch.as_tensor(rng.random(shape, dtype=np.float32), device=device)
         kernel = dk.psf.gaussian(tuple(max(1.0, n / 8) for n in psf_shape), shape=psf_shape)
         for boundary in ("periodic", "valid"):
             dk.richardson_lucy(volume, kernel, iterations=2, boundary=boundary)  # warm-up
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
             dk.richardson_lucy(volume, kernel, iterations=iterations, boundary=boundary,
                                acceleration=None)
-            torch.cuda.synchronize()
+            if cuda:
+                torch.cuda.synchronize()
             seconds = time.perf_counter() - start
-            peak = torch.cuda.max_memory_allocated() / 2**30
-            print(f"| {label} | {boundary} | {seconds:.3f} | {published} ({where}) | "
-                  f"{published / seconds:.1f}x | {peak:.2f} |", flush=True)
+            peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f}" if cuda else "n/a"
+            # a shrunk case is not the peer's: no speed-up against its figure
+            speedup = f"{published / seconds:.1f}x" if args.shrink == 1 else "n/a"
+            case = label if args.shrink == 1 else f"{label} at {shape}, PSF {psf_shape}"
+            print(f"| {case} | {boundary} | {seconds:.3f} | {published} ({where}) | "
+                  f"{speedup} | {peak} |", flush=True)
 
 
 if __name__ == "__main__":
