@@ -135,7 +135,8 @@ def _biggs_update(new, current, previous, out, alpha, zero):
 
 
 # the two sums may be reordered (SIMD lanes: in order, their float64
-# dependency chains kept the loop scalar, 0.5 ms per 1080x1080 lattice)
+# dependency chains kept the loop scalar: 0.39 against 0.09 ms per 1080x1080
+# lattice in cache)
 @_jit(fastmath={"reassoc"})
 def _biggs_change(new, current, last, step, first, zero):
     numerator = 0.0
@@ -327,12 +328,18 @@ def _tv_split(x, edge_dual, edge_sum, box_dual, box_sum, ranges, minus_threshold
                 _box(row, box_dual[b, z, y], box_sum[b, z, y], positive, alpha, beta, zero)
 
 
+@_jit(inline="always")
+def _relaxed(applied, dual, total, alpha, beta):
+    # over-relaxed ADMM's point a Kx + (1 - a) u - d, as a (Kx - d) + b (u - d)
+    # with u - d = ((u + d) - d) - d and b = 1 - a: variational._relaxed_into's
+    # rounding order
+    return alpha * (applied - dual) + beta * ((total - dual) - dual)
+
+
 @_jit
 def _difference(ahead, here, dual, total, out, alpha, beta):
-    # over-relaxed: a ((ahead - here) - d) + b (u - d), u = (u + d) - d, b = 1 - a
     for i in range(out.size):
-        relaxed = beta * ((total[i] - dual[i]) - dual[i])
-        out[i] = alpha * ((ahead[i] - here[i]) - dual[i]) + relaxed
+        out[i] = _relaxed(ahead[i] - here[i], dual[i], total[i], alpha, beta)
 
 
 @_jit
@@ -358,7 +365,7 @@ def _dual_and_sum(v, keep, dual, total):
 @_jit
 def _box(x, dual, total, positive, alpha, beta, zero):
     for i in range(x.size):
-        rest = alpha * (x[i] - dual[i]) + beta * ((total[i] - dual[i]) - dual[i])
+        rest = _relaxed(x[i], dual[i], total[i], alpha, beta)
         change = max(-rest, zero) if positive else zero
         dual[i] = change
         total[i] = (rest + change) + change if positive else rest
@@ -504,17 +511,17 @@ def _tv_data(blurred, dual, total, data, offsets, ranges, scale, alpha, beta, ze
 
 @_jit
 def _minus_dual(row, duals, sums, alpha, beta, zero):
-    # u1 + d1 = v = a (Ax - d1) + b (u1 - d1), and d1 = 0: outside the observed window
+    # u1 + d1 = v (the relaxed point), and d1 = 0: outside the observed window
     for i in range(row.size):
-        sums[i] = alpha * (row[i] - duals[i]) + beta * ((sums[i] - duals[i]) - duals[i])
+        sums[i] = _relaxed(row[i], duals[i], sums[i], alpha, beta)
         duals[i] = zero
 
 
 @_jit
 def _data_split(row, duals, sums, values, scale, alpha, beta):
-    # v = a (Ax - d1) + b (u1 - d1); d1 = (y - v) / (1 + rho); u1 + d1 = v + 2 d1
+    # v the relaxed point; d1 = (y - v) / (1 + rho); u1 + d1 = v + 2 d1
     for i in range(row.size):
-        v = alpha * (row[i] - duals[i]) + beta * ((sums[i] - duals[i]) - duals[i])
+        v = _relaxed(row[i], duals[i], sums[i], alpha, beta)
         change = (values[i] - v) / scale
         duals[i] = change
         sums[i] = (v + change) + change
