@@ -35,6 +35,8 @@ def main():
     parser.add_argument("--shrink", type=int, default=1,
                         help="divide every side of the volumes and PSFs by this (a smoke run)")
     args = parser.parse_args()
+    if args.shrink < 1:
+        parser.error(f"--shrink must be a whole number >= 1, got {args.shrink}")
     try:
         import torch
     except ImportError:
