@@ -102,6 +102,33 @@ def test_textured_dead_leaves():
     assert not torch.equal(data[0][1], DegradedDataset(2, patch=32, scale=2, seed=3)[0][1])
 
 
+def test_dead_leaves_rectangles():
+    from deconvkit import dead_leaves
+    from deconvkit.simulation import _half_sides, _in_rectangle
+
+    discs = dead_leaves((96, 96), seed=0, count=200, min_radius=4)
+    # rectangles=0 is the classical model, draw for draw
+    assert np.array_equal(discs, dead_leaves((96, 96), seed=0, count=200, min_radius=4,
+                                             rectangles=0.0))
+    mixed = dead_leaves((96, 96), seed=0, count=200, min_radius=4, rectangles=0.5)
+    assert not np.array_equal(discs, mixed) and 0 <= mixed.min() and mixed.max() <= 1
+    # a rectangle has the area of the disc it replaces, an aspect in [1, 8],
+    # and its mask is the rotated rectangle: 4 corners at the half sides
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[-60:60:0.05, -60:60:0.05]
+    for _ in range(5):
+        long, short = _half_sides(10.0, rng)
+        assert 1 <= long / short <= 8
+        inside = _in_rectangle(rows, cols, (long, short), angle=rng.uniform(0, np.pi))
+        assert abs(inside.sum() * 0.05 ** 2 / (np.pi * 100) - 1) < 0.01
+    corner = _in_rectangle(np.array([3.0, 3.1, 0.0]), np.array([1.0, 1.0, 1.1]), (3, 1), 0.0)
+    assert corner.tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="rectangles must be a fraction in"):
+        dead_leaves((8, 8), rectangles=1.5)
+    with pytest.raises(ValueError, match="rectangles must be a fraction in"):
+        DegradedDataset(2, patch=32, scale=2, rectangles=-0.1)
+
+
 def test_a_few_training_steps_reduce_the_loss():
     torch.manual_seed(0)
     data = DegradedDataset(8, patch=32, scale=2, seed=0)

@@ -128,7 +128,7 @@ def cell_phantom(shape=(40, 96, 96), *, seed=None) -> np.ndarray:
 
 def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: float = 1.0,
                 max_radius: float = 64.0, exponent: float = 3.0,
-                texture: float = 0.0) -> np.ndarray:
+                texture: float = 0.0, rectangles: float = 0.0) -> np.ndarray:
     """Procedural "dead leaves" image: occluding discs with power-law radii.
 
     Its statistics (scale invariance, sharp occlusion edges, a power-law
@@ -154,6 +154,11 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
         one of four textures: a crop of Gaussian noise with a power-law
         spectrum ``1/f**beta``, beta 1, 2 or 3 (grain to clouds), or a
         sinusoidal grating of random period (2 to 16 pixels) and orientation.
+    rectangles : float
+        Fraction of the leaves that are rectangles instead of discs, at a
+        random orientation with an aspect ratio log-uniform in [1, 8] and the
+        area of the disc they replace: straight edges, corners and thin bars,
+        which photos of built things are full of and discs never show.
 
     References
     ----------
@@ -169,6 +174,8 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
         raise ValueError(f"shape must be (H, W), got {shape}")
     if not texture >= 0:
         raise ValueError(f"texture must be an amplitude >= 0, got {texture!r}")
+    if not 0 <= rectangles <= 1:
+        raise ValueError(f"rectangles must be a fraction in [0, 1], got {rectangles!r}")
     rng = np.random.default_rng(seed)
     h, w = shape
     image = np.full(shape, np.nan)
@@ -179,13 +186,21 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
     a, b = min_radius ** (1 - exponent), max_radius ** (1 - exponent)
     for _ in range(count):
         r = (a + rng.random() * (b - a)) ** (1 / (1 - exponent))
+        # no draw without rectangles: the classical images stay the same
+        rectangle = bool(rectangles) and rng.random() < rectangles
+        half_sides = _half_sides(r, rng) if rectangle else None
+        reach = float(np.hypot(*half_sides)) if rectangle else r
         cy, cx = rng.uniform(-r, h + r), rng.uniform(-r, w + r)
-        y0, y1 = max(0, int(cy - r)), min(h, int(cy + r) + 1)
-        x0, x1 = max(0, int(cx - r)), min(w, int(cx + r) + 1)
+        y0, y1 = max(0, int(cy - reach)), min(h, int(cy + reach) + 1)
+        x0, x1 = max(0, int(cx - reach)), min(w, int(cx + reach) + 1)
         if y0 >= y1 or x0 >= x1:
             continue
         window = (slice(y0, y1), slice(x0, x1))
-        inside = ((rows[window] - cy) ** 2 + (cols[window] - cx) ** 2 <= r * r)
+        if rectangle:
+            inside = _in_rectangle(rows[window] - cy, cols[window] - cx, half_sides,
+                                   rng.uniform(0, np.pi))
+        else:
+            inside = ((rows[window] - cy) ** 2 + (cols[window] - cx) ** 2 <= r * r)
         free = inside & np.isnan(image[window])
         if free.any():
             slope = rng.normal(0, 0.2 / max(r, 1), 2)
@@ -197,6 +212,20 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
         if not np.isnan(image).any():
             break
     return np.nan_to_num(image, nan=rng.random())
+
+
+def _half_sides(radius: float, rng) -> tuple[float, float]:
+    """Half sides of a rectangle with a disc's area and an aspect ratio
+    log-uniform in [1, 8]."""
+    aspect = np.exp(rng.uniform(0, np.log(8)))
+    short = radius * np.sqrt(np.pi / (4 * aspect))
+    return aspect * short, short
+
+
+def _in_rectangle(dy, dx, half_sides, angle: float) -> np.ndarray:
+    along = dy * np.cos(angle) + dx * np.sin(angle)
+    across = dx * np.cos(angle) - dy * np.sin(angle)
+    return (np.abs(along) <= half_sides[0]) & (np.abs(across) <= half_sides[1])
 
 
 def _power_law_noise(shape, beta: float, rng) -> np.ndarray:

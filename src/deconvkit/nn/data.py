@@ -49,6 +49,9 @@ class DegradedDataset(Dataset):
     texture : float
         Largest amplitude of the leaves' textures (power-law noise or
         gratings, see :func:`deconvkit.dead_leaves`); 0 gives flat leaves.
+    rectangles : float
+        Fraction of the leaves drawn as rectangles (straight edges, corners,
+        thin bars) instead of discs.
     supersample : int
         Draw the sharp image this many times larger and downscale it, so that
         edges are antialiased like a camera's rather than jagged.
@@ -72,7 +75,8 @@ class DegradedDataset(Dataset):
     def __init__(self, length: int = 1000, *, patch: int = 64, scale: int = 2, kernel=None,
                  noise: float = 0.0, degradation: str = "blur", count: int = 400,
                  min_radius: float = 1.5, supersample: int = 1, sharp_blur: float = 0.0,
-                 sharp_noise: float = 0.0, texture: float = 0.0, seed: int = 0):
+                 sharp_noise: float = 0.0, texture: float = 0.0, rectangles: float = 0.0,
+                 seed: int = 0):
         if patch % scale:
             raise ValueError(f"patch={patch} must be divisible by scale={scale}")
         for name, value in (("noise", noise), ("sharp_blur", sharp_blur),
@@ -84,7 +88,9 @@ class DegradedDataset(Dataset):
         self.degradation, self.count, self.min_radius = degradation, count, min_radius
         self.supersample = int(supersample)
         self.sharp_blur, self.sharp_noise = float(sharp_blur), float(sharp_noise)
-        self.texture = float(texture)
+        if not 0 <= rectangles <= 1:
+            raise ValueError(f"rectangles must be a fraction in [0, 1], got {rectangles!r}")
+        self.texture, self.rectangles = float(texture), float(rectangles)
         self.length, self.patch, self.scale, self.noise, self.seed = length, patch, scale, \
             noise, seed
         kernel = psf_module.gaussian(0.5 * scale) if kernel is None else np.asarray(kernel)
@@ -100,7 +106,7 @@ class DegradedDataset(Dataset):
         side = self.patch * self.supersample
         sharp = dead_leaves((side, side), seed=rng, count=self.count,
                             min_radius=self.min_radius * self.supersample, max_radius=side / 2,
-                            texture=self.texture)
+                            texture=self.texture, rectangles=self.rectangles)
         if self.supersample > 1:
             sharp = bicubic_downscale(sharp, self.supersample)
         if self.sharp_blur:

@@ -30,6 +30,7 @@ Example config (every key has a default except ``model.name`` and ``model.scale`
     sharp_blur = 0.0        # defocus of the sharp image (max Gaussian sigma, per item)
     sharp_noise = 0.0       # grain added to the sharp image (max sigma, per item)
     texture = 0.0           # leaves' textures (max amplitude, per leaf)
+    rectangles = 0.0        # fraction of leaves drawn as rectangles instead of discs
     seed = 0
 
     [train]
@@ -62,7 +63,8 @@ __all__ = ["DEFAULTS", "ResidualSR", "build_model", "evaluate", "load", "load_co
 DEFAULTS = {
     "model": {"residual": True},
     "data": {"patch": 96, "items": 4000, "degradation": "bicubic", "noise": 0.0,
-             "sharp_blur": 0.0, "sharp_noise": 0.0, "texture": 0.0, "count": 150, "min_radius": 1.5,
+             "sharp_blur": 0.0, "sharp_noise": 0.0, "texture": 0.0, "rectangles": 0.0,
+             "count": 150, "min_radius": 1.5,
              "supersample": 2, "seed": 0},
     "train": {"steps": 4000, "batch_size": 16, "learning_rate": 1e-3, "seed": 0,
               "checkpoint_every": 500, "validate_every": 500, "validation_items": 32},
@@ -192,6 +194,7 @@ class _CachedData:
                                        sharp_blur=data["sharp_blur"],
                                        sharp_noise=data["sharp_noise"],
                                        texture=data["texture"],
+                                       rectangles=data["rectangles"],
                                        seed=data["seed"] + seed_offset)
         self.cache: dict[int, tuple] = {}
 
