@@ -2,6 +2,9 @@
 
 1. Seconds per RL iteration / the FFT floor (2 forward + 2 inverse real FFTs
    of the same padded shape, same library, same threads).  Target <= 1.25.
+   The test PSFs are Gaussians, separable: RL blurs by them in compiled 1-D
+   passes, below the floor; every figure is also printed for the FFT path
+   (``DECONVKIT_SEPARABLE=0``), which any other PSF takes.
 2. Time for deconvkit's default accelerated RL (Biggs; and with the
    ``acceleration="anderson"`` option) to reach the PSNR that
    scikit-image's ``richardson_lucy`` reaches in 50 iterations, against
@@ -64,7 +67,8 @@ def fft_floor(padded_shape, dtype=np.float32):
     return four
 
 
-def per_iteration(shape, kernel, accelerations=(None, "biggs"), repeat=10):
+def per_iteration(shape, kernel, modes=((None, "passes"), ("biggs", "passes"), (None, "fft"),
+                                         ("biggs", "fft")), repeat=10):
     """Seconds per RL iteration for each acceleration, and the FFT floor, all
     timed in alternation in one loop (the machine's load drifts: each is the
     best of ``repeat`` interleaved runs, and every mode shares the floor).
@@ -78,11 +82,14 @@ def per_iteration(shape, kernel, accelerations=(None, "biggs"), repeat=10):
     padded = tuple(scipy.fft.next_fast_len(n, real=True) for n in op.input_shape(shape))
     n = 20
 
-    def run(iterations, acceleration):
-        return lambda: dk.richardson_lucy(observed, kernel, iterations=iterations,
-                                          acceleration=acceleration, noise_sigma=0.01)
+    def run(iterations, acceleration, path):
+        def solve():
+            use_path(path)
+            dk.richardson_lucy(observed, kernel, iterations=iterations,
+                               acceleration=acceleration, noise_sigma=0.01)
+        return solve
 
-    runs = [run(count, acceleration) for acceleration in accelerations for count in (n + 2, 2)]
+    runs = [run(count, *mode) for mode in modes for count in (n + 2, 2)]
     four = fft_floor(padded)
 
     def floor():  # n sets in a row: a window as long as the n iterations it is set against
@@ -92,8 +99,9 @@ def per_iteration(shape, kernel, accelerations=(None, "biggs"), repeat=10):
     four()
     times = np.array([[best_of(f, 1) for f in runs + [floor]] for _ in range(repeat)])
     best = times.min(axis=0)
-    seconds = {a: (best[2 * i] - best[2 * i + 1]) / n  # set-up cancels out
-               for i, a in enumerate(accelerations)}
+    seconds = {mode: (best[2 * i] - best[2 * i + 1]) / n  # set-up cancels out
+               for i, mode in enumerate(modes)}
+    use_path("passes")
     return seconds, best[-1] / n, padded
 
 
@@ -142,6 +150,15 @@ def time_to_quality(truth, observed, kernel, reference, interior, acceleration):
     return time.perf_counter() - start, count
 
 
+PATHS = {"passes": True, "fft": False}  # RL's blur for a separable PSF
+
+
+def use_path(path):
+    """RL's blur by the separable test PSFs: compiled 1-D passes (the default
+    where they cost less) or the FFTs that any other PSF takes."""
+    dk._kernels.SEPARABLE = PATHS[path]
+
+
 def memory_child(shape, kernel_sigma, acceleration, iterations=5):
     """Runs in a fresh process: peak RSS growth during RL, and the peak of live
     numpy arrays (tracemalloc sees numpy's allocations), in bytes.  ``"auto"``
@@ -174,12 +191,13 @@ def _status(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def peak_memory(shape, kernel_sigma, acceleration, iterations=5):
+def peak_memory(shape, kernel_sigma, acceleration, iterations=5, path="passes"):
     code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import speed; "
             f"speed.memory_child({tuple(shape)!r}, {kernel_sigma!r}, {acceleration!r}, "
             f"{iterations!r})")
+    env = dict(os.environ, DECONVKIT_SEPARABLE="1" if PATHS[path] else "0")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=env)
     peaks = json.loads(out.stdout.strip().splitlines()[-1])
     kernel = dk.psf.gaussian(kernel_sigma, ndim=len(shape))
     op = dk.Convolution(kernel, boundary="valid")
@@ -196,39 +214,44 @@ def main():
     if args.quick:
         cases = [((512, 512), 2.0), ((48, 128, 128), 1.5)]
     print(f"threads: scipy.fft workers={os.cpu_count()}\n")
-    print("| shape | RL mode | s/iteration | FFT floor s | ratio (target <= 1.25) |")
-    print("|---|---|---|---|---|")
+    print("| shape | RL mode | blur | s/iteration | FFT floor s | ratio (target <= 1.25) |")
+    print("|---|---|---|---|---|---|")
     for shape, sigma in cases:
         kernel = dk.psf.gaussian(sigma, ndim=len(shape))
         seconds, floor, padded = per_iteration(shape, kernel)
-        for acceleration, spent in seconds.items():
-            print(f"| {shape} (padded {padded}) | {acceleration or 'plain'} | {spent:.4f} | "
-                  f"{floor:.4f} | {spent / floor:.2f} |", flush=True)
-    print("\n| shape | PSNR over | RL acceleration | scikit-image 50 it. s "
+        for (acceleration, path), spent in seconds.items():
+            print(f"| {shape} (padded {padded}) | {acceleration or 'plain'} | {path} | "
+                  f"{spent:.4f} | {floor:.4f} | {spent / floor:.2f} |", flush=True)
+    print("\n| shape | PSNR over | RL acceleration | blur | scikit-image 50 it. s "
           "| deconvkit s (iterations) | speed-up (target >= 10) |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for shape, sigma in cases:
         kernel = dk.psf.gaussian(sigma, ndim=len(shape))
         truth, observed, reference, sk = skimage_reference(shape, kernel)
         for interior in (False, True):
             region = "interior" if interior else "whole frame"
-            for acceleration in ("biggs", "anderson"):  # the default, then the option
+            # the default, then the option; each on both blurs
+            for acceleration, path in (("biggs", "passes"), ("anderson", "passes"),
+                                       ("biggs", "fft"), ("anderson", "fft")):
+                use_path(path)
                 ours, count = time_to_quality(truth, observed, kernel, reference, interior,
                                               acceleration)
-                row = f"| {shape} | {region} | {acceleration} | {sk:.2f} |"
+                use_path("passes")
+                row = f"| {shape} | {region} | {acceleration} | {path} | {sk:.2f} |"
                 if ours is None:
                     print(f"{row} not reached in 100 | - |")
                 else:
                     print(f"{row} {ours:.2f} ({count}) | {sk / ours:.1f}x |", flush=True)
     print("\nPeak memory of RL in padded float32 volumes:\n")
-    print("| shape | RL mode | iterations | extra resident (target <= 6) | live arrays |")
-    print("|---|---|---|---|---|")
+    print("| shape | RL mode | blur | iterations | extra resident (target <= 6) | live arrays |")
+    print("|---|---|---|---|---|---|")
     for shape, sigma in cases:
-        for acceleration, iterations in ((None, 5), ("biggs", 5), (None, "auto"),
-                                         ("biggs", "auto"), ("anderson", "auto")):
-            resident, live = peak_memory(shape, sigma, acceleration, iterations)
-            print(f"| {shape} | {acceleration or 'plain'} | {iterations} | {resident:.2f} | "
-                  f"{live:.2f} |", flush=True)
+        for path in PATHS:
+            for acceleration, iterations in ((None, 5), ("biggs", 5), (None, "auto"),
+                                             ("biggs", "auto"), ("anderson", "auto")):
+                resident, live = peak_memory(shape, sigma, acceleration, iterations, path)
+                print(f"| {shape} | {acceleration or 'plain'} | {path} | {iterations} | "
+                      f"{resident:.2f} | {live:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

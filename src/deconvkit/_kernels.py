@@ -29,6 +29,8 @@ AVAILABLE = importlib.util.find_spec("numba") is not None
 # DECONVKIT_NUMBA=0 turns the compiled loops off (to compare, or to avoid
 # the first run's compilation, a few seconds, cached on disk afterwards)
 ENABLED = AVAILABLE and os.environ.get("DECONVKIT_NUMBA", "1") != "0"
+# DECONVKIT_SEPARABLE=0 keeps RL on its FFTs for separable PSFs too (to compare)
+SEPARABLE = os.environ.get("DECONVKIT_SEPARABLE", "1") != "0"
 
 
 def fused(*arrays) -> bool:
@@ -629,3 +631,99 @@ def relative_change(new, old, window) -> float:
                         extent, new.nbytes)
     change, norm = (sum(column) ** 0.5 for column in zip(*sums))
     return change / norm if norm > 0 else 0.0
+
+
+# Blur by a separable PSF (a Gaussian, a box) as one 1-D pass per axis.  A
+# pass costs K multiply-adds per sample against the FFT's ~log2(N) per sample
+# per transform; with K up to ~3 log2(N) per axis the passes win: 3.2 against
+# 7.7 ms for a 1040x1040 blur and its adjoint by a 17x17 Gaussian, 31 against
+# 76 ms over 76x268x268 by 13x13x13 (2 cores; the FFT floor of one RL
+# iteration, four transforms of the fast-length grid).  Each pass reads one
+# array and writes another, the axis of the pass in the middle of an
+# (A, L, C) view so that the inner loop runs along whole contiguous rows.
+@_jit
+def _valid_middle(x, weights, out, ranges, zero):
+    a0, a1, j0, j1 = ranges
+    for a in range(a0, a1):
+        for j in range(j0, j1):
+            row = out[a, j]
+            for i in range(row.size):
+                row[i] = zero
+            for k in range(weights.size):
+                source, w = x[a, j + k], weights[k]
+                for i in range(row.size):
+                    row[i] += w * source[i]
+
+
+@_jit
+def _full_middle(x, weights, out, ranges, zero):
+    a0, a1, j0, j1 = ranges
+    length = x.shape[1]
+    for a in range(a0, a1):
+        for j in range(j0, j1):
+            row = out[a, j]
+            for i in range(row.size):
+                row[i] = zero
+            for k in range(max(0, j - length + 1), min(weights.size, j + 1)):
+                source, w = x[a, j - k], weights[k]
+                for i in range(row.size):
+                    row[i] += w * source[i]
+
+
+@_jit
+def _valid_last(x, weights, out, ranges, zero):
+    r0, r1 = ranges[0], ranges[1]
+    for r in range(r0, r1):
+        row, source = out[r], x[r]
+        for i in range(row.size):
+            row[i] = zero
+        for k in range(weights.size):
+            w = weights[k]
+            for i in range(row.size):
+                row[i] += w * source[i + k]
+
+
+@_jit
+def _full_last(x, weights, out, ranges, zero):
+    r0, r1 = ranges[0], ranges[1]
+    for r in range(r0, r1):
+        row, source = out[r], x[r]
+        for i in range(row.size):
+            row[i] = zero
+        for k in range(weights.size):
+            w = weights[k]
+            for i in range(source.size):
+                row[i + k] += w * source[i]
+
+
+def correlate_axis(x, weights, out, axis: int, *, full: bool) -> None:
+    """One axis of a separable blur, from ``x`` into ``out`` (C-contiguous
+    numpy arrays of one float dtype, equal but along ``axis``).
+
+    ``full=False``: the valid correlation, ``out[.., j, ..] = sum_k w[k]
+    x[.., j + k, ..]`` (``out`` shorter by ``len(w) - 1``); ``full=True``:
+    its adjoint, ``out[.., j, ..] = sum_k w[k] x[.., j - k, ..]`` over the
+    samples that exist (``out`` longer by ``len(w) - 1``).  Threaded over
+    blocks of the leading axes, or of ``axis`` itself when it leads.
+    """
+    axis %= x.ndim
+    lead = int(np.prod(x.shape[:axis]))
+    weights = np.ascontiguousarray(weights, dtype=x.dtype)
+    zero = x.dtype.type(0)
+    if axis == x.ndim - 1:
+        src, dst = x.reshape(lead, x.shape[-1]), out.reshape(lead, out.shape[-1])
+        kernel = _full_last if full else _valid_last
+        over_slices(lambda part: kernel(src, weights, dst, np.array([part.start, part.stop]),
+                                        zero), lead, out.nbytes)
+        return
+    trail = int(np.prod(x.shape[axis + 1:]))
+    src = x.reshape(lead, x.shape[axis], trail)
+    dst = out.reshape(lead, out.shape[axis], trail)
+    kernel = _full_middle if full else _valid_middle
+    rows = out.shape[axis]
+
+    def block(part):  # the leading axes' blocks, or the pass axis' own when it leads
+        ranges = [part.start, part.stop, 0, rows] if lead > 1 else [0, 1, part.start, part.stop]
+        kernel(src, weights, dst, np.array(ranges, dtype=np.int64), zero)
+
+    over_slices(block, lead if lead > 1 else rows, out.nbytes)
