@@ -15,6 +15,7 @@ from deconvkit import (
     total_variation,
 )
 from deconvkit.operators.differences import periodic_differences_adjoint
+from deconvkit.testing import assert_adjoint
 
 kernels = importlib.import_module("deconvkit._kernels")
 rl_module = importlib.import_module("deconvkit.restoration.richardson_lucy")
@@ -404,10 +405,11 @@ def test_separable_passes_equal_the_valid_operator(shape, kernel_shape, dtype):
     rng = np.random.default_rng(1)
     kernel = separable_psf(kernel_shape, rng).astype(dtype)
     image = rng.random(shape).astype(dtype)
-    op = Convolution(kernel, boundary="valid", method="direct")
-    factors = rl_module._separable_factors(kernel, op, image)
-    assert factors is not None
-    model = rl_module._SeparableModel(op, image, factors)
+    op = Convolution(kernel, boundary="valid")
+    weights = op.separable_weights(image, observed=True)
+    assert weights is not None
+    model = rl_module._SeparableModel(op, image, weights)
+    op = Convolution(kernel, boundary="valid", method="direct")  # the reference
     x = rng.random(model.object_shape).astype(dtype)
     tolerance = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
     np.testing.assert_allclose(model.forward(x), op.forward(x), **tolerance)
@@ -429,27 +431,43 @@ def test_separable_passes_are_taken_only_where_they_apply(monkeypatch):
     rng = np.random.default_rng(0)
     image = rng.random((64, 64)).astype(np.float32)
     gaussian = psf.gaussian(2.0).astype(np.float32)
-    factors = rl_module._separable_factors(gaussian, Convolution(gaussian, boundary="valid"),
-                                           image)
-    assert factors is not None and [f.shape for f in factors] == [(17,), (17,)]
+    weights = Convolution(gaussian, boundary="valid").separable_weights(image, observed=True)
+    assert weights is not None and [w.shape for w in weights] == [(17,), (17,)]
     disk = psf.disk(4.0).astype(np.float32)  # not an outer product
-    assert rl_module._separable_factors(disk, Convolution(disk, boundary="valid"), image) is None
-    for boundary in ("periodic", "symmetric"):  # the passes are the "valid" model's
-        op = Convolution(gaussian, boundary=boundary)
-        assert rl_module._separable_factors(gaussian, op, image) is None
+    assert Convolution(disk, boundary="valid").separable_weights(image) is None
+    derivative = np.outer([1.0, 0.0, -1.0], [1.0, 2.0, 1.0])  # sums to 0
+    assert Convolution(derivative, boundary="valid").separable_weights(image) is None
     # a long kernel: the FFTs cost less than its passes
     wide = psf.gaussian(12.0).astype(np.float32)
-    assert rl_module._separable_factors(wide, Convolution(wide, boundary="valid"),
-                                        image) is None
+    assert Convolution(wide, boundary="valid").separable_weights(image) is None
+    for method in ("fft", "direct"):  # asked for by name
+        op = Convolution(gaussian, boundary="valid", method=method)
+        assert op.separable_weights(image) is None
     op = Convolution(gaussian, boundary="valid")
     monkeypatch.setattr(kernels, "SEPARABLE", False)  # DECONVKIT_SEPARABLE=0
-    assert rl_module._separable_factors(gaussian, op, image) is None
+    assert op.separable_weights(image) is None
     monkeypatch.setattr(kernels, "SEPARABLE", True)
+    assert op.separable_weights(image.astype(np.int64)) is None
     torch = pytest.importorskip("torch")
-    as_torch = torch.from_numpy(image)
-    assert rl_module._separable_factors(torch.from_numpy(gaussian),
-                                        Convolution(gaussian, boundary="valid"),
-                                        as_torch) is None
+    assert op.separable_weights(torch.from_numpy(image)) is None
+
+
+@needs_numba
+@pytest.mark.parametrize("boundary", ["valid", "symmetric", "reflect", "edge", "zero"])
+def test_convolution_on_the_separable_passes_equals_the_fft(boundary):
+    """The padded boundary models' blur and exact adjoint go through the
+    passes too (they pad, then blur as ``"valid"``; ``"periodic"`` keeps its
+    unpadded FFTs for kernels over 27 taps)."""
+    rng = np.random.default_rng(4)
+    kernel = psf.gaussian((1.5, 2.5))
+    op, reference = (Convolution(kernel, boundary=boundary, method=method)
+                     for method in ("auto", "fft"))
+    x = rng.random(op.input_shape((45, 52)))
+    assert op.separable_weights(x, observed=boundary != "valid") is not None
+    np.testing.assert_allclose(op.forward(x), reference.forward(x), rtol=1e-10, atol=1e-12)
+    y = rng.random(op.output_shape(x.shape))
+    np.testing.assert_allclose(op.adjoint(y), reference.adjoint(y), rtol=1e-10, atol=1e-12)
+    assert_adjoint(op, x.shape)
 
 
 @needs_numba

@@ -696,6 +696,12 @@ def _full_last(x, weights, out, ranges, zero):
                 row[i + k] += w * source[i]
 
 
+def passes_apply(x) -> bool:
+    """True when :func:`correlate_axis` can blur ``x``: the loops on, separable
+    blurs not turned off (``DECONVKIT_SEPARABLE=0``), a numpy float array."""
+    return ENABLED and SEPARABLE and type(x) is np.ndarray and x.dtype.kind == "f"
+
+
 def correlate_axis(x, weights, out, axis: int, *, full: bool) -> None:
     """One axis of a separable blur, from ``x`` into ``out`` (C-contiguous
     numpy arrays of one float dtype, equal but along ``axis``).

@@ -294,9 +294,9 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
-    factors = _separable_factors(psf, op, image)
-    if factors is not None:
-        model = _SeparableModel(op, image, factors)
+    weights = op.separable_weights(image, observed=True) if boundary == "valid" else None
+    if weights is not None:
+        model = _SeparableModel(op, image, weights)
     elif boundary in ("valid", "periodic"):
         # plain RL has memory to spare (Biggs, which also keeps its last step,
         # would reach 6.0-6.1 padded volumes this way): it keeps the data on the
@@ -646,7 +646,7 @@ class _GridModel(_Model):
 class _SeparableModel(_Model):
     """``"valid"`` blur by a separable PSF as compiled 1-D passes, one per axis
     (:func:`deconvkit._kernels.correlate_axis`), where they cost less than
-    the FFTs (:func:`_separable_factors`).
+    the FFTs (:meth:`deconvkit.Convolution.separable_weights`).
 
     The object is the extended domain itself, ``n + K - 1``, with no
     fast-length slack.  Two object-sized arrays take the passes in turn: one
@@ -656,9 +656,9 @@ class _SeparableModel(_Model):
     passes each way the ratio and then ``A^T`` of it land where they must.
     """
 
-    def __init__(self, op, image, factors):
+    def __init__(self, op, image, weights):
         super().__init__(op, image)
-        self.factors = [np.ascontiguousarray(f[::-1], dtype=image.dtype) for f in factors]
+        self.weights = weights
         batch = tuple(image.shape[:image.ndim - op.ndim])
         self.object_shape = batch + op.input_shape(tuple(image.shape[-op.ndim:]))
         self.kept = np.empty(math.prod(self.object_shape), image.dtype)
@@ -670,10 +670,10 @@ class _SeparableModel(_Model):
         shape, into = list(x.shape), (first, second)
         axes = range(-self.op.ndim, 0) if full else range(-1, -self.op.ndim - 1, -1)
         for step, axis in enumerate(axes):
-            k = len(self.factors[axis])
+            k = len(self.weights[axis])
             shape[axis] += k - 1 if full else 1 - k
             out = into[step % 2][:math.prod(shape)].reshape(shape)
-            _kernels.correlate_axis(x, self.factors[axis], out, axis, full=full)
+            _kernels.correlate_axis(x, self.weights[axis], out, axis, full=full)
             x = out
         return x
 
@@ -706,33 +706,6 @@ class _SeparableModel(_Model):
     def recycle(self, array):
         if self.spare is None and array.shape == self.object_shape:
             self.spare = array.reshape(-1)
-
-
-def _separable_factors(psf, op, image):
-    """The 1-D factors of ``psf`` when it is their outer product (to 64
-    round-offs of its peak: Gaussians, boxes) and their passes cost less than
-    RL's four FFTs, for ``"valid"`` numpy data and the compiled loops; else None.
-
-    The passes take about half the time per multiply-add that the FFTs take
-    per sample and ``log2`` of the grid (the measurements in
-    :mod:`deconvkit._kernels`): so they win up to ``sum(K) ~ 4 log2(N)``;
-    the bound here, ``3 log2(N)``, leaves a margin for other machines.
-    """
-    if (not _kernels.SEPARABLE or op.boundary != "valid"
-            or not is_numpy(array_namespace(image, psf))
-            or psf.ndim != op.ndim or not _kernels.fused(image)):
-        return None
-    grid, _ = fft_grid(op, tuple(image.shape[-op.ndim:]))
-    if sum(psf.shape) > 3 * math.log2(max(math.prod(grid), 2)):
-        return None
-    axes = range(psf.ndim)
-    factors = [psf.sum(axis=tuple(j for j in axes if j != i), dtype=np.float64) for i in axes]
-    total = float(psf.sum(dtype=np.float64))
-    outer = functools.reduce(np.multiply.outer, factors) / total ** (psf.ndim - 1)
-    tolerance = 64 * np.finfo(psf.dtype).eps * float(psf.max())
-    if float(np.abs(outer - psf).max()) > tolerance:
-        return None
-    return [f / total ** ((psf.ndim - 1) / psf.ndim) for f in factors]
 
 
 class _Normaliser:
