@@ -642,21 +642,7 @@ def relative_change(new, old, window) -> float:
 # array and writes another, the axis of the pass in the middle of an
 # (A, L, C) view so that the inner loop runs along whole contiguous rows.
 @_jit
-def _valid_middle(x, weights, out, ranges, zero):
-    a0, a1, j0, j1 = ranges
-    for a in range(a0, a1):
-        for j in range(j0, j1):
-            row = out[a, j]
-            for i in range(row.size):
-                row[i] = zero
-            for k in range(weights.size):
-                source, w = x[a, j + k], weights[k]
-                for i in range(row.size):
-                    row[i] += w * source[i]
-
-
-@_jit
-def _full_middle(x, weights, out, ranges, zero):
+def _correlate_middle(x, weights, out, ranges, full, zero):
     a0, a1, j0, j1 = ranges
     length = x.shape[1]
     for a in range(a0, a1):
@@ -664,36 +650,29 @@ def _full_middle(x, weights, out, ranges, zero):
             row = out[a, j]
             for i in range(row.size):
                 row[i] = zero
-            for k in range(max(0, j - length + 1), min(weights.size, j + 1)):
-                source, w = x[a, j - k], weights[k]
+            # valid: out[j] = sum_k w[k] x[j + k]; full: out[j] = sum_k w[k] x[j - k]
+            first, stop = ((max(0, j - length + 1), min(weights.size, j + 1)) if full
+                           else (0, weights.size))
+            for k in range(first, stop):
+                source, w = x[a, j - k if full else j + k], weights[k]
                 for i in range(row.size):
                     row[i] += w * source[i]
 
 
 @_jit
-def _valid_last(x, weights, out, ranges, zero):
-    r0, r1 = ranges[0], ranges[1]
-    for r in range(r0, r1):
+def _correlate_last(x, weights, out, ranges, full, zero):
+    for r in range(ranges[0], ranges[1]):
         row, source = out[r], x[r]
         for i in range(row.size):
             row[i] = zero
         for k in range(weights.size):
             w = weights[k]
-            for i in range(row.size):
-                row[i] += w * source[i + k]
-
-
-@_jit
-def _full_last(x, weights, out, ranges, zero):
-    r0, r1 = ranges[0], ranges[1]
-    for r in range(r0, r1):
-        row, source = out[r], x[r]
-        for i in range(row.size):
-            row[i] = zero
-        for k in range(weights.size):
-            w = weights[k]
-            for i in range(source.size):
-                row[i + k] += w * source[i]
+            if full:  # unit-step slices both ways, so that the loops vectorise
+                for i in range(source.size):
+                    row[i + k] += w * source[i]
+            else:
+                for i in range(row.size):
+                    row[i] += w * source[i + k]
 
 
 def passes_apply(x) -> bool:
@@ -718,18 +697,17 @@ def correlate_axis(x, weights, out, axis: int, *, full: bool) -> None:
     zero = x.dtype.type(0)
     if axis == x.ndim - 1:
         src, dst = x.reshape(lead, x.shape[-1]), out.reshape(lead, out.shape[-1])
-        kernel = _full_last if full else _valid_last
-        over_slices(lambda part: kernel(src, weights, dst, np.array([part.start, part.stop]),
-                                        zero), lead, out.nbytes)
+        over_slices(lambda part: _correlate_last(src, weights, dst,
+                                                 np.array([part.start, part.stop]), full, zero),
+                    lead, out.nbytes)
         return
     trail = int(np.prod(x.shape[axis + 1:]))
     src = x.reshape(lead, x.shape[axis], trail)
     dst = out.reshape(lead, out.shape[axis], trail)
-    kernel = _full_middle if full else _valid_middle
     rows = out.shape[axis]
 
     def block(part):  # the leading axes' blocks, or the pass axis' own when it leads
         ranges = [part.start, part.stop, 0, rows] if lead > 1 else [0, 1, part.start, part.stop]
-        kernel(src, weights, dst, np.array(ranges, dtype=np.int64), zero)
+        _correlate_middle(src, weights, dst, np.array(ranges, dtype=np.int64), full, zero)
 
     over_slices(block, lead if lead > 1 else rows, out.nbytes)

@@ -162,7 +162,7 @@ class Convolution(LinearOperator):
         return full if self.boundary == "valid" else pad_adjoint(full, self.widths, self.boundary)
 
     def separable_weights(self, x, *, observed: bool = False):
-        """The 1-D weights of the compiled passes (:func:`_separable_passes`)
+        """The 1-D weights of the compiled passes (:func:`separable_passes`)
         that blur ``x``, the input of the ``"valid"`` blur that every boundary
         model runs (``observed``: ``x`` has the blur's output size, the input
         is larger by ``K - 1``: a same-size model's padding, or the adjoint's
@@ -201,7 +201,7 @@ class Convolution(LinearOperator):
     def _valid(self, x):
         weights = self.separable_weights(x)
         if weights is not None:
-            return _separable_passes(x, weights, full=False)
+            return separable_passes(x, weights, full=False)
         if not self._use_fft(x):
             return _direct(x, self._kernel(x), adjoint=False)
         tail = x.shape[-self.ndim:]
@@ -216,7 +216,7 @@ class Convolution(LinearOperator):
     def _valid_adjoint(self, y):
         weights = self.separable_weights(y, observed=True)
         if weights is not None:
-            return _separable_passes(y, weights, full=True)
+            return separable_passes(y, weights, full=True)
         if not self._use_fft(y):
             return _direct(y, self._kernel(y), adjoint=True)
         tail = tuple(n + k - 1 for n, k in zip(y.shape[-self.ndim:], self.kernel_shape))
@@ -345,16 +345,23 @@ def _separable_weights(psf, dtype):
     return [np.ascontiguousarray(p[::-1] / scale, dtype=dtype) for p in profiles]
 
 
-def _separable_passes(x, weights, *, full: bool):
+def separable_passes(x, weights, *, full: bool, buffers=None):
     """The ``"valid"`` convolution by a separable PSF (``full``: its adjoint)
-    as one compiled 1-D pass per axis (:func:`deconvkit._kernels.correlate_axis`)."""
+    as one compiled 1-D pass per axis (:func:`deconvkit._kernels.correlate_axis`),
+    ``weights`` from :meth:`Convolution.separable_weights`.
+
+    ``buffers``: two flat arrays, each at least as large as the largest
+    intermediate, that the passes write in turn (the first pass into the
+    first); the result is a view of one of them.  By default each pass
+    allocates its result.
+    """
     d = len(weights)
     x = np.ascontiguousarray(x)
-    for axis in (range(-d, 0) if full else range(-1, -d - 1, -1)):
-        k = len(weights[axis])
+    for step, axis in enumerate(range(-d, 0) if full else range(-1, -d - 1, -1)):
         shape = list(x.shape)
-        shape[axis] += k - 1 if full else 1 - k
-        out = np.empty(shape, x.dtype)
+        shape[axis] += (1 if full else -1) * (len(weights[axis]) - 1)
+        out = (np.empty(shape, x.dtype) if buffers is None
+               else buffers[step % 2][:math.prod(shape)].reshape(shape))
         _kernels.correlate_axis(x, weights[axis], out, axis, full=full)
         x = out
     return x

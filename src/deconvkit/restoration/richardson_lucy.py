@@ -26,6 +26,7 @@ from .._array_api import (
 )
 from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
+from ..operators.convolution import separable_passes
 from ._common import (
     empty_spectrum,
     fft_grid,
@@ -664,19 +665,6 @@ class _SeparableModel(_Model):
         self.kept = np.empty(math.prod(self.object_shape), image.dtype)
         self.spare = None
 
-    def _passes(self, x, first, second, *, full):
-        """The ``d`` passes from ``x``, alternating between the flat arrays
-        ``first`` and ``second``; returns the last result."""
-        shape, into = list(x.shape), (first, second)
-        axes = range(-self.op.ndim, 0) if full else range(-1, -self.op.ndim - 1, -1)
-        for step, axis in enumerate(axes):
-            k = len(self.weights[axis])
-            shape[axis] += k - 1 if full else 1 - k
-            out = into[step % 2][:math.prod(shape)].reshape(shape)
-            _kernels.correlate_axis(x, self.weights[axis], out, axis, full=full)
-            x = out
-        return x
-
     def _take_spare(self):
         spare, self.spare = self.spare, None
         return spare if spare is not None else np.empty(math.prod(self.object_shape),
@@ -684,16 +672,17 @@ class _SeparableModel(_Model):
 
     def forward(self, x):
         self.spare = self._take_spare()
-        self.buffer = self._passes(x, self.kept, self.spare, full=False)
+        self.buffer = separable_passes(x, self.weights, full=False,
+                                       buffers=(self.kept, self.spare))
         return self.buffer
 
     def adjoint_of_ratio(self):
         buffer, self.buffer = self.buffer, None
         spare = self.spare if self.spare is not None else self._take_spare()
         self.spare = None
-        if self.op.ndim % 2:  # the ratio is in the kept array
-            return self._passes(buffer, spare, self.kept, full=True)
-        return self._passes(buffer, self.kept, spare, full=True)
+        # the ratio is in the kept array for an odd number of passes
+        buffers = (spare, self.kept) if self.op.ndim % 2 else (self.kept, spare)
+        return separable_passes(buffer, self.weights, full=True, buffers=buffers)
 
     def adjoint_of_ones(self, mask=None):
         spare = self._take_spare()
