@@ -159,8 +159,9 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
     of FFTs, where its summed side lengths are at most 3 log2 of the FFT
     grid's size (a 17x17 Gaussian on 1024x1024, 13x13x13 on 64x256x256;
     not 33x33x33 on 256**3).  The iterates are the FFT path's to float32
-    round-off, each iteration 1.9-2.9x faster (``benchmarks/speed.py``: 0.40-0.49
-    of the FFT floor at 1024x1024, 0.33-0.35 at 64x256x256).
+    round-off, each iteration 2-3x faster (two runs of ``benchmarks/speed.py``:
+    0.40-0.54 of the FFT floor at 1024x1024, 0.33-0.35 at 64x256x256,
+    against 0.88-1.20 on the FFTs).
     ``DECONVKIT_SEPARABLE=0`` keeps the FFTs.
 
     References
