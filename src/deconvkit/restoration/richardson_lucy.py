@@ -679,8 +679,7 @@ class _SeparableModel(_Model):
 
     def adjoint_of_ratio(self):
         buffer, self.buffer = self.buffer, None
-        spare = self.spare if self.spare is not None else self._take_spare()
-        self.spare = None
+        spare = self._take_spare()
         # the ratio is in the kept array for an odd number of passes
         buffers = (spare, self.kept) if self.op.ndim % 2 else (self.kept, spare)
         return separable_passes(buffer, self.weights, full=True, buffers=buffers)
