@@ -448,6 +448,9 @@ def test_separable_passes_are_taken_only_where_they_apply(monkeypatch):
     assert op.separable_weights(image) is None
     monkeypatch.setattr(kernels, "SEPARABLE", True)
     assert op.separable_weights(image.astype(np.int64)) is None
+    with pytest.raises(ValueError, match="C-contiguous"):
+        kernels.correlate_axis(image, weights[0], np.empty((64, 96), np.float32)[:, ::2], 0,
+                               full=True)
     torch = pytest.importorskip("torch")
     assert op.separable_weights(torch.from_numpy(image)) is None
 

@@ -635,7 +635,8 @@ def relative_change(new, old, window) -> float:
 
 # Blur by a separable PSF (a Gaussian, a box) as one 1-D pass per axis.  A
 # pass costs K multiply-adds per sample against the FFT's ~log2(N) per sample
-# per transform; with K up to ~3 log2(N) per axis the passes win: 3.2 against
+# per transform; with side lengths summing to up to ~4 log2(N) the passes
+# win (Convolution.separable_weights takes them up to 3 log2(N)): 3.2 against
 # 7.7 ms for a 1040x1040 blur and its adjoint by a 17x17 Gaussian, 31 against
 # 76 ms over 76x268x268 by 13x13x13 (2 cores; the FFT floor of one RL
 # iteration, four transforms of the fast-length grid).  Each pass reads one
@@ -691,6 +692,9 @@ def correlate_axis(x, weights, out, axis: int, *, full: bool) -> None:
     samples that exist (``out`` longer by ``len(w) - 1``).  Threaded over
     blocks of the leading axes, or of ``axis`` itself when it leads.
     """
+    if not (x.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("correlate_axis needs C-contiguous arrays (a reshaped copy of "
+                         "out would lose the writes)")
     axis %= x.ndim
     lead = int(np.prod(x.shape[:axis]))
     weights = np.ascontiguousarray(weights, dtype=x.dtype)
