@@ -166,6 +166,24 @@ def test_chunk_memory_estimate_scales_with_the_working_float():
     assert np.prod(anderson) < np.prod(biggs) / 1.5
 
 
+def test_chunks_take_a_short_axis_whole_where_that_wastes_less():
+    from deconvkit._outofcore import choose_chunks
+
+    shape, kernel, limit = (256, 2048, 2048), (9, 9, 9), int(1.2e9)
+    depth = 45  # 5 PSF widths
+    chunks = choose_chunks(shape, kernel, "richardson_lucy", limit)
+    assert chunks[0] == 256 and chunks[1] == chunks[2]
+
+    def waste(c):  # grown volume per restored voxel
+        return np.prod([min(s + 2 * depth, n) for s, n in zip(c, shape)]) / np.prod(c)
+
+    cube = 194  # the largest equal side that fits: (194 + 90)**3 * 4 * 13 <= 1.2e9
+    assert (cube + 2 * depth) ** 3 * 4 * 13 <= limit < (cube + 1 + 2 * depth) ** 3 * 4 * 13
+    assert waste(chunks) < 0.75 * waste((cube,) * 3)  # 2.04 against 2.83
+    # a volume of equal sides keeps equal sides
+    assert len(set(choose_chunks((1024,) * 3, kernel, "richardson_lucy", limit))) == 1
+
+
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/clear_refs"),
                     reason="measures peak resident memory through Linux /proc")
 @pytest.mark.parametrize("method,options", [("total_variation", {}), ("richardson_lucy", {}),
