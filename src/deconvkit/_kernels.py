@@ -678,8 +678,10 @@ def _correlate_last(x, weights, out, ranges, full, zero):
 
 def passes_apply(x) -> bool:
     """True when :func:`correlate_axis` can blur ``x``: the loops on, separable
-    blurs not turned off (``DECONVKIT_SEPARABLE=0``), a numpy float array."""
-    return ENABLED and SEPARABLE and type(x) is np.ndarray and x.dtype.kind == "f"
+    blurs not turned off (``DECONVKIT_SEPARABLE=0``), a numpy float32 or
+    float64 array (numba has no float16 or long double arithmetic)."""
+    return (ENABLED and SEPARABLE and type(x) is np.ndarray
+            and x.dtype in (np.float32, np.float64))
 
 
 def correlate_axis(x, weights, out, axis: int, *, full: bool) -> None:
