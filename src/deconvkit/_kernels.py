@@ -29,7 +29,8 @@ AVAILABLE = importlib.util.find_spec("numba") is not None
 # DECONVKIT_NUMBA=0 turns the compiled loops off (to compare, or to avoid
 # the first run's compilation, a few seconds, cached on disk afterwards)
 ENABLED = AVAILABLE and os.environ.get("DECONVKIT_NUMBA", "1") != "0"
-# DECONVKIT_SEPARABLE=0 keeps RL on its FFTs for separable PSFs too (to compare)
+# DECONVKIT_SEPARABLE=0 keeps separable PSFs on the FFTs too, in the convolution
+# operator and in RL (to compare)
 SEPARABLE = os.environ.get("DECONVKIT_SEPARABLE", "1") != "0"
 
 

@@ -661,8 +661,7 @@ class _SeparableModel(_Model):
     def __init__(self, op, image, weights):
         super().__init__(op, image)
         self.weights = weights
-        batch = tuple(image.shape[:image.ndim - op.ndim])
-        self.object_shape = batch + op.input_shape(tuple(image.shape[-op.ndim:]))
+        self.object_shape = op.input_shape(tuple(image.shape))  # leading batch axes kept
         self.kept = np.empty(math.prod(self.object_shape), image.dtype)
         self.spare = None
 
