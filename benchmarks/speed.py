@@ -69,7 +69,7 @@ def fft_floor(padded_shape, dtype=np.float32):
 
 def per_iteration(shape, kernel, modes=((None, "passes"), ("biggs", "passes"), (None, "fft"),
                                          ("biggs", "fft")), repeat=10):
-    """Seconds per RL iteration for each acceleration, and the FFT floor, all
+    """Seconds per RL iteration for each mode (acceleration, blur), and the FFT floor, all
     timed in alternation in one loop (the machine's load drifts: each is the
     best of ``repeat`` interleaved runs, and every mode shares the floor).
     The floor is timed over as many sets of transforms in a row as the RL
