@@ -47,7 +47,9 @@ def test_config_files_and_errors(tmp_path):
                          ({"model": {"name": "ESPCN", "scale": 2}, "optim": {}},
                           "unknown config section"),
                          ({"model": {"name": "ESPCN", "scale": 2}, "train": {"epochs": 3}},
-                          "unknown train key")]:
+                          "unknown train key"),
+                         ({"model": {"name": "ESPCN", "scale": 2}, "train": {"loss": "huber"}},
+                          "train.loss must be one of")]:
         with pytest.raises(ValueError, match=message):
             training.load_config(raw)
     with pytest.raises(FileNotFoundError, match="no such config"):
@@ -59,6 +61,17 @@ def test_config_files_and_errors(tmp_path):
     torch.save({"weights": 1}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a model written by deconvkit train"):
         training.load(tmp_path / "x.pt")
+
+
+def test_loss_key_picks_the_training_loss(tmp_path):
+    logged = {}
+    for loss in ("mse", "l1"):
+        config = {**TINY, "train": {**TINY["train"], "loss": loss, "steps": 3}}
+        training.train(config, tmp_path / loss)
+        rows = (tmp_path / loss / "metrics.csv").read_text().splitlines()
+        logged[loss] = float(rows[1].split(",")[1])
+    # residuals well below 1: their mean absolute value far exceeds their mean square
+    assert logged["l1"] > 3 * logged["mse"] > 0
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ Example config (every key has a default except ``model.name`` and ``model.scale`
     steps = 4000
     batch_size = 16
     learning_rate = 1e-3
+    loss = "mse"            # or "l1" (EDSR's choice)
     seed = 0
     checkpoint_every = 500
     validate_every = 500
@@ -66,10 +67,11 @@ DEFAULTS = {
              "sharp_blur": 0.0, "sharp_noise": 0.0, "texture": 0.0, "rectangles": 0.0,
              "count": 150, "min_radius": 1.5,
              "supersample": 2, "seed": 0},
-    "train": {"steps": 4000, "batch_size": 16, "learning_rate": 1e-3, "seed": 0,
+    "train": {"steps": 4000, "batch_size": 16, "learning_rate": 1e-3, "loss": "mse", "seed": 0,
               "checkpoint_every": 500, "validate_every": 500, "validation_items": 32},
 }
 MODELS = {"EDSR": _models.EDSR, "ESPCN": _models.ESPCN, "FSRCNN": _models.FSRCNN}
+LOSSES = {"mse": nn.functional.mse_loss, "l1": nn.functional.l1_loss}
 
 
 class ResidualSR(nn.Module):
@@ -145,6 +147,8 @@ def load_config(source) -> dict:
     train = config["train"]
     if not (isinstance(train["learning_rate"], (int, float)) and train["learning_rate"] > 0):
         raise ValueError(f"train.learning_rate must be > 0, got {train['learning_rate']!r}")
+    if train["loss"] not in LOSSES:
+        raise ValueError(f"train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
     return config
 
 
@@ -268,6 +272,7 @@ def train(config, out_dir, *, resume: bool = True, progress=None, stop_after: in
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         step = state["step"]
+    loss_of = LOSSES[settings["loss"]]
     data = _CachedData(config)
     validation = _CachedData(config, seed_offset=10_000, items=settings["validation_items"])
     log = out_dir / "metrics.csv"
@@ -284,7 +289,7 @@ def train(config, out_dir, *, resume: bool = True, progress=None, stop_after: in
     while step < settings["steps"]:
         low, high = data.batch(_batch_indices(step, settings["batch_size"], len(data),
                                               settings["seed"]))
-        loss = nn.functional.mse_loss(model(low), high)
+        loss = loss_of(model(low), high)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
