@@ -49,6 +49,8 @@ def test_config_files_and_errors(tmp_path):
                          ({"model": {"name": "ESPCN", "scale": 2}, "train": {"epochs": 3}},
                           "unknown train key"),
                          ({"model": {"name": "ESPCN", "scale": 2}, "train": {"loss": "huber"}},
+                          "train.loss must be one of"),
+                         ({"model": {"name": "ESPCN", "scale": 2}, "train": {"loss": ["l1"]}},
                           "train.loss must be one of")]:
         with pytest.raises(ValueError, match=message):
             training.load_config(raw)

@@ -147,7 +147,7 @@ def load_config(source) -> dict:
     train = config["train"]
     if not (isinstance(train["learning_rate"], (int, float)) and train["learning_rate"] > 0):
         raise ValueError(f"train.learning_rate must be > 0, got {train['learning_rate']!r}")
-    if train["loss"] not in LOSSES:
+    if not (isinstance(train["loss"], str) and train["loss"] in LOSSES):
         raise ValueError(f"train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
     return config
 
