@@ -76,6 +76,39 @@ def test_loss_key_picks_the_training_loss(tmp_path):
     assert logged["l1"] > 3 * logged["mse"] > 0
 
 
+def test_device_key_and_its_errors(tmp_path, capsys):
+    assert training.resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training.resolve_device("auto").type == expected
+    for bad in ("gpu0", 3, ["cuda"]):
+        with pytest.raises(ValueError, match="train.device must be"):
+            training.load_config({**TINY, "train": {**TINY["train"], "device": bad}})
+    if not torch.cuda.is_available():  # named but absent: an error, not a quiet CPU run
+        with pytest.raises(ValueError, match="sees 0 CUDA GPU"):
+            training.train({**TINY, "train": {**TINY["train"], "device": "cuda"}},
+                           tmp_path / "run")
+        config = tmp_path / "tiny.toml"
+        config.write_text('[model]\nname = "ESPCN"\nscale = 2\n')
+        assert main(["train", str(config), "--out", str(tmp_path / "cli"),
+                     "--device", "cuda:1"]) == 2
+        assert "sees 0 CUDA GPU" in capsys.readouterr().err
+    config = tmp_path / "tiny.toml"
+    config.write_text('[model]\nname = "ESPCN"\nscale = 2\n')
+    assert main(["train", str(config), "--out", str(tmp_path / "x"), "--device", "tpu"]) == 2
+    assert "train.device must be" in capsys.readouterr().err
+
+
+def test_data_workers_draw_the_same_items():
+    config = training.load_config({**TINY, "data": {**TINY["data"], "items": 6}})
+    one = training._CachedData(config)
+    config["data"]["workers"] = 2
+    two = training._CachedData(config)
+    assert len(two.cache) == 6  # drawn up front by the pool
+    for index in range(6):
+        for a, b in zip(one.item(index), two.item(index)):
+            assert torch.equal(a, b)
+
+
 @pytest.fixture(scope="module")
 def small_model():
     torch.manual_seed(0)

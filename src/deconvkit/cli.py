@@ -703,14 +703,21 @@ def demo(out_dir, overwrite, quiet):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: checkpoint.pt, metrics.csv, model.pt, config.toml.")
 @click.option("--fresh", is_flag=True, help="Start over even if the folder has a checkpoint.")
+@click.option("--device", default=None,
+              help="Override the config's train.device: auto, cpu, cuda, cuda:N, mps.")
 @click.option("-q", "--quiet", is_flag=True)
-def train_command(config_path, out_dir, fresh, quiet):
+def train_command(config_path, out_dir, fresh, device, quiet):
     """Train a super-resolution network from a TOML/YAML CONFIG (resumes by default)."""
-    from .nn.training import load_config, train
+    from .nn.training import load_config, resolve_device, train
 
-    steps = load_config(config_path)["train"]["steps"]
-    with _Progress(steps, "train", quiet) as progress:
-        target = train(config_path, out_dir, resume=not fresh,
+    config = load_config(config_path)
+    if device is not None:
+        config["train"]["device"] = device
+        load_config(config)  # the same check as a config file's value
+    if not quiet:
+        _console().print(f"training on {resolve_device(config['train']['device'])}")
+    with _Progress(config["train"]["steps"], "train", quiet) as progress:
+        target = train(config, out_dir, resume=not fresh,
                        progress=lambda step, total, loss: progress(step))
     if not quiet:
         _console().print(f"trained -> {target} (metrics in {Path(out_dir) / 'metrics.csv'})")

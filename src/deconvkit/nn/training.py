@@ -32,12 +32,14 @@ Example config (every key has a default except ``model.name`` and ``model.scale`
     texture = 0.0           # leaves' textures (max amplitude, per leaf)
     rectangles = 0.0        # fraction of leaves drawn as rectangles instead of discs
     seed = 0
+    workers = 1             # processes that draw the items (the same items for any count)
 
     [train]
     steps = 4000
     batch_size = 16
     learning_rate = 1e-3
     loss = "mse"            # or "l1" (EDSR's choice)
+    device = "auto"         # a CUDA GPU if torch sees one, else the CPU; or "cpu", "cuda:1"
     seed = 0
     checkpoint_every = 500
     validate_every = 500
@@ -59,15 +61,17 @@ from ..metrics import psnr
 from . import models as _models
 from .data import DegradedDataset
 
-__all__ = ["DEFAULTS", "ResidualSR", "build_model", "evaluate", "load", "load_config", "train"]
+__all__ = ["DEFAULTS", "ResidualSR", "build_model", "evaluate", "load", "load_config",
+           "resolve_device", "train"]
 
 DEFAULTS = {
     "model": {"residual": True},
     "data": {"patch": 96, "items": 4000, "degradation": "bicubic", "noise": 0.0,
              "sharp_blur": 0.0, "sharp_noise": 0.0, "texture": 0.0, "rectangles": 0.0,
              "count": 150, "min_radius": 1.5,
-             "supersample": 2, "seed": 0},
-    "train": {"steps": 4000, "batch_size": 16, "learning_rate": 1e-3, "loss": "mse", "seed": 0,
+             "supersample": 2, "seed": 0, "workers": 1},
+    "train": {"steps": 4000, "batch_size": 16, "learning_rate": 1e-3, "loss": "mse",
+              "device": "auto", "seed": 0,
               "checkpoint_every": 500, "validate_every": 500, "validation_items": 32},
 }
 MODELS = {"EDSR": _models.EDSR, "ESPCN": _models.ESPCN, "FSRCNN": _models.FSRCNN}
@@ -136,7 +140,7 @@ def load_config(source) -> dict:
         if unknown:
             raise ValueError(f"unknown {section} key(s) {sorted(unknown)}; use "
                              f"{', '.join(DEFAULTS[section])}")
-    counts = {"data": ("patch", "items", "count", "supersample"),
+    counts = {"data": ("patch", "items", "count", "supersample", "workers"),
               "train": ("steps", "batch_size", "checkpoint_every", "validate_every",
                         "validation_items")}
     for section, keys in counts.items():
@@ -149,7 +153,38 @@ def load_config(source) -> dict:
         raise ValueError(f"train.learning_rate must be > 0, got {train['learning_rate']!r}")
     if not (isinstance(train["loss"], str) and train["loss"] in LOSSES):
         raise ValueError(f"train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
+    _parse_device(train["device"])  # a typo fails here; availability is checked when training
     return config
+
+
+def _parse_device(name) -> torch.device | None:
+    """``train.device`` as a torch device (None for ``"auto"``)."""
+    if name == "auto":
+        return None
+    try:
+        if not isinstance(name, str):
+            raise TypeError
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"train.device must be \"auto\", \"cpu\", \"cuda\", \"cuda:N\" or "
+                         f"\"mps\", got {name!r}") from None
+
+
+def resolve_device(name) -> torch.device:
+    """The device ``train.device`` names; ``"auto"``: the first CUDA GPU that
+    torch sees, else the CPU.  A named accelerator torch cannot use is an error,
+    not a silent run on the CPU."""
+    device = _parse_device(name)
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and not (torch.cuda.is_available()
+                                      and (device.index or 0) < torch.cuda.device_count()):
+        raise ValueError(f"train.device={name!r}, but torch {torch.__version__} sees "
+                         f"{torch.cuda.device_count()} CUDA GPU(s); use \"auto\" or \"cpu\"")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"train.device={name!r}, but this torch has no MPS backend; "
+                         "use \"auto\" or \"cpu\"")
+    return device
 
 
 def build_model(config: dict) -> nn.Module:
@@ -201,6 +236,23 @@ class _CachedData:
                                        rectangles=data["rectangles"],
                                        seed=data["seed"] + seed_offset)
         self.cache: dict[int, tuple] = {}
+        if data["workers"] > 1:
+            self._draw_all(data["workers"])
+
+    def _draw_all(self, workers: int):
+        """Every item, drawn by ``workers`` processes (each item is seeded by its
+        index, so the set is the same as one process draws)."""
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        n = len(self.dataset)
+        chunks = [range(start, min(start + 64, n)) for start in range(0, n, 64)]
+        # spawned, not forked: a fork of a process running torch's thread pool can hang
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for chunk, pairs in zip(chunks, pool.map(_draw_items, [self.dataset] * len(chunks),
+                                                     chunks)):
+                for index, (low, high) in zip(chunk, pairs):
+                    self.cache[index] = (torch.from_numpy(low), torch.from_numpy(high))
 
     def __len__(self):
         return len(self.dataset)
@@ -213,6 +265,12 @@ class _CachedData:
     def batch(self, indices):
         pairs = [self.item(i) for i in indices]
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def _draw_items(dataset, indices):
+    """Items as numpy pairs (a pool worker's job; tensors would travel as
+    shared-memory handles, one file descriptor each)."""
+    return [tuple(t.numpy() for t in dataset[i]) for i in indices]
 
 
 def _batch_indices(step: int, batch_size: int, items: int, seed: int):
@@ -229,10 +287,10 @@ def _psnr(estimate, truth) -> float:
 
 
 @torch.no_grad()
-def _validate(model, validation: _CachedData) -> tuple[float, float]:
+def _validate(model, validation: _CachedData, device) -> tuple[float, float]:
     low, high = validation.batch(range(len(validation)))
     model.eval()
-    estimate = model(low)
+    estimate = model(low.to(device)).cpu()
     model.train()
     scale = high.shape[-1] // low.shape[-1]
     bicubic = nn.functional.interpolate(low, scale_factor=scale, mode="bicubic",
@@ -260,14 +318,15 @@ def train(config, out_dir, *, resume: bool = True, progress=None, stop_after: in
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = config["train"]
+    device = resolve_device(settings["device"])
     torch.manual_seed(settings["seed"])
-    model = build_model(config)
+    model = build_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings["steps"])
     step = 0
     checkpoint = out_dir / "checkpoint.pt"
     if resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -281,7 +340,8 @@ def train(config, out_dir, *, resume: bool = True, progress=None, stop_after: in
     (out_dir / "config.toml").write_text(_to_toml(config))
 
     def save_checkpoint():
-        _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        _atomic_save({"model": _on_cpu(model.state_dict()),
+                      "optimizer": _on_cpu(optimizer.state_dict()),
                       "schedule": schedule.state_dict(), "step": step}, checkpoint)
 
     start, done_here, running = time.perf_counter(), 0, []
@@ -289,7 +349,7 @@ def train(config, out_dir, *, resume: bool = True, progress=None, stop_after: in
     while step < settings["steps"]:
         low, high = data.batch(_batch_indices(step, settings["batch_size"], len(data),
                                               settings["seed"]))
-        loss = loss_of(model(low), high)
+        loss = loss_of(model(low.to(device)), high.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -301,7 +361,7 @@ def train(config, out_dir, *, resume: bool = True, progress=None, stop_after: in
             progress(step, settings["steps"], running[-1])
         last = step == settings["steps"]
         if step % settings["validate_every"] == 0 or last:
-            psnr, bicubic = _validate(model, validation)
+            psnr, bicubic = _validate(model, validation, device)
             with open(log, "a", newline="") as f:
                 csv.writer(f).writerow([step, f"{np.mean(running):.6f}", f"{psnr:.3f}",
                                         f"{bicubic:.3f}", f"{time.perf_counter() - start:.1f}"])
@@ -312,8 +372,19 @@ def train(config, out_dir, *, resume: bool = True, progress=None, stop_after: in
             save_checkpoint()
             return None
     target = out_dir / "model.pt"
-    _atomic_save({"config": config, "state_dict": model.state_dict()}, target)
+    _atomic_save({"config": config, "state_dict": _on_cpu(model.state_dict())}, target)
     return target
+
+
+def _on_cpu(state):
+    """A state dict (nested) with its tensors on the CPU: files that load anywhere."""
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {key: _on_cpu(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_on_cpu(value) for value in state)
+    return state
 
 
 def load(path) -> nn.Module:
