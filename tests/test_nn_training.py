@@ -96,6 +96,10 @@ def test_device_key_and_its_errors(tmp_path, capsys):
     config.write_text('[model]\nname = "ESPCN"\nscale = 2\n')
     assert main(["train", str(config), "--out", str(tmp_path / "x"), "--device", "tpu"]) == 2
     assert "train.device must be" in capsys.readouterr().err
+    photo = np.random.default_rng(0).random((16, 16))
+    np.testing.assert_allclose(upscale(photo, 2, device="auto"), upscale(photo, 2), atol=1e-5)
+    with pytest.raises(ValueError, match="device must be"):
+        upscale(photo, 2, device="gpu")
 
 
 def test_data_workers_draw_the_same_items():

@@ -746,9 +746,11 @@ def evaluate_command(model_path):
               help="A model.pt from deconvkit train instead of the shipped one.")
 @click.option("--tile", type=int, default=256, show_default=True,
               help="Low-resolution tile side (memory bound for large images).")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where the network runs: cpu, cuda, cuda:N, mps or auto.")
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
-def upscale_command(input_path, scale, output, model_path, tile, overwrite, quiet):
+def upscale_command(input_path, scale, output, model_path, tile, device, overwrite, quiet):
     """Super-resolve INPUT by --scale with a learned model (grey or colour, 8/16-bit, float;
     a 3-D TIFF stack plane by plane)."""
     from .nn.upscale import upscale
@@ -761,10 +763,12 @@ def upscale_command(input_path, scale, output, model_path, tile, overwrite, quie
     if colour.ndim > 2 and (channel_axis is None or channel_axis % colour.ndim < colour.ndim - 1):
         # a stack (a TIFF's Z, T or a C before YX): each YX plane upscaled in its own right
         planes = colour.reshape(-1, *colour.shape[-2:])
-        result = upscale(planes, scale, model=model_path, tile=tile, channel_axis=0)
+        result = upscale(planes, scale, model=model_path, tile=tile, channel_axis=0,
+                         device=device)
         result = result.reshape(*colour.shape[:-2], *result.shape[-2:])
     else:
-        result = upscale(colour, scale, model=model_path, tile=tile, channel_axis=channel_axis)
+        result = upscale(colour, scale, model=model_path, tile=tile, channel_axis=channel_axis,
+                         device=device)
     if alpha is not None:  # opacity is a mask, not an image: linear interpolation
         from skimage.transform import rescale
 

@@ -157,8 +157,8 @@ def load_config(source) -> dict:
     return config
 
 
-def _parse_device(name) -> torch.device | None:
-    """``train.device`` as a torch device (None for ``"auto"``)."""
+def _parse_device(name, what: str = "train.device") -> torch.device | None:
+    """``train.device`` (or another argument ``what``) as a torch device, None for ``"auto"``."""
     if name == "auto":
         return None
     try:
@@ -166,23 +166,23 @@ def _parse_device(name) -> torch.device | None:
             raise TypeError
         return torch.device(name)
     except (RuntimeError, TypeError):
-        raise ValueError(f"train.device must be \"auto\", \"cpu\", \"cuda\", \"cuda:N\" or "
+        raise ValueError(f"{what} must be \"auto\", \"cpu\", \"cuda\", \"cuda:N\" or "
                          f"\"mps\", got {name!r}") from None
 
 
-def resolve_device(name) -> torch.device:
+def resolve_device(name, what: str = "train.device") -> torch.device:
     """The device ``train.device`` names; ``"auto"``: the first CUDA GPU that
     torch sees, else the CPU.  A named accelerator torch cannot use is an error,
     not a silent run on the CPU."""
-    device = _parse_device(name)
+    device = _parse_device(name, what)
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda" and not (torch.cuda.is_available()
                                       and (device.index or 0) < torch.cuda.device_count()):
-        raise ValueError(f"train.device={name!r}, but torch {torch.__version__} sees "
+        raise ValueError(f"{what}={name!r}, but torch {torch.__version__} sees "
                          f"{torch.cuda.device_count()} CUDA GPU(s); use \"auto\" or \"cpu\"")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"train.device={name!r}, but this torch has no MPS backend; "
+        raise ValueError(f"{what}={name!r}, but this torch has no MPS backend; "
                          "use \"auto\" or \"cpu\"")
     return device
 

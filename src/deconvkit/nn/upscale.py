@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._validate import check_array
-from .training import _scale_of, load
+from .training import _scale_of, load, resolve_device
 
 __all__ = ["upscale", "shipped_model"]
 
@@ -49,7 +49,8 @@ def _starts(n: int, tile: int, overlap: int) -> list[int]:
 
 
 @torch.no_grad()
-def _upscale_plane(model, plane: np.ndarray, scale: int, tile: int, overlap: int) -> np.ndarray:
+def _upscale_plane(model, plane: np.ndarray, scale: int, tile: int, overlap: int,
+                   device=None) -> np.ndarray:
     """One 2-D float plane through the model, tile by tile, overlaps blended."""
     h, w = plane.shape
     out = np.zeros((h * scale, w * scale))
@@ -59,7 +60,7 @@ def _upscale_plane(model, plane: np.ndarray, scale: int, tile: int, overlap: int
         for c in cols:
             piece = plane[r:r + tile, c:c + tile]
             x = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32))[None, None]
-            y = model(x)[0, 0].double().numpy()
+            y = model(x.to(device))[0, 0].double().cpu().numpy()
             wy = _window(y.shape[0], overlap * scale, r == rows[0], r == rows[-1])
             wx = _window(y.shape[1], overlap * scale, c == cols[0], c == cols[-1])
             blend = np.outer(wy, wx)
@@ -71,7 +72,7 @@ def _upscale_plane(model, plane: np.ndarray, scale: int, tile: int, overlap: int
 
 
 def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int = 48,
-            channel_axis: int | None = None):
+            channel_axis: int | None = None, device="cpu"):
     """Super-resolve ``image`` by ``scale`` with a learned model.
 
     Parameters
@@ -91,6 +92,13 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         (12 pixels by default: the shipped models see at most 12
         low-resolution pixels around each output) and the rest blended with
         linear ramps, so tiles agree with a single pass.
+    channel_axis : int, optional
+        The colour axis of a 3-D ``image`` (default: the last, when it has
+        1, 3 or 4 entries).
+    device : str
+        Where the network runs: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``,
+        ``"mps"`` or ``"auto"`` (a CUDA GPU when torch sees one); the tiles
+        travel there and back, so memory on the device stays one tile's.
 
     Returns
     -------
@@ -117,6 +125,8 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         network = model.eval()
     else:
         network = load(model)
+    device = resolve_device(device, "device")
+    network = network.to(device)
     if _scale_of(network) != scale:
         raise ValueError(f"the model upscales by {_scale_of(network)}, not scale={scale}")
     if image.ndim == 3 and channel_axis is None:
@@ -132,10 +142,11 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         planes = check_array(image, "image").astype(np.float64)
     if image.ndim == 3:
         planes = np.moveaxis(planes, channel_axis, 0)
-        result = np.stack([_upscale_plane(network, p, scale, tile, overlap) for p in planes])
+        result = np.stack([_upscale_plane(network, p, scale, tile, overlap, device)
+                           for p in planes])
         result = np.moveaxis(result, 0, channel_axis)
     else:
-        result = _upscale_plane(network, planes, scale, tile, overlap)
+        result = _upscale_plane(network, planes, scale, tile, overlap, device)
     if limit is None:
         return result.astype(np.float32 if image.dtype != np.float64 else np.float64)
     return np.clip(np.rint(result * limit), 0, limit).astype(image.dtype)
