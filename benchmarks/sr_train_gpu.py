@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sr
 import torch
 
-import sr
 from deconvkit.nn import checkerboard_spectrum, training, upscale
 from deconvkit.nn.data import bicubic_downscale
 from deconvkit.nn.upscale import shipped_model
