@@ -747,7 +747,7 @@ def evaluate_command(model_path):
 @click.option("--tile", type=int, default=256, show_default=True,
               help="Low-resolution tile side (memory bound for large images).")
 @click.option("--device", default="cpu", show_default=True,
-              help="Where the network runs: cpu, cuda, cuda:N, mps or auto.")
+              help="Where the network runs: cpu, cuda, cuda:N, mps or auto (a GPU if any).")
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 def upscale_command(input_path, scale, output, model_path, tile, device, overwrite, quiet):

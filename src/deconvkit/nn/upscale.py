@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def _upscale_plane(model, plane: np.ndarray, scale: int, tile: int, overlap: int
 
 
 def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int = 48,
-            channel_axis: int | None = None, device="cpu"):
+            channel_axis: int | None = None, device: str | None = None):
     """Super-resolve ``image`` by ``scale`` with a learned model.
 
     Parameters
@@ -95,10 +96,12 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
     channel_axis : int, optional
         The colour axis of a 3-D ``image`` (default: the last, when it has
         1, 3 or 4 entries).
-    device : str
-        Where the network runs: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``,
-        ``"mps"`` or ``"auto"`` (a CUDA GPU when torch sees one); the tiles
-        travel there and back, so memory on the device stays one tile's.
+    device : str, optional
+        Where the network runs: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``
+        or ``"auto"`` (a CUDA GPU when torch sees one); the tiles travel there
+        and back, so memory on the device stays one tile's.  Default: where a
+        module passed as ``model`` is, else the CPU.  A module passed is
+        never moved: a copy runs on another device.
 
     Returns
     -------
@@ -125,8 +128,10 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         network = model.eval()
     else:
         network = load(model)
-    device = resolve_device(device, "device")
-    network = network.to(device)
+    here = next(network.parameters(), torch.empty(0)).device
+    device = here if device is None else resolve_device(device, "device")
+    if device != here:
+        network = copy.deepcopy(network).to(device)  # the caller's module stays where it was
     if _scale_of(network) != scale:
         raise ValueError(f"the model upscales by {_scale_of(network)}, not scale={scale}")
     if image.ndim == 3 and channel_axis is None:
