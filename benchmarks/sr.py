@@ -57,6 +57,18 @@ def bicubic_up(low, scale):
                   anti_aliasing=False)
 
 
+@torch.no_grad()
+def spectra(model_path, photos, scale):
+    """``checkerboard_spectrum`` of a saved model and of bicubic interpolation,
+    on the same low-resolution crops of ``photos``."""
+    model = training.load(model_path)
+    lows = np.stack([bicubic_downscale(photo[:240, :240], scale) for photo in photos.values()])
+    x = torch.from_numpy(lows.astype(np.float32))[:, None]
+    base = checkerboard_spectrum(lambda t: torch.nn.functional.interpolate(
+        t, scale_factor=scale, mode="bicubic", align_corners=False), x, scale=scale)
+    return checkerboard_spectrum(model, x, scale=scale), base
+
+
 def main():
     photos = images()
     print(f"{'image':10s} {'scale':>5s} {'bicubic':>8s} {'model':>8s} {'gain':>7s}")
@@ -81,14 +93,7 @@ def main():
 
     print("\ncheckerboard_spectrum (power at the stride harmonics / neighbours; ~1 = none):")
     for scale in (2, 3):
-        model = training.load(shipped_model(scale))
-        lows = np.stack([bicubic_downscale(photo[:240, :240], scale)
-                         for photo in photos.values()])
-        x = torch.from_numpy(lows.astype(np.float32))[:, None]
-        with torch.no_grad():
-            ours = checkerboard_spectrum(model, x, scale=scale)
-            base = checkerboard_spectrum(lambda t, s=scale: torch.nn.functional.interpolate(
-                t, scale_factor=s, mode="bicubic", align_corners=False), x, scale=scale)
+        ours, base = spectra(shipped_model(scale), photos, scale)
         print(f"  x{scale}: model {ours:.3f}, bicubic {base:.3f} -> "
               f"{'<= bicubic' if ours <= base else 'above bicubic'}")
 

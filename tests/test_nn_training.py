@@ -83,17 +83,15 @@ def test_device_key_and_its_errors(tmp_path, capsys):
     for bad in ("gpu0", 3, ["cuda"]):
         with pytest.raises(ValueError, match="train.device must be"):
             training.load_config({**TINY, "train": {**TINY["train"], "device": bad}})
+    config = tmp_path / "tiny.toml"
+    config.write_text('[model]\nname = "ESPCN"\nscale = 2\n')
     if not torch.cuda.is_available():  # named but absent: an error, not a quiet CPU run
         with pytest.raises(ValueError, match="sees 0 CUDA GPU"):
             training.train({**TINY, "train": {**TINY["train"], "device": "cuda"}},
                            tmp_path / "run")
-        config = tmp_path / "tiny.toml"
-        config.write_text('[model]\nname = "ESPCN"\nscale = 2\n')
         assert main(["train", str(config), "--out", str(tmp_path / "cli"),
                      "--device", "cuda:1"]) == 2
         assert "sees 0 CUDA GPU" in capsys.readouterr().err
-    config = tmp_path / "tiny.toml"
-    config.write_text('[model]\nname = "ESPCN"\nscale = 2\n')
     assert main(["train", str(config), "--out", str(tmp_path / "x"), "--device", "tpu"]) == 2
     assert "train.device must be" in capsys.readouterr().err
     photo = np.random.default_rng(0).random((16, 16))
