@@ -102,6 +102,20 @@ def test_from_spec():
         psf.from_spec("gaussian:radius=2")
 
 
+def test_from_spec_positional_values():
+    """Leading values fill the generator's parameters in order, as its call would."""
+    np.testing.assert_array_equal(psf.from_spec("gaussian:2"), psf.gaussian(2))
+    np.testing.assert_array_equal(psf.from_spec("motion:9,30"), psf.motion(9, 30))
+    np.testing.assert_array_equal(psf.from_spec("widefield:9x17x17,na=1.2"),
+                                  psf.widefield((9, 17, 17), na=1.2))
+    for spec, message in (("gaussian:sigma=2,3", "follows a key=value item"),
+                          ("motion:9,30,4", r"takes 2 value\(s\) by position \(length, angle\)"),
+                          ("gaussian:2,sigma=3", "sigma is given twice"),
+                          ("disk:radius=2,radius=3", "radius is given twice")):
+        with pytest.raises(ValueError, match=message):
+            psf.from_spec(spec)
+
+
 def test_psf_errors():
     with pytest.raises(ValueError, match="sigma"):
         psf.gaussian(-1.0)

@@ -154,7 +154,7 @@ def _parse_options(items):
 @cli.command()
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path())
 @click.option("--psf", "psf_spec", required=True, multiple=True,
-              help="PSF file, or a generator spec such as gaussian:sigma=2 or "
+              help="PSF file, or a generator spec such as gaussian:sigma=2 (or gaussian:2) or "
                    "motion:length=15,angle=30 (see deconvkit.psf.from_spec); repeat it "
                    "to give each channel its own PSF.")
 @click.option("-o", "--output", type=click.Path(),

@@ -440,10 +440,14 @@ def from_spec(spec: str) -> np.ndarray:
     The form is ``NAME:key=value,key=value``; a tuple value is written with
     ``x`` (``sigma=1x2x2``, ``shape=33x65x65``).  Names: ``gaussian``,
     ``disk``, ``motion``, ``shake`` (camera shake), ``airy``, ``widefield``;
-    keys are the generator's parameters.
+    keys are the generator's parameters.  Values before the first ``key=``
+    fill the generator's leading parameters in order (``gaussian:2`` is
+    ``gaussian:sigma=2``, ``motion:9,30`` is ``motion:length=9,angle=30``).
 
     >>> from_spec("motion:length=9,angle=0").shape
     (13, 13)
+    >>> from_spec("gaussian:2").shape == from_spec("gaussian:sigma=2").shape
+    True
     """
     name, kwargs = _parse_spec(spec)
     try:
@@ -476,12 +480,25 @@ def _parse_spec(spec: str):
     if name not in _GENERATORS:
         raise ValueError(f"unknown psf {name!r} in {spec!r}; use one of "
                          f"{', '.join(sorted(_GENERATORS))} or a file")
-    kwargs = {}
+    # the parameters a value may fill by position: those before the generator's `*`
+    leading = [p.name for p in inspect.signature(_GENERATORS[name]).parameters.values()
+               if p.kind is p.POSITIONAL_OR_KEYWORD]
+    kwargs, keyed, filled = {}, False, 0
     for item in filter(None, (a.strip() for a in args.split(","))):
         key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"psf spec {spec!r}: {item!r} is not key=value")
-        kwargs[key.strip()] = _parse_value(value.strip(), spec)
+        if eq:
+            key, keyed = key.strip(), True
+        elif keyed:
+            raise ValueError(f"psf spec {spec!r}: {item!r} follows a key=value item; "
+                             f"write it as key=value too")
+        elif filled == len(leading):
+            raise ValueError(f"psf spec {spec!r}: {name} takes {len(leading)} value(s) by "
+                             f"position ({', '.join(leading)}); write {item!r} as key=value")
+        else:
+            key, value, filled = leading[filled], item, filled + 1
+        if key in kwargs:
+            raise ValueError(f"psf spec {spec!r}: {key} is given twice")
+        kwargs[key] = _parse_value(value.strip(), spec)
     return name, kwargs
 
 
