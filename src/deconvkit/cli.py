@@ -725,11 +725,13 @@ def train_command(config_path, out_dir, fresh, device, quiet):
 
 @cli.command("evaluate")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-def evaluate_command(model_path):
+@click.option("--adapt", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Steps of test-time adaptation on each downscaled photo first (0: none).")
+def evaluate_command(model_path, adapt):
     """PSNR of a trained MODEL against bicubic on scikit-image's photos (luminance)."""
     from .nn.training import evaluate
 
-    rows = evaluate(model_path)
+    rows = evaluate(model_path, adapt=adapt)
     console = _console()
     for row in rows:
         console.print(f"{row['image']:10s} model {row['psnr']:6.2f} dB  bicubic "
@@ -748,9 +750,13 @@ def evaluate_command(model_path):
               help="Low-resolution tile side (memory bound for large images).")
 @click.option("--device", default="cpu", show_default=True,
               help="Where the network runs: cpu, cuda, cuda:N, mps or auto (a GPU if any).")
+@click.option("--adapt", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Steps of test-time adaptation: fine-tune a copy of the model on the "
+                   "image's own downscaled crops first (500: about 30 s on 2 CPU cores).")
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
-def upscale_command(input_path, scale, output, model_path, tile, device, overwrite, quiet):
+def upscale_command(input_path, scale, output, model_path, tile, device, adapt, overwrite,
+                    quiet):
     """Super-resolve INPUT by --scale with a learned model (grey or colour, 8/16-bit, float;
     a 3-D TIFF stack plane by plane)."""
     from .nn.upscale import upscale
@@ -760,15 +766,16 @@ def upscale_command(input_path, scale, output, model_path, tile, device, overwri
     start = time.perf_counter()
     channel_axis = _channel_axis_of(input_path, image, meta)
     colour, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
-    if colour.ndim > 2 and (channel_axis is None or channel_axis % colour.ndim < colour.ndim - 1):
-        # a stack (a TIFF's Z, T or a C before YX): each YX plane upscaled in its own right
-        planes = colour.reshape(-1, *colour.shape[-2:])
-        result = upscale(planes, scale, model=model_path, tile=tile, channel_axis=0,
-                         device=device)
+    # a stack (a TIFF's Z, T or a C before YX): each YX plane upscaled in its own right
+    stack = colour.ndim > 2 and (channel_axis is None or
+                                 channel_axis % colour.ndim < colour.ndim - 1)
+    source = colour.reshape(-1, *colour.shape[-2:]) if stack else colour
+    with _Progress(adapt or None, "adapt", quiet or not adapt) as progress:
+        result = upscale(source, scale, model=model_path, tile=tile,
+                         channel_axis=0 if stack else channel_axis, device=device, adapt=adapt,
+                         progress=progress)
+    if stack:
         result = result.reshape(*colour.shape[:-2], *result.shape[-2:])
-    else:
-        result = upscale(colour, scale, model=model_path, tile=tile, channel_axis=channel_axis,
-                         device=device)
     if alpha is not None:  # opacity is a mask, not an image: linear interpolation
         from skimage.transform import rescale
 

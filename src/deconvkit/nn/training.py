@@ -400,14 +400,17 @@ def load(path) -> nn.Module:
     return model.eval()
 
 
-@torch.no_grad()
-def evaluate(model_path, images=None) -> list[dict]:
+def evaluate(model_path, images=None, adapt: int = 0) -> list[dict]:
     """PSNR of a trained model against bicubic on images (default: scikit-image's).
 
     Each image (grey, in [0, 1]) is downscaled with :func:`bicubic_downscale`,
     then upscaled by the model and by bicubic interpolation; PSNR is measured
-    on the frame both cover, away from a border of ``scale`` pixels.
+    on the frame both cover, away from a border of ``scale`` pixels.  With
+    ``adapt`` > 0 the model is first fine-tuned for that many steps on each
+    downscaled image alone (:func:`deconvkit.nn.adapt.adapt`; the truth is
+    never seen).
     """
+    from .adapt import adapt as adapt_to
     from .data import bicubic_downscale
 
     model = load(model_path)
@@ -420,7 +423,9 @@ def evaluate(model_path, images=None) -> list[dict]:
         truth = image[:height, :width]
         low = bicubic_downscale(truth, scale)
         x = torch.from_numpy(low.astype(np.float32))[None, None]
-        ours = model(x)[0, 0].numpy().clip(0, 1)
+        network = adapt_to(model, [low], scale, steps=adapt) if adapt else model
+        with torch.no_grad():
+            ours = network(x)[0, 0].numpy().clip(0, 1)
         base = nn.functional.interpolate(x, scale_factor=scale, mode="bicubic",
                                          align_corners=False)[0, 0].numpy().clip(0, 1)
         inner = (slice(scale, -scale),) * 2

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .._validate import check_array
+from .adapt import adapt as _adapt
 from .training import _scale_of, load, resolve_device
 
 __all__ = ["upscale", "shipped_model"]
@@ -73,7 +74,8 @@ def _upscale_plane(model, plane: np.ndarray, scale: int, tile: int, overlap: int
 
 
 def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int = 48,
-            channel_axis: int | None = None, device: str | None = None):
+            channel_axis: int | None = None, device: str | None = None, adapt: int = 0,
+            progress=None):
     """Super-resolve ``image`` by ``scale`` with a learned model.
 
     Parameters
@@ -122,6 +124,8 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
     if not (isinstance(tile, int) and isinstance(overlap, int) and 0 <= 2 * overlap < tile):
         raise ValueError(f"need ints with 0 <= 2 * overlap < tile, got tile={tile}, "
                          f"overlap={overlap}")
+    if isinstance(adapt, bool) or not (isinstance(adapt, int) and adapt >= 0):
+        raise ValueError(f"adapt must be a number of steps >= 0 (500 measured), got {adapt!r}")
     if model is None:
         network = load(shipped_model(scale))
     elif isinstance(model, torch.nn.Module):
@@ -147,6 +151,10 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         planes = check_array(image, "image").astype(np.float64)
     if image.ndim == 3:
         planes = np.moveaxis(planes, channel_axis, 0)
+    if adapt:
+        network = _adapt(network, planes if image.ndim == 3 else [planes], scale, steps=adapt,
+                         progress=progress)
+    if image.ndim == 3:
         result = np.stack([_upscale_plane(network, p, scale, tile, overlap, device)
                            for p in planes])
         result = np.moveaxis(result, 0, channel_axis)
