@@ -104,6 +104,17 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         and back, so memory on the device stays one tile's.  Default: where a
         module passed as ``model`` is, else the CPU.  A module passed is
         never moved: a copy runs on another device.
+    adapt : int
+        Steps of test-time adaptation (:func:`deconvkit.nn.adapt.adapt`):
+        a copy of the model is first fine-tuned on the image's own
+        downscaled crops, mixed with synthetic pairs, and the output is the
+        mean of the adapted and the original model's.  0 (default): none.
+        With 500 steps, ``benchmarks/sr.py``'s ×2 gain over bicubic went
+        from +0.79 to +0.96 dB on its natural photos and from +0.79 to
+        +0.94 on its grainy ones (brick lost 0.24 dB, moon 0.12), for about
+        35 s a photo on two CPU cores instead of one.
+    progress : callable, optional
+        Called as ``progress(step)`` after each adaptation step.
 
     Returns
     -------
