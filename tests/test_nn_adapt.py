@@ -81,6 +81,10 @@ def test_adapt_errors(scene, shipped):
         upscale(np.zeros((5, 30)), 2, adapt=2)
     with pytest.raises(ValueError, match="steps must be an int >= 1"):
         adapt(shipped, [scene], 2, steps=0)
+    with pytest.raises(ValueError, match="synthetic must be an int >= 0"):
+        adapt(shipped, [scene], 2, steps=1, synthetic=-2)
+    # a crop that is not a multiple of the scale is rounded down, not a shape error
+    assert adapt(shipped, [scene], 2, steps=1, crop=33, synthetic=0).scale == 2
 
 
 def test_cli_upscale_and_evaluate_adapt(tmp_path, capsys):

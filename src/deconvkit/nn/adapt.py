@@ -62,15 +62,16 @@ def adapt(model: torch.nn.Module, planes, scale: int, *, steps: int = 500,
     -------
     torch.nn.Module in eval mode, with ``scale``.
     """
+    for name, value, least in (("steps", steps, 1), ("batch", batch, 1), ("crop", crop, 1),
+                               ("synthetic", synthetic, 0)):
+        if isinstance(value, bool) or not (isinstance(value, int) and value >= least):
+            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
     planes = [np.asarray(p, dtype=np.float32) for p in planes]
-    side = min(min(p.shape) for p in planes) // scale * scale
-    crop = min(crop, side)
+    crop = min(crop, *(min(p.shape) for p in planes)) // scale * scale  # pairs need whole pixels
     if crop < 4 * scale:
         raise ValueError(f"adapt needs an image of at least {4 * scale} pixels on each side "
-                         f"at scale={scale}, got planes of shape {planes[0].shape}")
-    for name, value in (("steps", steps), ("batch", batch)):
-        if not (isinstance(value, int) and value >= 1):
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+                         f"at scale={scale} (and crop >= {4 * scale}), got planes of shape "
+                         f"{planes[0].shape}")
     device = next(model.parameters()).device
     tuned = copy.deepcopy(model).train()
     optimiser = torch.optim.Adam(tuned.parameters(), lr=learning_rate)
