@@ -22,7 +22,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .data import DegradedDataset, bicubic_downscale
+from .data import bicubic_downscale
+from .training import _scale_of, degraded_dataset, load_config
 
 __all__ = ["Blend", "adapt"]
 
@@ -102,8 +103,6 @@ class Blend(torch.nn.Module):
     """
 
     def __init__(self, *models: torch.nn.Module):
-        from .training import _scale_of
-
         super().__init__()
         self.models = torch.nn.ModuleList(models)
         self.scale = _scale_of(models[0])
@@ -137,20 +136,15 @@ def _synthetic_pairs(scale: int, crop: int, items: int = 256):
     """Dead-leaves pairs drawn as the shipped model's training data (the
     ``[data]`` section of its config; the ×2 model's for a scale none is
     shipped for), centre-cropped to ``crop``: drawn once per process."""
-    from .training import load_config
-    from .upscale import WEIGHTS
+    from .upscale import WEIGHTS  # upscale imports this module
 
-    config = WEIGHTS / f"sr_x{scale}.toml"
-    data = load_config(config if config.is_file() else WEIGHTS / "sr_x2.toml")["data"]
-    patch = max(data["patch"] // scale * scale, crop)
-    dataset = DegradedDataset(items, patch=patch, scale=scale, degradation="bicubic",
-                              count=data["count"], min_radius=data["min_radius"],
-                              supersample=data["supersample"], sharp_blur=data["sharp_blur"],
-                              sharp_noise=data["sharp_noise"], texture=data["texture"],
-                              rectangles=data["rectangles"], seed=data["seed"] + 10**6)
-    offset = (patch - crop) // scale // 2 * scale
+    path = WEIGHTS / f"sr_x{scale}.toml"
+    config = load_config(path if path.is_file() else WEIGHTS / "sr_x2.toml")
+    config["model"]["scale"] = scale
+    patch = config["data"]["patch"] = max(config["data"]["patch"] // scale * scale, crop)
+    dataset = degraded_dataset(config, seed_offset=10**6, items=items)
     lows, highs = zip(*(dataset[i] for i in range(items)))
-    lows, highs = torch.stack(lows), torch.stack(highs)
-    o, c = offset // scale, crop // scale
-    return (lows[..., o:o + c, o:o + c].contiguous(),
-            highs[..., offset:offset + crop, offset:offset + crop].contiguous())
+    offset = (patch - crop) // scale // 2  # in low-resolution pixels
+    low, high = slice(offset, offset + crop // scale), slice(offset * scale, offset * scale + crop)
+    return (torch.stack(lows)[..., low, low].contiguous(),
+            torch.stack(highs)[..., high, high].contiguous())

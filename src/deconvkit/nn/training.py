@@ -220,24 +220,28 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 # ------------------------------------------------------------------ data
+def degraded_dataset(config: dict, *, seed_offset: int = 0,
+                     items: int | None = None) -> DegradedDataset:
+    """The :class:`DegradedDataset` a config's ``[data]`` section (and model
+    scale) describes; ``seed_offset`` draws another set of the same kind."""
+    data = config["data"]
+    return DegradedDataset(items or data["items"], patch=data["patch"],
+                           scale=config["model"]["scale"], noise=data["noise"],
+                           degradation=data["degradation"], count=data["count"],
+                           min_radius=data["min_radius"], supersample=data["supersample"],
+                           sharp_blur=data["sharp_blur"], sharp_noise=data["sharp_noise"],
+                           texture=data["texture"], rectangles=data["rectangles"],
+                           seed=data["seed"] + seed_offset)
+
+
 class _CachedData:
     """The training set, generated once: dead leaves are cheap but not free."""
 
     def __init__(self, config: dict, *, seed_offset: int = 0, items: int | None = None):
-        data = config["data"]
-        self.dataset = DegradedDataset(items or data["items"], patch=data["patch"],
-                                       scale=config["model"]["scale"], noise=data["noise"],
-                                       degradation=data["degradation"], count=data["count"],
-                                       min_radius=data["min_radius"],
-                                       supersample=data["supersample"],
-                                       sharp_blur=data["sharp_blur"],
-                                       sharp_noise=data["sharp_noise"],
-                                       texture=data["texture"],
-                                       rectangles=data["rectangles"],
-                                       seed=data["seed"] + seed_offset)
+        self.dataset = degraded_dataset(config, seed_offset=seed_offset, items=items)
         self.cache: dict[int, tuple] = {}
-        if data["workers"] > 1:
-            self._draw_all(data["workers"])
+        if config["data"]["workers"] > 1:
+            self._draw_all(config["data"]["workers"])
 
     def _draw_all(self, workers: int):
         """Every item, drawn by ``workers`` processes (each item is seeded by its
