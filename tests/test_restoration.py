@@ -511,6 +511,20 @@ def test_cgls_equals_closed_form_tikhonov_on_a_periodic_problem():
         np.testing.assert_allclose(iterative, closed, atol=1e-6)
 
 
+def test_tikhonov_auto_weight_survives_a_boundary_model_that_cannot_fit_the_edges():
+    # a crop of a larger scene: the periodic and zero models leave a residual
+    # above the noise at the frame's edges for every weight, and the
+    # discrepancy principle on their own problem fell to 1e-11 (-50 dB)
+    observed, kernel, truth = _observe(2, noise=0.01)
+    blurred_psnr = metrics.psnr(truth, observed, data_range=1.0)
+    weights = set()
+    for boundary in ("periodic", "zero", "symmetric"):
+        restored, info = tikhonov(observed, kernel, boundary=boundary, return_info=True)
+        weights.add(info.parameters["weight"])
+        assert metrics.psnr(truth, restored, data_range=1.0) > blurred_psnr - 3.0, boundary
+    assert len(weights) == 1 and weights.pop() > 1e-6
+
+
 def test_tv_quadratic_term_alone_is_closed_form_tikhonov():
     # weight 0 leaves only 1/2 |Ax - y|^2 + mu/2 |Dx|^2: ADMM must land on the
     # closed form (the same periodic differences)

@@ -218,7 +218,14 @@ def tikhonov(image, psf, *, weight="auto", penalty: str = "gradient",
     weight : float or "auto"
         :math:`\lambda`.  ``"auto"``: Morozov's discrepancy principle [2]_,
         the :math:`\lambda` whose residual RMS on the frame equals the
-        estimated noise level.
+        estimated noise level, taken on the symmetric extension of the frame
+        whatever ``boundary`` the solve uses (as :func:`cgls` does).  The
+        periodic and zero models of a crop of a larger scene cannot fit the
+        frame's edges to the noise level at any weight: there the rule
+        returned :math:`10^{-11}` and a restoration of -50 dB, where the
+        symmetric problem's weight gives 23 dB (a 300x300 photo under a
+        Gaussian blur; on periodic data with ``boundary="periodic"``,
+        26.39 dB against the periodic problem's 25.86).
 
     Notes
     -----
@@ -243,7 +250,7 @@ def tikhonov(image, psf, *, weight="auto", penalty: str = "gradient",
     info = Info("tikhonov", dict(penalty=penalty, boundary=boundary))
     if weight == "auto":
         sigma = noise_level(image, noise_sigma)
-        weight = _discrepancy_weight(problem, spectrum_penalty, sigma)
+        weight = _symmetric_discrepancy_weight(image, psf, penalty, sigma)
         info.parameters["noise_sigma"] = sigma
     info.parameters["weight"] = weight
     restored = _regularized_solve(problem, image, psf, weight, penalty, spectrum_penalty,
@@ -308,9 +315,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     info = Info("cgls", dict(penalty=penalty, boundary=boundary))
     if weight == "auto":
         sigma = noise_level(image, noise_sigma)
-        problem = _PeriodicProblem(image, psf, "symmetric")
-        weight = _discrepancy_weight(problem, penalty_spectrum(penalty, problem.shape, image),
-                                     sigma)
+        weight = _symmetric_discrepancy_weight(image, psf, penalty, sigma)
         info.parameters["noise_sigma"] = sigma
     info.parameters["weight"] = weight
     op = Convolution(psf, boundary=boundary)
@@ -482,6 +487,13 @@ def _spectral_balance(problem: _PeriodicProblem, penalty, sigma: float) -> float
         passed = (h2 > 0) & (r > 0)
     c = float(np.median(np.maximum(y2[passed] - noise, 0) * r[passed] / h2[passed]))
     return noise / c if c > 0 else 0.0
+
+
+def _symmetric_discrepancy_weight(image, psf, penalty: str, sigma: float) -> float:
+    """The discrepancy-principle weight on the frame's symmetric extension: the
+    boundary model that leaves no artificial edge for the residual to carry."""
+    problem = _PeriodicProblem(image, psf, "symmetric")
+    return _discrepancy_weight(problem, penalty_spectrum(penalty, problem.shape, image), sigma)
 
 
 def _discrepancy_weight(problem: _PeriodicProblem, penalty, sigma: float) -> float:
