@@ -77,6 +77,12 @@ def test_channel_axis_errors():
         deconvolve(colour, np.ones((3, 3, 3)), channel_axis=-1)
     with pytest.raises(TypeError, match="channel_axis must be an int"):
         deconvolve(colour, KERNEL[:5, :5], channel_axis="last")
+    # colour last and no channel_axis: a 3x3 psf would fit (W, 3) and blur across the
+    # channels without a word
+    with pytest.raises(ValueError, match="like colour channels; pass channel_axis=-1"):
+        deconvolve(colour, KERNEL[:3, :3])
+    assert deconvolve(colour, KERNEL[:3, :3], channel_axis=-1).shape == colour.shape
+    assert deconvolve(np.ones((3, 16, 16)), KERNEL[:3, :3]).shape == (3, 16, 16)  # a stack
 
 
 def test_simulation_errors():

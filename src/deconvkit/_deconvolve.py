@@ -134,6 +134,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
     image = check_array(image, "image", missing=True)
+    _check_channels_last(image.shape, _ndim(psf), channel_axis)
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(
         n for i, n in enumerate(image.shape) if i != channel_axis)
@@ -189,6 +190,17 @@ def _per_channel(psf, channel_axis):
         raise ValueError(f"psf is a list of {len(psf)} PSFs; pass channel_axis to say which "
                          "axis of the image they belong to")
     return list(psf)
+
+
+def _check_channels_last(shape, psf_ndim: int, channel_axis) -> None:
+    """Refuse an image whose last axis looks like colour channels when none is named:
+    the psf would blur across them (a stack of planes puts its plane axis first)."""
+    if (channel_axis is None and len(shape) == psf_ndim + 1 and shape[-1] <= 4
+            and min(shape[:-1]) > 4 * shape[-1]):
+        raise ValueError(f"image of shape {tuple(shape)} has {shape[-1]} samples on its last "
+                         f"axis, like colour channels; pass channel_axis=-1 to restore each "
+                         f"channel with the {psf_ndim}-D psf (a stack of {psf_ndim}-D planes "
+                         f"takes its plane axis first)")
 
 
 def _ndim(psf) -> int:
