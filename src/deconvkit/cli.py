@@ -39,6 +39,14 @@ def _load_psf(spec: str):
                                                      unit="um" if spacing else None)
 
 
+def _measured(kernel, spec: str, radial: bool):
+    """A measured PSF file made a model (``--measured-psf``); a generator spec is one."""
+    if not Path(spec).is_file():
+        raise ValueError(f"--measured-psf applies to PSF files, and {spec!r} is a generator "
+                         "spec; leave the option out")
+    return psf_module.from_measurement(kernel, radial=radial)
+
+
 #: lengths in micrometres, for PSF and image files that give their spacing in different units
 _MICROMETRES = {"nm": 1e-3, "um": 1.0, "µm": 1.0, "\\u00B5m": 1.0, "micron": 1.0,
                 "microns": 1.0, "micrometer": 1.0, "mm": 1e3}
@@ -157,6 +165,10 @@ def _parse_options(items):
               help="PSF file, or a generator spec such as gaussian:sigma=2 (or gaussian:2) or "
                    "motion:length=15,angle=30 (see deconvkit.psf.from_spec); repeat it "
                    "to give each channel its own PSF.")
+@click.option("--measured-psf", type=click.Choice(["radial", "plain"]), default=None,
+              help="The --psf files are images of a point source (a bead, a star): "
+                   "subtract their background and centre their peak, and with radial "
+                   "average them over rotations about it (deconvkit.psf.from_measurement).")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file (one INPUT); the format follows the extension.")
 @click.option("--out-dir", type=click.Path(file_okay=False),
@@ -195,8 +207,8 @@ def _parse_options(items):
                    "total_variation and richardson_lucy(_tv) only.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, weight,
-               noise_sigma, time_limit, extra, channel_axis, memory_limit, chunks, jobs,
+def deconvolve(inputs, psf_spec, measured_psf, output, out_dir, method, boundary, iterations,
+               weight, noise_sigma, time_limit, extra, channel_axis, memory_limit, chunks, jobs,
                bit_depth, bad_pixels, saturated, overwrite, quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
@@ -205,6 +217,9 @@ def deconvolve(inputs, psf_spec, output, out_dir, method, boundary, iterations, 
     """
     pairs = _output_pairs(inputs, output, out_dir, overwrite)
     psfs = [_load_psf(spec) for spec in psf_spec]
+    if measured_psf:
+        psfs = [(_measured(kernel, spec, measured_psf == "radial"), meta)
+                for (kernel, meta), spec in zip(psfs, psf_spec)]
     options = _parse_options(extra)
     for key, value in (("iterations", _number_or_auto(iterations)), ("weight",
                        _number_or_auto(weight)), ("noise_sigma", noise_sigma),
