@@ -155,8 +155,11 @@ def test_upscale_images_smaller_than_the_blending_margin(small_model, shape):
 def test_upscale_errors(small_model):
     with pytest.raises(ValueError, match="no model is shipped for scale=5"):
         upscale(np.zeros((8, 8)), 5)
-    with pytest.raises(ValueError, match="overlap"):
+    with pytest.raises(ValueError, match=r"tile must be an int larger than twice the overlap "
+                                         r"of 8 low-resolution pixels \(> 16\), got 16"):
         upscale(np.zeros((8, 8)), 2, model=small_model, tile=16, overlap=8)
+    with pytest.raises(ValueError, match="overlap must be an int >= 0, got -1"):
+        upscale(np.zeros((8, 8)), 2, model=small_model, overlap=-1)
     with pytest.raises(ValueError, match="upscales by 2, not scale=3"):
         upscale(np.zeros((8, 8)), 3, model=small_model)
     with pytest.raises(ValueError, match="real 2-D grey"):

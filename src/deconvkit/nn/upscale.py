@@ -132,9 +132,11 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
     if image.dtype.kind == "c" or image.dtype.kind not in "uif" or image.ndim not in (2, 3):
         raise ValueError(f"image must be a real 2-D grey or (H, W, C) colour array, got "
                          f"{image.dtype} of shape {image.shape}")
-    if not (isinstance(tile, int) and isinstance(overlap, int) and 0 <= 2 * overlap < tile):
-        raise ValueError(f"need ints with 0 <= 2 * overlap < tile, got tile={tile}, "
-                         f"overlap={overlap}")
+    if isinstance(overlap, bool) or not (isinstance(overlap, int) and overlap >= 0):
+        raise ValueError(f"overlap must be an int >= 0, got {overlap!r}")
+    if isinstance(tile, bool) or not (isinstance(tile, int) and tile > 2 * overlap):
+        raise ValueError(f"tile must be an int larger than twice the overlap of {overlap} "
+                         f"low-resolution pixels (> {2 * overlap}), got {tile!r}")
     if isinstance(adapt, bool) or not (isinstance(adapt, int) and adapt >= 0):
         raise ValueError(f"adapt must be a number of steps >= 0 (500 measured), got {adapt!r}")
     if model is None:
