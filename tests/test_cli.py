@@ -405,6 +405,21 @@ def test_user_errors_are_one_line_with_status_2(tmp_path, blurred_tif, capsys, a
     assert re.search(match, err), err
 
 
+def test_an_output_that_cannot_hold_the_result_fails_before_the_work(tmp_path, capsys,
+                                                                    monkeypatch):
+    io.write(tmp_path / "two.tif", np.ones((32, 32, 2), np.float32))
+    from deconvkit import _deconvolve
+
+    def never(*args, **kwargs):
+        raise AssertionError("restored before checking the output")
+
+    monkeypatch.setattr(_deconvolve, "deconvolve", never)
+    assert main(["deconvolve", str(tmp_path / "two.tif"), "--psf", "gaussian:1", "-o",
+                 str(tmp_path / "out.jpg")]) == 2
+    assert "JPEG holds 2-D grey or colour images" in capsys.readouterr().err
+    assert not (tmp_path / "out.jpg").exists()
+
+
 def test_existing_output_needs_overwrite(tmp_path, blurred_tif, capsys):
     out = tmp_path / "o.tif"
     io.write(out, np.zeros((2, 2), np.float32))

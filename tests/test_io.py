@@ -114,6 +114,31 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("name, shape, match", [
+    ("x.jpg", (8, 8, 2), "JPEG holds 2-D grey or colour images with 1, 3, 4 samples"),
+    ("x.png", (4, 8, 8), "PNG holds 2-D grey or colour images"),
+    ("x.csv", (8, 2), "CSV holds one 1-D signal"),
+    ("x.wav", (8, 2, 2), "WAV holds samples x channels"),
+])
+def test_check_shape_names_a_format_that_can_hold_it(tmp_path, name, shape, match):
+    with pytest.raises(ValueError, match=match):
+        io.check_shape(tmp_path / name, shape)
+    io.check_shape(tmp_path / "x.tif", shape)  # TIFF holds any of them
+
+
+def test_cmyk_jpeg_keeps_its_four_channels(tmp_path):
+    from PIL import Image
+
+    cmyk = (np.random.default_rng(0).random((16, 16, 4)) * 255).astype(np.uint8)
+    Image.fromarray(cmyk, mode="CMYK").save(tmp_path / "in.jpg", quality=100)
+    image = io.read(tmp_path / "in.jpg")
+    assert image.shape == (16, 16, 4)
+    io.write(tmp_path / "out.jpg", image)
+    with Image.open(tmp_path / "out.jpg") as written:
+        assert written.mode == "CMYK"
+    assert np.abs(io.read(tmp_path / "out.jpg").astype(int) - image).mean() < 8  # JPEG's loss
+
+
 def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "a.npy"
     io.write(path, np.zeros(3))

@@ -296,6 +296,7 @@ def _restore_file(source, target, job, quiet):
     from ._deconvolve import deconvolve as run
 
     image, meta = dkio.read(source, with_metadata=True)
+    dkio.check_shape(target, image.shape)  # before the work, not after it
     kernels, note = _psfs_for(job["psfs"], meta, source)
     kernel = kernels[0]
     if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
@@ -566,6 +567,7 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
+    dkio.check_shape(output, image.shape)
     kernel, psf_meta = _load_psf(psf_spec)
     kernel, _ = _psf_on_grid_of(kernel, psf_meta, meta, input_path)
     if image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
@@ -622,6 +624,7 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     if psf_out is not None:
         psf_out = dkio.check_output_path(psf_out, [input_path, output], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
+    dkio.check_shape(output, image.shape)
     bit_depth = _output_bit_depth(bit_depth, image)
     size = _psf_size(psf_size)
     spatial = image.ndim
@@ -678,6 +681,7 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 
     output = dkio.check_output_path(output, [input_path, response_path], overwrite=overwrite)
     trace, meta = dkio.read(input_path, with_metadata=True)
+    dkio.check_shape(output, trace.shape)
     response = dkio.read(response_path)
     if response.ndim == 2 and 1 in response.shape:
         response = response.ravel()
@@ -778,6 +782,7 @@ def upscale_command(input_path, scale, output, model_path, tile, device, adapt, 
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
+    dkio.check_shape(output, image.shape)  # the same channels, each side scaled
     start = time.perf_counter()
     channel_axis = _channel_axis_of(input_path, image, meta)
     colour, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)

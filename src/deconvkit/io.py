@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Metadata", "check_output_path", "read", "write", "FORMATS"]
+__all__ = ["Metadata", "check_output_path", "check_shape", "read", "write", "FORMATS"]
 
 FORMATS = {
     ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
@@ -259,6 +259,7 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
     data = to_numpy(data)
     metadata = metadata or Metadata()
     fmt = _format(path)
+    check_shape(path, data.shape)
     if fmt in ("png", "jpeg"):
         data = _to_integer_image(data, 8 if fmt == "jpeg" else bit_depth, path)
     if fmt == "wav" and bit_depth is not None and data.dtype.kind == "f":
@@ -279,14 +280,29 @@ def write_figure(path, figure, *, overwrite: bool = False, dpi: int = 80) -> Pat
     return path
 
 
+def check_shape(path, shape) -> None:
+    """Refuse, before any work is done, an array of ``shape`` that the format of
+    ``path`` cannot hold (PNG/JPEG: 2-D grey or colour; CSV: one 1-D signal; WAV:
+    samples x channels), naming a format that can."""
+    path, shape = Path(path), tuple(shape)
+    fmt = _format(path)
+    if fmt in ("png", "jpeg"):
+        # PNG: grey or RGB, each with alpha; JPEG: grey, RGB or CMYK
+        samples = (1, 3, 4) if fmt == "jpeg" else (1, 2, 3, 4)
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] not in samples):
+            raise ValueError(f"{path}: {fmt.upper()} holds 2-D grey or colour images with "
+                             f"{', '.join(map(str, samples))} samples per pixel (channels "
+                             f"last), got shape {shape}; write a .tif instead")
+    elif fmt == "csv" and len(shape) != 1:
+        raise ValueError(f"{path}: CSV holds one 1-D signal, got shape {shape}; write a .npy")
+    elif fmt == "wav" and len(shape) not in (1, 2):
+        raise ValueError(f"{path}: WAV holds samples x channels, got shape {shape}; "
+                         "write a .npy")
+
+
 def _to_integer_image(data, bit_depth, path):
     if bit_depth not in (None, 8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
-    samples = (1, 3) if _format(path) == "jpeg" else (1, 2, 3, 4)  # PNG: grey/RGB (+ alpha)
-    if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[-1] not in samples):
-        raise ValueError(f"{path}: {_format(path).upper()} holds 2-D grey or colour images "
-                         f"with {', '.join(map(str, samples))} samples per pixel (channels "
-                         f"last), got shape {data.shape}; write a .tif instead")
     if data.dtype.kind in "ui" and bit_depth is None:
         if data.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"{path}: dtype {data.dtype} does not fit PNG; pass bit_depth")
@@ -364,7 +380,10 @@ def _in_order(axes: str, order: str) -> bool:
 def _write_image(path, data, metadata):
     import imageio.v3 as iio
 
-    iio.imwrite(path, data, plugin="pillow")
+    # a JPEG's four channels are CMYK (it has no alpha), as it was read
+    cmyk = {"mode": "CMYK"} if _format(path) == "jpeg" and data.ndim == 3 \
+        and data.shape[-1] == 4 else {}
+    iio.imwrite(path, data, plugin="pillow", **cmyk)
 
 
 def _write_npy(path, data, metadata):
@@ -373,16 +392,12 @@ def _write_npy(path, data, metadata):
 
 
 def _write_csv(path, data, metadata):
-    if data.ndim != 1:
-        raise ValueError(f"CSV holds one 1-D signal, got shape {data.shape}; write a .npy")
     np.savetxt(path, data, delimiter=",", fmt="%.9g")
 
 
 def _write_wav(path, data, metadata):
     import scipy.io.wavfile
 
-    if data.ndim not in (1, 2):
-        raise ValueError(f"WAV holds samples × channels, got shape {data.shape}")
     rate = int(round(metadata.sample_rate or 44100))
     if data.dtype.kind == "f":
         data = data.astype(np.float32)
