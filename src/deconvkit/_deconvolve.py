@@ -117,6 +117,8 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
             raise ValueError(f"psf is a list of {len(psfs)} PSFs but the image has {channels} "
                              f"channels on axis {channel_axis}; give one PSF per channel")
         psf = psfs[0]  # checks below; each channel takes its own
+    if hasattr(image, "shape"):  # dask's too, before it is tiled
+        _check_channels_last(image.shape, _ndim(psf), channel_axis)
     if type(image).__module__.split(".")[0] == "dask":  # out of core: tile it
         from .tiling import deconvolve_dask
 
@@ -134,7 +136,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
     image = check_array(image, "image", missing=True)
-    _check_channels_last(image.shape, _ndim(psf), channel_axis)
+    _check_channels_last(image.shape, _ndim(psf), channel_axis)  # a list, now an array
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(
         n for i, n in enumerate(image.shape) if i != channel_axis)
