@@ -187,7 +187,9 @@ def test_from_measurement_restores_as_well_as_the_true_psf():
 
 
 def test_from_measurement_errors():
-    with pytest.raises(ValueError, match="nothing above its background"):
+    with pytest.raises(ValueError, match="no point source above its background"):
         psf.from_measurement(np.full((9, 9), 3.0))
+    with pytest.raises(ValueError, match="no point source above its background"):
+        psf.from_measurement(np.random.default_rng(0).normal(0, 1, (21, 21)))
     with pytest.raises(ValueError, match="background must be 'auto' or a finite number"):
         psf.from_measurement(np.ones((9, 9)), background="median")

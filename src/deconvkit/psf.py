@@ -169,15 +169,16 @@ def from_measurement(measured, *, background="auto", radial: bool = True) -> np.
     numpy float64 array, same shape, non-negative, unit sum.
     """
     measured = np.asarray(check_array(measured, "measured"), dtype=np.float64)
+    level, noise = _background(measured)
     if background == "auto":
-        background = _background(measured)
+        background = level
     elif not (isinstance(background, (int, float, np.integer, np.floating))
               and np.isfinite(background)):
         raise ValueError(f"background must be 'auto' or a finite number, got {background!r}")
     signal = measured - background
-    if not signal.max() > 0:
-        raise ValueError("measured holds nothing above its background "
-                         f"({background:g}); is it the image of a point source?")
+    if not (signal.sum() > 0 and signal.max() > 5 * noise):
+        raise ValueError(f"measured holds no point source above its background ({background:g}) "
+                         f"and noise ({noise:.3g}): its peak stands {signal.max():.3g} above it")
     shift = np.array([n // 2 for n in signal.shape]) - _peak(signal)
     signal = ndi.shift(signal, shift, order=3, mode="grid-constant")
     if radial:
@@ -185,11 +186,11 @@ def from_measurement(measured, *, background="auto", radial: bool = True) -> np.
     return normalize(np.clip(signal, 0, None))
 
 
-def _background(measured) -> float:
-    """The median of the slabs 2 samples thick along the array's faces, leaving out
-    those whose median stands above the lowest by more than their noise: a
-    widefield PSF's out-of-focus light reaches some faces, and the lowest
-    face's median alone would be biased low by its noise."""
+def _background(measured) -> tuple[float, float]:
+    """The level and noise (MAD) of the slabs 2 samples thick along the array's
+    faces, leaving out those whose median stands above the lowest by more than
+    their noise: a widefield PSF's out-of-focus light reaches some faces, and
+    the lowest face's median alone would be biased low by its noise."""
     faces = []
     for axis, n in enumerate(measured.shape):
         for part in (slice(0, 2), slice(max(n - 2, 0), n)):
@@ -199,9 +200,10 @@ def _background(measured) -> float:
             error = 1.2533 * 1.4826 * np.median(np.abs(face - level)) / np.sqrt(face.size)
             faces.append((level, error, face))
     lowest, lowest_error, _ = min(faces, key=lambda f: f[0])
-    kept = [face for level, error, face in faces
-            if level <= lowest + 3 * max(error, lowest_error)]
-    return float(np.median(np.concatenate(kept)))
+    kept = np.concatenate([face for level, error, face in faces
+                           if level <= lowest + 3 * max(error, lowest_error)])
+    level = np.median(kept)
+    return float(level), float(1.4826 * np.median(np.abs(kept - level)))
 
 
 def _peak(signal) -> np.ndarray:
