@@ -175,10 +175,34 @@ def test_corrupt_files(tmp_path, name, content, match):
         io.read(tmp_path / name)
 
 
+def test_csv_time_column_gives_the_sample_rate_and_comes_back(tmp_path):
+    # an oscilloscope's export: times printed to 6 digits, then the signal
+    times = 0.25 + np.arange(200) / 8000.0
+    values = np.sin(np.arange(200) / 5.0)
+    lines = ["time,volts"] + [f"{t:.6g},{v:.9g}" for t, v in zip(times, values)]
+    (tmp_path / "scope.csv").write_text("\n".join(lines) + "\n")
+    signal, meta = io.read(tmp_path / "scope.csv", with_metadata=True)
+    np.testing.assert_allclose(signal, values, atol=1e-8)
+    assert meta.sample_rate == pytest.approx(8000.0, rel=1e-4) and meta.start == 0.25
+    io.write(tmp_path / "out.csv", 2 * signal, metadata=meta)
+    written = (tmp_path / "out.csv").read_text().splitlines()
+    assert written[0] == "time,volts" and len(written) == 201
+    back = np.loadtxt(tmp_path / "out.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(back[:, 0], times, atol=1e-6)
+    np.testing.assert_allclose(back[:, 1], 2 * values, atol=1e-8)
+    # uneven first column: two signals, not time and signal
+    (tmp_path / "two.csv").write_text("1,2\n3,4\n4,5\n")
+    with pytest.raises(ValueError, match="put one signal per file"):
+        io.read(tmp_path / "two.csv")
+
+
 def test_csv_header_line_is_skipped(tmp_path):
     # a column name on the first line failed with "could not convert 'trace'"
     (tmp_path / "h.csv").write_text("trace\n0.5\n1.5\n-2\n")
     np.testing.assert_array_equal(io.read(tmp_path / "h.csv"), [0.5, 1.5, -2.0])
+    io.write(tmp_path / "back.csv", io.read(tmp_path / "h.csv"),
+             metadata=io.read(tmp_path / "h.csv", with_metadata=True)[1])
+    assert (tmp_path / "back.csv").read_text().splitlines()[0] == "trace"  # the name kept
     (tmp_path / "h.txt").write_text("# volts\n1 2 3\n")
     np.testing.assert_array_equal(io.read(tmp_path / "h.txt"), [1.0, 2.0, 3.0])
 

@@ -48,6 +48,12 @@ class Metadata:
         text; written back to a FITS output, less the cards that describe the
         old samples' encoding (``BITPIX``, ``BSCALE``, ``BZERO``, ``BLANK``,
         checksums).
+    start : float or None
+        Time of a CSV signal's first sample, when the file gives a time
+        column (its first, evenly spaced, with ``sample_rate`` from the step);
+        a CSV output then gets the time column back.
+    columns : tuple of str or None
+        A CSV's column names (its header line), written back.
     """
 
     spacing: tuple[float, ...] | None = None
@@ -55,6 +61,8 @@ class Metadata:
     sample_rate: float | None = None
     axes: str | None = None
     header: str | None = None
+    start: float | None = None
+    columns: tuple[str, ...] | None = None
 
 
 def _format(path: Path) -> str:
@@ -167,18 +175,25 @@ def _read_csv(path):
     delimiter = "," if path.suffix.lower() == ".csv" else None
     with open(path) as f:
         first = f.readline().strip().split(delimiter)
-    try:  # a header line (a column name) is skipped
+    try:  # a header line (column names) is skipped, and kept
         [float(token) for token in first if token.strip()]
-        header = 0
+        columns = None
     except ValueError:
-        header = 1
+        columns = tuple(token.strip() for token in first)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an empty file is reported below, as an error
-        data = np.loadtxt(path, delimiter=delimiter, ndmin=2, skiprows=header)
+        data = np.loadtxt(path, delimiter=delimiter, ndmin=2, skiprows=int(bool(columns)))
+    if data.shape[1] == 2 and data.shape[0] > 2:
+        step = np.diff(data[:, 0])
+        # an oscilloscope's time column: evenly spaced up to the digits printed
+        if step.min() > 0 and np.ptp(step) <= 0.01 * step.mean():
+            return data[:, 1].copy(), Metadata(sample_rate=1.0 / step.mean(),
+                                               start=float(data[0, 0]), columns=columns)
     if min(data.shape) != 1:
         raise ValueError(f"it has {data.shape[1]} columns and {data.shape[0]} rows; "
-                         "put one signal per file, as a single column")
-    return data.ravel(), Metadata()
+                         "put one signal per file, as a single column (or time and signal "
+                         "as two, the times evenly spaced)")
+    return data.ravel(), Metadata(columns=columns)
 
 
 def _read_wav(path):
@@ -392,7 +407,13 @@ def _write_npy(path, data, metadata):
 
 
 def _write_csv(path, data, metadata):
-    np.savetxt(path, data, delimiter=",", fmt="%.9g")
+    columns = [data]
+    if metadata.start is not None and metadata.sample_rate:  # the time column back
+        columns.insert(0, metadata.start + np.arange(data.size) / metadata.sample_rate)
+    names = metadata.columns if metadata.columns and len(metadata.columns) == len(columns) \
+        else None
+    np.savetxt(path, np.stack(columns, axis=1), delimiter=",", fmt="%.9g",
+               header=",".join(names) if names else "", comments="")
 
 
 def _write_wav(path, data, metadata):
