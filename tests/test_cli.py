@@ -196,6 +196,15 @@ def test_measured_psf_file(tmp_path, blurred_tif, capsys):
                      "--method", "wiener", "-q", "-o", str(out), *extra]) == 0
         scores[name] = float(np.mean((io.read(out) - truth) ** 2))
     assert scores["measured"] < 0.5 * scores["raw"]
+    # the same PSF written once, for reuse, with the bead file's voxel size
+    io.write(tmp_path / "bead_um.tif", io.read(tmp_path / "bead.tif"),
+             metadata=io.Metadata(spacing=(0.1, 0.1), unit="um"))
+    assert main(["psf", str(tmp_path / "bead_um.tif"), "--measured", "radial", "-o",
+                 str(tmp_path / "psf.tif")]) == 0
+    written, meta = io.read(tmp_path / "psf.tif", with_metadata=True)
+    np.testing.assert_allclose(written, psf.from_measurement(io.read(tmp_path / "bead.tif")),
+                               atol=1e-7)
+    assert meta.spacing == pytest.approx((0.1, 0.1)) and meta.unit == "um"
 
 
 def test_16_bit_png_stays_16_bit(tmp_path):
@@ -370,7 +379,9 @@ def test_blind_command(tmp_path, capsys):
     (["simulate", "{in}", "--psf", "gaussian:sigma=1", "--noise", "poisson", "--photons", "0",
       "-o", "{d}/s.tif"], "photons must be > 0"),
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--measured-psf", "radial", "-o",
-      "{d}/o.tif"], "--measured-psf applies to PSF files"),
+      "{d}/o.tif"], "a measured PSF is a file imaging a point source"),
+    (["psf", "gaussian:2", "--measured", "plain", "-o", "{d}/k.tif"],
+     "'gaussian:2' is a generator spec"),
     (["deconvolve", "{in}"], "Missing option '--psf'"),
     (["frobnicate"], "No such command"),
     (["psf", "airy:radius=3", "-o", "{d}/k.png"], "a PSF needs floating point"),

@@ -40,10 +40,11 @@ def _load_psf(spec: str):
 
 
 def _measured(kernel, spec: str, radial: bool):
-    """A measured PSF file made a model (``--measured-psf``); a generator spec is one."""
+    """A measured PSF file made a model (``--measured-psf``, ``psf --measured``); a
+    generator spec is one already."""
     if not Path(spec).is_file():
-        raise ValueError(f"--measured-psf applies to PSF files, and {spec!r} is a generator "
-                         "spec; leave the option out")
+        raise ValueError(f"a measured PSF is a file imaging a point source, and {spec!r} is a "
+                         "generator spec; leave --measured(-psf) out")
     return psf_module.from_measurement(kernel, radial=radial)
 
 
@@ -535,14 +536,23 @@ def _show(value):
 @cli.command("psf")
 @click.argument("spec")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--measured", type=click.Choice(["radial", "plain"]), default=None,
+              help="SPEC is a file imaging a point source (a bead's stack, a star): write the "
+                   "PSF made from it (deconvkit.psf.from_measurement), with its voxel size.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def psf_command(spec, output, overwrite):
-    """Write the PSF described by SPEC (e.g. widefield:shape=33x65x65,na=1.4)."""
+def psf_command(spec, output, measured, overwrite):
+    """Write the PSF described by SPEC (e.g. widefield:shape=33x65x65,na=1.4), or made
+    from a measured one (--measured)."""
     if Path(output).suffix.lower() in (".png", ".jpg", ".jpeg"):
         # a unit-sum PSF rounds to 0 in 8 or 16 integer bits
         raise ValueError(f"{output}: a PSF needs floating point; write a .tif or .npy")
-    kernel, spacing = psf_module.from_spec(spec), psf_module.spec_spacing(spec)
-    meta = dkio.Metadata(spacing=spacing, unit="um" if spacing else None)
+    if measured:
+        kernel, meta = _load_psf(spec)
+        kernel = _measured(kernel, spec, measured == "radial")
+        meta = dkio.Metadata(spacing=meta.spacing, unit=meta.unit)
+    else:
+        kernel, spacing = psf_module.from_spec(spec), psf_module.spec_spacing(spec)
+        meta = dkio.Metadata(spacing=spacing, unit="um" if spacing else None)
     dkio.write(output, kernel.astype("float32"), metadata=meta, overwrite=overwrite)
     _console().print(f"{spec} -> {output} shape {kernel.shape}")
 
