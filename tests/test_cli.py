@@ -195,6 +195,8 @@ def test_measured_psf_file(tmp_path, blurred_tif, capsys):
         assert main(["deconvolve", str(blurred_tif), "--psf", str(tmp_path / "bead.tif"),
                      "--method", "wiener", "-q", "-o", str(out), *extra]) == 0
         scores[name] = float(np.mean((io.read(out) - truth) ** 2))
+        warned = "like a measured bead's or star's background" in capsys.readouterr().err
+        assert warned == (name == "raw")
     assert scores["measured"] < 0.5 * scores["raw"]
     # the same PSF written once, for reuse, with the bead file's voxel size
     io.write(tmp_path / "bead_um.tif", io.read(tmp_path / "bead.tif"),
