@@ -371,7 +371,7 @@ def test_blind_command(tmp_path, capsys):
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--method", "wiener", "--iterations",
       "3", "-o", "{d}/o.tif"], "wiener does not take iterations"),
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--weight", "heavy", "-o", "{d}/o.tif"],
-     "'heavy' is not a number or 'auto'"),
+     "--weight: 'heavy' is not a number or 'auto'"),
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1", "--option", "oops", "-o", "{d}/o.tif"],
      "is not key=value"),
     (["deconvolve", "{in}", "--psf", "gaussian:sigma=1x1x1", "-o", "{d}/o.tif"],

@@ -144,14 +144,14 @@ def cli():
     """Deconvolution of signals, images and volumes."""
 
 
-def _number_or_auto(value):
-    """Click converter: a float, an int, or the word auto."""
+def _number_or_auto(value, option):
+    """A float, an int, or the word auto; ``option`` names the flag in the error."""
     if value is None or value == "auto":
         return value
     try:
         number = float(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a number or 'auto'") from None
+        raise click.UsageError(f"{option}: {value!r} is not a number or 'auto'") from None
     return int(number) if number.is_integer() and "." not in value and "e" not in value \
         else number
 
@@ -170,8 +170,8 @@ def _parse_options(items):
             options[key] = None
         else:
             try:
-                options[key] = _number_or_auto(value)
-            except click.BadParameter:
+                options[key] = _number_or_auto(value, "--option")
+            except click.UsageError:
                 options[key] = value
     return options
 
@@ -241,8 +241,8 @@ def deconvolve(inputs, psf_spec, measured_psf, output, out_dir, method, boundary
         for (kernel, _), spec in zip(psfs, psf_spec):
             _warn_if_raw_measurement(kernel, spec)
     options = _parse_options(extra)
-    for key, value in (("iterations", _number_or_auto(iterations)), ("weight",
-                       _number_or_auto(weight)), ("noise_sigma", noise_sigma),
+    for key, value in (("iterations", _number_or_auto(iterations, "--iterations")), ("weight",
+                       _number_or_auto(weight, "--weight")), ("noise_sigma", noise_sigma),
                        ("time_limit", time_limit)):
         if value is not None:
             options[key] = value
@@ -251,7 +251,7 @@ def deconvolve(inputs, psf_spec, measured_psf, output, out_dir, method, boundary
                options=options,
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None,
-               saturated=_number_or_auto(saturated),
+               saturated=_number_or_auto(saturated, "--saturated"),
                bad_pixels=dkio.read(bad_pixels) if bad_pixels else None)
     if len(pairs) == 1:
         source, target = pairs[0]
@@ -715,7 +715,7 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
     if response.ndim == 2 and 1 in response.shape:
         response = response.ravel()
     if method == "regularized":
-        options = dict(weight=_number_or_auto(weight), penalty=penalty,
+        options = dict(weight=_number_or_auto(weight, "--weight"), penalty=penalty,
                        noise_sigma=noise_sigma)
     else:
         options = dict(level=level, lowpass=lowpass,
