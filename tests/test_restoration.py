@@ -617,7 +617,10 @@ def test_channel_axis_restores_each_channel_and_reports_each():
 
 @pytest.mark.parametrize("dtype,expected", [(np.uint8, np.float32), (np.uint16, np.float32),
                                             (np.int32, np.float64), (np.float16, np.float32),
-                                            (np.float64, np.float64)])
+                                            (np.float64, np.float64),
+                                            # FITS data as astropy reads them: big-endian
+                                            (">f8", np.float64), (">f4", np.float32),
+                                            (">i2", np.float32)])
 def test_integer_and_half_inputs_are_promoted(dtype, expected):
     image = (blobs((32, 32)) * 100).astype(dtype)
     assert deconvolve(image, psf.gaussian(1.0), method="richardson_lucy",

@@ -185,7 +185,9 @@ def float_dtype(x):
         raise TypeError("complex input is not supported; pass the real part or magnitude")
     if dtype.kind not in "biuf":
         raise TypeError(f"expected a numeric array, got dtype {dtype}")
-    if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize > 2):
+    # By kind and size, not dtype equality: a big-endian float64 (FITS data
+    # as astropy reads them) is not equal to the native np.float64.
+    if (dtype.kind == "f" and dtype.itemsize >= 8) or (dtype.kind in "iu" and dtype.itemsize > 2):
         return xp.float64
     return xp.float32
 
