@@ -544,8 +544,9 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         Decomposition levels (fewer if the shortest axis is too short); the
         coarsest approximation is not penalised.
     nonnegative : bool or "auto"
-        Add the constraint :math:`x \ge 0` (the proximal step then runs a
-        few Dykstra-like iterations, which converge to the exact prox);
+        Add the constraint :math:`x \ge 0` (the proximal step then runs
+        three Dykstra-like iterations: an approximation of the exact prox,
+        which they converge to as their number grows);
         ``"auto"`` as in :func:`total_variation`.
     iterations : int or "auto"
         ``"auto"``: relative change below 1e-3, at most 300.
