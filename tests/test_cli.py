@@ -506,6 +506,42 @@ def test_signal_command_removes_an_instrument_response(tmp_path):
                  "--weight", "abc"]) == 2
 
 
+def test_signal_command_takes_poles_and_zeros_with_the_traces_sample_rate(tmp_path):
+    from deconvkit import signal
+
+    rate, n = 50.0, 1500
+    t = np.arange(n) / rate
+    motion = np.exp(-((t - 12) / 2.0) ** 2) * np.sin(2 * np.pi * 3 * t)
+    geophone = signal.PolesZeros(zeros=[0, 0], poles=[-4.443 + 4.443j, -4.443 - 4.443j],
+                                 gain=30.0)
+    grid = 4 * n
+    recorded = np.fft.irfft(np.fft.rfft(motion, grid)
+                            * geophone.frequency_response(np.fft.rfftfreq(grid, 1 / rate)),
+                            grid)[:n] + 0.05 * np.random.default_rng(6).standard_normal(n)
+    # an oscilloscope-style CSV: its time column gives the sample rate
+    np.savetxt(tmp_path / "trace.csv", np.column_stack([t, recorded]), delimiter=",",
+               header="time,velocity", comments="")
+    (tmp_path / "paz.toml").write_text('zeros = [0, 0]\npoles = ["-4.443+4.443j", '
+                                       '[-4.443, -4.443]]\ngain = 30.0\n')
+    assert main(["signal", str(tmp_path / "trace.csv"), "--response", str(tmp_path / "paz.toml"),
+                 "-o", str(tmp_path / "out.csv"), "-q"]) == 0
+    restored = io.read(tmp_path / "out.csv")
+    np.testing.assert_allclose(restored, signal.regularized(recorded, geophone, sample_rate=rate),
+                               atol=1e-9)
+    assert np.sqrt(np.mean((restored - motion) ** 2)) < 0.1 * np.abs(motion).max()
+    # without a sample rate, and with a malformed file: one line naming what to do
+    np.savetxt(tmp_path / "bare.csv", recorded)
+    assert main(["signal", str(tmp_path / "bare.csv"), "--response", str(tmp_path / "paz.toml"),
+                 "-o", str(tmp_path / "o2.csv")]) == 2
+    (tmp_path / "bad.json").write_text('{"poles": ["-1+zj"], "gian": 2}')
+    assert main(["signal", str(tmp_path / "trace.csv"), "--response", str(tmp_path / "bad.json"),
+                 "-o", str(tmp_path / "o3.csv")]) == 2
+    (tmp_path / "bad2.json").write_text('{"poles": ["-1+zj"]}')
+    assert main(["signal", str(tmp_path / "trace.csv"), "--response", str(tmp_path / "bad2.json"),
+                 "-o", str(tmp_path / "o4.csv")]) == 2
+    assert not any((tmp_path / f"o{k}.csv").exists() for k in (2, 3, 4))
+
+
 def _psf_file(tmp_path, spacing, unit, sigma):
     path = tmp_path / "psf.tif"
     io.write(path, psf.gaussian(sigma).astype(np.float32),

@@ -681,14 +681,16 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
 @cli.command("signal")
 @click.argument("input_path", metavar="TRACE", type=click.Path(dir_okay=False))
 @click.option("--response", "response_path", required=True, type=click.Path(dir_okay=False),
-              help="The instrument's impulse response (.csv, .npy, .wav), with its gain.")
+              help="The instrument's impulse response (.csv, .npy, .wav), with its gain, or "
+                   "its poles and zeros in rad/s (.toml, .json: zeros, poles, gain).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--method", type=click.Choice(["regularized", "water_level"]),
               default="regularized", show_default=True)
 @click.option("--weight", default="auto", show_default=True,
               help="regularized: the weight, or auto (discrepancy principle, per trace).")
-@click.option("--penalty", type=click.Choice(["gradient", "identity"]), default="gradient",
-              show_default=True, help="regularized: smooth (gradient) or spiky (identity) input.")
+@click.option("--penalty", type=click.Choice(["auto", "gradient", "identity"]), default="auto",
+              show_default=True, help="regularized: smooth (gradient) or spiky (identity) input; "
+                                      "auto: gradient unless the response blocks DC.")
 @click.option("--noise-sigma", type=float, default=None,
               help="regularized: the noise level (default: estimated from each trace).")
 @click.option("--level", type=float, default=0.01, show_default=True,
@@ -696,7 +698,8 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
 @click.option("--lowpass", type=float, default=None,
               help="water_level: width (rad/s) of the Gaussian low-pass after the division.")
 @click.option("--sample-rate", type=float, default=None,
-              help="Samples per second for --lowpass (default: a WAV's own, else 1).")
+              help="Samples per second of TRACE, for --lowpass and a poles-zeros response "
+                   "(default: a WAV's own or a CSV's time column; else 1 for --lowpass).")
 @click.option("--origin", type=click.Choice(["start", "center"]), default="start",
               show_default=True, help="Time zero of the response: its first or middle sample.")
 @click.option("--overwrite", is_flag=True)
@@ -711,15 +714,22 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
     output = dkio.check_output_path(output, [input_path, response_path], overwrite=overwrite)
     trace, meta = dkio.read(input_path, with_metadata=True)
     dkio.check_shape(output, trace.shape)
-    response = dkio.read(response_path)
-    if response.ndim == 2 and 1 in response.shape:
-        response = response.ravel()
+    sample_rate = sample_rate or meta.sample_rate
+    if Path(response_path).suffix.lower() in (".toml", ".json"):
+        response = _read_poles_zeros(response_path)
+        if sample_rate is None:
+            raise click.UsageError(f"a poles-zeros response is evaluated at {input_path}'s "
+                                   "frequencies: pass --sample-rate (a WAV, or a CSV with a "
+                                   "time column, carries its own)")
+    else:
+        response = dkio.read(response_path)
+        if response.ndim == 2 and 1 in response.shape:
+            response = response.ravel()
     if method == "regularized":
         options = dict(weight=_number_or_auto(weight, "--weight"), penalty=penalty,
-                       noise_sigma=noise_sigma)
+                       noise_sigma=noise_sigma, sample_rate=sample_rate)
     else:
-        options = dict(level=level, lowpass=lowpass,
-                       sample_rate=sample_rate or meta.sample_rate or 1.0)
+        options = dict(level=level, lowpass=lowpass, sample_rate=sample_rate or 1.0)
     # a WAV holds samples x channels; deconvkit.signal (and .npy/.tif) traces (..., N)
     wav = Path(input_path).suffix.lower() == ".wav"
     traces = trace.T if wav else trace
@@ -732,6 +742,44 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
         _console().print(f"{input_path}: {method} ({count} trace{'s' * (count > 1)} of "
                          f"{traces.shape[-1]} samples); {time.perf_counter() - start:.2f} s "
                          f"-> {output}")
+
+
+def _read_poles_zeros(path):
+    """A :class:`deconvkit.signal.PolesZeros` from a TOML or JSON file: ``zeros``
+    and ``poles`` in rad/s (numbers, ``"a+bj"`` strings or ``[re, im]`` pairs) and
+    ``gain``."""
+    import json
+    import tomllib
+
+    from .signal import PolesZeros
+
+    try:
+        with open(path, "rb") as f:
+            spec = tomllib.load(f) if str(path).lower().endswith(".toml") else json.load(f)
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise click.UsageError(f"{path}: cannot read a poles-zeros response ({exc})") from None
+    unknown = sorted(set(spec) - {"zeros", "poles", "gain"})
+    if unknown or "poles" not in spec:
+        raise click.UsageError(f"{path}: a poles-zeros response has keys zeros, poles and gain "
+                               f"(rad/s){'; unknown ' + str(unknown) if unknown else ''}")
+
+    def as_complex(value, key):
+        try:
+            if isinstance(value, str):
+                return complex(value.replace(" ", "").replace("i", "j"))
+            if isinstance(value, list) and len(value) == 2:
+                return complex(float(value[0]), float(value[1]))
+            return complex(value)
+        except (TypeError, ValueError):
+            raise click.UsageError(f"{path}: {key} holds {value!r}; write a complex number as "
+                                   "\"-4.44+4.44j\" or [-4.44, 4.44]") from None
+
+    try:
+        return PolesZeros(zeros=[as_complex(v, "zeros") for v in spec.get("zeros", [])],
+                          poles=[as_complex(v, "poles") for v in spec["poles"]],
+                          gain=float(spec.get("gain", 1.0)))
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(f"{path}: {exc}") from None
 
 
 @cli.command()
