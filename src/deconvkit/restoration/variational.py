@@ -1,7 +1,9 @@
-"""Variational restoration: total variation (primal–dual) and wavelet sparsity (FISTA)."""
+"""Variational restoration: total variation (ADMM, primal–dual) and wavelet sparsity
+(FISTA; primal–dual for Poisson data)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -521,6 +523,7 @@ def _admm_rho(weight: float, quadratic: float, image) -> float:
 
 
 def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: int = 3,
+            data: str = "gaussian", background: float = 0.0,
             nonnegative="auto", iterations="auto", boundary: str = "valid",
             noise_sigma: float | None = None, time_limit: float | None = None,
             callback: Callable | None = None, return_info: bool = False):
@@ -537,12 +540,22 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     weight : float or "auto"
         :math:`\lambda`; ``"auto"``: :math:`0.5\,\hat\sigma` with
         :math:`\hat\sigma` the estimated noise level (the soft threshold
-        per FISTA step is :math:`\lambda` for a unit step).
+        per FISTA step is :math:`\lambda` for a unit step); for the
+        Poisson term divided by the mean count :math:`\bar y + b`, as in
+        :func:`total_variation`.
     wavelet_name : str
         Any orthogonal PyWavelets wavelet ("haar", "db2", "sym4", ...).
     levels : int
         Decomposition levels (fewer if the shortest axis is too short); the
         coarsest approximation is not penalised.
+    data : {"gaussian", "poisson"}
+        Data term: least squares (solved by FISTA), or the Poisson negative
+        log-likelihood :math:`\sum (Ax+b) - y\log(Ax+b)` of counts (photons,
+        electrons), whose gradient is not Lipschitz, so FISTA does not apply:
+        solved by the primal–dual algorithm of Chambolle and Pock [3]_ in
+        Condat's over-relaxed form [4]_ (``nonnegative`` is then always on).
+    background : float
+        Known constant background :math:`b` of the Poisson term.
     nonnegative : bool or "auto"
         Add the constraint :math:`x \ge 0` (the proximal step then runs
         three Dykstra-like iterations: an approximation of the exact prox,
@@ -559,7 +572,20 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
 
     with :math:`W` an orthonormal periodised wavelet transform of the
     (extended) object, zero-padded to a multiple of :math:`2^\text{levels}`;
-    FISTA of Beck and Teboulle [1]_, after Daubechies et al. [2]_.
+    FISTA of Beck and Teboulle [1]_, after Daubechies et al. [2]_.  With
+    ``data="poisson"`` the least squares become the Poisson term and the
+    primal–dual method takes :math:`A` and :math:`W` as one operator of
+    norm at most :math:`\sqrt2`; every step is then exact (the constraint
+    is a projection, the ℓ1 term's dual a clipping), and it converges to
+    the minimiser (its optimality conditions met to 1e-12 in the tests).
+    Measured against the Gaussian term, each with its automatic weight: on
+    four photos (brick, moon, clock, grass) under Gaussian and disk blurs at
+    30 and 300 photons, -0.06 to +0.16 dB; on a cell phantom and a star
+    field at 20-1000 photons, -1.44 to -0.11 dB (on the phantom at 100,
+    even at the best of 0.25-2 times its weight: 27.71 against the Gaussian
+    term's 27.90).  :func:`total_variation` with ``data="poisson"`` beat
+    both in most of these cases, so for counts prefer it or
+    :func:`~deconvkit.richardson_lucy`.
 
     References
     ----------
@@ -568,9 +594,15 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     .. [2] I. Daubechies, M. Defrise and C. De Mol, "An iterative thresholding
        algorithm for linear inverse problems with a sparsity constraint",
        Comm. Pure Appl. Math. 57, 2004.
+    .. [3] A. Chambolle and T. Pock, "A first-order primal-dual algorithm for
+       convex problems with applications to imaging", JMIV 40, 2011.
+    .. [4] L. Condat, "A primal–dual splitting method for convex optimization
+       involving Lipschitzian, proximable and linear composite terms", JOTA
+       158, 2013.
     """
     import pywt
 
+    check_choice(data, "data", DATA_TERMS)
     check_choice(boundary, "boundary", BOUNDARIES)
     if pywt.Wavelet(wavelet_name).orthogonal is False:
         raise ValueError(f"wavelet_name={wavelet_name!r} is not orthogonal; use e.g. 'sym4'")
@@ -582,7 +614,10 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     image, mask = split_missing(image)
     if weight == "auto":
         weight = 0.5 * sigma
-    nonnegative = resolve_nonnegative(nonnegative, image, sigma)
+        if data == "poisson":  # near its minimum the Poisson term is the Gaussian / count
+            level = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
+            weight /= max(float(to_numpy(level).mean()) + background, 1e-30)
+    nonnegative = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
     domain = op.input_shape(tuple(image.shape))
     shortest = min(domain[-d:])
     levels = max(1, min(levels, pywt.dwt_max_level(shortest, wavelet_name)))
@@ -615,8 +650,17 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
             q = y + q - x
         return x
 
-    stop = Stopping(iterations, max_iterations=300, tol=1e-3, time_limit=time_limit)
     x = full(padded, float(to_numpy(observed_mean(image, mask, d).mean())), like=image)
+    if data == "poisson":
+        stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
+        x, history = _wavelet_primal_dual(
+            image, mask, op, x, crop, weight, background, stop, callback,
+            transform=functools.partial(_wavelet_analysis, wavelet_name=wavelet_name,
+                                        levels=levels, axes=axes),
+            inverse=functools.partial(_wavelet_synthesis, wavelet_name=wavelet_name, axes=axes))
+        return _wavelet_result(op, x[crop], image, weight, wavelet_name, levels, data,
+                               nonnegative, sigma, boundary, stop, history, return_info)
+    stop = Stopping(iterations, max_iterations=300, tol=1e-3, time_limit=time_limit)
     z, t_k = x, 1.0
     history = []
     for iteration in stop:
@@ -636,11 +680,76 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
             break
         if stop.done(change=change):
             break
-    restored = frame(op, x[crop], image.shape)
+    return _wavelet_result(op, x[crop], image, weight, wavelet_name, levels, data,
+                           nonnegative, sigma, boundary, stop, history, return_info)
+
+
+def _wavelet_result(op, x, image, weight, wavelet_name, levels, data, nonnegative, sigma,
+                    boundary, stop, history, return_info):
+    restored = frame(op, x, image.shape)
     if not return_info:
         return restored
     return restored, Info("wavelet", dict(weight=weight, wavelet=wavelet_name, levels=levels,
-                                          nonnegative=nonnegative, noise_sigma=sigma,
+                                          data=data, nonnegative=nonnegative, noise_sigma=sigma,
                                           boundary=boundary),
                           iterations=len(history), stopped_by=stop.reason, history=history,
                           seconds=stop.seconds)
+
+
+def _wavelet_analysis(host, *, wavelet_name, levels, axes):
+    """Orthonormal periodised wavelet coefficients as one array of ``host``'s
+    shape, with the slices that locate each band (the first: the approximation)."""
+    import pywt
+
+    coeffs = pywt.wavedecn(host, wavelet_name, mode="periodization", level=levels, axes=axes)
+    return pywt.coeffs_to_array(coeffs, axes=axes)
+
+
+def _wavelet_synthesis(array, slices, *, wavelet_name, axes):
+    import pywt
+
+    coeffs = pywt.array_to_coeffs(array, slices, output_format="wavedecn")
+    return pywt.waverecn(coeffs, wavelet_name, mode="periodization", axes=axes)
+
+
+def _wavelet_primal_dual(image, mask, op, x, crop, weight, background, stop, callback, *,
+                         transform, inverse):
+    """Poisson data term + weight·‖W x‖₁ + (x ≥ 0) by Chambolle–Pock in Condat's
+    over-relaxed form, the duals' steps first (as :func:`_pdhg`).
+
+    The wavelet transform runs on the host; the blur on the array's device.
+    """
+    xp = array_namespace(image)
+    coefficients, slices = transform(to_numpy(x))
+    detail = np.ones_like(coefficients)
+    detail[slices[0]] = 0.0  # the coarsest approximation is not penalised: its dual stays 0
+    # |K|^2 <= |A|^2 + |W|^2 = 2: tau sigma 2 < 1; steps in the data's units (as _pdhg)
+    scale = data_peak(image)
+    tau, sigma = 0.7 * scale, 0.7 / scale
+    counts = clamp_min(image, 0.0)
+    p = full(image.shape, 0.0, like=image)
+    q = np.zeros_like(coefficients)
+    estimate, history = x, []
+    for iteration in stop:
+        predicted = op.forward(x[crop])
+        v = p + sigma * (predicted + background)
+        p_new = 0.5 * (1 + v - xp.sqrt((v - 1) ** 2 + 4 * sigma * counts))
+        if mask is not None:
+            p_new = p_new * mask
+        coefficients, _ = transform(to_numpy(x))
+        q_new = np.clip(q + sigma * coefficients, -weight, weight) * detail
+        back = asarray(inverse(2 * q_new - q, slices), x)
+        back[crop] = back[crop] + op.adjoint(2 * p_new - p)
+        estimate = clamp_min(x - tau * back, 0.0)
+        x_new = x + RELAXATION * (estimate - x)
+        p = p + RELAXATION * (p_new - p)
+        q = q + RELAXATION * (q_new - q)
+        change = relative_change(x_new, x)
+        x = x_new
+        history.append(observed_rms(predicted - image, mask))
+        if callback is not None and callback(iteration, frame(op, estimate[crop], image.shape)):
+            stop.reason = "callback"
+            break
+        if stop.done(change=change):
+            break
+    return estimate, history
