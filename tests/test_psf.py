@@ -193,3 +193,41 @@ def test_from_measurement_errors():
         psf.from_measurement(np.random.default_rng(0).normal(0, 1, (21, 21)))
     with pytest.raises(ValueError, match="background must be 'auto' or a finite number"):
         psf.from_measurement(np.ones((9, 9)), background="median")
+
+
+def test_gibson_lanni_matched_is_born_wolf_at_low_na_and_symmetric():
+    options = dict(na=0.3, n_immersion=1.33, pixel_size=0.2, z_step=0.5)
+    born_wolf = psf.widefield((21, 33, 33), **options)
+    matched = psf.widefield((21, 33, 33), model="gibson_lanni", n_sample=1.33, **options)
+    # the paraxial approximation holds at NA 0.3: measured 0.7 % of the peak
+    np.testing.assert_allclose(matched, born_wolf, atol=0.02 * born_wolf.max())
+    high = psf.widefield((33, 17, 17), na=1.4, model="gibson_lanni", n_sample=1.518)
+    np.testing.assert_allclose(high, high[::-1], atol=1e-6 * high.max())  # no aberration
+
+
+def test_gibson_lanni_focal_shift_and_asymmetry_into_water_under_oil():
+    kernel = psf.widefield((81, 33, 33), na=1.4, n_immersion=1.518, pixel_size=0.1,
+                           z_step=0.1, model="gibson_lanni", n_sample=1.33, depth=10.0)
+    axial = kernel[:, 16, 16]
+    shift = (np.argmax(axial) - 40) * 0.1
+    # towards the coverslip, beyond the paraxial 10 (1 - 1.33/1.518) = 1.24 µm (high NA
+    # bends the marginal rays more), and well short of the depth itself
+    assert -4.0 < shift < -1.24
+    peak = np.argmax(axial)
+    before, after = axial[peak - 15:peak], axial[peak + 1:peak + 16][::-1]
+    assert np.abs(before - after).max() > 0.1 * axial.max()  # spherical aberration
+    matched = psf.widefield((81, 33, 33), na=1.4, n_immersion=1.518, pixel_size=0.1,
+                            z_step=0.1, model="gibson_lanni", n_sample=1.518, depth=10.0)
+    assert np.argmax(matched[:, 16, 16]) == 40 and matched.max() > 2 * kernel.max()
+
+
+def test_gibson_lanni_spec_and_errors():
+    np.testing.assert_array_equal(
+        psf.from_spec("widefield:9x17x17,model=gibson_lanni,depth=5,n_sample=1.4"),
+        psf.widefield((9, 17, 17), model="gibson_lanni", depth=5, n_sample=1.4))
+    with pytest.raises(ValueError, match="model must be 'born_wolf' or 'gibson_lanni'"):
+        psf.widefield((5, 9, 9), model="gibson")
+    with pytest.raises(ValueError, match="depth must be >= 0"):
+        psf.widefield((5, 9, 9), model="gibson_lanni", depth=-1)
+    with pytest.raises(ValueError, match="n_sample must be positive"):
+        psf.widefield((5, 9, 9), model="gibson_lanni", n_sample=0)
