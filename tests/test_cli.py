@@ -594,3 +594,30 @@ def test_widefield_psf_file_says_its_voxel_size(tmp_path):
                  str(out)]) == 0
     _, meta = io.read(out, with_metadata=True)
     assert meta.spacing == pytest.approx((0.25, 0.065, 0.065)) and meta.unit == "um"
+
+
+def test_deconvolve_psf_grid_is_a_space_variant_blur(tmp_path, capsys):
+    from deconvkit import SpaceVariantConvolution, deconvolve
+
+    grid = np.stack([psf.gaussian(s, shape=(9, 9)) for s in (0.7, 1.2, 1.7, 2.2)])
+    grid = grid.reshape(2, 2, 9, 9)
+    field = SpaceVariantConvolution(grid)
+    scene = np.random.default_rng(5).random((72, 72))
+    observed = field.forward(scene).astype(np.float32)
+    io.write(tmp_path / "in.tif", observed)
+    np.save(tmp_path / "grid.npy", grid)
+    assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf", str(tmp_path / "grid.npy"),
+                 "--psf-grid", "--method", "richardson_lucy", "--iterations", "10",
+                 "-o", str(tmp_path / "out.tif")]) == 0
+    expected = deconvolve(observed, field, method="richardson_lucy", iterations=10)
+    np.testing.assert_allclose(io.read(tmp_path / "out.tif"), expected, rtol=1e-5, atol=1e-6)
+    for extra, message in ((["--method", "wiener"], "is a psf for total_variation"),
+                           (["--memory-limit", "1MB"], "--psf-grid works in memory")):
+        assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf",
+                     str(tmp_path / "grid.npy"), "--psf-grid", *extra,
+                     "-o", str(tmp_path / "x.tif")]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf", "gaussian:2", "--psf-grid",
+                 "-o", str(tmp_path / "x.tif")]) == 2
+    assert "needs a file holding a grid of PSFs" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists()

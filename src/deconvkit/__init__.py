@@ -8,7 +8,14 @@ when the arrays you pass come from them.
 from . import metrics, psf, restoration, signal, testing
 from ._deconvolve import METHODS, choose_method, deconvolve
 from .blind import blind_deconvolve
-from .operators import BOUNDARIES, Convolution, Gradient, LinearOperator, Pad
+from .operators import (
+    BOUNDARIES,
+    Convolution,
+    Gradient,
+    LinearOperator,
+    Pad,
+    SpaceVariantConvolution,
+)
 from .restoration import (
     cgls,
     inverse_filter,
@@ -33,6 +40,7 @@ __all__ = [
     "Gradient",
     "LinearOperator",
     "Pad",
+    "SpaceVariantConvolution",
     "blind_deconvolve",
     "blur",
     "cell_phantom",

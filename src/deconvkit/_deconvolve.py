@@ -16,6 +16,7 @@ from ._validate import (
     check_psf,
     has_nan,
 )
+from .operators import SpaceVariantConvolution
 
 __all__ = ["METHODS", "deconvolve", "choose_method"]
 
@@ -119,7 +120,11 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         psf = psfs[0]  # checks below; each channel takes its own
     if hasattr(image, "shape"):  # dask's too, before it is tiled
         _check_channels_last(image.shape, _ndim(psf), channel_axis)
+    space_variant = isinstance(psf, SpaceVariantConvolution)
     if type(image).__module__.split(".")[0] == "dask":  # out of core: tile it
+        if space_variant:
+            raise TypeError("a SpaceVariantConvolution is not tiled: pass a numpy or torch "
+                            "array (image.compute() for a dask one that fits in memory)")
         from .tiling import deconvolve_dask
 
         if channel_axis is None:
@@ -140,7 +145,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(
         n for i, n in enumerate(image.shape) if i != channel_axis)
-    for each in psfs or [psf]:
+    for each in [] if space_variant else psfs or [psf]:
         check_psf(each, tuple(spatial))
     if method == "auto":
         method = choose_method(image, psf)

@@ -186,6 +186,12 @@ def _parse_options(items):
               help="The --psf files are images of a point source (a bead, a star): "
                    "subtract their background and centre their peak, and with radial "
                    "average them over rotations about it (deconvkit.psf.from_measurement).")
+@click.option("--psf-grid", is_flag=True,
+              help="The --psf file holds a grid of PSFs measured across the field, shaped "
+                   "(G1, ..., Gd, K1, ..., Kd): node j is the PSF at the centre of tile j of "
+                   "the frame cut into G1 x ... x Gd tiles; the blur interpolates between "
+                   "them (deconvkit.SpaceVariantConvolution; total_variation, "
+                   "richardson_lucy(_tv) and landweber).")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file (one INPUT); the format follows the extension.")
 @click.option("--out-dir", type=click.Path(file_okay=False),
@@ -224,9 +230,9 @@ def _parse_options(items):
                    "total_variation and richardson_lucy(_tv) only.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def deconvolve(inputs, psf_spec, measured_psf, output, out_dir, method, boundary, iterations,
-               weight, noise_sigma, time_limit, extra, channel_axis, memory_limit, chunks, jobs,
-               bit_depth, bad_pixels, saturated, overwrite, quiet):
+def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method, boundary,
+               iterations, weight, noise_sigma, time_limit, extra, channel_axis, memory_limit,
+               chunks, jobs, bit_depth, bad_pixels, saturated, overwrite, quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
     zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
@@ -234,10 +240,12 @@ def deconvolve(inputs, psf_spec, measured_psf, output, out_dir, method, boundary
     """
     pairs = _output_pairs(inputs, output, out_dir, overwrite)
     psfs = [_load_psf(spec) for spec in psf_spec]
-    if measured_psf:
+    if psf_grid:
+        psfs = _space_variant(psfs, psf_spec, measured_psf)
+    elif measured_psf:
         psfs = [(_measured(kernel, spec, measured_psf == "radial"), meta)
                 for (kernel, meta), spec in zip(psfs, psf_spec)]
-    else:
+    elif not psf_grid:
         for (kernel, _), spec in zip(psfs, psf_spec):
             _warn_if_raw_measurement(kernel, spec)
     options = _parse_options(extra)
@@ -256,6 +264,9 @@ def deconvolve(inputs, psf_spec, measured_psf, output, out_dir, method, boundary
     if len(pairs) == 1:
         source, target = pairs[0]
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
+            if psf_grid:
+                raise click.UsageError("--psf-grid works in memory: leave out --memory-limit "
+                                       "and --chunks, and read and write TIFF, not zarr")
             _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         else:
             info, seconds, shape, note = _restore_file(source, target, job, quiet)
@@ -369,8 +380,31 @@ def _restore_file(source, target, job, quiet):
 
 def _psfs_for(psfs, meta, source):
     """Each (PSF, its metadata) on the image's sampling, and one note for all."""
+    from .operators import SpaceVariantConvolution
+
+    if isinstance(psfs[0][0], SpaceVariantConvolution):
+        field = psfs[0][0]
+        return [field], (f"space-variant: a {'x'.join(map(str, field.grid))} grid of "
+                         f"{'x'.join(map(str, field.kernel_shape))} PSFs")
     kernels, notes = zip(*(_psf_on_grid_of(k, m, meta, source) for k, m in psfs))
     return list(kernels), "; ".join(dict.fromkeys(filter(None, notes)))
+
+
+def _space_variant(psfs, psf_spec, measured_psf):
+    """``--psf-grid``: the one --psf file as a SpaceVariantConvolution."""
+    from .operators import SpaceVariantConvolution
+
+    if len(psfs) > 1 or measured_psf:
+        raise click.UsageError("--psf-grid takes one --psf file (a grid of PSFs), without "
+                               "--measured-psf")
+    if not Path(psf_spec[0]).is_file():
+        raise click.UsageError(f"--psf-grid needs a file holding a grid of PSFs, not the "
+                               f"spec {psf_spec[0]!r}")
+    grid, meta = psfs[0]
+    if grid.ndim not in (2, 4, 6):
+        raise ValueError(f"{psf_spec[0]}: --psf-grid reads a (G1, ..., Gd, K1, ..., Kd) grid "
+                         f"of d-D PSFs, d = 1 to 3, but it has {grid.ndim} dims")
+    return [(SpaceVariantConvolution(grid), meta)]
 
 
 def _channel_axis_of(source, image, meta):

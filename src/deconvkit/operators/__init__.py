@@ -1,8 +1,11 @@
-"""Linear operators: convolution (every boundary, stride), padding, gradient."""
+"""Linear operators: convolution (every boundary, stride), space-variant convolution,
+padding, gradient."""
 
 from ._base import LinearOperator
 from ._padding import PAD_MODES, Pad
 from .convolution import BOUNDARIES, Convolution
 from .differences import Gradient
+from .space_variant import SpaceVariantConvolution
 
-__all__ = ["BOUNDARIES", "PAD_MODES", "Convolution", "Gradient", "LinearOperator", "Pad"]
+__all__ = ["BOUNDARIES", "PAD_MODES", "Convolution", "Gradient", "LinearOperator", "Pad",
+           "SpaceVariantConvolution"]

@@ -15,17 +15,24 @@ from .._array_api import (
     to_numpy,
 )
 from .._validate import check_array, check_psf, has_nan
-from ..operators import Convolution
+from ..operators import Convolution, SpaceVariantConvolution
+from ..operators.space_variant import bind as bind_space_variant
 from ._stopping import estimate_noise, rms
 
+# the solvers that take a SpaceVariantConvolution as their psf
+SPACE_VARIANT = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "landweber")
 
-def prepare(image, psf, *, in_place: str | None = None, missing: bool = False):
+
+def prepare(image, psf, *, in_place: str | None = None, missing: bool = False,
+            space_variant: bool = False):
     """Validated working-float image and a unit-sum PSF in the image's library.
 
     ``in_place``: the name of a solver that updates arrays in place, so it
     cannot be differentiated: a torch tensor that requires grad is detached,
     with a warning (autograd refuses in-place ``out=`` operations on it).
     ``missing``: NaN samples are let through (see :func:`split_missing`).
+    ``space_variant``: the solver takes a :class:`SpaceVariantConvolution` as
+    ``psf`` (returned as it is; :func:`blur_operator` binds it).
     """
     if in_place and getattr(image, "requires_grad", False):
         warnings.warn(f"{in_place} updates arrays in place and is not differentiable: the image "
@@ -33,9 +40,26 @@ def prepare(image, psf, *, in_place: str | None = None, missing: bool = False):
                       "tikhonov and cgls are differentiable)", UserWarning, stacklevel=3)
         image = image.detach()
     image = check_array(image, "image", missing=missing, missing_hint=True)
+    if isinstance(psf, SpaceVariantConvolution):
+        if not space_variant:
+            raise TypeError(f"a SpaceVariantConvolution is a psf for {', '.join(SPACE_VARIANT)}; "
+                            "this method takes one PSF")
+        if psf.ndim > image.ndim:
+            raise ValueError(f"the space-variant PSFs are {psf.ndim}-D but the image has "
+                             f"{image.ndim} dims")
+        return image, psf
     psf = check_psf(psf, tuple(image.shape))
     psf = asarray(psf, image)
     return image, psf / psf.sum()
+
+
+def blur_operator(psf, image, boundary: str, **options):
+    """The blur of a solver: a :class:`Convolution` of ``psf``, or a
+    :class:`SpaceVariantConvolution` under the solver's ``boundary`` with unit-sum
+    PSFs in ``image``'s library."""
+    if isinstance(psf, SpaceVariantConvolution):
+        return bind_space_variant(psf, image, boundary)
+    return Convolution(psf, boundary=boundary, **options)
 
 
 def split_missing(image):

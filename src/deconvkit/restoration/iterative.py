@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from .._array_api import clamp_min, full, to_numpy
 from .._validate import check_choice
-from ..operators import BOUNDARIES, Convolution, Pad
+from ..operators import BOUNDARIES, Convolution, Pad, SpaceVariantConvolution
 from ._common import (
+    blur_operator,
     frame,
     mean_over,
     observed_rms,
@@ -61,11 +62,12 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
        of the first kind", Amer. J. Math. 73, 1951.
     """
     check_choice(boundary, "boundary", BOUNDARIES)
-    image, psf = prepare(image, psf, missing=True)
-    op = Convolution(psf, boundary=boundary)
+    image, psf = prepare(image, psf, missing=True, space_variant=True)
+    op = blur_operator(psf, image, boundary)
     if step is None:
         # a non-negative unit-sum PSF has ‖A‖ <= 1 (Young's inequality): no power iteration
-        norm = 1.0 if float(to_numpy(psf.min())) >= 0 else op.norm(
+        kernels = op.psfs if isinstance(op, SpaceVariantConvolution) else psf
+        norm = 1.0 if float(to_numpy(kernels.min())) >= 0 else op.norm(
             op.input_shape(tuple(image.shape[-psf.ndim:])), like=image)
         step = 1.9 / norm**2
     elif not step > 0:

@@ -25,9 +25,10 @@ from .._array_api import (
     vdot,
 )
 from .._validate import check_choice, check_weight
-from ..operators import BOUNDARIES, Convolution, Gradient
+from ..operators import BOUNDARIES, Gradient, SpaceVariantConvolution
 from ..operators.convolution import separable_passes
 from ._common import (
+    blur_operator,
     empty_spectrum,
     fft_grid,
     frame,
@@ -270,10 +271,16 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     if not background >= 0:
         raise ValueError(f"background must be >= 0, got {background!r}")
     tv_weight = check_weight(tv_weight, "weight")
-    image, psf = prepare(image, psf, in_place=name, missing=True)
-    psf = _non_negative(psf, name)
+    image, psf = prepare(image, psf, in_place=name, missing=True, space_variant=True)
+    space_variant = isinstance(psf, SpaceVariantConvolution)
+    if space_variant:
+        if float(to_numpy(psf.psfs.min())) < 0:
+            raise ValueError(f"{name} needs non-negative PSFs (the Poisson model); clip the "
+                             "SpaceVariantConvolution's psfs at 0")
+    else:
+        psf = _non_negative(psf, name)
     xp = array_namespace(image)
-    op = Convolution(psf, boundary=boundary, method="auto")
+    op = blur_operator(psf, image, boundary, method="auto")
     sigma = None
     censored, measured = saturated_mask(image, saturation)
     if iterations == "auto" or tv_weight == "auto":
@@ -300,10 +307,11 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
     tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
-    weights = op.separable_weights(image, observed=True) if boundary == "valid" else None
+    weights = (op.separable_weights(image, observed=True)
+               if boundary == "valid" and not space_variant else None)
     if weights is not None:
         model = _SeparableModel(op, image, weights)
-    elif boundary in ("valid", "periodic"):
+    elif boundary in ("valid", "periodic") and not space_variant:
         # plain RL has memory to spare (Biggs, which also keeps its last step,
         # would reach 6.0-6.1 padded volumes this way): it keeps the data on the
         # grid, so numpy's ratio pass runs over whole contiguous rows, 1.7x

@@ -32,6 +32,7 @@ from ..operators.differences import (
     periodic_differences_adjoint,
 )
 from ._common import (
+    blur_operator,
     data_peak,
     empty_spectrum,
     fft_grid,
@@ -204,8 +205,9 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     check_choice(boundary, "boundary", BOUNDARIES)
     weight = check_weight(weight, "weight")
     quadratic_weight = check_weight(quadratic_weight, "quadratic_weight")
-    image, psf = prepare(image, psf, in_place="total_variation", missing=True)
-    op = Convolution(psf, boundary=boundary)
+    image, psf = prepare(image, psf, in_place="total_variation", missing=True,
+                         space_variant=True)
+    op = blur_operator(psf, image, boundary)
     grad = Gradient(psf.ndim)
     censored, measured = saturated_mask(image, saturation)
     sigma = noise_level(measured, noise_sigma)
@@ -220,7 +222,9 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
         quadratic_weight = auto_quadratic if quadratic_weight == "auto" else quadratic_weight
     stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
     positive = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
-    solve = _admm if boundary in ("valid", "periodic") else _pdhg
+    # ADMM needs the blur diagonal in Fourier: one PSF, valid or periodic
+    fourier = boundary in ("valid", "periodic") and isinstance(op, Convolution)
+    solve = _admm if fourier else _pdhg
     x, history = solve(image, mask, op, weight, quadratic_weight, data=data, positive=positive,
                        background=background, censored=censored, stop=stop, callback=callback)
     restored = frame(op, x, image.shape)
