@@ -326,10 +326,7 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
         estimate = x - tau * (op.adjoint(2 * p_new - p) + grad.adjoint(2 * q_new - q))
         if positive:
             estimate = clamp_min(estimate, 0.0)
-        # over-relaxed: each variable moves RELAXATION times its step
-        x_new = x + RELAXATION * (estimate - x)
-        p = p + RELAXATION * (p_new - p)
-        q = q + RELAXATION * (q_new - q)
+        x_new, p, q = _over_relaxed((x, estimate), (p, p_new), (q, q_new))
         change = relative_change(x_new, x)
         x = x_new
         history.append(observed_rms(predicted - image, mask))
@@ -339,6 +336,11 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
         if stop.done(change=change):
             break
     return estimate, history
+
+
+def _over_relaxed(*steps):
+    """Each variable moved RELAXATION times its primal-dual step ``(old, new)``."""
+    return [old + RELAXATION * (new - old) for old, new in steps]
 
 
 def _admm(image, mask, op, weight, quadratic, *, data, positive, background, censored, stop,
@@ -745,9 +747,7 @@ def _wavelet_primal_dual(image, mask, op, x, crop, weight, background, stop, cal
         back = asarray(inverse(2 * q_new - q, slices), x)
         back[crop] = back[crop] + op.adjoint(2 * p_new - p)
         estimate = clamp_min(x - tau * back, 0.0)
-        x_new = x + RELAXATION * (estimate - x)
-        p = p + RELAXATION * (p_new - p)
-        q = q + RELAXATION * (q_new - q)
+        x_new, p, q = _over_relaxed((x, estimate), (p, p_new), (q, q_new))
         change = relative_change(x_new, x)
         x = x_new
         history.append(observed_rms(predicted - image, mask))
