@@ -37,6 +37,26 @@ def test_adjoint_is_exact_for_every_boundary_and_ndim(d, boundary, backend):
     assert testing.assert_adjoint(op, op.input_shape(shape), like=like) < 1e-10
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_valid_windows_equal_the_sum_over_the_whole_frame(d, backend):
+    # "valid" blurs each node over the window where its weight is not 0; the model
+    # is the sum of every node's blur of the whole weighted frame
+    grid, shape = GRIDS[d]
+    grid = tuple(g + 1 for g in grid)  # narrower windows
+    op = SpaceVariantConvolution(to_backend(gaussian_grid(grid), backend), boundary="valid")
+    rng = np.random.default_rng(d)
+    x = to_backend(rng.random((2,) + op.input_shape(shape)), backend)  # a batch axis too
+    y = to_backend(rng.random((2,) + shape), backend)
+    weights = op.weights(x.shape, like=x)
+    whole = sum(t.forward(w * x) for t, w in zip(op.terms, weights))
+    back = sum(w * t.adjoint(y) for t, w in zip(op.terms, weights))
+    np.testing.assert_allclose(np.asarray(op.forward(x)), np.asarray(whole), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(op.adjoint(y)), np.asarray(back), atol=1e-12)
+    assert any(b - a < n for spans in op.windows(x.shape)
+               for (a, b), n in zip(spans, x.shape[1:]))  # the windows do cut
+
+
 @pytest.mark.parametrize("boundary", ["valid", "symmetric", "periodic"])
 def test_one_psf_everywhere_is_a_convolution(boundary):
     kernel = psf.gaussian(1.3, shape=(9, 9))

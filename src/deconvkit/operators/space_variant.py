@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._array_api import asarray, to_numpy
+from .._array_api import asarray, to_numpy, zeros
 from .._validate import check_array
 from ._base import LinearOperator
 from .convolution import Convolution
@@ -28,7 +28,11 @@ class SpaceVariantConvolution(LinearOperator):
     nodes around it.  The weights :math:`w_i` are multilinear hat functions
     centred on the nodes, constant beyond the outer ones; every term is a
     :class:`Convolution`, so every boundary model and its exact adjoint
-    carry over.  Each application costs one convolution per node.
+    carry over.  Under ``"valid"`` each node blurs only the window where its
+    weight is not 0, so an application costs about :math:`2^d` blurs of the
+    frame whatever the grid (measured at 1024², a blur and its adjoint: 2.0
+    single-PSF pairs for a 3 × 3 grid, 3.8 for 6 × 6, against 9.5 and 40 over
+    the whole frame); the other boundary models blur the whole frame per node.
 
     Parameters
     ----------
@@ -121,24 +125,91 @@ class SpaceVariantConvolution(LinearOperator):
             self._weights[key] = weights
         return self._weights[key]
 
+    def windows(self, input_shape) -> list:
+        """Per node, the (start, stop) along each axis where its weight is not 0."""
+        tail = tuple(int(n) for n in input_shape[-self.ndim:])
+        if ("windows", tail) not in self._weights:
+            out = []
+            for w in self.weights(tail):
+                spans = []
+                for a in range(self.ndim):
+                    others = tuple(b for b in range(self.ndim) if b != a)
+                    inside = np.flatnonzero(w.any(axis=others) if others else w)
+                    spans.append((int(inside[0]), int(inside[-1]) + 1))
+                out.append(tuple(spans))
+            self._weights[("windows", tail)] = out
+        return self._weights[("windows", tail)]
+
     def _forward(self, x):
+        weights = self.weights(x.shape, like=x)
+        if self.boundary == "valid" and len(self.terms) > 1:
+            return self._valid_forward(x, weights)
         out = None
-        for term, w in zip(self.terms, self.weights(x.shape, like=x)):
+        for term, w in zip(self.terms, weights):
             blurred = term.forward(w * x)
             out = blurred if out is None else out + blurred
         return out
 
     def _adjoint(self, y, shape=None):
-        out = None
         shape = self.input_shape(tuple(y.shape))
-        for term, w in zip(self.terms, self.weights(shape, like=y)):
+        weights = self.weights(shape, like=y)
+        if self.boundary == "valid" and len(self.terms) > 1:
+            return self._valid_adjoint(y, shape, weights)
+        out = None
+        for term, w in zip(self.terms, weights):
             back = w * term.adjoint(y)
             out = back if out is None else out + back
+        return out
+
+    # "valid": each node blurs only the window where its weight is not 0, zero-padded
+    # by K - 1 on each side; the result covers the outputs [start - K + 1, stop) of
+    # that window (an output o sees the inputs o ... o + K - 1), cut to the frame.
+    # A node then costs its window, not the whole frame: about 2^d frames in all
+    # for any grid, instead of one per node.
+    def _valid_forward(self, x, weights):
+        d, lead = self.ndim, tuple(x.shape[: x.ndim - self.ndim])
+        out_tail = self.output_shape(tuple(x.shape[-d:]))
+        out = zeros(lead + out_tail, like=x)
+        for term, w, spans in zip(self.terms, weights, self.windows(x.shape)):
+            inside = tuple(slice(a, b) for a, b in spans)
+            padded = zeros(lead + tuple(b - a + 2 * (k - 1)
+                                        for (a, b), k in zip(spans, self.kernel_shape)), like=x)
+            padded[(Ellipsis,) + tuple(slice(k - 1, k - 1 + b - a)
+                                       for (a, b), k in zip(spans, self.kernel_shape))] = \
+                w[inside] * x[(Ellipsis,) + inside]
+            blurred = term.forward(padded)
+            target, source = _overlap(spans, self.kernel_shape, out_tail)
+            out[(Ellipsis,) + target] += blurred[(Ellipsis,) + source]
+        return out
+
+    def _valid_adjoint(self, y, shape, weights):
+        d, lead = self.ndim, tuple(y.shape[: y.ndim - self.ndim])
+        out = zeros(lead + tuple(shape[-d:]), like=y)
+        for term, w, spans in zip(self.terms, weights, self.windows(shape)):
+            window = zeros(lead + tuple(b - a + k - 1
+                                        for (a, b), k in zip(spans, self.kernel_shape)), like=y)
+            target, source = _overlap(spans, self.kernel_shape, tuple(y.shape[-d:]))
+            window[(Ellipsis,) + source] = y[(Ellipsis,) + target]
+            back = term.adjoint(window)
+            inside = tuple(slice(a, b) for a, b in spans)
+            out[(Ellipsis,) + inside] += w[inside] * back[
+                (Ellipsis,) + tuple(slice(k - 1, k - 1 + b - a)
+                                    for (a, b), k in zip(spans, self.kernel_shape))]
         return out
 
     def __repr__(self) -> str:
         return (f"SpaceVariantConvolution(grid={self.grid}, psf shape={self.kernel_shape}, "
                 f"boundary={self.boundary!r})")
+
+
+def _overlap(spans, kernel_shape, out_tail):
+    """The frame's outputs that a window's blur reaches, and where they sit in it."""
+    target, source = [], []
+    for (a, b), k, n in zip(spans, kernel_shape, out_tail):
+        first, start, stop = a - k + 1, max(0, a - k + 1), min(n, b)
+        target.append(slice(start, stop))
+        source.append(slice(start - first, stop - first))
+    return tuple(target), tuple(source)
 
 
 def bind(op: SpaceVariantConvolution, image, boundary: str) -> SpaceVariantConvolution:
