@@ -621,3 +621,27 @@ def test_deconvolve_psf_grid_is_a_space_variant_blur(tmp_path, capsys):
                  "-o", str(tmp_path / "x.tif")]) == 2
     assert "needs a file holding a grid of PSFs" in capsys.readouterr().err
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_psf_grid_from_a_field_of_sources_then_deconvolve_with_it(tmp_path, capsys):
+    from deconvkit import SpaceVariantConvolution
+
+    grid = np.stack([psf.gaussian(s, shape=(11, 11)) for s in (0.8, 1.3, 1.8, 2.3)])
+    field = SpaceVariantConvolution(grid.reshape(2, 2, 11, 11))
+    rng = np.random.default_rng(3)
+    scene = np.zeros(field.input_shape((160, 160)))
+    for a in range(20, 160, 30):
+        for b in range(20, 160, 30):
+            scene[a + 5, b + 5] = 500.0  # beads on a lattice, 30 samples apart
+    beads = field.forward(scene) + 2.0 + rng.normal(0, 0.1, (160, 160))
+    io.write(tmp_path / "beads.tif", beads.astype(np.float32))
+    assert main(["psf", str(tmp_path / "beads.tif"), "--grid", "2x2", "--size", "11",
+                 "-o", str(tmp_path / "grid.npy")]) == 0
+    found = np.load(tmp_path / "grid.npy")
+    assert found.shape == (2, 2, 11, 11)
+    np.testing.assert_allclose(found, psf.grid_from_sources(beads.astype(np.float32), 2, 11),
+                               rtol=1e-5, atol=1e-7)
+    assert np.abs(found - grid.reshape(2, 2, 11, 11)).max() < 0.05 * grid.max()
+    assert main(["psf", str(tmp_path / "beads.tif"), "--grid", "2x2", "-o",
+                 str(tmp_path / "g2.npy")]) == 2
+    assert "--grid and --size go together" in capsys.readouterr().err

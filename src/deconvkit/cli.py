@@ -592,13 +592,32 @@ def _show(value):
 @click.option("--measured", type=click.Choice(["radial", "plain"]), default=None,
               help="SPEC is a file imaging a point source (a bead's stack, a star): write the "
                    "PSF made from it (deconvkit.psf.from_measurement), with its voxel size.")
+@click.option("--grid", default=None, metavar="G1xG2...",
+              help="SPEC is an image of many point sources (beads on a slide, a star field): "
+                   "write the grid of PSFs across it, one per tile centre, for "
+                   "deconvolve --psf-grid (deconvkit.psf.grid_from_sources).")
+@click.option("--size", default=None, metavar="K1xK2...",
+              help="With --grid: the PSFs' shape, e.g. 17 or 17x17.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def psf_command(spec, output, measured, overwrite):
+def psf_command(spec, output, measured, grid, size, overwrite):
     """Write the PSF described by SPEC (e.g. widefield:shape=33x65x65,na=1.4), or made
-    from a measured one (--measured)."""
+    from a measured one (--measured), or a grid of them from a field of sources (--grid)."""
     if Path(output).suffix.lower() in (".png", ".jpg", ".jpeg"):
         # a unit-sum PSF rounds to 0 in 8 or 16 integer bits
         raise ValueError(f"{output}: a PSF needs floating point; write a .tif or .npy")
+    if grid or size:
+        if not (grid and size) or measured:
+            raise click.UsageError("--grid and --size go together (and without --measured)")
+        field, meta = _load_psf(spec)
+        if not Path(spec).is_file():
+            raise click.UsageError(f"--grid reads an image of point sources, not the spec "
+                                   f"{spec!r}")
+        kernel = psf_module.grid_from_sources(field, _psf_size(grid, "--grid"),
+                                              _psf_size(size, "--size"))
+        dkio.write(output, kernel.astype("float32"), overwrite=overwrite)
+        _console().print(f"{spec} -> {output}: a {'x'.join(map(str, kernel.shape[:field.ndim]))} "
+                         f"grid of {'x'.join(map(str, kernel.shape[field.ndim:]))} PSFs")
+        return
     if measured:
         kernel, meta = _load_psf(spec)
         kernel = _measured(kernel, spec, measured == "radial")
@@ -642,13 +661,13 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
                bit_depth=_output_bit_depth(None, image))
 
 
-def _psf_size(text: str):
+def _psf_size(text: str, option: str = "--psf-size"):
     """``25`` or ``9x25x25`` -> an int or a tuple of ints."""
     try:
         sizes = tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a size; write 25 or 9x25x25",
-                                 param_hint="--psf-size") from None
+                                 param_hint=option) from None
     return sizes[0] if len(sizes) == 1 else sizes
 
 
