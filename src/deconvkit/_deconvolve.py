@@ -76,10 +76,13 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         filled in from their neighbours; the other methods refuse them.  A dask
         array is restored chunk by chunk (:func:`deconvkit.tiling.deconvolve_dask`)
         and a lazy dask array is returned.
-    psf : (K1, ..., Kd) array, or a list of them
+    psf : (K1, ..., Kd) array, a list of them, or a SpaceVariantConvolution
         Point-spread function (normalised to sum 1 by the solvers); with
         ``channel_axis``, a list gives each channel its own (fluorescence
-        channels at different wavelengths blur differently).
+        channels at different wavelengths blur differently).  A
+        :class:`~deconvkit.SpaceVariantConvolution` (PSFs on a grid across
+        the field) for ``total_variation``, ``richardson_lucy(_tv)`` and
+        ``landweber``; not for dask arrays.
     method : str
         ``"auto"`` (default, see :func:`choose_method`) or one of
         :data:`METHODS`: ``"total_variation"``, ``"richardson_lucy"``,

@@ -32,8 +32,9 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     image : (N1, ..., Nd) array
         NaN samples are missing data, left out of the residual (filled in
         through the adjoint of the blur from their neighbours).
-    psf : (K1, ..., Kd) array
-        Normalised to sum 1 here.
+    psf : (K1, ..., Kd) array or SpaceVariantConvolution
+        Normalised to sum 1 here (each of a SpaceVariantConvolution's PSFs,
+        ``boundary`` applied to it).
     iterations : int or "auto"
         ``"auto"``: stop by the discrepancy principle (residual RMS at the
         estimated noise level), at most 1000 iterations.

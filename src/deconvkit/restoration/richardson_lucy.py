@@ -62,12 +62,14 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         is estimated from the samples around them through the blur (a hole
         narrower than the PSF is filled with real data; a wider one stays
         near 0 in its middle).
-    psf : (K1, ..., Kd) array
+    psf : (K1, ..., Kd) array or SpaceVariantConvolution
         Point-spread function; normalised to sum 1 here.  A PSF with fewer
         dims than the image is applied to each trailing block (leading axes
         are a batch).  Negative samples (background subtraction leaves them
         in measured PSFs) are set to 0, with a warning: the Poisson model
-        needs a non-negative blur.
+        needs a non-negative blur.  PSFs on a grid across the field
+        (:class:`~deconvkit.SpaceVariantConvolution`, ``boundary`` applied
+        to it) must be non-negative already.
     iterations : int or "auto"
         Number of multiplicative updates, or ``"auto"`` (default): stop by the
         discrepancy principle, when the residual RMS reaches the noise level

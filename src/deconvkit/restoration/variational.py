@@ -84,8 +84,11 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
         data term leaves them out and the prior fills them in from their
         neighbours; the noise level and the automatic weights are taken from
         the observed samples.
-    psf : (K1, ..., Kd) array
-        Point-spread function, normalised to sum 1 here.
+    psf : (K1, ..., Kd) array or SpaceVariantConvolution
+        Point-spread function, normalised to sum 1 here; or PSFs on a grid
+        across the field (:class:`~deconvkit.SpaceVariantConvolution`, solved
+        by the primal–dual method under every boundary, ``boundary`` applied
+        to it).
     weight : float or "auto"
         Weight :math:`\lambda` of the (isotropic) TV term.  ``"auto"``:
         :math:`\lambda = 0.24\,\hat\sigma^2 / \rho`, with :math:`\rho` the mean
