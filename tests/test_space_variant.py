@@ -184,29 +184,26 @@ def test_grid_from_sources_recovers_each_tiles_psf():
     assert error.max() < 0.06
 
 
-def _sparse(rng, count, n, gap):
-    """``count`` positions at least ``gap`` apart (a bead slide, a sparse star field)."""
-    points = []
-    while len(points) < count:
-        p = rng.integers(9, n - 9, 2)
-        if all(np.abs(p - q).max() >= gap for q in points):
-            points.append(p)
-    return [tuple(int(v) for v in p) for p in points]
+def _jittered_lattice(rng, n, step=28, jitter=4):
+    """Sources on a lattice, each moved at random: at least ``step - 2 jitter`` apart."""
+    ticks = np.arange(step // 2, n - step // 2, step)
+    return [(int(a + rng.integers(-jitter, jitter + 1)), int(b + rng.integers(-jitter, jitter + 1)))
+            for a in ticks for b in ticks]
 
 
 def test_a_grid_from_a_star_field_restores_as_well_as_the_true_one(varying_blur):
     op, psfs, observed, truth = varying_blur
-    stars = _sparse(np.random.default_rng(0), 50, 256, 20)
-    stars += [(a + 2, b + 1) for a, b in stars[:3]]  # blends: they pass as single sources
+    stars = _jittered_lattice(np.random.default_rng(0), 256)
+    stars += [(a + 2, b + 1) for a, b in stars[::20]]  # blends: they pass as single sources
     field = _sources(op, 256, stars, np.random.default_rng(100))
     found = psf.grid_from_sources(field, 3, 17)
-    # measured: 1.8 % of the peaks; 24 % when the blends are fitted too
+    # measured: 1.4 % of the peaks; 16 % when the blends are fitted too
     assert (np.abs(found - psfs).max(axis=(2, 3)) / psfs.max(axis=(2, 3))).max() < 0.05
     scores = {label: metrics.psnr(truth, richardson_lucy(observed, kernel, iterations=15),
                                   data_range=1.0)
               for label, kernel in (("true", op), ("found", SpaceVariantConvolution(found)),
                                     ("mean", psfs.mean(axis=(0, 1))))}
-    assert scores["found"] > scores["true"] - 0.2  # measured 0.02 dB apart
+    assert scores["found"] > scores["true"] - 0.2  # measured 0.01 dB apart
     assert scores["found"] > scores["mean"] + 1.0
 
 
