@@ -144,3 +144,31 @@ def test_poles_zeros_errors():
         signal.water_level(np.ones(64), signal.PolesZeros(poles=[0.0]), sample_rate=10.0)
     with pytest.raises(ValueError, match="gain must be a finite non-zero"):
         signal.PolesZeros(poles=[-1.0], gain=0)
+
+
+@pytest.mark.parametrize("method", ["regularized", "water_level"])
+def test_an_offset_and_drift_through_a_dc_blocking_response_are_removed_first(method):
+    rate, n = 100.0, 2000
+    motion = _ground_motion(n, rate, seed=4)
+    grid = 4 * n
+    response = GEOPHONE.frequency_response(np.fft.rfftfreq(grid, 1 / rate))
+    recorded = np.fft.irfft(np.fft.rfft(motion, grid) * response, grid)[:n]
+    recorded += 0.01 * np.random.default_rng(5).standard_normal(n)
+    recorded += 0.5 + np.linspace(0, 1, n)  # a digitiser's offset and a drift
+
+    def error(restored):
+        return np.sqrt(np.mean((restored - motion) ** 2) / np.mean(motion**2))
+
+    raw = signal.deconvolve(recorded, GEOPHONE, method=method, sample_rate=rate,
+                            detrend=None, taper=0)
+    assert error(raw) > 10  # measured 48 (water level) and 2800 (regularized)
+    assert error(signal.deconvolve(recorded, GEOPHONE, method=method, sample_rate=rate)) < 0.15
+    # a response that passes DC keeps the trace as it is by default
+    h = np.array([0.5, 1.0, 0.5])
+    np.testing.assert_array_equal(
+        signal.deconvolve(recorded, h, method=method),
+        signal.deconvolve(recorded, h, method=method, detrend=None, taper=0))
+    with pytest.raises(ValueError, match="taper must be a fraction from 0 to 0.5"):
+        signal.deconvolve(recorded, h, method=method, taper=0.7)
+    with pytest.raises(ValueError, match="detrend"):
+        signal.deconvolve(recorded, h, method=method, detrend="quadratic")

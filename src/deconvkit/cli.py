@@ -755,10 +755,17 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
                    "(default: a WAV's own or a CSV's time column; else 1 for --lowpass).")
 @click.option("--origin", type=click.Choice(["start", "center"]), default="start",
               show_default=True, help="Time zero of the response: its first or middle sample.")
+@click.option("--detrend", type=click.Choice(["auto", "linear", "constant", "none"]),
+              default="auto", show_default=True,
+              help="Remove the trace's line or mean first; auto: linear where the response "
+                   "blocks DC (a velocity or displacement sensor).")
+@click.option("--taper", default="auto", show_default=True,
+              help="Fraction of the trace tapered to 0 at each end; auto: 0.05 where the "
+                   "response blocks DC, else 0.")
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 def signal_command(input_path, response_path, output, method, weight, penalty, noise_sigma,
-                   level, lowpass, sample_rate, origin, overwrite, quiet):
+                   level, lowpass, sample_rate, origin, detrend, taper, overwrite, quiet):
     """Remove an instrument's response from TRACE (see deconvkit.signal); a WAV's
     channels, or the rows of a 2-D .npy (traces x samples), are deconvolved one by one,
     each with its own noise level."""
@@ -787,7 +794,10 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
     wav = Path(input_path).suffix.lower() == ".wav"
     traces = trace.T if wav else trace
     start = time.perf_counter()
-    result = signal.deconvolve(traces, response, method=method, origin=origin, **options)
+    taper = "auto" if taper == "auto" else _number_or_auto(taper, "--taper")
+    result = signal.deconvolve(traces, response, method=method, origin=origin,
+                               detrend=None if detrend == "none" else detrend, taper=taper,
+                               **options)
     dkio.write(output, result.T if wav else result, metadata=meta, overwrite=overwrite,
                bit_depth=_output_bit_depth(None, trace))
     if not quiet:
