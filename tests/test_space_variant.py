@@ -212,3 +212,25 @@ def test_grid_from_sources_names_the_empty_tiles():
     observed = _sources(op, 120, [(20, 20), (20, 100), (100, 20)], np.random.default_rng(2))
     with pytest.raises(ValueError, match=r"tiles \[\(1, 1\)\] of the \(2, 2\) grid hold no"):
         psf.grid_from_sources(observed, 2, 17)
+
+
+def test_blur_and_simulate_take_a_grid_of_psfs(tmp_path):
+    from deconvkit import blur, io, simulate
+    from deconvkit.cli import main
+
+    grid = gaussian_grid((2, 2))
+    image = np.random.default_rng(0).random((40, 40))
+    for boundary in ("valid", "symmetric"):
+        expected = SpaceVariantConvolution(grid, boundary=boundary).forward(image)
+        np.testing.assert_array_equal(blur(image, SpaceVariantConvolution(grid), boundary=boundary),
+                                      expected)
+    noisy = simulate(image, SpaceVariantConvolution(grid), sigma=0.01, seed=0)
+    assert noisy.shape == image.shape and 0.005 < np.std(noisy - expected) < 0.02
+    io.write(tmp_path / "in.tif", image.astype(np.float32))
+    np.save(tmp_path / "grid.npy", grid)
+    assert main(["simulate", str(tmp_path / "in.tif"), "--psf", str(tmp_path / "grid.npy"),
+                 "--psf-grid", "--noise", "none", "--boundary", "valid",
+                 "-o", str(tmp_path / "out.tif")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "out.tif"),
+                               SpaceVariantConvolution(grid).forward(image.astype(np.float32)),
+                               rtol=1e-5, atol=1e-6)

@@ -642,17 +642,25 @@ def psf_command(spec, output, measured, grid, size, overwrite):
 @click.option("--boundary", type=click.Choice(BOUNDARY_CHOICES[1:]), default="symmetric",
               show_default=True)
 @click.option("--seed", type=int, default=None)
+@click.option("--psf-grid", is_flag=True,
+              help="The --psf file holds a grid of PSFs across the field (as for deconvolve).")
 @click.option("--overwrite", is_flag=True)
-def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed, overwrite):
+def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed, psf_grid,
+             overwrite):
     """Blur INPUT with a PSF and add noise (writes float32)."""
     from .simulation import simulate as run
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
     dkio.check_shape(output, image.shape)
-    kernel, psf_meta = _load_psf(psf_spec)
-    kernel, _ = _psf_on_grid_of(kernel, psf_meta, meta, input_path)
+    psfs = [_load_psf(psf_spec)]
+    if psf_grid:
+        kernel = _space_variant(psfs, [psf_spec], None)[0][0]
+    else:
+        kernel, _ = _psf_on_grid_of(*psfs[0], meta, input_path)
     if image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
+        if psf_grid:
+            raise click.UsageError("--psf-grid blurs grey images and stacks, not colour")
         kernel = kernel[..., None]
     result = run(image, kernel, noise=noise, sigma=sigma, photons=photons,
                  boundary=boundary, seed=seed)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._array_api import asarray, to_numpy
 from ._validate import check_array, check_choice, check_psf
-from .operators import BOUNDARIES, Convolution
+from .operators import BOUNDARIES, Convolution, SpaceVariantConvolution
 
 __all__ = ["blur", "cell_phantom", "dead_leaves", "simulate"]
 
@@ -20,8 +20,9 @@ def blur(image, psf, *, boundary: str = "symmetric"):
     ----------
     image : (N1, ..., Nd) array
         numpy, torch or CuPy; leading axes beyond ``psf.ndim`` are a batch.
-    psf : (K1, ..., Kd) array
-        Used as given (not renormalised).
+    psf : (K1, ..., Kd) array or SpaceVariantConvolution
+        Used as given (not renormalised); PSFs on a grid across the field
+        (:class:`deconvkit.SpaceVariantConvolution`) blur under ``boundary``.
     boundary : str
         See :class:`deconvkit.Convolution`.  ``"valid"`` returns only the
         samples the PSF fully covers, shape ``N - K + 1``: the realistic way to
@@ -36,6 +37,8 @@ def blur(image, psf, *, boundary: str = "symmetric"):
     """
     check_choice(boundary, "boundary", BOUNDARIES)
     image = check_array(image, "image")
+    if isinstance(psf, SpaceVariantConvolution):
+        return SpaceVariantConvolution(asarray(psf.psfs, image), boundary=boundary).forward(image)
     kernel = check_psf(psf, tuple(image.shape))
     return Convolution(asarray(kernel, image), boundary=boundary).forward(image)
 
