@@ -85,7 +85,8 @@ def tile_medians(field, grid, size):
     return out
 
 
-def deepinv_oracle(op, psfs, observed, psnr, weights=(3e-4, 1e-3, 3e-3), iterations=150):
+def deepinv_oracle(op, psfs, observed, psnr, weights=(3e-4, 1e-3, 3e-3, 6e-3, 1e-2),
+                   iterations=150):
     """DeepInverse's PGD with a TV prior on its SpaceVaryingBlur: each weight's PSNR."""
     import deepinv
     import torch
