@@ -265,7 +265,9 @@ def grid_from_sources(image, grid, size, *, radial: bool = False, threshold: flo
 
     # each source's weights on the nodes: the operator's own interpolation
     nodes = SpaceVariantConvolution(np.ones(grid + (1,) * d), boundary="periodic")
-    weights = np.array([[w[tuple(p)] for w in nodes.weights(image.shape)] for p in found])
+    profiles = nodes.profiles(image.shape)
+    weights = np.array([[math.prod(profiles[a][j, c] for a, (j, c) in enumerate(zip(index, p)))
+                         for index in np.ndindex(*grid)] for p in found]).reshape(len(found), -1)
     near = _seen(weights, math.prod(grid))
     if not near.all():
         empty = [t for t, ok in zip(np.ndindex(*grid), near) if not ok]

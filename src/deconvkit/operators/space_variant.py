@@ -102,12 +102,11 @@ class SpaceVariantConvolution(LinearOperator):
     def input_shape(self, output_shape):
         return self.terms[0].input_shape(output_shape)
 
-    def weights(self, input_shape, *, like=None) -> list:
-        """The interpolation weights :math:`w_i` on a domain of ``input_shape``
-        (trailing ``ndim`` axes), one array per node in the grid's C order."""
+    def profiles(self, input_shape) -> list:
+        """Per axis, the hat functions of its nodes on a domain of ``input_shape``:
+        a ``(G_a, N_a)`` array; a node's weight is the outer product of its rows."""
         tail = tuple(int(n) for n in input_shape[-self.ndim:])
-        key = (tail, None if like is None else (str(getattr(like, "device", "")), like.dtype))
-        if key not in self._weights:
+        if tail not in self._weights:
             out_tail = self.output_shape(tail)
             axes = []
             for a, (n, m, g) in enumerate(zip(tail, out_tail, self.grid)):
@@ -115,50 +114,76 @@ class SpaceVariantConvolution(LinearOperator):
                 # node j at the centre of tile j of the observed frame
                 centres = offset + (np.arange(g) + 0.5) * m / g - 0.5
                 t = np.arange(n)
-                axes.append([np.interp(t, centres, np.eye(g)[j]) if g > 1 else np.ones(n)
-                             for j in range(g)])
-            weights = []
-            for index in np.ndindex(*self.grid):
-                w = axes[0][index[0]]
-                for a in range(1, self.ndim):
-                    w = np.multiply.outer(w, axes[a][index[a]])
-                weights.append(w if like is None else asarray(w, like))
-            self._weights[key] = weights
-        return self._weights[key]
+                axes.append(np.stack([np.interp(t, centres, np.eye(g)[j]) if g > 1
+                                      else np.ones(n) for j in range(g)]))
+            self._weights[tail] = axes
+        return self._weights[tail]
+
+    def weights(self, input_shape, *, like=None) -> list:
+        """The interpolation weights :math:`w_i` on a domain of ``input_shape``
+        (trailing ``ndim`` axes), one array per node in the grid's C order
+        (made on request: the operator itself applies them axis by axis)."""
+        axes = self.profiles(input_shape)
+        out = []
+        for index in np.ndindex(*self.grid):
+            w = axes[0][index[0]]
+            for a in range(1, self.ndim):
+                w = np.multiply.outer(w, axes[a][index[a]])
+            out.append(w if like is None else asarray(w, like))
+        return out
 
     def windows(self, input_shape) -> list:
         """Per node, the (start, stop) along each axis where its weight is not 0."""
-        tail = tuple(int(n) for n in input_shape[-self.ndim:])
-        if ("windows", tail) not in self._weights:
-            out = []
-            for w in self.weights(tail):
-                spans = []
-                for a in range(self.ndim):
-                    others = tuple(b for b in range(self.ndim) if b != a)
-                    inside = np.flatnonzero(w.any(axis=others) if others else w)
-                    spans.append((int(inside[0]), int(inside[-1]) + 1))
-                out.append(tuple(spans))
-            self._weights[("windows", tail)] = out
-        return self._weights[("windows", tail)]
+        axes = self.profiles(input_shape)
+        spans = [[(int(np.flatnonzero(row)[0]), int(np.flatnonzero(row)[-1]) + 1)
+                  for row in profile] for profile in axes]
+        return [tuple(spans[a][j] for a, j in enumerate(index))
+                for index in np.ndindex(*self.grid)]
+
+    def _weighted(self, x, index, spans, tail):
+        """``w_index * x`` over the window ``spans`` of a domain ``tail`` (``x``
+        already cut to it), one axis's profile at a time: no weight array of the
+        window's size is made."""
+        axes, d = self._profiles_like(x, tail), self.ndim
+        for a, ((start, stop), j) in enumerate(zip(spans, index)):
+            shape = (stop - start,) + (1,) * (d - 1 - a)
+            x = x * axes[a][j][start:stop].reshape(shape)
+        return x
+
+    def _profiles_like(self, x, tail):
+        key = (tail, str(getattr(x, "device", "")), str(x.dtype))
+        if key not in self._weights:
+            self._weights[key] = [asarray(p, x) for p in self.profiles(tail)]
+        return self._weights[key]
+
+    def _nodes(self, tail):
+        """(term, grid index, spans) per node: spans over the whole domain unless
+        the windows are used (``"valid"``)."""
+        whole = tuple((0, n) for n in tail)
+        spans = self.windows(tail) if self._windowed else [whole] * len(self.terms)
+        return zip(self.terms, np.ndindex(*self.grid), spans)
+
+    @property
+    def _windowed(self) -> bool:
+        return self.boundary == "valid" and len(self.terms) > 1
 
     def _forward(self, x):
-        weights = self.weights(x.shape, like=x)
-        if self.boundary == "valid" and len(self.terms) > 1:
-            return self._valid_forward(x, weights)
+        tail = tuple(x.shape[-self.ndim:])
+        if self._windowed:
+            return self._valid_forward(x, tail)
         out = None
-        for term, w in zip(self.terms, weights):
-            blurred = term.forward(w * x)
+        for term, index, spans in self._nodes(tail):
+            blurred = term.forward(self._weighted(x, index, spans, tail))
             out = blurred if out is None else out + blurred
         return out
 
     def _adjoint(self, y, shape=None):
-        shape = self.input_shape(tuple(y.shape))
-        weights = self.weights(shape, like=y)
-        if self.boundary == "valid" and len(self.terms) > 1:
-            return self._valid_adjoint(y, shape, weights)
+        tail = tuple(self.input_shape(tuple(y.shape))[-self.ndim:])
+        if self._windowed:
+            return self._valid_adjoint(y, tail)
         out = None
-        for term, w in zip(self.terms, weights):
-            back = w * term.adjoint(y)
+        for term, index, spans in self._nodes(tail):
+            back = self._weighted(term.adjoint(y), index, spans, tail)
             out = back if out is None else out + back
         return out
 
@@ -167,35 +192,34 @@ class SpaceVariantConvolution(LinearOperator):
     # that window (an output o sees the inputs o ... o + K - 1), cut to the frame.
     # A node then costs its window, not the whole frame: about 2^d frames in all
     # for any grid, instead of one per node.
-    def _valid_forward(self, x, weights):
-        d, lead = self.ndim, tuple(x.shape[: x.ndim - self.ndim])
-        out_tail = self.output_shape(tuple(x.shape[-d:]))
+    def _valid_forward(self, x, tail):
+        lead = tuple(x.shape[: x.ndim - self.ndim])
+        out_tail = self.output_shape(tail)
         out = zeros(lead + out_tail, like=x)
-        for term, w, spans in zip(self.terms, weights, self.windows(x.shape)):
-            inside = tuple(slice(a, b) for a, b in spans)
+        for term, index, spans in self._nodes(tail):
+            inside = (Ellipsis,) + tuple(slice(a, b) for a, b in spans)
             padded = zeros(lead + tuple(b - a + 2 * (k - 1)
                                         for (a, b), k in zip(spans, self.kernel_shape)), like=x)
             padded[(Ellipsis,) + tuple(slice(k - 1, k - 1 + b - a)
                                        for (a, b), k in zip(spans, self.kernel_shape))] = \
-                w[inside] * x[(Ellipsis,) + inside]
+                self._weighted(x[inside], index, spans, tail)
             blurred = term.forward(padded)
             target, source = _overlap(spans, self.kernel_shape, out_tail)
             out[(Ellipsis,) + target] += blurred[(Ellipsis,) + source]
         return out
 
-    def _valid_adjoint(self, y, shape, weights):
-        d, lead = self.ndim, tuple(y.shape[: y.ndim - self.ndim])
-        out = zeros(lead + tuple(shape[-d:]), like=y)
-        for term, w, spans in zip(self.terms, weights, self.windows(shape)):
+    def _valid_adjoint(self, y, tail):
+        lead = tuple(y.shape[: y.ndim - self.ndim])
+        out = zeros(lead + tail, like=y)
+        for term, index, spans in self._nodes(tail):
             window = zeros(lead + tuple(b - a + k - 1
                                         for (a, b), k in zip(spans, self.kernel_shape)), like=y)
-            target, source = _overlap(spans, self.kernel_shape, tuple(y.shape[-d:]))
+            target, source = _overlap(spans, self.kernel_shape, tuple(y.shape[-self.ndim:]))
             window[(Ellipsis,) + source] = y[(Ellipsis,) + target]
-            back = term.adjoint(window)
-            inside = tuple(slice(a, b) for a, b in spans)
-            out[(Ellipsis,) + inside] += w[inside] * back[
-                (Ellipsis,) + tuple(slice(k - 1, k - 1 + b - a)
-                                    for (a, b), k in zip(spans, self.kernel_shape))]
+            back = term.adjoint(window)[(Ellipsis,) + tuple(
+                slice(k - 1, k - 1 + b - a) for (a, b), k in zip(spans, self.kernel_shape))]
+            out[(Ellipsis,) + tuple(slice(a, b) for a, b in spans)] += \
+                self._weighted(back, index, spans, tail)
         return out
 
     def __repr__(self) -> str:
