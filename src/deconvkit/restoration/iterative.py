@@ -66,10 +66,16 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     image, psf = prepare(image, psf, missing=True, space_variant=True)
     op = blur_operator(psf, image, boundary)
     if step is None:
-        # a non-negative unit-sum PSF has ‖A‖ <= 1 (Young's inequality): no power iteration
+        # a non-negative unit-sum PSF has ‖A‖ <= 1 (Young's inequality): no power
+        # iteration; a space-variant blur may exceed 1 (Schur's bound instead)
+        domain = op.input_shape(tuple(image.shape[-psf.ndim:]))
         kernels = op.psfs if isinstance(op, SpaceVariantConvolution) else psf
-        norm = 1.0 if float(to_numpy(kernels.min())) >= 0 else op.norm(
-            op.input_shape(tuple(image.shape[-psf.ndim:])), like=image)
+        if float(to_numpy(kernels.min())) < 0:
+            norm = op.norm(domain, like=image)
+        elif isinstance(op, SpaceVariantConvolution):
+            norm = max(op.norm_bound(domain, like=image), 1.0)
+        else:
+            norm = 1.0
         step = 1.9 / norm**2
     elif not step > 0:
         raise ValueError(f"step must be > 0, got {step!r}")

@@ -291,6 +291,10 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
     observed = full(image.shape, 1.0, like=image) if mask is None else mask
     tau = 1.0 / (clamp_min(op.adjoint(observed), 1e-6) + 2 * d)
     sigma_data, sigma_tv = 1.0, 0.5
+    if not isinstance(op, Convolution):  # a space-variant blur's rows may sum above 1
+        rows = float(to_numpy(op.forward(full(op.input_shape(tuple(image.shape)), 1.0,
+                                              like=image)).max()))
+        sigma_data = 1.0 / max(rows, 1.0)
     if data == "gaussian":
         # primal and dual steps balanced like ADMM's penalty (the TV dual's step
         # is rho, see _admm_rho); with rho ~ 1 instead the primal crawled: 10x
