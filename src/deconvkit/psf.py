@@ -258,9 +258,16 @@ def grid_from_sources(image, grid, size, *, radial: bool = False, threshold: flo
                     axis=1)
     found = found[inside]
     # isolated: no other source whose cutout would overlap this one's
-    if len(found):
-        overlaps = np.all(np.abs(found[:, None] - found[None]) < np.array(size), axis=-1)
-        found = found[overlaps.sum(axis=1) == 1]  # itself only
+    if len(found) > 1:
+        import scipy.spatial
+
+        # cutouts overlap where every axis is closer than the size: a Chebyshev
+        # distance below 1 in units of the size
+        pairs = scipy.spatial.cKDTree(found / np.array(size)).query_pairs(
+            1 - 1e-9, p=np.inf, output_type="ndarray")
+        crowded = np.zeros(len(found), bool)
+        crowded[pairs.ravel()] = True
+        found = found[~crowded]
     from .operators.space_variant import SpaceVariantConvolution
 
     # each source's weights on the nodes: the operator's own interpolation
