@@ -30,10 +30,11 @@ class SpaceVariantConvolution(LinearOperator):
     :class:`Convolution`, so every boundary model and its exact adjoint
     carry over.  Under ``"valid"`` each node blurs only the window where its
     weight is not 0, so an application costs about :math:`2^d` blurs of the
-    frame whatever the grid (measured at 1024², a blur and its adjoint: 2.0-3.9
-    single-PSF pairs for a 3 × 3 grid, 3.4-5.3 for 6 × 6, against 6.6-10.3 and
-    34-40 over the whole frame; ``benchmarks/space_variant.py``); the other
-    boundary models blur the whole frame per node.
+    frame, plus the windows' margins, whatever the grid (measured at 1024² in
+    a quiet run, a blur and its adjoint: 2.9 single-PSF pairs for a 3 × 3
+    grid, 5.2 for 6 × 6, against 7.1 and 43 over the whole frame;
+    ``benchmarks/space_variant.py``); the other boundary models blur the whole
+    frame per node.
 
     Parameters
     ----------
