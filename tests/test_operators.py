@@ -5,7 +5,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from conftest import BACKENDS, to_backend
-from deconvkit import BOUNDARIES, Convolution, Gradient, Pad
+from deconvkit import BOUNDARIES, Convolution, Gradient, Pad, SpaceVariantConvolution
 from deconvkit.operators import PAD_MODES
 from deconvkit.testing import adjoint_error, assert_adjoint
 
@@ -42,6 +42,19 @@ def test_convolution_adjoint(boundary, ndim, stride, method, dname, backend):
     if boundary == "valid":
         shape = tuple(n + k - 1 for n, k in zip(shape, KERNELS[ndim]))
     # a batch axis in front, and sizes that are not multiples of the stride
+    err = assert_adjoint(op, (2,) + shape, like=_like(backend), dtype=DTYPES[dname])
+    assert err <= (1e-12 if dname == "f64" else 1e-5)
+
+
+@pytest.mark.parametrize("dname", sorted(DTYPES))
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_space_variant_convolution_adjoint(ndim, boundary, backend, dname):
+    grid = (3, 2, 2)[:ndim]
+    kernels = np.random.default_rng(ndim).random(grid + KERNELS[ndim])
+    op = SpaceVariantConvolution(kernels, boundary=boundary)
+    shape = op.input_shape(SHAPES[ndim])  # a batch axis in front too
     err = assert_adjoint(op, (2,) + shape, like=_like(backend), dtype=DTYPES[dname])
     assert err <= (1e-12 if dname == "f64" else 1e-5)
 

@@ -42,3 +42,19 @@ def test_nn_block_runs():
     exec(block_starting("import torch"), namespace)
     assert tuple(namespace["y"].shape) == (1, 4, 32)
     assert namespace["checkerboard_index"](namespace["up"]) == 0.0
+
+
+def test_space_variant_block_runs():
+    import deconvkit as dk
+
+    kernels = np.stack([dk.psf.gaussian(w, shape=(17, 17)) for w in np.linspace(0.8, 2.0, 9)])
+    field = dk.SpaceVariantConvolution(kernels.reshape(3, 3, 17, 17))
+    beads = np.zeros(field.input_shape((240, 240)))
+    beads[20:236:24, 20:236:24] = 100.0  # a bead lattice, 24 samples apart
+    scene = np.random.default_rng(0).random(field.input_shape((240, 240)))
+    namespace = {"dk": dk, "bead_slide": field.forward(beads) + 1.0,
+                 "blurred": field.forward(scene)}
+    exec(block_starting("psfs = dk.psf.grid_from_sources"), namespace)
+    assert namespace["psfs"].shape == (3, 3, 17, 17)
+    np.testing.assert_allclose(namespace["psfs"], kernels.reshape(3, 3, 17, 17), atol=0.02)
+    assert namespace["restored"].shape == (240, 240)
