@@ -114,16 +114,20 @@ def _ground_motion(n, rate, seed):
     return motion
 
 
+def _geophone_recording(rate=100.0, n=2000):
+    """Ground motion and its recording through GEOPHONE (1 % noise): through the
+    analog response on a long grid, then cut, so nothing wraps around."""
+    motion = _ground_motion(n, rate, seed=4)
+    grid = 4 * n
+    response = GEOPHONE.frequency_response(np.fft.rfftfreq(grid, 1 / rate))
+    recorded = np.fft.irfft(np.fft.rfft(motion, grid) * response, grid)[:n]
+    return motion, recorded + 0.01 * np.random.default_rng(5).standard_normal(n)
+
+
 @pytest.mark.parametrize("method", ["regularized", "water_level"])
 def test_poles_zeros_response_removed_at_the_traces_sample_rate(method):
     rate, n = 100.0, 2000
-    motion = _ground_motion(n, rate, seed=4)
-    # recorded through the analog response on a long grid, then cut: no wrap-around
-    grid = 4 * n
-    response = GEOPHONE.frequency_response(np.fft.rfftfreq(grid, 1 / rate))
-    spectrum = np.fft.rfft(motion, grid) * response
-    recorded = np.fft.irfft(spectrum, grid)[:n]
-    recorded += 0.01 * np.random.default_rng(5).standard_normal(n)
+    motion, recorded = _geophone_recording(rate, n)
     restored = signal.deconvolve(recorded, GEOPHONE, method=method, sample_rate=rate)
     assert restored.shape == (n,)
     error = np.sqrt(np.mean((restored - motion) ** 2)) / np.sqrt(np.mean(motion**2))
@@ -149,11 +153,7 @@ def test_poles_zeros_errors():
 @pytest.mark.parametrize("method", ["regularized", "water_level"])
 def test_an_offset_and_drift_through_a_dc_blocking_response_are_removed_first(method):
     rate, n = 100.0, 2000
-    motion = _ground_motion(n, rate, seed=4)
-    grid = 4 * n
-    response = GEOPHONE.frequency_response(np.fft.rfftfreq(grid, 1 / rate))
-    recorded = np.fft.irfft(np.fft.rfft(motion, grid) * response, grid)[:n]
-    recorded += 0.01 * np.random.default_rng(5).standard_normal(n)
+    motion, recorded = _geophone_recording(rate, n)
     recorded += 0.5 + np.linspace(0, 1, n)  # a digitiser's offset and a drift
 
     def error(restored):
