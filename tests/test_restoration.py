@@ -918,3 +918,22 @@ def test_saturation_above_the_data_changes_nothing(method):
         deconvolve(observed, kernel, method=method, saturation="high")
     with pytest.raises(TypeError, match="wiener does not take saturation"):
         deconvolve(observed, kernel, method="wiener", saturation=level)
+
+
+def test_wavelet_cycle_spinning_over_every_shift_commutes_with_shifts():
+    # periodic, 1-D, levels 3: 8 shifts make the estimate translation-invariant,
+    # which the decimated transform alone is not
+    scene, kernel = CASES[1]
+    observed = simulate(scene, kernel, boundary="periodic", seed=0)
+
+    def gap(shifts):
+        options = dict(boundary="periodic", shifts=shifts, iterations=30, nonnegative=False,
+                       weight=0.005)  # fixed: the noise estimate is not shift-invariant
+        moved = wavelet(np.roll(observed, 3), kernel, **options)
+        return np.abs(moved - np.roll(wavelet(observed, kernel, **options), 3)).max()
+
+    assert gap(8) < 1e-10 < 1e-3 < gap(1)
+    with pytest.raises(ValueError, match="shifts must be a power of two"):
+        wavelet(observed, kernel, shifts=3)
+    with pytest.raises(ValueError, match="data='gaussian' only"):
+        wavelet(np.abs(observed) * 100, kernel, shifts=2, data="poisson")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable
 
@@ -536,7 +537,7 @@ def _admm_rho(weight: float, quadratic: float, image) -> float:
 
 
 def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: int = 3,
-            data: str = "gaussian", background: float = 0.0,
+            shifts: int = 1, data: str = "gaussian", background: float = 0.0,
             nonnegative="auto", iterations="auto", boundary: str = "valid",
             noise_sigma: float | None = None, time_limit: float | None = None,
             callback: Callable | None = None, return_info: bool = False):
@@ -561,6 +562,16 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     levels : int
         Decomposition levels (fewer if the shortest axis is too short); the
         coarsest approximation is not penalised.
+    shifts : int
+        Cycle spinning (Coifman and Donoho): the shrinkage is averaged over
+        ``shifts`` shifts of the grid per axis (by multiples of
+        :math:`2^\text{levels} /` ``shifts``; ``shifts**d`` transforms per
+        step), which removes the decimated transform's blocking.  It is the
+        average of the shifted proxes, not the prox of their sum: the usual
+        translation-invariant variant (with ``2**levels`` shifts the
+        restoration commutes with circular shifts).  With 2, on the 16 photo
+        cases of ``benchmarks/quality.py`` at noise 0.01: +0.19 dB on average
+        (-0.01 to +0.56) for 2-6 times the time.  Gaussian data term only.
     data : {"gaussian", "poisson"}
         Data term: least squares (solved by FISTA), or the Poisson negative
         log-likelihood :math:`\sum (Ax+b) - y\log(Ax+b)` of counts (photons,
@@ -617,6 +628,10 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
 
     check_choice(data, "data", DATA_TERMS)
     check_choice(boundary, "boundary", BOUNDARIES)
+    if not (isinstance(shifts, int) and shifts >= 1 and (shifts & (shifts - 1)) == 0):
+        raise ValueError(f"shifts must be a power of two (1, 2, 4, ...), got {shifts!r}")
+    if shifts > 1 and data != "gaussian":
+        raise ValueError("shifts > 1 (cycle spinning) works with data='gaussian' only")
     if pywt.Wavelet(wavelet_name).orthogonal is False:
         raise ValueError(f"wavelet_name={wavelet_name!r} is not orthogonal; use e.g. 'sym4'")
     weight = check_weight(weight, "weight")
@@ -641,16 +656,24 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     norm = 1.0 if float(to_numpy(psf.min())) >= 0 else op.norm(domain[-d:], like=image)
     step = 1.0 / norm**2
 
+    # shifts beyond 2**levels would repeat the same grids
+    offsets = list(itertools.product(range(0, block, block // min(shifts, block)), repeat=d))
+
     def shrink(v):
-        """prox of step·λ‖W·‖₁ (+ non-negativity) at v."""
-        host = to_numpy(v)
-        coeffs = pywt.wavedecn(host, wavelet_name, mode="periodization", level=levels, axes=axes)
-        t = step * weight
-        for detail in coeffs[1:]:
-            for key, c in detail.items():
-                detail[key] = np.sign(c) * np.maximum(np.abs(c) - t, 0)
-        out = pywt.waverecn(coeffs, wavelet_name, mode="periodization", axes=axes)
-        return asarray(out, v)
+        """prox of step·λ‖W·‖₁ at v (averaged over the shifted grids)."""
+        host, out = to_numpy(v), 0.0
+        for offset in offsets:
+            moved = np.roll(host, offset, axis=axes) if any(offset) else host
+            coeffs = pywt.wavedecn(moved, wavelet_name, mode="periodization", level=levels,
+                                   axes=axes)
+            t = step * weight
+            for detail in coeffs[1:]:
+                for key, c in detail.items():
+                    detail[key] = np.sign(c) * np.maximum(np.abs(c) - t, 0)
+            back = pywt.waverecn(coeffs, wavelet_name, mode="periodization", axes=axes)
+            out = out + (np.roll(back, tuple(-o for o in offset), axis=axes) if any(offset)
+                         else back)
+        return asarray(out / len(offsets), v)
 
     def prox(v):
         if not nonnegative:
