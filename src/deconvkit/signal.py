@@ -164,10 +164,19 @@ def _each_trace(solver):
     return solve
 
 
-def _spectra(trace, response, origin: str, sample_rate: float | None = None):
-    if isinstance(response, PolesZeros):
-        return _analog_spectra(trace, response, sample_rate)
+def _spectra(trace, response, origin: str, sample_rate, detrend, taper):
+    """The trace (checked, then detrended and tapered as asked), the response's
+    spectrum, the trace's on the same zero-padded grid, and the grid's length."""
     trace = np.asarray(to_numpy(check_array(trace, "trace")), dtype=np.float64)
+    if isinstance(response, PolesZeros):
+        h, length = _analog_response(response, trace, sample_rate)
+    else:
+        h, length = _sampled_response(response, trace, origin)
+    trace = _conditioned(trace, h, detrend, taper)
+    return trace, h, np.fft.rfft(trace, length), length
+
+
+def _sampled_response(response, trace, origin: str):
     response = np.asarray(to_numpy(check_array(response, "response")), dtype=np.float64)
     if trace.ndim != 1 or response.ndim != 1:
         raise ValueError(f"trace must be (..., N) samples and response 1-D, got a "
@@ -186,7 +195,22 @@ def _spectra(trace, response, origin: str, sample_rate: float | None = None):
     if origin == "center":
         aligned = np.roll(aligned, -(k // 2))
     # zero padding past the end keeps the response's tail from wrapping onto the start
-    return trace, np.fft.rfft(aligned), np.fft.rfft(trace, length), length
+    return np.fft.rfft(aligned), length
+
+
+def _analog_response(response: PolesZeros, trace, sample_rate):
+    if sample_rate is None:
+        raise ValueError("a PolesZeros response needs the trace's sample_rate (samples per "
+                         "second) to be evaluated at its frequencies")
+    sample_rate = _positive(sample_rate, "sample_rate")
+    if trace.ndim != 1:
+        raise ValueError(f"trace must be (..., N) samples, got a {trace.ndim}-D trace")
+    # twice the trace: the response's tail (it never ends) falls on the padding
+    length = scipy.fft.next_fast_len(2 * trace.size, real=True)
+    h = _finite_response(response.frequency_response(np.fft.rfftfreq(length, 1.0 / sample_rate)))
+    if not np.any(h):
+        raise ValueError("response is zero at every frequency of the trace")
+    return h, length
 
 
 def _blocks_dc(h) -> bool:
@@ -194,9 +218,8 @@ def _blocks_dc(h) -> bool:
     return bool(np.abs(h[0]) < 1e-3 * np.abs(h).max())
 
 
-def _conditioned(trace, h, y, length, detrend, taper):
-    """The trace detrended and tapered as asked (``"auto"``: where ``h`` blocks DC),
-    with its spectrum."""
+def _conditioned(trace, h, detrend, taper):
+    """The trace detrended and tapered as asked (``"auto"``: where ``h`` blocks DC)."""
     check_choice(detrend, "detrend", ("auto", "linear", "constant", None))
     blocked = _blocks_dc(h)
     if detrend == "auto":
@@ -206,29 +229,11 @@ def _conditioned(trace, h, y, length, detrend, taper):
     if not (isinstance(taper, (int, float)) and 0 <= taper <= 0.5):
         raise ValueError(f"taper must be a fraction from 0 to 0.5 (of the trace, at each end) "
                          f"or 'auto', got {taper!r}")
-    if detrend is None and taper == 0:
-        return trace, h, y, length
     if detrend is not None:
         trace = scipy.signal.detrend(trace, type=detrend)
     if taper > 0:
         trace = trace * scipy.signal.windows.tukey(trace.size, 2 * taper)
-    return trace, h, np.fft.rfft(trace, length), length
-
-
-def _analog_spectra(trace, response: PolesZeros, sample_rate):
-    if sample_rate is None:
-        raise ValueError("a PolesZeros response needs the trace's sample_rate (samples per "
-                         "second) to be evaluated at its frequencies")
-    sample_rate = _positive(sample_rate, "sample_rate")
-    trace = np.asarray(to_numpy(check_array(trace, "trace")), dtype=np.float64)
-    if trace.ndim != 1:
-        raise ValueError(f"trace must be (..., N) samples, got a {trace.ndim}-D trace")
-    # twice the trace: the response's tail (it never ends) falls on the padding
-    length = scipy.fft.next_fast_len(2 * trace.size, real=True)
-    h = _finite_response(response.frequency_response(np.fft.rfftfreq(length, 1.0 / sample_rate)))
-    if not np.any(h):
-        raise ValueError("response is zero at every frequency of the trace")
-    return trace, h, np.fft.rfft(trace, length), length
+    return trace
 
 
 @_each_trace
@@ -290,8 +295,7 @@ def water_level(trace, response, *, level: float = 0.01, lowpass: float | None =
     """
     if not level > 0:
         raise ValueError(f"level must be > 0, got {level!r}")
-    trace, h, y, length = _conditioned(*_spectra(trace, response, origin, sample_rate),
-                                       detrend, taper)
+    trace, h, y, length = _spectra(trace, response, origin, sample_rate, detrend, taper)
     power = np.abs(h) ** 2
     floor = (level * np.abs(h).max()) ** 2
     spectrum = y * np.conj(h) / np.maximum(power, floor)
@@ -339,8 +343,7 @@ def regularized(trace, response, *, weight="auto", penalty: str = "auto",
     """
     check_choice(penalty, "penalty", ("auto", "gradient", "identity"))
     weight = check_weight(weight, "weight")
-    trace, h, y, length = _conditioned(*_spectra(trace, response, origin, sample_rate),
-                                       detrend, taper)
+    trace, h, y, length = _spectra(trace, response, origin, sample_rate, detrend, taper)
     power = np.abs(h) ** 2
     if penalty == "auto":
         penalty = "identity" if _blocks_dc(h) else "gradient"
