@@ -318,8 +318,8 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
         if data == "gaussian":
             p_new = (p + sigma_data * (predicted - image)) / (1 + sigma_data)
         else:
-            v = p + sigma_data * (predicted + background)
-            p_new = 0.5 * (1 + v - xp.sqrt((v - 1) ** 2 + 4 * sigma_data * clamp_min(image, 0.0)))
+            p_new = _poisson_dual_step(p, predicted, clamp_min(image, 0.0), sigma_data,
+                                       background)
         if mask is not None:
             p_new = p_new * mask
         if censored is not None:  # p <= 0 there: only Ax below the level costs
@@ -344,6 +344,14 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
         if stop.done(change=change):
             break
     return estimate, history
+
+
+def _poisson_dual_step(p, predicted, counts, sigma: float, background: float):
+    """The dual step of the Poisson term ``sum(Ax + b - y log(Ax + b))``: the prox
+    of its conjugate at ``p + sigma (Ax + b)``, in closed form."""
+    xp = array_namespace(p)
+    v = p + sigma * (predicted + background)
+    return 0.5 * (1 + v - xp.sqrt((v - 1) ** 2 + 4 * sigma * counts))
 
 
 def _over_relaxed(*steps):
@@ -659,18 +667,19 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     # shifts beyond 2**levels would repeat the same grids
     offsets = list(itertools.product(range(0, block, block // min(shifts, block)), repeat=d))
 
+    transform = functools.partial(_wavelet_analysis, wavelet_name=wavelet_name, levels=levels,
+                                  axes=axes)
+    inverse = functools.partial(_wavelet_synthesis, wavelet_name=wavelet_name, axes=axes)
+
     def shrink(v):
         """prox of step·λ‖W·‖₁ at v (averaged over the shifted grids)."""
-        host, out = to_numpy(v), 0.0
+        host, out, t = to_numpy(v), 0.0, step * weight
         for offset in offsets:
             moved = np.roll(host, offset, axis=axes) if any(offset) else host
-            coeffs = pywt.wavedecn(moved, wavelet_name, mode="periodization", level=levels,
-                                   axes=axes)
-            t = step * weight
-            for detail in coeffs[1:]:
-                for key, c in detail.items():
-                    detail[key] = np.sign(c) * np.maximum(np.abs(c) - t, 0)
-            back = pywt.waverecn(coeffs, wavelet_name, mode="periodization", axes=axes)
+            coefficients, slices = transform(moved)
+            shrunk = np.sign(coefficients) * np.maximum(np.abs(coefficients) - t, 0)
+            shrunk[slices[0]] = coefficients[slices[0]]  # the approximation is not penalised
+            back = inverse(shrunk, slices)
             out = out + (np.roll(back, tuple(-o for o in offset), axis=axes) if any(offset)
                          else back)
         return asarray(out / len(offsets), v)
@@ -689,11 +698,8 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     x = full(padded, float(to_numpy(observed_mean(image, mask, d).mean())), like=image)
     if data == "poisson":
         stop = Stopping(iterations, max_iterations=400, tol=1e-4, time_limit=time_limit)
-        x, history = _wavelet_primal_dual(
-            image, mask, op, x, crop, weight, background, stop, callback,
-            transform=functools.partial(_wavelet_analysis, wavelet_name=wavelet_name,
-                                        levels=levels, axes=axes),
-            inverse=functools.partial(_wavelet_synthesis, wavelet_name=wavelet_name, axes=axes))
+        x, history = _wavelet_primal_dual(image, mask, op, x, crop, weight, background, stop,
+                                          callback, transform=transform, inverse=inverse)
         return _wavelet_result(op, x[crop], image, weight, wavelet_name, levels, data,
                                nonnegative, sigma, boundary, stop, history, return_info)
     stop = Stopping(iterations, max_iterations=300, tol=1e-3, time_limit=time_limit)
@@ -755,7 +761,6 @@ def _wavelet_primal_dual(image, mask, op, x, crop, weight, background, stop, cal
 
     The wavelet transform runs on the host; the blur on the array's device.
     """
-    xp = array_namespace(image)
     coefficients, slices = transform(to_numpy(x))
     detail = np.ones_like(coefficients)
     detail[slices[0]] = 0.0  # the coarsest approximation is not penalised: its dual stays 0
@@ -768,8 +773,7 @@ def _wavelet_primal_dual(image, mask, op, x, crop, weight, background, stop, cal
     estimate, history = x, []
     for iteration in stop:
         predicted = op.forward(x[crop])
-        v = p + sigma * (predicted + background)
-        p_new = 0.5 * (1 + v - xp.sqrt((v - 1) ** 2 + 4 * sigma * counts))
+        p_new = _poisson_dual_step(p, predicted, counts, sigma, background)
         if mask is not None:
             p_new = p_new * mask
         coefficients, _ = transform(to_numpy(x))
