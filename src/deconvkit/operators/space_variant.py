@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._array_api import asarray, to_numpy, zeros
+from .._array_api import asarray, full, to_numpy, zeros
 from .._validate import check_array
 from ._base import LinearOperator
 from .convolution import Convolution
@@ -94,12 +94,7 @@ class SpaceVariantConvolution(LinearOperator):
         self.boundary = self.terms[0].boundary
         self.widths = self.terms[0].widths
         self.kernel_shape = self.terms[0].kernel_shape
-        self._weights: dict = {}
-
-    def with_boundary(self, boundary: str) -> SpaceVariantConvolution:
-        """The same PSFs under another boundary model."""
-        return self if boundary == self.boundary else SpaceVariantConvolution(
-            self.psfs, boundary=boundary)
+        self._cache: dict = {}  # weight profiles per domain, and per library and dtype
 
     def output_shape(self, input_shape):
         return self.terms[0].output_shape(input_shape)
@@ -111,7 +106,7 @@ class SpaceVariantConvolution(LinearOperator):
         """Per axis, the hat functions of its nodes on a domain of ``input_shape``:
         a ``(G_a, N_a)`` array; a node's weight is the outer product of its rows."""
         tail = tuple(int(n) for n in input_shape[-self.ndim:])
-        if tail not in self._weights:
+        if tail not in self._cache:
             out_tail = self.output_shape(tail)
             axes = []
             for a, (n, m, g) in enumerate(zip(tail, out_tail, self.grid)):
@@ -121,8 +116,8 @@ class SpaceVariantConvolution(LinearOperator):
                 t = np.arange(n)
                 axes.append(np.stack([np.interp(t, centres, np.eye(g)[j]) if g > 1
                                       else np.ones(n) for j in range(g)]))
-            self._weights[tail] = axes
-        return self._weights[tail]
+            self._cache[tail] = axes
+        return self._cache[tail]
 
     def weights(self, input_shape, *, like=None) -> list:
         """The interpolation weights :math:`w_i` on a domain of ``input_shape``
@@ -157,9 +152,9 @@ class SpaceVariantConvolution(LinearOperator):
 
     def _profiles_like(self, x, tail):
         key = (tail, str(getattr(x, "device", "")), str(x.dtype))
-        if key not in self._weights:
-            self._weights[key] = [asarray(p, x) for p in self.profiles(tail)]
-        return self._weights[key]
+        if key not in self._cache:
+            self._cache[key] = [asarray(p, x) for p in self.profiles(tail)]
+        return self._cache[key]
 
     def _nodes(self, tail):
         """(term, grid index, spans) per node: spans over the whole domain unless
@@ -205,8 +200,7 @@ class SpaceVariantConvolution(LinearOperator):
             inside = (Ellipsis,) + tuple(slice(a, b) for a, b in spans)
             padded = zeros(lead + tuple(b - a + 2 * (k - 1)
                                         for (a, b), k in zip(spans, self.kernel_shape)), like=x)
-            padded[(Ellipsis,) + tuple(slice(k - 1, k - 1 + b - a)
-                                       for (a, b), k in zip(spans, self.kernel_shape))] = \
+            padded[_past_margin(spans, self.kernel_shape)] = \
                 self._weighted(x[inside], index, spans, tail)
             blurred = term.forward(padded)
             target, source = _overlap(spans, self.kernel_shape, out_tail)
@@ -221,8 +215,7 @@ class SpaceVariantConvolution(LinearOperator):
                                         for (a, b), k in zip(spans, self.kernel_shape)), like=y)
             target, source = _overlap(spans, self.kernel_shape, tuple(y.shape[-self.ndim:]))
             window[(Ellipsis,) + source] = y[(Ellipsis,) + target]
-            back = term.adjoint(window)[(Ellipsis,) + tuple(
-                slice(k - 1, k - 1 + b - a) for (a, b), k in zip(spans, self.kernel_shape))]
+            back = term.adjoint(window)[_past_margin(spans, self.kernel_shape)]
             out[(Ellipsis,) + tuple(slice(a, b) for a, b in spans)] += \
                 self._weighted(back, index, spans, tail)
         return out
@@ -230,15 +223,21 @@ class SpaceVariantConvolution(LinearOperator):
     def norm_bound(self, input_shape, *, like=None) -> float:
         """Schur's bound on ``‖A‖`` for non-negative PSFs: the square root of the
         largest row sum times the largest column sum (one blur and one adjoint)."""
-        ones = zeros(tuple(input_shape), like=self.psfs if like is None else like) + 1
-        rows = float(to_numpy(self.forward(ones)).max())
-        columns = float(to_numpy(self.adjoint(zeros(self.output_shape(tuple(input_shape)),
-                                                     like=ones) + 1)).max())
+        like = self.psfs if like is None else like
+        rows = float(to_numpy(self.forward(full(tuple(input_shape), 1.0, like=like))).max())
+        columns = float(to_numpy(self.adjoint(
+            full(self.output_shape(tuple(input_shape)), 1.0, like=like))).max())
         return math.sqrt(max(rows, 0.0) * max(columns, 0.0))
 
     def __repr__(self) -> str:
         return (f"SpaceVariantConvolution(grid={self.grid}, psf shape={self.kernel_shape}, "
                 f"boundary={self.boundary!r})")
+
+
+def _past_margin(spans, kernel_shape):
+    """A window's samples inside an array that pads it by K - 1 on each side."""
+    return (Ellipsis,) + tuple(slice(k - 1, k - 1 + b - a)
+                               for (a, b), k in zip(spans, kernel_shape))
 
 
 def _overlap(spans, kernel_shape, out_tail):
