@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 
 from deconvkit import deconvolve, metrics, psf, simulate
 
@@ -231,3 +232,11 @@ def test_gibson_lanni_spec_and_errors():
         psf.widefield((5, 9, 9), model="gibson_lanni", depth=-1)
     with pytest.raises(ValueError, match="n_sample must be positive"):
         psf.widefield((5, 9, 9), model="gibson_lanni", n_sample=0)
+
+
+def test_isolated_sources_leave_out_neighbours_and_edges():
+    image = np.zeros((60, 60))
+    for point in [(30, 30), (10, 10), (10, 14), (2, 40)]:  # alone; a close pair; at an edge
+        image[point] = 100.0
+    image = ndi.gaussian_filter(image, 1.2) + np.random.default_rng(0).normal(0, 0.01, (60, 60))
+    assert psf.isolated_sources(image, 9).tolist() == [[30, 30]]

@@ -27,6 +27,7 @@ __all__ = [
     "from_measurement",
     "from_spec",
     "grid_from_sources",
+    "isolated_sources",
     "gaussian",
     "motion",
     "normalize",
@@ -245,29 +246,8 @@ def grid_from_sources(image, grid, size, *, radial: bool = False, threshold: flo
     size = tuple(int(k) for k in np.broadcast_to(size, (d,)))
     if any(g < 1 for g in grid) or any(k < 3 for k in size):
         raise ValueError(f"grid must be >= 1 and size >= 3 per axis, got {grid} and {size}")
-    level = np.median(image)
-    noise = 1.4826 * np.median(np.abs(image - level))
-    smooth = ndi.gaussian_filter(image - level, 1.0)
-    # maxima within 5 samples: two sources closer than a PSF's size are both found,
-    # and both dropped as not isolated below
-    peaks = (smooth == ndi.maximum_filter(smooth, size=5, mode="constant")) & (
-        smooth > threshold * max(noise, 1e-30))
-    found = np.argwhere(peaks)
+    found = isolated_sources(image, size, threshold=threshold)
     half = np.array(size) // 2
-    inside = np.all((found >= half) & (found < np.array(image.shape) - (np.array(size) - half)),
-                    axis=1)
-    found = found[inside]
-    # isolated: no other source whose cutout would overlap this one's
-    if len(found) > 1:
-        import scipy.spatial
-
-        # cutouts overlap where every axis is closer than the size: a Chebyshev
-        # distance below 1 in units of the size
-        pairs = scipy.spatial.cKDTree(found / np.array(size)).query_pairs(
-            1 - 1e-9, p=np.inf, output_type="ndarray")
-        crowded = np.zeros(len(found), bool)
-        crowded[pairs.ravel()] = True
-        found = found[~crowded]
     from .operators.space_variant import SpaceVariantConvolution
 
     # each source's weights on the nodes: the operator's own interpolation
@@ -287,6 +267,38 @@ def grid_from_sources(image, grid, size, *, radial: bool = False, threshold: flo
     fitted = _robust_fit(weights, cutouts)
     fitted = np.clip(fitted, 0, None).reshape(grid + size)
     return np.stack([normalize(f) for f in fitted.reshape((-1,) + size)]).reshape(grid + size)
+
+
+def isolated_sources(image, size, *, threshold: float = 10.0) -> np.ndarray:
+    """Positions ``(S, d)`` of the point sources whose cutouts of ``size`` fit in
+    ``image`` and hold no other source: the local maxima (of the image smoothed
+    over a sample) ``threshold`` times the noise above the background (both
+    from the image's median and MAD); see :func:`grid_from_sources`."""
+    image = np.asarray(image, dtype=np.float64)
+    size = np.broadcast_to(np.asarray(size, dtype=int), (image.ndim,))
+    level = np.median(image)
+    noise = 1.4826 * np.median(np.abs(image - level))
+    smooth = ndi.gaussian_filter(image - level, 1.0)
+    # maxima within 5 samples: two sources closer than a PSF's size are both found,
+    # and both dropped as not isolated below
+    peaks = (smooth == ndi.maximum_filter(smooth, size=5, mode="constant")) & (
+        smooth > threshold * max(noise, 1e-30))
+    found = np.argwhere(peaks)
+    half = size // 2
+    found = found[np.all((found >= half) & (found < np.array(image.shape) - (size - half)),
+                         axis=1)]
+    if len(found) > 1:
+        import scipy.spatial
+
+        # isolated: no other source whose cutout would overlap this one's, i.e.
+        # closer than the size on every axis (a Chebyshev distance below 1 in
+        # units of the size)
+        pairs = scipy.spatial.cKDTree(found / size).query_pairs(
+            1 - 1e-9, p=np.inf, output_type="ndarray")
+        crowded = np.zeros(len(found), bool)
+        crowded[pairs.ravel()] = True
+        found = found[~crowded]
+    return found
 
 
 def _robust_fit(weights, cutouts):
@@ -769,8 +781,6 @@ def _gibson_lanni_path(z, na, n_immersion, n_sample, depth, n_coverslip, coversl
                        n_immersion_design, n_coverslip_design, coverslip_design,
                        working_distance):
     """The Gibson–Lanni optical path difference as a function of the pupil radius."""
-    designs = dict(n_immersion_design=n_immersion_design, n_coverslip_design=n_coverslip_design,
-                   coverslip_design=coverslip_design)
     n_immersion_design = n_immersion if n_immersion_design is None else n_immersion_design
     n_coverslip_design = n_coverslip if n_coverslip_design is None else n_coverslip_design
     coverslip_design = coverslip if coverslip_design is None else coverslip_design
@@ -783,8 +793,7 @@ def _gibson_lanni_path(z, na, n_immersion, n_sample, depth, n_coverslip, coversl
     for name, value in (("depth", depth), ("coverslip", coverslip),
                         ("coverslip_design", coverslip_design)):
         if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be >= 0 (µm), got "
-                             f"{designs.get(name, value)!r}")
+            raise ValueError(f"{name} must be >= 0 (µm), got {value!r}")
     if na >= n_immersion_design:
         raise ValueError(f"na={na} must be smaller than n_immersion_design="
                          f"{n_immersion_design}")
