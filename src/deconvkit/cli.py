@@ -245,7 +245,7 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     elif measured_psf:
         psfs = [(_measured(kernel, spec, measured_psf == "radial"), meta)
                 for (kernel, meta), spec in zip(psfs, psf_spec)]
-    elif not psf_grid:
+    else:
         for (kernel, _), spec in zip(psfs, psf_spec):
             _warn_if_raw_measurement(kernel, spec)
     options = _parse_options(extra)
@@ -608,10 +608,10 @@ def psf_command(spec, output, measured, grid, size, overwrite):
     if grid or size:
         if not (grid and size) or measured:
             raise click.UsageError("--grid and --size go together (and without --measured)")
-        field, meta = _load_psf(spec)
         if not Path(spec).is_file():
             raise click.UsageError(f"--grid reads an image of point sources, not the spec "
                                    f"{spec!r}")
+        field, _ = _load_psf(spec)
         kernel = psf_module.grid_from_sources(field, _psf_size(grid, "--grid"),
                                               _psf_size(size, "--size"))
         dkio.write(output, kernel.astype("float32"), overwrite=overwrite)
@@ -802,10 +802,9 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
     wav = Path(input_path).suffix.lower() == ".wav"
     traces = trace.T if wav else trace
     start = time.perf_counter()
-    taper = "auto" if taper == "auto" else _number_or_auto(taper, "--taper")
     result = signal.deconvolve(traces, response, method=method, origin=origin,
-                               detrend=None if detrend == "none" else detrend, taper=taper,
-                               **options)
+                               detrend=None if detrend == "none" else detrend,
+                               taper=_number_or_auto(taper, "--taper"), **options)
     dkio.write(output, result.T if wav else result, metadata=meta, overwrite=overwrite,
                bit_depth=_output_bit_depth(None, trace))
     if not quiet:
