@@ -210,8 +210,9 @@ def acceleration_cases(images, kernels):
             truth = frame_of(scene, kernel)
             observed = np.clip(dk.simulate(scene, kernel, boundary="valid", seed=0,
                                            sigma=0.001), 0.0, None)
-            target = interior_psnr(truth, skr.richardson_lucy(observed, kernel, 50, clip=False))
-            peak, peak_at = skimage_peak(observed, kernel, truth)
+            scores = skimage_scores(observed, kernel, truth)
+            target, peak_at = scores[50], max(scores, key=scores.get)
+            peak = scores[peak_at]
             out.append((f"{image_name}/{kernel_name}", target,
                         *(iterations_to_reach(observed, kernel, truth, target, acceleration)
                           for acceleration in (None, "biggs", "anderson")),
@@ -221,22 +222,21 @@ def acceleration_cases(images, kernels):
     return out
 
 
-def skimage_peak(observed, kernel, truth, limit=50):
-    """scikit-image RL's best interior PSNR within ``limit`` iterations, and where.
+def skimage_scores(observed, kernel, truth, limit=50):
+    """scikit-image RL's interior PSNR by iteration count, up to ``limit``.
 
     Its iterates cannot be watched, so each count is a run of its own: every
-    5th count, then every count around the best of those.
+    5th count, then every count around the best of those (enough to find its
+    best within ``limit``).
     """
     def score(n):
         return interior_psnr(truth, skr.richardson_lucy(observed, kernel, n, clip=False))
 
-    coarse = {n: score(n) for n in range(5, limit + 1, 5)}
-    best = max(coarse, key=coarse.get)
-    fine = dict(coarse)
+    scores = {n: score(n) for n in range(5, limit + 1, 5)}
+    best = max(scores, key=scores.get)
     for n in range(max(1, best - 4), min(limit, best + 4) + 1):
-        fine.setdefault(n, score(n))
-    best = max(fine, key=fine.get)
-    return fine[best], best
+        scores.setdefault(n, score(n))
+    return scores
 
 
 def extra_cases():
