@@ -19,7 +19,7 @@ def blurred_tif(tmp_path):
 
 
 METHOD_NAMES = ["total_variation", "richardson_lucy", "richardson_lucy_tv", "wavelet", "wiener",
-                "tikhonov", "cgls", "unsupervised_wiener", "landweber", "van_cittert",
+                "tikhonov", "cgls", "unsupervised_wiener", "landweber", "van_cittert", "gold",
                 "inverse_filter"]
 
 

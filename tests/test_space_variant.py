@@ -101,7 +101,7 @@ def varying_blur():
     return op, psfs, observed, scene[8:-8, 8:-8]
 
 
-@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy", "landweber"])
+@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy", "landweber", "gold"])
 def test_space_variant_model_beats_any_single_psf(varying_blur, method):
     op, psfs, observed, truth = varying_blur
     scores = {}

@@ -18,6 +18,7 @@ from .operators import (
 )
 from .restoration import (
     cgls,
+    gold,
     inverse_filter,
     landweber,
     richardson_lucy,
@@ -48,6 +49,7 @@ __all__ = [
     "choose_method",
     "dead_leaves",
     "deconvolve",
+    "gold",
     "inverse_filter",
     "io",
     "landweber",

@@ -32,6 +32,7 @@ METHODS = {
     "unsupervised_wiener": (_r.unsupervised_wiener, "symmetric"),
     "landweber": (_r.landweber, "valid"),
     "van_cittert": (_r.van_cittert, "edge"),
+    "gold": (_r.gold, "valid"),
     "inverse_filter": (_r.inverse_filter, "symmetric"),
 }
 
@@ -72,7 +73,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         samples are missing data (bad pixels, detector gaps),
         left out of the data term by ``"total_variation"`` (the default),
         ``"richardson_lucy"``, ``"richardson_lucy_tv"``, ``"wavelet"``,
-        ``"landweber"`` and ``"wiener"`` with ``boundary="valid"``, and
+        ``"landweber"``, ``"gold"`` and ``"wiener"`` with ``boundary="valid"``, and
         filled in from their neighbours; the other methods refuse them.  A dask
         array is restored chunk by chunk (:func:`deconvkit.tiling.deconvolve_dask`)
         and a lazy dask array is returned.
@@ -81,14 +82,14 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         ``channel_axis``, a list gives each channel its own (fluorescence
         channels at different wavelengths blur differently).  A
         :class:`~deconvkit.SpaceVariantConvolution` (PSFs on a grid across
-        the field) for ``total_variation``, ``richardson_lucy(_tv)`` and
-        ``landweber``; not for dask arrays.
+        the field) for ``total_variation``, ``richardson_lucy(_tv)``,
+        ``landweber`` and ``gold``; not for dask arrays.
     method : str
         ``"auto"`` (default, see :func:`choose_method`) or one of
         :data:`METHODS`: ``"total_variation"``, ``"richardson_lucy"``,
         ``"richardson_lucy_tv"``, ``"wavelet"``, ``"wiener"``, ``"tikhonov"``,
         ``"cgls"``, ``"unsupervised_wiener"``, ``"landweber"``,
-        ``"van_cittert"``, ``"inverse_filter"`` (the function names in
+        ``"van_cittert"``, ``"gold"``, ``"inverse_filter"`` (the function names in
         :mod:`deconvkit.restoration`).  Their keyword options pass through
         ``**options`` (``iterations=``, ``weight=``, ``callback=``, ...).
     boundary : str

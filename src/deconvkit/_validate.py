@@ -8,7 +8,7 @@ from ._array_api import array_namespace, as_float, blockwise, float_dtype, is_to
 
 # the solvers whose data term can leave out samples: NaN in the image marks them
 MISSING_METHODS = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "wavelet",
-                   "landweber")
+                   "landweber", "gold")
 # NaN samples left out with boundary="valid" only (solved by cgls with a masked data term)
 MISSING_VALID_ONLY = ("wiener",)
 # the solvers that take saturated samples as lower bounds (saturation=)

@@ -25,7 +25,7 @@ BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", 
 # kept here (not imported from restoration) so that --help stays fast
 METHOD_NAMES = ["total_variation", "richardson_lucy", "richardson_lucy_tv", "wavelet", "wiener",
                 "tikhonov", "cgls", "unsupervised_wiener", "landweber", "van_cittert",
-                "inverse_filter"]
+                "gold", "inverse_filter"]
 
 
 def _load_psf(spec: str):
@@ -191,7 +191,7 @@ def _parse_options(items):
                    "(G1, ..., Gd, K1, ..., Kd): node j is the PSF at the centre of tile j of "
                    "the frame cut into G1 x ... x Gd tiles; the blur interpolates between "
                    "them (deconvkit.SpaceVariantConvolution; total_variation, "
-                   "richardson_lucy(_tv) and landweber).")
+                   "richardson_lucy(_tv), landweber and gold).")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file (one INPUT); the format follows the extension.")
 @click.option("--out-dir", type=click.Path(file_okay=False),

@@ -10,6 +10,7 @@ cgls                   the same by conjugate gradients, any boundary   valid
 unsupervised_wiener    Gibbs sampler for all parameters (Orieux)       symmetric
 landweber              projected gradient, discrepancy stopping        valid
 van_cittert            x += y - Ax                                     edge
+gold                   Gold ratio / ISRA (NNLS), Morhac boosting        valid
 richardson_lucy        Poisson ML, Biggs-accelerated, auto stopping    valid
 richardson_lucy_tv     RL with TV (Dey et al. 2006)                    valid
 total_variation        TV by ADMM / primal-dual, Gaussian or Poisson   valid
@@ -18,7 +19,7 @@ wavelet                wavelet-l1 by FISTA                             valid
 """
 
 from ._stopping import Info, NoiseModel, estimate_noise, noise_model
-from .iterative import landweber, van_cittert
+from .iterative import gold, landweber, van_cittert
 from .linear import cgls, inverse_filter, tikhonov, unsupervised_wiener, wiener
 from .richardson_lucy import richardson_lucy, richardson_lucy_tv
 from .variational import total_variation, wavelet
@@ -28,6 +29,7 @@ __all__ = [
     "NoiseModel",
     "cgls",
     "estimate_noise",
+    "gold",
     "inverse_filter",
     "landweber",
     "noise_model",

@@ -20,7 +20,7 @@ from ..operators.space_variant import bind as bind_space_variant
 from ._stopping import estimate_noise, rms
 
 # the solvers that take a SpaceVariantConvolution as their psf
-SPACE_VARIANT = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "landweber")
+SPACE_VARIANT = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "landweber", "gold")
 
 
 def prepare(image, psf, *, in_place: str | None = None, missing: bool = False,
@@ -163,6 +163,41 @@ def is_signed(image, sigma: float | None = None) -> bool:
     samples = _samples(image)
     floor = -3.0 * sigma - 1e-6 * max(float(np.abs(samples).max()), 1e-30)
     return float(np.quantile(samples, 0.01)) < floor
+
+
+def warn_if_signed(image, sigma: float, name: str, *, stacklevel: int):
+    """Warn when a solver of non-negative intensities gets a signed signal
+    (:func:`is_signed`): its negative samples count as 0 there."""
+    if is_signed(image, sigma):
+        warnings.warn(f"{name} models non-negative intensities, but over 1 % of the data "
+                      "lie below -3 sigma (a signed signal?); their negative samples count "
+                      "as 0. total_variation, wiener or deconvkit.signal keep the sign",
+                      UserWarning, stacklevel=stacklevel + 1)
+
+
+def non_negative_psf(psf, name: str, *, stacklevel: int):
+    """The PSF with its negative samples set to 0, renormalised (a
+    :class:`SpaceVariantConvolution`'s must have none).
+
+    A multiplicative update (RL, Gold) needs ``Ax + b > 0`` for every
+    ``x >= 0``, which negative PSF samples break: with the small negatives
+    that background subtraction leaves in a measured PSF, RL diverged (-500 dB
+    on a test phantom).
+    """
+    if isinstance(psf, SpaceVariantConvolution):
+        if float(to_numpy(psf.psfs.min())) < 0:
+            raise ValueError(f"{name} needs non-negative PSFs; clip the "
+                             "SpaceVariantConvolution's psfs at 0")
+        return psf
+    low = float(to_numpy(psf.min()))
+    if low >= 0:
+        return psf
+    count = int(to_numpy((psf < 0).sum()))
+    warnings.warn(f"psf has {count} negative samples (min {low:.3g} of a unit-sum PSF); "
+                  f"{name} needs a non-negative PSF, so they were set to 0 (clip the PSF "
+                  "yourself to silence this)", UserWarning, stacklevel=stacklevel + 1)
+    psf = clamp_min(psf, 0.0)
+    return psf / psf.sum()
 
 
 def resolve_nonnegative(value, image, sigma: float | None = None) -> bool:

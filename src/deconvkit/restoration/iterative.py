@@ -1,24 +1,30 @@
-"""Classic iterative restoration: projected Landweber and Van Cittert."""
+"""Classic iterative restoration: projected Landweber, Van Cittert and Gold's ratio method."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
-from .._array_api import clamp_min, full, to_numpy
+from .._array_api import array_namespace, clamp_min, full, is_torch, to_numpy, vdot
 from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Pad, SpaceVariantConvolution
 from ._common import (
     blur_operator,
     frame,
     mean_over,
+    non_negative_psf,
+    observed_mean,
     observed_rms,
     prepare,
     resolve_nonnegative,
     split_missing,
+    warn_if_signed,
 )
 from ._stopping import Info, Stopping, noise_level
+from .richardson_lucy import _biggs_alpha
 
-__all__ = ["landweber", "van_cittert"]
+__all__ = ["gold", "landweber", "van_cittert"]
 
 
 def landweber(image, psf, *, iterations="auto", step: float | None = None,
@@ -138,6 +144,196 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
                           nonnegative, stop, callback)
     return _finish(op, x, image, "van_cittert", dict(relaxation=relaxation, boundary=boundary,
                    nonnegative=nonnegative, noise_sigma=sigma), stop, history, return_info)
+
+
+def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int = 1,
+         acceleration: str | None = "biggs", boundary: str = "valid", background: float = 0.0,
+         noise_sigma: float | None = None, time_limit: float | None = None,
+         callback: Callable | None = None, return_info: bool = False):
+    r"""Gold's ratio method (ISRA) with Morháč's boosting, N-D, any boundary model.
+
+    The non-negative least-squares counterpart of Richardson–Lucy, and the
+    deconvolution that gamma-ray and X-ray spectroscopy use (ROOT's
+    ``TSpectrum::Deconvolution``): boosting sharpens peaks towards lines, to
+    separate a doublet closer than the response's width.
+
+    Parameters
+    ----------
+    image : (N1, ..., Nd) array
+        Non-negative data (a spectrum, an image, a volume); negative noise
+        samples are allowed, but a signed signal gets a warning.  NaN samples
+        are missing data, left out of the fit.
+    psf : (K1, ..., Kd) array or SpaceVariantConvolution
+        The response; normalised to sum 1, negative samples set to 0 (with a
+        warning).
+    iterations : int or "auto"
+        Iterations per repetition; ``"auto"``: each repetition stops by the
+        discrepancy principle (residual RMS at the estimated noise level), at
+        most 1000 iterations.
+    boost : float
+        :math:`p`: between repetitions the estimate is raised to this power
+        (1, the default, is plain Gold; Morháč uses 1.1-1.5 with tens of
+        repetitions to turn peaks into lines).  Scaled so that its maximum
+        stays put, so the result does not depend on the data's units.
+    repetitions : int
+        How many times the iterations run, boosted in between (at least 1).
+    acceleration : {"biggs", None}
+        Biggs–Andrews vector extrapolation [3]_, as in
+        :func:`deconvkit.richardson_lucy`; restarted after each boost.  ``None``
+        is the plain iteration of [1]_ and [2]_.
+    boundary : str
+        See :class:`deconvkit.Convolution`; ``"valid"`` by default.
+    background : float
+        :math:`b \ge 0`, a constant offset of the data (a spectrum's
+        continuum, a camera's dark level), modelled rather than subtracted.
+    noise_sigma, time_limit, callback, return_info
+        As in :func:`deconvkit.richardson_lucy`; ``time_limit`` covers all
+        repetitions, and the callback's iteration counts across them.
+
+    Returns
+    -------
+    restored : array
+        Same shape, type and library as ``image``, non-negative.
+    info : Info
+        With ``return_info=True``; ``parameters["iterations"]`` lists the
+        iterations each repetition ran.
+
+    Notes
+    -----
+    Minimises :math:`\|Ax + b - y\|^2` over :math:`x \ge 0` by the
+    multiplicative update [1]_ [2]_
+
+    .. math:: x \leftarrow x \, \frac{A^T y}{A^T (A x + b)},
+
+    which keeps :math:`x \ge 0` without a projection, from a flat start at
+    the data's mean.  Where Richardson–Lucy weighs each residual by the
+    predicted intensity (Poisson noise), Gold weighs all alike (Gaussian
+    noise).  Like RL it sharpens as it iterates, so the iteration count
+    regularises; boosting [2]_ replaces :math:`x` by :math:`x^p` (here
+    :math:`m (x/m)^p` with :math:`m = \max x`) before each further
+    repetition, so that the next fit converges towards fewer, narrower
+    peaks.  ``benchmarks/spectroscopy.py`` measures it on doublets.
+
+    References
+    ----------
+    .. [1] R. Gold, "An iterative unfolding method for response matrices",
+       Argonne National Laboratory report ANL-6984, 1964; M. E. Daube-
+       Witherspoon and G. Muehllehner, "An iterative image space
+       reconstruction algorithm suitable for volume ECT", IEEE Trans. Med.
+       Imaging 5(2), 1986.
+    .. [2] M. Morháč, J. Kliman, V. Matoušek, M. Veselský and I. Turzo,
+       "Efficient one- and two-dimensional Gold deconvolution and its
+       application to gamma-ray spectra decomposition", Nucl. Instrum.
+       Methods A 401, 1997; M. Morháč, "Deconvolution methods and their
+       applications in the analysis of gamma-ray spectra", Nucl. Instrum.
+       Methods A 559, 2006.
+    .. [3] D. S. C. Biggs and M. Andrews, "Acceleration of iterative image
+       restoration algorithms", Appl. Opt. 36(8), 1997.
+    """
+    check_choice(boundary, "boundary", BOUNDARIES)
+    check_choice(acceleration, "acceleration", (None, "biggs"))
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
+        raise ValueError(f"repetitions must be an int >= 1, got {repetitions!r}")
+    if not (isinstance(boost, (int, float)) and 0 < boost < float("inf")):
+        raise ValueError(f"boost must be a positive number (1: no boosting), got {boost!r}")
+    if not background >= 0:
+        raise ValueError(f"background must be >= 0, got {background!r}")
+    image, psf = prepare(image, psf, missing=True, space_variant=True)
+    psf = non_negative_psf(psf, "gold", stacklevel=2)
+    op = blur_operator(psf, image, boundary)
+    sigma = _noise(image, iterations, noise_sigma)
+    if sigma is not None:
+        warn_if_signed(image, sigma, "gold", stacklevel=2)
+    image, mask = split_missing(image)
+    # A^T y, whose negative noise would turn x negative: x stays 0 there
+    numerator = clamp_min(op.adjoint(image if mask is None else image * mask), 0.0)
+    tiny = 1e-12 * max(float(to_numpy(numerator.max())), 1e-30)
+    start = clamp_min(observed_mean(clamp_min(image, 0.0), mask, op.ndim) - background, 0.0)
+    # + tiny: a multiplicative update never leaves an exact 0
+    x = full(op.input_shape(tuple(image.shape)), tiny, like=image) + start
+    keep = _seen(op, image, mask)
+    if keep is not None:
+        x = x * keep
+    began = time.perf_counter()
+    history, counts = [], []
+    run = SimpleNamespace(reason="iterations", seconds=0.0)
+    for repetition in range(repetitions):
+        if repetition:
+            x = _boosted(x, boost)
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - began)
+        if remaining is not None and remaining <= 0:
+            run.reason = "time limit"
+            break
+        stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=remaining,
+                        min_iterations=3)
+        x, ran = _gold_fit(op, image, mask, keep, numerator, x, background, tiny,
+                           acceleration, stop, history, callback)
+        counts.append(ran)
+        run.reason = stop.reason
+        if stop.reason in ("time limit", "callback"):
+            break
+    run.seconds = time.perf_counter() - began
+    return _finish(op, x, image, "gold", dict(
+        boundary=boundary, acceleration=acceleration, boost=boost, repetitions=repetitions,
+        iterations=counts, background=background, noise_sigma=sigma), run, history,
+        return_info)
+
+
+def _gold_fit(op, image, mask, keep, numerator, x, background, tiny, acceleration, stop,
+              history, callback):
+    """One repetition of Gold's iteration from ``x`` until ``stop``; appends the
+    residual RMS of each iteration to ``history`` (the callback's count runs on
+    over repetitions); returns ``(x, iterations run)``."""
+    previous = last_change = None
+    alpha, ran = 0.0, 0
+    for iteration in stop:
+        ran = iteration
+        point = x
+        if alpha > 0:  # Biggs' extrapolated point, kept positive
+            point = clamp_min(x + alpha * (x - previous), tiny)
+            if keep is not None:
+                point = point * keep
+        predicted = op.forward(point) + background
+        if mask is not None:
+            predicted = predicted * mask
+        history.append(observed_rms(predicted - image, mask))
+        new = point * numerator / clamp_min(op.adjoint(predicted), tiny)
+        if acceleration:
+            change = new - point
+            if last_change is not None:
+                alpha = _biggs_alpha(vdot(change, last_change), vdot(last_change, last_change))
+            last_change = change
+        previous, x = x, new
+        if callback is not None and callback(len(history), frame(op, x, image.shape)):
+            stop.reason = "callback"
+            break
+        if stop.done(residual=history[-1]):
+            break
+    return x, ran
+
+
+def _seen(op, image, mask):
+    """0/1 over the samples that the data see, or None when all are seen.
+
+    Where :math:`A^T 1` is at the FFT's round-off (the corners of the
+    ``"valid"`` domain under a Gaussian's tails), :math:`A^T y` and
+    :math:`A^T A x` are round-off too and their ratio is noise, which grew
+    such samples to 1e11 in float32; they are held at 0 (they send under
+    1e-4 of their light, in float32, to any observed sample)."""
+    seen = op.adjoint(full(tuple(image.shape), 1.0, like=image) if mask is None else mask)
+    xp = array_namespace(image)
+    level = 1000 * float(xp.finfo(image.dtype).eps) * float(to_numpy(seen.max()))
+    if float(to_numpy(seen.min())) > level:
+        return None
+    keep = seen > level
+    return keep.to(image.dtype) if is_torch(xp) else keep.astype(image.dtype)
+
+
+def _boosted(x, power: float):
+    """Morháč's boosting, :math:`m (x/m)^p` with :math:`m = \\max x`: sharper
+    peaks, the highest unchanged (so the units of the data do not matter)."""
+    peak = float(to_numpy(x.max()))
+    return x if peak <= 0 else peak * (x / peak) ** power
 
 
 def _iterate(op, image, mask, x, increment, nonnegative, stop, callback):

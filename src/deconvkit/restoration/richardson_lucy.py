@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -32,12 +31,13 @@ from ._common import (
     empty_spectrum,
     fft_grid,
     frame,
-    is_signed,
     multiply_,
+    non_negative_psf,
     observed_mean,
     prepare,
     saturated_mask,
     split_missing,
+    warn_if_signed,
 )
 from ._stopping import Info, Stopping, noise_level
 
@@ -275,23 +275,14 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     tv_weight = check_weight(tv_weight, "weight")
     image, psf = prepare(image, psf, in_place=name, missing=True, space_variant=True)
     space_variant = isinstance(psf, SpaceVariantConvolution)
-    if space_variant:
-        if float(to_numpy(psf.psfs.min())) < 0:
-            raise ValueError(f"{name} needs non-negative PSFs (the Poisson model); clip the "
-                             "SpaceVariantConvolution's psfs at 0")
-    else:
-        psf = _non_negative(psf, name)
+    psf = non_negative_psf(psf, name, stacklevel=4)
     xp = array_namespace(image)
     op = blur_operator(psf, image, boundary, method="auto")
     sigma = None
     censored, measured = saturated_mask(image, saturation)
     if iterations == "auto" or tv_weight == "auto":
         sigma = noise_level(measured, noise_sigma)
-        if is_signed(image, sigma):
-            warnings.warn(f"{name} models non-negative intensities, but over 1 % of the data "
-                          "lie below -3 sigma (a signed signal?); their negative samples count "
-                          "as 0. total_variation, wiener or deconvkit.signal keep the sign",
-                          UserWarning, stacklevel=4)
+        warn_if_signed(image, sigma, name, stacklevel=4)
     image, mask = split_missing(image)
     if tv_weight == "auto":
         observed = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
@@ -511,24 +502,6 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         parameters["weight"] = tv_weight
     return restored, Info(name, parameters, iterations=ran, stopped_by=stop.reason,
                           history=history, seconds=stop.seconds)
-
-
-def _non_negative(psf, name: str):
-    """The PSF with its negative samples set to 0, renormalised.
-
-    RL's update needs ``Ax + b > 0`` for every ``x >= 0``, which negative PSF
-    samples break: with the small negatives that background subtraction
-    leaves in a measured PSF, RL diverged (-500 dB on a test phantom).
-    """
-    low = float(to_numpy(psf.min()))
-    if low >= 0:
-        return psf
-    count = int(to_numpy((psf < 0).sum()))
-    warnings.warn(f"psf has {count} negative samples (min {low:.3g} of a unit-sum PSF); "
-                  f"{name} needs a non-negative PSF, so they were set to 0 (clip the PSF "
-                  "yourself to silence this)", UserWarning, stacklevel=4)
-    psf = clamp_min(psf, 0.0)
-    return psf / psf.sum()
 
 
 class _Model:
