@@ -26,6 +26,7 @@ def _relative_interior_error(tiled, untiled, margin):
     ("richardson_lucy", dict(iterations=20)),
     ("wiener", {}),
     ("landweber", dict(iterations=20)),
+    ("gold", dict(iterations=20)),
     ("total_variation", dict(iterations=60)),
 ])
 def test_tiled_equals_untiled(method, options):
