@@ -5,7 +5,7 @@ The core imports only numpy, scipy and scikit-image; torch and dask are used
 when the arrays you pass come from them.
 """
 
-from . import metrics, psf, restoration, signal, testing
+from . import metrics, psf, restoration, signal, spectra, testing
 from ._deconvolve import METHODS, choose_method, deconvolve
 from .blind import blind_deconvolve
 from .operators import (
@@ -60,6 +60,7 @@ __all__ = [
     "richardson_lucy_tv",
     "signal",
     "simulate",
+    "spectra",
     "testing",
     "tikhonov",
     "total_variation",

@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from .._array_api import array_namespace, clamp_min, full, is_torch, to_numpy, vdot
-from .._validate import check_choice
+import numpy as np
+
+from .._array_api import array_namespace, asarray, clamp_min, full, is_torch, to_numpy, vdot
+from .._validate import check_array, check_choice
 from ..operators import BOUNDARIES, Convolution, Pad, SpaceVariantConvolution
 from ._common import (
     blur_operator,
@@ -147,7 +149,7 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
 
 
 def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int = 1,
-         acceleration: str | None = "biggs", boundary: str = "valid", background: float = 0.0,
+         acceleration: str | None = "biggs", boundary: str = "valid", background=0.0,
          noise_sigma: float | None = None, time_limit: float | None = None,
          callback: Callable | None = None, return_info: bool = False):
     r"""Gold's ratio method (ISRA) with Morháč's boosting, N-D, any boundary model.
@@ -183,9 +185,11 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
         is the plain iteration of [1]_ and [2]_.
     boundary : str
         See :class:`deconvkit.Convolution`; ``"valid"`` by default.
-    background : float
-        :math:`b \ge 0`, a constant offset of the data (a spectrum's
-        continuum, a camera's dark level), modelled rather than subtracted.
+    background : float or array
+        :math:`b \ge 0`, an offset of the data modelled rather than
+        subtracted: a constant (a camera's dark level) or an array of the
+        image's shape (a spectrum's continuum, e.g. from
+        :func:`deconvkit.spectra.snip_background`; a sky map).
     noise_sigma, time_limit, callback, return_info
         As in :func:`deconvkit.richardson_lucy`; ``time_limit`` covers all
         repetitions, and the callback's iteration counts across them.
@@ -236,9 +240,8 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
         raise ValueError(f"repetitions must be an int >= 1, got {repetitions!r}")
     if not (isinstance(boost, (int, float)) and 0 < boost < float("inf")):
         raise ValueError(f"boost must be a positive number (1: no boosting), got {boost!r}")
-    if not background >= 0:
-        raise ValueError(f"background must be >= 0, got {background!r}")
     image, psf = prepare(image, psf, missing=True, space_variant=True)
+    background = _offset(background, image)
     psf = non_negative_psf(psf, "gold", stacklevel=2)
     op = blur_operator(psf, image, boundary)
     sigma = _noise(image, iterations, noise_sigma)
@@ -248,7 +251,7 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
     # A^T y, whose negative noise would turn x negative: x stays 0 there
     numerator = clamp_min(op.adjoint(image if mask is None else image * mask), 0.0)
     tiny = 1e-12 * max(float(to_numpy(numerator.max())), 1e-30)
-    start = clamp_min(observed_mean(clamp_min(image, 0.0), mask, op.ndim) - background, 0.0)
+    start = observed_mean(clamp_min(image - background, 0.0), mask, op.ndim)
     # + tiny: a multiplicative update never leaves an exact 0
     x = full(op.input_shape(tuple(image.shape)), tiny, like=image) + start
     keep = _seen(op, image, mask)
@@ -275,7 +278,8 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
     run.seconds = time.perf_counter() - began
     return _finish(op, x, image, "gold", dict(
         boundary=boundary, acceleration=acceleration, boost=boost, repetitions=repetitions,
-        iterations=counts, background=background, noise_sigma=sigma), run, history,
+        iterations=counts, noise_sigma=sigma,
+        background=background if isinstance(background, float) else "array"), run, history,
         return_info)
 
 
@@ -310,6 +314,23 @@ def _gold_fit(op, image, mask, keep, numerator, x, background, tiny, acceleratio
         if stop.done(residual=history[-1]):
             break
     return x, ran
+
+
+def _offset(background, image):
+    """``background`` as a float, or as an array of ``image``'s shape in its library;
+    non-negative either way."""
+    if isinstance(background, (int, float, np.integer, np.floating)) \
+            and not isinstance(background, bool):
+        if not background >= 0:
+            raise ValueError(f"background must be >= 0, got {background!r}")
+        return float(background)
+    background = check_array(background, "background")
+    if tuple(background.shape) != tuple(image.shape):
+        raise ValueError(f"background has shape {tuple(background.shape)}; it must be a "
+                         f"number or an array of the image's shape {tuple(image.shape)}")
+    if float(to_numpy(background.min())) < 0:
+        raise ValueError("background has negative samples; it must be >= 0")
+    return asarray(background, image)
 
 
 def _seen(op, image, mask):

@@ -1,0 +1,96 @@
+"""Line spectra: SNIP continuum, line search, Gold with a continuum."""
+
+import numpy as np
+import pytest
+
+import deconvkit as dk
+from deconvkit.spectra import Lines, lines_in, snip_background
+
+
+def _lines(n=600, positions=(100.0, 250.5, 400.25), areas=(3000.0, 1000.0, 5000.0)):
+    x = np.zeros(n)
+    for channel, area in zip(positions, areas):
+        i = int(channel)
+        x[i] += area * (1 - (channel - i))
+        x[i + 1] += area * (channel - i)
+    return x
+
+
+def test_snip_keeps_a_straight_continuum_and_clips_peaks():
+    channels = np.arange(600.0)
+    continuum = 80.0 - 0.1 * channels
+    np.testing.assert_allclose(snip_background(continuum, 20, transform=None), continuum)
+    peaks = dk.blur(_lines(), dk.psf.gaussian(3.0, ndim=1), boundary="zero")
+    spectrum = continuum + peaks
+    for transform in (None, "lls"):
+        background = snip_background(spectrum, 15, transform=transform)
+        assert np.all(background <= spectrum + 1e-9)
+        # under the peaks (up to 665 counts high) within 2 counts of the continuum
+        assert np.abs(background - continuum).max() < 2.0, transform
+    assert spectrum.max() > 600
+
+
+def test_snip_smoothing_lifts_the_noise_bias():
+    channels = np.arange(2000.0)
+    continuum = 50.0 * np.exp(-channels / 800.0) + 10.0
+    counts = np.random.default_rng(0).poisson(continuum).astype(float)
+    inner = slice(100, -100)
+    plain = (snip_background(counts, 20) - continuum)[inner].mean()
+    smooth = (snip_background(counts, 20, smooth=4) - continuum)[inner].mean()
+    # the clipping follows the noise's lower envelope (about 1 sigma, 4-8 counts here)
+    assert plain < -3.0 and abs(smooth) < 0.5 * abs(plain)
+
+
+def test_snip_runs_along_an_axis_and_checks_its_arguments():
+    rng = np.random.default_rng(1)
+    spectra = rng.poisson(30.0, size=(300, 3)).astype(float)
+    original = spectra.copy()
+    together = snip_background(spectra, 10, axis=0)
+    for k in range(3):
+        np.testing.assert_allclose(together[:, k], snip_background(spectra[:, k], 10))
+    np.testing.assert_array_equal(spectra, original)  # the input is left alone
+    with pytest.raises(ValueError, match="needs a spectrum longer"):
+        snip_background(spectra[:, 0], 150)
+    with pytest.raises(ValueError, match="width must be"):
+        snip_background(spectra[:, 0], 0)
+    with pytest.raises(ValueError, match="smooth must be"):
+        snip_background(spectra[:, 0], 5, smooth=-1)
+    with pytest.raises(ValueError, match="non-negative spectrum"):
+        snip_background(spectra[:, 0] - 100.0, 5, transform="lls")
+    # signed data: "auto" clips them as they are
+    signed = snip_background(spectra[:, 0] - 100.0, 5)
+    np.testing.assert_allclose(signed, snip_background(spectra[:, 0] - 100.0, 5, transform=None))
+
+
+def test_lines_in_gives_centroids_and_areas_and_merges_small_peaks():
+    truth = _lines()
+    noisy = truth + np.random.default_rng(2).uniform(0.0, 3.0, truth.size)  # wiggles
+    found = lines_in(noisy, min_area=500.0, reach=3)
+    assert isinstance(found, Lines)
+    np.testing.assert_allclose(found.positions, [100.0, 250.5, 400.25], atol=0.05)
+    np.testing.assert_allclose(found.areas, [3000.0, 1000.0, 5000.0], rtol=0.01)
+    assert np.all(lines_in(noisy, min_area=50.0).areas >= 50.0)
+    assert lines_in(np.zeros(50), min_area=1.0).positions.size == 0
+    with pytest.raises(ValueError, match="1-D spectrum"):
+        lines_in(np.zeros((4, 4)), min_area=1.0)
+    with pytest.raises(ValueError, match="min_area"):
+        lines_in(noisy, min_area=np.nan)
+
+
+def test_gold_takes_a_continuum_array():
+    kernel = dk.psf.gaussian(4.0, ndim=1)
+    channels = np.arange(600.0)
+    continuum = 40.0 * np.exp(-channels / 300.0) + 5.0
+    counts = np.random.default_rng(3).poisson(
+        dk.blur(_lines(), kernel, boundary="zero") + continuum).astype(float)
+    flat = dk.gold(counts, kernel, background=20.0, iterations=30)
+    same = dk.gold(counts, kernel, background=np.full(600, 20.0), iterations=30)
+    np.testing.assert_allclose(same, flat, rtol=1e-10)
+    modelled = dk.gold(counts, kernel, background=continuum, iterations=300)
+    found = lines_in(modelled, min_area=500.0, reach=9)
+    np.testing.assert_allclose(found.positions, [100.0, 250.5, 400.25], atol=0.5)
+    np.testing.assert_allclose(found.areas, [3000.0, 1000.0, 5000.0], rtol=0.1)
+    with pytest.raises(ValueError, match="background has shape"):
+        dk.gold(counts, kernel, background=np.ones(599))
+    with pytest.raises(ValueError, match="negative samples"):
+        dk.gold(counts, kernel, background=continuum - 30.0)
