@@ -989,6 +989,33 @@ def nn_checkerboard_demo(out_dir):
     _console().print(f"wrote {target}")
 
 
+@nn_group.command("export")
+@click.argument("model_path", metavar="MODEL")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The .onnx file to write.")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Run the file with onnxruntime at two batch and image sizes and compare "
+                   "with torch before writing it.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+def nn_export(model_path, output, check, overwrite):
+    """Write MODEL (a file, or x2 / x3 for the shipped super-resolution models) as ONNX
+    with dynamic batch and image sizes (needs the onnx extra)."""
+    from .nn._cli import load_model
+    from .nn.export import export_onnx
+
+    if not Path(model_path).exists() and model_path in ("x2", "x3"):
+        from .nn.upscale import shipped_model
+
+        model_path = shipped_model(int(model_path[1]))
+    try:
+        difference = export_onnx(load_model(model_path), output, check=check,
+                                 overwrite=overwrite)
+    except ImportError as exc:  # the onnx extra is missing: say how to install it
+        raise click.ClickException(str(exc)) from None
+    checked = f"; onnxruntime agrees with torch to {difference:.2g}" if check else ""
+    _console().print(f"wrote {output}{checked}")
+
+
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError,
                 PermissionError)
 

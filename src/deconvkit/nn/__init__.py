@@ -6,6 +6,7 @@ import this package; ``import deconvkit.nn`` does.
 
 from . import data, functional, models
 from .diagnostics import checkerboard_index, checkerboard_spectrum
+from .export import export_onnx
 from .layers import ResizeConv, SubPixelConv, TransposedConv, Upsample
 from .upscale import upscale
 
@@ -17,6 +18,7 @@ __all__ = [
     "checkerboard_index",
     "checkerboard_spectrum",
     "data",
+    "export_onnx",
     "functional",
     "models",
     "upscale",

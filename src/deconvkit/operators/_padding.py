@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._array_api import array_namespace, copy, is_torch, zeros
+from .._array_api import array_namespace, copy, flip, is_torch, zeros
 from ._base import LinearOperator
 
 __all__ = ["PAD_MODES", "Pad", "pad", "pad_adjoint"]
@@ -49,6 +49,9 @@ def pad(x, widths, mode: str):
         if before == 0 and after == 0:
             continue
         axis = i - d
+        if _one_fold(x.shape[axis], before, after, mode):
+            x = _concatenate(xp, [*_border_pieces(x, axis, before, after, mode)], axis)
+            continue
         index = _source_index(x.shape[axis], before, after, mode)
         if is_torch(xp):
             x = x.index_select(x.ndim + axis, xp.as_tensor(index, device=x.device))
@@ -69,12 +72,85 @@ def pad_adjoint(y, widths, mode: str):
             continue
         axis = i - d
         n = y.shape[axis] - before - after
-        index = _source_index(n, before, after, mode)
         out = copy(y[_index(axis, slice(before, before + n))])
-        for j in [*range(before), *range(before + n, before + n + after)]:
-            out[_index(axis, int(index[j]))] += y[_index(axis, j)]
+        if _one_fold(n, before, after, mode):
+            _fold_border(out, y, axis, before, after, mode)
+        else:
+            index = _source_index(n, before, after, mode)
+            for j in [*range(before), *range(before + n, before + n + after)]:
+                out[_index(axis, int(index[j]))] += y[_index(axis, j)]
         y = out
     return y
+
+
+def _one_fold(n, before: int, after: int, mode: str) -> bool:
+    """Whether the pads are copies of the axis folded once (no wider than it), so
+    that slices make them: no index array, which also keeps a symbolic size
+    symbolic (``torch.export`` with dynamic shapes)."""
+    limit = n - 1 if mode == "reflect" else n
+    return mode == "edge" or (before <= limit and after <= limit)
+
+
+def _border_pieces(x, axis: int, before: int, after: int, mode: str):
+    """``(before, x, after)`` along ``axis``: the padded axis in three pieces."""
+    n = x.shape[axis]
+
+    def part(start, stop):
+        return x[_index(axis, slice(start, stop))]
+
+    if mode == "periodic":
+        return part(n - before, n), x, part(0, after)
+    if mode == "reflect":
+        return flip(part(1, before + 1), (axis,)), x, flip(part(n - 1 - after, n - 1), (axis,))
+    if mode == "symmetric":
+        return flip(part(0, before), (axis,)), x, flip(part(n - after, n), (axis,))
+    return _repeat(part(0, 1), before, axis), x, _repeat(part(n - 1, n), after, axis)
+
+
+def _fold_border(out, y, axis: int, before: int, after: int, mode: str):
+    """Add ``y``'s border (``before`` and ``after`` samples along ``axis``) onto the
+    samples of ``out`` (``y``'s centre) they were copied from, in place."""
+    n = out.shape[axis]
+    head = y[_index(axis, slice(0, before))]
+    tail = y[_index(axis, slice(before + n, before + n + after))]
+
+    def add(start, stop, piece):
+        out[_index(axis, slice(start, stop))] += piece
+
+    if mode == "periodic":
+        add(n - before, n, head)
+        add(0, after, tail)
+    elif mode == "reflect":
+        add(1, before + 1, flip(head, (axis,)))
+        add(n - 1 - after, n - 1, flip(tail, (axis,)))
+    elif mode == "symmetric":
+        add(0, before, flip(head, (axis,)))
+        add(n - after, n, flip(tail, (axis,)))
+    else:  # edge: every copy of the end sample goes back to it
+        add(0, 1, _sum_keep(head, axis))
+        add(n - 1, n, _sum_keep(tail, axis))
+
+
+def _concatenate(xp, pieces, axis: int):
+    return xp.cat(pieces, dim=axis) if is_torch(xp) else xp.concatenate(pieces, axis=axis)
+
+
+def _repeat(piece, count: int, axis: int):
+    """A one-sample-wide ``piece`` repeated ``count`` times along ``axis``."""
+    xp = array_namespace(piece)
+    if is_torch(xp):
+        sizes = [-1] * piece.ndim
+        sizes[axis] = count
+        return piece.expand(*sizes)
+    shape = list(piece.shape)
+    shape[axis] = count
+    return xp.broadcast_to(piece, tuple(shape))
+
+
+def _sum_keep(x, axis: int):
+    if is_torch(array_namespace(x)):
+        return x.sum(dim=axis, keepdim=True)
+    return x.sum(axis=axis, keepdims=True)
 
 
 class Pad(LinearOperator):
