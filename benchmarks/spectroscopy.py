@@ -155,10 +155,10 @@ def main():
     print(f"\nSNIP continuum (half-window {width}, smooth {smooth}) less the true one: "
           f"mean {np.mean(errors):+.2f}, RMS {np.sqrt(np.mean(np.square(errors))):.2f} counts "
           f"a channel")
-    gold_only = [n for n in methods(kernel) if n.startswith("gold")]
+    deconvolutions = [n for n in methods(kernel) if n.startswith(("gold", "richardson"))]
     table("Falling continuum (70 to 12 counts), given", sloped, lambda c: SLOPE, lines, kernel,
-          gold_only)
-    table("Falling continuum, estimated by SNIP", sloped, snip, lines, kernel, gold_only)
+          deconvolutions)
+    table("Falling continuum, estimated by SNIP", sloped, snip, lines, kernel, deconvolutions)
 
 
 if __name__ == "__main__":

@@ -991,3 +991,33 @@ def test_wavelet_cycle_spinning_over_every_shift_commutes_with_shifts():
         wavelet(observed, kernel, shifts=3)
     with pytest.raises(ValueError, match="data='gaussian' only"):
         wavelet(np.abs(observed) * 100, kernel, shifts=2, data="poisson")
+
+
+@pytest.mark.parametrize("acceleration", [None, "biggs", "anderson"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rl_background_map(acceleration, backend):
+    """A background array: a constant one is the number, a varying one (a sky
+    gradient) is modelled where its mean is not."""
+    scene, kernel = CASES[2]
+    rows = np.linspace(0.0, 1.0, scene.shape[0])[:, None]
+    sky = 0.05 + 0.6 * rows * np.ones(scene.shape)
+    observed = simulate(scene, kernel, noise="poisson", photons=300, boundary="valid",
+                        seed=5) + _valid_crop(sky, kernel)
+    truth = _valid_crop(scene, kernel)
+    background = _valid_crop(sky, kernel)
+    data = to_backend(observed, backend)
+    flat = richardson_lucy(data, kernel, background=0.3, acceleration=acceleration,
+                           iterations=10)
+    same = richardson_lucy(data, kernel, background=to_backend(np.full(observed.shape, 0.3),
+                                                               backend),
+                           acceleration=acceleration, iterations=10)
+    np.testing.assert_allclose(np.asarray(same), np.asarray(flat), rtol=1e-6, atol=1e-9)
+    mapped, info = richardson_lucy(data, kernel, background=to_backend(background, backend),
+                                   acceleration=acceleration, return_info=True)
+    mean = richardson_lucy(data, kernel, background=float(background.mean()),
+                           acceleration=acceleration)
+    assert info.parameters["background"] == "array"
+    assert metrics.psnr(truth, np.asarray(mapped), data_range=1.0) > \
+        metrics.psnr(truth, np.asarray(mean), data_range=1.0) + 3.0
+    with pytest.raises(ValueError, match="background has shape"):
+        richardson_lucy(observed, kernel, background=background[1:])

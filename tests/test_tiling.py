@@ -103,3 +103,10 @@ def test_tiled_missing_samples(method):
     tiled = deconvolve(da.from_array(observed, chunks=(96, 48)), kernel, method=method,
                        **options).compute()
     assert np.isnan(tiled[:, :48]).all() and np.isfinite(tiled[:, 100:]).all()
+
+
+def test_array_options_are_refused_for_dask():
+    observed, kernel = _data(shape=(64, 64))
+    with pytest.raises(TypeError, match="background is an array, which is not tiled"):
+        deconvolve(da.from_array(observed, chunks=32), kernel, method="richardson_lucy",
+                   background=np.zeros(observed.shape))

@@ -129,6 +129,10 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         if space_variant:
             raise TypeError("a SpaceVariantConvolution is not tiled: pass a numpy or torch "
                             "array (image.compute() for a dask one that fits in memory)")
+        maps = [name for name, value in options.items() if getattr(value, "ndim", 0)]
+        if maps:
+            raise TypeError(f"{', '.join(maps)} is an array, which is not tiled with a dask "
+                            "image: pass a number, or a numpy or torch image")
         from .tiling import deconvolve_dask
 
         if channel_axis is None:

@@ -165,6 +165,23 @@ def is_signed(image, sigma: float | None = None) -> bool:
     return float(np.quantile(samples, 0.01)) < floor
 
 
+def offset(background, image):
+    """A solver's ``background``: a float, or an array of ``image``'s shape in its
+    library (a continuum, a sky map); non-negative either way."""
+    if isinstance(background, (int, float, np.integer, np.floating)) \
+            and not isinstance(background, bool):
+        if not background >= 0:
+            raise ValueError(f"background must be >= 0, got {background!r}")
+        return float(background)
+    background = check_array(background, "background")
+    if tuple(background.shape) != tuple(image.shape):
+        raise ValueError(f"background has shape {tuple(background.shape)}; it must be a "
+                         f"number or an array of the image's shape {tuple(image.shape)}")
+    if float(to_numpy(background.min())) < 0:
+        raise ValueError("background has negative samples; it must be >= 0")
+    return asarray(background, image)
+
+
 def warn_if_signed(image, sigma: float, name: str, *, stacklevel: int):
     """Warn when a solver of non-negative intensities gets a signed signal
     (:func:`is_signed`): its negative samples count as 0 there."""

@@ -6,10 +6,8 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
-import numpy as np
-
-from .._array_api import array_namespace, asarray, clamp_min, full, is_torch, to_numpy, vdot
-from .._validate import check_array, check_choice
+from .._array_api import array_namespace, clamp_min, full, is_torch, to_numpy, vdot
+from .._validate import check_choice
 from ..operators import BOUNDARIES, Convolution, Pad, SpaceVariantConvolution
 from ._common import (
     blur_operator,
@@ -18,6 +16,7 @@ from ._common import (
     non_negative_psf,
     observed_mean,
     observed_rms,
+    offset,
     prepare,
     resolve_nonnegative,
     split_missing,
@@ -241,7 +240,7 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
     if not (isinstance(boost, (int, float)) and 0 < boost < float("inf")):
         raise ValueError(f"boost must be a positive number (1: no boosting), got {boost!r}")
     image, psf = prepare(image, psf, missing=True, space_variant=True)
-    background = _offset(background, image)
+    background = offset(background, image)
     psf = non_negative_psf(psf, "gold", stacklevel=2)
     op = blur_operator(psf, image, boundary)
     sigma = _noise(image, iterations, noise_sigma)
@@ -314,23 +313,6 @@ def _gold_fit(op, image, mask, keep, numerator, x, background, tiny, acceleratio
         if stop.done(residual=history[-1]):
             break
     return x, ran
-
-
-def _offset(background, image):
-    """``background`` as a float, or as an array of ``image``'s shape in its library;
-    non-negative either way."""
-    if isinstance(background, (int, float, np.integer, np.floating)) \
-            and not isinstance(background, bool):
-        if not background >= 0:
-            raise ValueError(f"background must be >= 0, got {background!r}")
-        return float(background)
-    background = check_array(background, "background")
-    if tuple(background.shape) != tuple(image.shape):
-        raise ValueError(f"background has shape {tuple(background.shape)}; it must be a "
-                         f"number or an array of the image's shape {tuple(image.shape)}")
-    if float(to_numpy(background.min())) < 0:
-        raise ValueError("background has negative samples; it must be >= 0")
-    return asarray(background, image)
 
 
 def _seen(op, image, mask):

@@ -34,6 +34,7 @@ from ._common import (
     multiply_,
     non_negative_psf,
     observed_mean,
+    offset,
     prepare,
     saturated_mask,
     split_missing,
@@ -45,7 +46,7 @@ __all__ = ["richardson_lucy", "richardson_lucy_tv"]
 
 
 def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
-                    background: float = 0.0, acceleration: str | None = "biggs",
+                    background=0.0, acceleration: str | None = "biggs",
                     noise_sigma: float | None = None, saturation: float | None = None,
                     time_limit: float | None = None, callback: Callable | None = None,
                     return_info: bool = False):
@@ -81,8 +82,11 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         Boccacci [2]_: the object is estimated on a domain extended by the PSF
         support and only observed samples enter the likelihood, which removes
         edge ringing; the frame is returned.
-    background : float
-        Known constant background ``b`` in the model ``y ~ Poisson(Ax + b)``.
+    background : float or array
+        Known background ``b`` in the model ``y ~ Poisson(Ax + b)``: a
+        constant, or an array of the image's shape (a sky map, a spectrum's
+        continuum from :func:`deconvkit.spectra.snip_background`); not for
+        dask input.
     acceleration : {"biggs", "anderson", None}
         ``"biggs"`` (default): Biggs–Andrews vector extrapolation [3]_, as in
         MATLAB's ``deconvlucy``: each update starts from the estimate pushed
@@ -204,7 +208,7 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
 
 
 def richardson_lucy_tv(image, psf, *, weight="auto", iterations="auto", boundary: str = "valid",
-                       background: float = 0.0, acceleration: str | None = None,
+                       background=0.0, acceleration: str | None = None,
                        noise_sigma: float | None = None, saturation: float | None = None,
                        time_limit: float | None = None, callback: Callable | None = None,
                        return_info: bool = False):
@@ -270,10 +274,13 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(acceleration, "acceleration",
                  (None, "biggs") if name == "richardson_lucy_tv" else (None, "biggs", "anderson"))
-    if not background >= 0:
-        raise ValueError(f"background must be >= 0, got {background!r}")
     tv_weight = check_weight(tv_weight, "weight")
     image, psf = prepare(image, psf, in_place=name, missing=True, space_variant=True)
+    background = offset(background, image)
+    # a background map rides along with the data through the element-wise passes
+    background_map = None if isinstance(background, float) else background
+    level_of_background = background if background_map is None else float(
+        to_numpy(background_map.mean()))
     space_variant = isinstance(psf, SpaceVariantConvolution)
     psf = non_negative_psf(psf, name, stacklevel=4)
     xp = array_namespace(image)
@@ -286,7 +293,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     image, mask = split_missing(image)
     if tv_weight == "auto":
         observed = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
-        level = max(float(to_numpy(observed).mean()) - background, 1e-12)
+        level = max(float(to_numpy(observed).mean()) - level_of_background, 1e-12)
         tv_weight = min(max(0.1 * sigma / level, 1e-4), 0.01)
     if tv_weight:
         # the TV term regularises: run to its MAP estimate, stopping when the
@@ -299,7 +306,9 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                         min_iterations=3)
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
-    tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), 1.0 * background, 1e-30)
+    peak_of_background = background if background_map is None else float(
+        to_numpy(background_map.max()))
+    tiny = float(xp.finfo(image.dtype).eps) * max(float(image.max()), peak_of_background, 1e-30)
     weights = (op.separable_weights(image, observed=True)
                if boundary == "valid" and not space_variant else None)
     if weights is not None:
@@ -310,7 +319,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
         # grid, so numpy's ratio pass runs over whole contiguous rows, 1.7x
         # faster than over the strided window (the compiled one takes both)
         on_grid = (boundary == "valid" and is_numpy(xp) and acceleration is None
-                   and not tv_weight and not background and mask is None and censored is None)
+                   and not tv_weight and not peak_of_background and mask is None
+                   and censored is None)
         model = _GridModel(op, image, data_on_grid=on_grid)
     else:
         model = _Model(op, image)
@@ -320,7 +330,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     floor = 1e-6 * float(weights.max())
     # the flat start, zero where no observation reaches (the grid's slack):
     # such samples would otherwise feed fake changes into Biggs' weight
-    start = clamp_min(observed_mean(clamp_min(image, 0.0), mask, op.ndim) - background, tiny)
+    start = clamp_min(observed_mean(clamp_min(image, 0.0), mask, op.ndim) - level_of_background,
+                      tiny)
     estimate = xp.empty_like(weights)
     estimate[...] = start
 
@@ -360,12 +371,16 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             residual -= high * clamp_min(residual, 0.0)
         return vdot(residual, residual)
 
-    def ratio(predicted, observed, *masks):
+    def ratio(predicted, observed, *extras):
         """y / (Ax + b) in place (0 where y is missing: y was set to 0 there; at
         least 1 where y is saturated); returns |Ax + b - y|^2 over the observed
-        samples, a saturated one counting only while Ax + b is below it."""
+        samples, a saturated one counting only while Ax + b is below it.
+        ``extras``: the masks, then the background map if there is one."""
+        masks = extras[:-1] if background_map is not None else extras
         high = masks[-1] if censored is not None else None
-        if background:
+        if background_map is not None:
+            predicted += extras[-1]
+        elif background:
             predicted += background
         clamp_min_(predicted, tiny)
         squares = sum(by_pieces(squared_residual, predicted, observed, *masks)) if track else 0.0
@@ -414,12 +429,13 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             current = h
         predicted = model.forward(current)  # the model's buffer: overwritten by the ratio
         grid, window = model.forward_view()
-        if mask is None and censored is None and _kernels.window_fused(grid, window, observed):
+        if mask is None and censored is None and background_map is None \
+                and _kernels.window_fused(grid, window, observed):
             squares = _kernels.ratio(grid, window, observed, tiny=tiny, background=background,
                                      negatives=negatives, track=track)
         else:
-            squares = sum(blockwise(ratio, predicted, observed,
-                                    *(m for m in (mask, censored) if m is not None)))
+            squares = sum(blockwise(ratio, predicted, observed, *(
+                m for m in (mask, censored, background_map) if m is not None)))
         if track:
             history.append((squares / count) ** 0.5)
         del predicted
@@ -493,7 +509,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     restored = model.frame(estimate)
     if not return_info:
         return restored
-    parameters = dict(boundary=boundary, acceleration=acceleration, background=background)
+    parameters = dict(boundary=boundary, acceleration=acceleration,
+                      background=background if background_map is None else "array")
     if saturation is not None:
         parameters["saturation"] = saturation
     if sigma is not None:
