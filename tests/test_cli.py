@@ -645,3 +645,36 @@ def test_psf_grid_from_a_field_of_sources_then_deconvolve_with_it(tmp_path, caps
     assert main(["psf", str(tmp_path / "beads.tif"), "--grid", "2x2", "-o",
                  str(tmp_path / "g2.npy")]) == 2
     assert "--grid and --size go together" in capsys.readouterr().err
+
+
+def test_background_level_image_or_snip(tmp_path, capsys):
+    """--background: a number, an image of the input's shape, or SNIP for a spectrum."""
+    from deconvkit import blur, gold
+    from deconvkit.spectra import snip_background
+
+    kernel = psf.gaussian(4.0, ndim=1)
+    truth = np.zeros(600)
+    truth[[150, 156, 400]] = [3000.0, 3000.0, 5000.0]
+    continuum = 40.0 * np.exp(-np.arange(600) / 300.0) + 8.0
+    counts = np.random.default_rng(0).poisson(blur(truth, kernel, boundary="zero") + continuum)
+    io.write(tmp_path / "s.csv", counts.astype(float))
+    np.save(tmp_path / "k.npy", kernel)
+    np.save(tmp_path / "c.npy", continuum)
+    common = ["deconvolve", str(tmp_path / "s.csv"), "--psf", str(tmp_path / "k.npy"),
+              "--method", "gold", "--iterations", "50"]
+    assert main([*common, "--background", str(tmp_path / "c.npy"), "-o",
+                 str(tmp_path / "a.csv")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "a.csv"),
+                               gold(counts, kernel, background=continuum, iterations=50),
+                               rtol=1e-6, atol=1e-6)
+    assert main([*common, "--background", "snip", "-o", str(tmp_path / "b.csv")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "continuum by SNIP (half-window 18)" in said  # 9 samples above half the peak
+    expected = gold(counts, kernel, iterations=50,
+                    background=snip_background(counts.astype(float), 18, smooth=4))
+    np.testing.assert_allclose(io.read(tmp_path / "b.csv"), expected, rtol=1e-6, atol=1e-6)
+    assert main([*common, "--background", "8", "-o", str(tmp_path / "c.csv")]) == 0
+    for bad, message in ((["--background", "nofile"], "neither a number, snip, nor a file"),
+                         (["--background", "3", "--method", "wiener"], "models one")):
+        assert main([*common, *bad, "-o", str(tmp_path / "x.csv")]) == 2
+        assert message in capsys.readouterr().err

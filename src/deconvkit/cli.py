@@ -228,11 +228,16 @@ def _parse_options(items):
               help="Samples at or above LEVEL are saturated: lower bounds, not "
                    "measurements (auto: the integer input's maximum, 255 or 65535).  "
                    "total_variation and richardson_lucy(_tv) only.")
+@click.option("--background", default=None, metavar="LEVEL|FILE|snip",
+              help="Known background under the data, modelled (y = Ax + b): a level, an "
+                   "image of INPUT's shape (a sky map, a continuum), or snip: the continuum "
+                   "of a 1-D spectrum by SNIP clipping over 2 PSF widths.  "
+                   "richardson_lucy(_tv) and gold; total_variation takes a level.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method, boundary,
                iterations, weight, noise_sigma, time_limit, extra, channel_axis, memory_limit,
-               chunks, jobs, bit_depth, bad_pixels, saturated, overwrite, quiet):
+               chunks, jobs, bit_depth, bad_pixels, saturated, background, overwrite, quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
     zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
@@ -260,7 +265,8 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None,
                saturated=_number_or_auto(saturated, "--saturated"),
-               bad_pixels=dkio.read(bad_pixels) if bad_pixels else None)
+               bad_pixels=dkio.read(bad_pixels) if bad_pixels else None,
+               background=_background_spec(background))
     if len(pairs) == 1:
         source, target = pairs[0]
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
@@ -355,7 +361,9 @@ def _restore_file(source, target, job, quiet):
     method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
     note = "; ".join(filter(None, (note, _saturation(image, job["saturated"], method, source,
-                                                      stored, options))))
+                                                      stored, options),
+                                   _background(image, job["background"], method, kernels[0],
+                                               channel_axis, options))))
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
     channels = 1 if channel_axis is None else image.shape[channel_axis]
     total = options["iterations"] * channels if isinstance(options.get("iterations"), int) \
@@ -507,6 +515,57 @@ def _saturation(image, level, method, source, stored, options) -> str:
     return f"{int((image >= level).sum())} saturated samples (>= {level:g})"
 
 
+def _background_spec(text):
+    """``--background``: a level (float), ``"snip"``, or the image read from a file."""
+    if text is None or text == "snip":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if not Path(text).is_file():
+        raise click.BadParameter(f"{text!r} is neither a number, snip, nor a file",
+                                 param_hint="--background")
+    return dkio.read(text)
+
+
+def _background(image, background, method, kernel, channel_axis, options) -> str:
+    """Put ``--background`` into the solver's ``options``; a note for the report."""
+    if background is None:
+        return ""
+    takes = ("richardson_lucy", "richardson_lucy_tv", "gold")
+    if method not in (*takes, "total_variation"):
+        raise ValueError(f"--background needs a method that models one ({', '.join(takes)}, "
+                         f"or total_variation with a level), not {method}")
+    if isinstance(background, float):
+        options["background"] = background
+        return ""
+    if method == "total_variation":
+        raise ValueError("total_variation takes a background level, not an image: give a "
+                         f"number, or use {', '.join(takes)}")
+    if channel_axis is not None:
+        raise ValueError("--background with an image or snip takes one channel at a time")
+    if isinstance(background, str):  # snip
+        if image.ndim != 1:
+            raise ValueError(f"--background snip is for 1-D spectra; this input is "
+                             f"{image.ndim}-D: give a level or a background image")
+        import numpy as np
+
+        from .spectra import snip_background
+
+        profile = np.asarray(kernel, np.float64).ravel()
+        fwhm = int(np.count_nonzero(profile >= 0.5 * profile.max()))
+        width = min(2 * fwhm, (image.shape[0] - 1) // 2)
+        options["background"] = snip_background(np.nan_to_num(image), width,
+                                                smooth=max(fwhm // 2, 1))
+        return f"continuum by SNIP (half-window {width})"
+    if background.shape != image.shape:
+        raise ValueError(f"--background image has shape {background.shape}, the input "
+                         f"{image.shape}; they must match")
+    options["background"] = background
+    return "background image modelled"
+
+
 def _solver_options(method, options):
     """The CLI's generic names mapped onto the method's own (wiener calls its weight balance)."""
     options = dict(options)
@@ -552,8 +611,13 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         shape = choose_chunks(image.shape, kernel.shape, method, limit, jobs,
                               itemsize=working_dtype(image.dtype).itemsize, options=options)
     options["boundary"] = job["boundary"]
+    if job["background"] is not None and not isinstance(job["background"], float):
+        raise ValueError("--background with an image or snip works in memory: drop "
+                         "--memory-limit and --chunks, or give a level")
     note = "; ".join(filter(None, (note, _saturation(image, job["saturated"], method, source,
-                                                      stored, options))))
+                                                      stored, options),
+                                   _background(image, job["background"], method, kernel, None,
+                                               options))))
     start = time.perf_counter()
     with _Progress(None, "chunks", quiet) as progress:
         info = run_chunked(image, kernel, target, method=method, options=options, chunks=shape,
