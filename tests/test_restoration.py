@@ -311,6 +311,10 @@ def test_gold_stopping_acceleration_and_callback():
                    callback=lambda i, x: seen.append(i) or i == 6, return_info=True)
     assert seen == [1, 2, 3, 4, 5, 6] and info.stopped_by == "callback"
     assert info.parameters["iterations"] == [4, 2]
+    # a time limit ends the repetitions after a fitted one (never after a boost)
+    _, info = gold(observed, kernel, iterations=50, repetitions=100, boost=1.1,
+                   time_limit=1e-6, return_info=True)
+    assert info.stopped_by == "time limit" and len(info.parameters["iterations"]) == 1
     for bad, match in ((dict(repetitions=0), "repetitions must be"),
                        (dict(boost=0.0), "boost must be"), (dict(boost="x"), "boost must be"),
                        (dict(background=-1.0), "background must be"),

@@ -260,13 +260,14 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
     history, counts = [], []
     run = SimpleNamespace(reason="iterations", seconds=0.0)
     for repetition in range(repetitions):
-        if repetition:
-            x = _boosted(x, boost)
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - began)
-        if remaining is not None and remaining <= 0:
+        if repetition and remaining is not None and remaining <= 0:
             run.reason = "time limit"
             break
-        stop = Stopping(iterations, max_iterations=1000, target=sigma, time_limit=remaining,
+        if repetition:  # boosted only before a fit: the estimate returned is a fitted one
+            x = _boosted(x, boost)
+        stop = Stopping(iterations, max_iterations=1000, target=sigma,
+                        time_limit=None if remaining is None else max(remaining, 1e-9),
                         min_iterations=3)
         x, ran = _gold_fit(op, image, mask, keep, numerator, x, background, tiny,
                            acceleration, stop, history, callback)
