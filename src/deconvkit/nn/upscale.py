@@ -115,7 +115,7 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         With 500 steps, ``benchmarks/sr.py``'s ×2 gain over bicubic went
         from +0.79 to +0.96 dB on its natural photos and from +0.79 to
         +0.94 on its grainy ones (brick lost 0.24 dB, moon 0.12), for 32-35 s
-        a photo on two CPU cores (a 512×512 image without adaptation: 1.0 s).
+        a photo on two CPU cores (a 512×512 image without adaptation: 0.3-0.5 s).
     progress : callable, optional
         Called as ``progress(step)`` after each adaptation step.
 
