@@ -319,14 +319,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
         info.parameters["noise_sigma"] = sigma
     info.parameters["weight"] = weight
     op = Convolution(psf, boundary=boundary)
-    # periodic model, periodic differences: then CGLS converges to tikhonov's closed form
-    grad = Gradient(psf.ndim, boundary="periodic" if boundary == "periodic" else "neumann")
-
-    def regularizer(x):
-        if penalty == "identity":
-            return x
-        g = grad.adjoint(grad.forward(x))
-        return grad.adjoint(grad.forward(g)) if penalty == "laplacian" else g
+    regularizer, _ = penalty_normal(penalty, psf.ndim, boundary)
 
     image, mask = split_missing(image)
 
@@ -465,6 +458,23 @@ def _rfft_multiplicity(fft_shape, like):
     if n % 2 == 0:
         w[-1] = 1.0
     return asarray(w, like)
+
+
+def penalty_normal(penalty: str, ndim: int, boundary: str):
+    """``(x -> D^T D x, a bound on ||D^T D||)`` for a Tikhonov penalty ``D``: the
+    identity, the gradient or the Laplacian, by differences with Neumann ends (or
+    periodic ones for ``boundary="periodic"``, where the closed forms agree)."""
+    grad = Gradient(ndim, boundary="periodic" if boundary == "periodic" else "neumann")
+
+    def normal(x):
+        if penalty == "identity":
+            return x
+        g = grad.adjoint(grad.forward(x))
+        return grad.adjoint(grad.forward(g)) if penalty == "laplacian" else g
+
+    # ||D^T D|| of the gradient is at most 4 per axis; the Laplacian's is its square
+    bound = {"identity": 1.0, "gradient": 4.0 * ndim, "laplacian": (4.0 * ndim) ** 2}
+    return normal, bound[penalty]
 
 
 def _spectral_balance(problem: _PeriodicProblem, penalty, sigma: float) -> float:
