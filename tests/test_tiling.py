@@ -27,6 +27,10 @@ def _relative_interior_error(tiled, untiled, margin):
     ("wiener", {}),
     ("landweber", dict(iterations=20)),
     ("gold", dict(iterations=20)),
+    ("landweber", dict(iterations=60, weight="auto")),  # ICTM
+    # options given as "auto" are chosen once too (each chunk had chosen its own)
+    ("total_variation", dict(iterations=60, weight="auto", quadratic_weight="auto")),
+    ("richardson_lucy", dict(iterations="auto")),
     ("total_variation", dict(iterations=60)),
 ])
 def test_tiled_equals_untiled(method, options):

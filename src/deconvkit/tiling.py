@@ -95,7 +95,9 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     sample = np.asarray(image[lead + centre])
     _, info = deconvolve(sample, psf, method=method, boundary=boundary, return_info=True,
                          **options)
-    fixed = dict(options)
+    # options left to the solver (absent, or given as "auto") take the central
+    # block's choice; an explicit "auto" had let every chunk choose its own
+    fixed = {key: value for key, value in options.items() if not _is_auto(value)}
     for key, value in info.parameters.items():
         if key in accepted and key not in fixed and key != "boundary":
             fixed[key] = value
@@ -115,6 +117,10 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     result = da.map_overlap(restore, image, depth=depth, boundary="none", dtype=dtype,
                             trim=True, allow_rechunk=True)
     return (result, info) if return_info else result
+
+
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
 
 
 def working_dtype(dtype):
