@@ -258,6 +258,24 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
     repetition, so that the next fit converges towards fewer, narrower
     peaks.  ``benchmarks/spectroscopy.py`` measures it on doublets.
 
+    Examples
+    --------
+    Two lines 0.64 FWHM apart, one peak in the data, two after boosting:
+
+    >>> import numpy as np
+    >>> import deconvkit as dk
+    >>> from scipy.signal import find_peaks
+    >>> kernel = dk.psf.gaussian(4.0, ndim=1)            # FWHM 9.4 samples
+    >>> truth = np.zeros(200)
+    >>> truth[[95, 101]] = 1000.0
+    >>> data = dk.blur(truth, kernel, boundary="zero") + 10.0
+    >>> len(find_peaks(data, prominence=1)[0])
+    1
+    >>> lines = dk.gold(data, kernel, background=10.0, iterations=200, repetitions=10,
+    ...                 boost=1.2)
+    >>> find_peaks(lines, prominence=100)[0].tolist(), round(float(lines.sum()))
+    ([95, 101], 2001)
+
     References
     ----------
     .. [1] R. Gold, "An iterative unfolding method for response matrices",
