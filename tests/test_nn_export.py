@@ -57,8 +57,11 @@ def test_models_export(tmp_path):
     unet = models.UNet(1, 1, ndim=3).eval()
     export_onnx(unet, tmp_path / "unet.onnx")
     _agrees_at_a_third_size(unet, tmp_path / "unet.onnx", torch.rand(1, 1, 8, 16, 24))
-    generator = models.DCGANGenerator(upsampler="subpixel", levels=2).eval()
+    generator = models.DCGANGenerator(upsampler="subpixel", levels=2)
+    assert generator.training
     export_onnx(generator, tmp_path / "g.onnx")  # its input is (N, latent)
+    assert generator.training  # exported in eval mode, left in its own
+    generator.eval()
     _agrees_at_a_third_size(generator, tmp_path / "g.onnx", torch.randn(5, 100))
 
 

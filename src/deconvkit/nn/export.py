@@ -10,6 +10,7 @@ and any image size, as tiled inference and dynamic-shape runtimes need).
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from pathlib import Path
@@ -42,7 +43,9 @@ def export_onnx(model: torch.nn.Module, path, *, example: torch.Tensor | None = 
     Parameters
     ----------
     model : torch.nn.Module
-        Put in eval mode (for its normalisation layers) and exported on the CPU.
+        Exported in eval mode (for its normalisation layers) on the CPU; the
+        module itself is left as it was (its mode restored, a copy moved if it
+        is on another device).
     path : str or Path
         The ``.onnx`` file, written atomically (a temporary sibling renamed
         into place once the check has passed).
@@ -75,8 +78,6 @@ def export_onnx(model: torch.nn.Module, path, *, example: torch.Tensor | None = 
     ValueError
         The check found the outputs differ by more than ``tolerance``.
     """
-    from .. import io as dkio
-
     try:
         import onnx  # noqa: F401  (torch's exporter needs onnx and onnxscript)
         import onnxscript  # noqa: F401
@@ -90,7 +91,19 @@ def export_onnx(model: torch.nn.Module, path, *, example: torch.Tensor | None = 
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: no such folder")
-    model = model.to("cpu").eval()
+    if any(t.device.type != "cpu" for t in (*model.parameters(), *model.buffers())):
+        model = copy.deepcopy(model).to("cpu")  # the caller's module stays where it is
+    training = model.training
+    model.eval()
+    try:
+        return _export(model, path, example, check, tolerance)
+    finally:
+        model.train(training)  # the caller's module is left in the mode it was in
+
+
+def _export(model, path: Path, example, check: bool, tolerance: float) -> float:
+    from .. import io as dkio
+
     seeded = torch.Generator().manual_seed(0)
     if example is None and isinstance(getattr(model, "latent", None), int):
         example = torch.randn(2, model.latent, generator=seeded)  # a generator's z
