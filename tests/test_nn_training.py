@@ -130,6 +130,12 @@ def test_upscale_dtypes_and_colour(small_model):
     out = upscale(grey, 2, model=small_model)
     assert out.dtype == np.float32 and out.shape == (32, 32)
     np.testing.assert_array_equal(grey, original)
+    small_model.train()  # a module being trained is upscaled in eval mode, left training
+    try:
+        np.testing.assert_array_equal(upscale(grey, 2, model=small_model), out)
+        assert small_model.training
+    finally:
+        small_model.eval()
 
 
 def test_tiled_upscale_matches_one_pass(small_model):

@@ -106,7 +106,8 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
         or ``"auto"`` (a CUDA GPU when torch sees one); the tiles travel there
         and back, so memory on the device stays one tile's.  Default: where a
         module passed as ``model`` is, else the CPU.  A module passed is
-        never moved: a copy runs on another device.
+        never moved (a copy runs on another device) and is left in the
+        training mode it was in (it runs in eval mode).
     adapt : int
         Steps of test-time adaptation (:func:`deconvkit.nn.adapt.adapt`):
         a copy of the model is first fine-tuned on the image's own
@@ -145,7 +146,7 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
     if model is None:
         network = load(shipped_model(scale))
     elif isinstance(model, torch.nn.Module):
-        network = model.eval()
+        network = model  # put in eval mode for the pass, then back in its own
     else:
         network = load(model)
     here = next(network.parameters(), torch.empty(0)).device
@@ -168,7 +169,13 @@ def upscale(image, scale: int = 2, *, model=None, tile: int = 256, overlap: int 
     planes = np.moveaxis(planes, channel_axis, 0) if image.ndim == 3 else planes[None]
     if adapt:
         network = _adapt(network, planes, scale, steps=adapt, progress=progress)
-    result = np.stack([_upscale_plane(network, p, scale, tile, overlap, device) for p in planes])
+    training = network.training
+    network.eval()
+    try:
+        result = np.stack([_upscale_plane(network, p, scale, tile, overlap, device)
+                           for p in planes])
+    finally:
+        network.train(training)  # a module passed in is left in the mode it was in
     result = np.moveaxis(result, 0, channel_axis) if image.ndim == 3 else result[0]
     if limit is None:
         return result.astype(np.float32 if image.dtype != np.float64 else np.float64)
