@@ -10,7 +10,9 @@ response's width.  ROOT's ``TSpectrum`` (Morháč) does this in C++; here:
 - :func:`deconvkit.gold` (boosted, as ``TSpectrum::Deconvolution``) or
   :func:`deconvkit.richardson_lucy` on the spectrum, the continuum modelled;
 - :func:`lines_in`: the lines of the deconvolved spectrum, each one's
-  position (the centroid of its peak, in fractional channels) and area.
+  position (the centroid of its peak, in fractional channels) and area;
+- :func:`find_lines`: the three in one call, keeping the lines that stand
+  5 sigma above the noise of the counts under them.
 
 ``benchmarks/spectroscopy.py`` measures them on doublets.
 
@@ -32,6 +34,13 @@ Examples
 [150, 156, 300]
 >>> float(round(lines.areas[:2].sum(), -2)), float(round(lines.areas[2], -2))  # true: 6000, 5000
 (6000.0, 5200.0)
+
+or in one call, the continuum and the detection threshold found from the data:
+
+>>> found = dk.spectra.find_lines(spectrum, response, iterations=200, repetitions=10,
+...                               boost=1.2)
+>>> np.round(found.positions).astype(int).tolist()
+[150, 156, 300]
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ import scipy.signal
 from ._array_api import to_numpy
 from ._validate import check_array, check_choice
 
-__all__ = ["Lines", "lines_in", "snip_background"]
+__all__ = ["Lines", "find_lines", "lines_in", "snip_background"]
 
 
 def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
@@ -144,14 +153,18 @@ class Lines:
         peak (down to the lowest channels between it and its neighbours).
     restored : ndarray
         The spectrum searched (float64).
+    background : ndarray, float or None
+        The continuum :func:`find_lines` modelled (None from :func:`lines_in`).
     """
 
     positions: np.ndarray
     areas: np.ndarray
     restored: np.ndarray
+    background: np.ndarray | float | None = None
 
 
-def lines_in(restored, *, min_area: float, reach: float | None = None) -> Lines:
+def lines_in(restored, *, min_area: float = 0.0, reach: float | None = None, variance=None,
+             significance: float = 5.0) -> Lines:
     """The lines of a deconvolved (or any non-negative) spectrum: its peaks,
     each holding the counts of its basin.
 
@@ -161,12 +174,18 @@ def lines_in(restored, *, min_area: float, reach: float | None = None) -> Lines:
         A 1-D spectrum, e.g. the output of :func:`deconvkit.gold`.
     min_area : float
         Peaks whose basin holds fewer counts are merged into a neighbour,
-        smallest first (noise wiggles, round-off in flat zeros), so that the
-        lines left hold at least this much each.
+        smallest shortfall first (noise wiggles, round-off in flat zeros), so
+        that the lines left hold at least this much each.
     reach : float, optional
         A basin extends at most this far from its peak, in channels (about
         the response's FWHM; default: to the lowest channels between the
         peak and its neighbours, or the spectrum's ends).
+    variance : (N,) array, optional
+        The noise variance of the measured spectrum per channel: a line must
+        then also hold ``significance`` times the noise of the counts within
+        ``reach`` of its peak (its footprint), ``sqrt(sum(variance))``.
+    significance : float
+        In units of that noise (5 by default, as for a detection limit).
 
     Returns
     -------
@@ -179,19 +198,102 @@ def lines_in(restored, *, min_area: float, reach: float | None = None) -> Lines:
         raise ValueError(f"min_area must be a finite number >= 0, got {min_area!r}")
     if reach is not None and not reach >= 0:
         raise ValueError(f"reach must be >= 0 channels or None, got {reach!r}")
+    if variance is not None:
+        variance = np.asarray(to_numpy(check_array(variance, "variance")), np.float64)
+        if variance.shape != values.shape or variance.min() < 0:
+            raise ValueError(f"variance must be non-negative and shaped like restored "
+                             f"{values.shape}, got shape {variance.shape}")
     found = list(scipy.signal.find_peaks(values)[0])
     while found:
-        areas = np.array([values[a:b].sum() for a, b in _basins(values, found, reach)])
-        smallest = int(np.argmin(areas))
-        if areas[smallest] >= min_area:
+        basins = _basins(values, found, reach)
+        areas = np.array([values[a:b].sum() for a, b in basins])
+        needed = np.full(len(found), float(min_area))
+        if variance is not None:  # over the line's footprint in the data, not its basin
+            footprints = _footprints(found, reach, values.size)
+            noise = np.sqrt([variance[a:b].sum() for a, b in footprints])
+            needed = np.maximum(needed, significance * noise)
+        weakest = int(np.argmin(areas - needed))
+        if areas[weakest] >= needed[weakest]:
             break
-        del found[smallest]
+        del found[weakest]
     basins = _basins(values, found, reach)
     channels = np.arange(values.size, dtype=np.float64)
     areas = np.array([values[a:b].sum() for a, b in basins])
     positions = np.array([np.dot(channels[a:b], values[a:b]) / max(values[a:b].sum(), 1e-300)
                           for a, b in basins])
     return Lines(positions, areas, values)
+
+
+def find_lines(spectrum, response, *, background="snip", method: str = "gold",
+               significance: float = 5.0, min_area: float = 0.0, **options) -> Lines:
+    """Lines in a spectrum in one call: continuum, deconvolution, line search.
+
+    Parameters
+    ----------
+    spectrum : (N,) array
+        Counts (or intensities) per channel.
+    response : (K,) array
+        The spectrometer's response to one line, centred; normalised to sum 1
+        (areas stay in the spectrum's units).
+    background : "snip", float, array or None
+        The continuum: :func:`snip_background` over twice the response's
+        FWHM, smoothed over half of it (default), a level, an array of the
+        spectrum's shape, or None.
+    method : {"gold", "richardson_lucy"}
+        Gold's ratio method (least squares, ROOT's ``TSpectrum``), or
+        Richardson–Lucy (the Poisson likelihood, for counts); the continuum
+        is modelled (``background=``) by both.
+    significance : float
+        A line must hold this many times the noise of the spectrum's counts
+        within one FWHM of its peak: Poisson (the counts themselves) when the
+        spectrum holds non-negative integers, else the variance fitted to the
+        data by :func:`deconvkit.restoration.noise_model`.
+    min_area : float
+        And at least this many counts.
+    **options
+        Passed to the method: ``iterations``, ``repetitions`` and ``boost``
+        (Gold's boosting), ``acceleration``, ...
+
+    Returns
+    -------
+    Lines
+        With ``background`` the continuum used.
+    """
+    from .restoration import gold, noise_model, richardson_lucy
+
+    values = np.asarray(to_numpy(check_array(spectrum, "spectrum")), np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"spectrum must be 1-D, got shape {values.shape}; pass one spectrum "
+                         "at a time")
+    kernel = np.asarray(to_numpy(check_array(response, "response")), np.float64)
+    if kernel.ndim != 1 or kernel.sum() <= 0:
+        raise ValueError(f"response must be 1-D with a positive sum, got shape {kernel.shape}")
+    check_choice(method, "method", ("gold", "richardson_lucy"))
+    kernel = kernel / kernel.sum()
+    fwhm = int(np.count_nonzero(kernel >= 0.5 * kernel.max()))
+    if isinstance(background, str):
+        check_choice(background, "background", ("snip",))
+        width = min(2 * fwhm, (values.size - 1) // 2)
+        background = snip_background(values, width, smooth=max(fwhm // 2, 1))
+    elif background is None:
+        background = 0.0
+    solver = gold if method == "gold" else richardson_lucy
+    restored = solver(values, kernel, background=background, **options)
+    if values.min() >= 0 and np.array_equal(values, np.round(values)):
+        variance = np.maximum(values, 1.0)  # counts: Poisson
+    else:
+        fit = noise_model(values)
+        variance = np.maximum(fit.gain * np.clip(values, 0.0, None) + fit.floor, 0.0)
+    found = lines_in(restored, min_area=min_area, reach=fwhm, variance=variance,
+                     significance=significance)
+    return dataclasses.replace(found, background=background)
+
+
+def _footprints(found, reach, n: int):
+    """``[(start, stop), ...]``: ``reach`` channels either side of each peak (one
+    channel with none): where a line's counts lie in the measured spectrum."""
+    r = 0 if reach is None else int(np.ceil(reach))
+    return [(max(p - r, 0), min(p + r + 1, n)) for p in found]
 
 
 def _basins(values, found, reach):
