@@ -678,3 +678,34 @@ def test_background_level_image_or_snip(tmp_path, capsys):
                          (["--background", "3", "--method", "wiener"], "models one")):
         assert main([*common, *bad, "-o", str(tmp_path / "x.csv")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_lines_command(tmp_path, capsys):
+    from deconvkit import blur
+    from deconvkit.spectra import find_lines
+
+    kernel = psf.gaussian(4.0, ndim=1)
+    truth = np.zeros(600)
+    truth[[150, 156, 400]] = [3000.0, 3000.0, 5000.0]
+    counts = np.random.default_rng(0).poisson(blur(truth, kernel, boundary="zero") + 20.0)
+    io.write(tmp_path / "s.csv", counts.astype(float))
+    np.save(tmp_path / "k.npy", kernel)
+    table = tmp_path / "lines.csv"
+    assert main(["lines", str(tmp_path / "s.csv"), "--response", str(tmp_path / "k.npy"),
+                 "-o", str(table), "--iterations", "200", "--repetitions", "10", "--boost",
+                 "1.2", "--restored", str(tmp_path / "r.csv")]) == 0
+    assert "3 lines (gold)" in capsys.readouterr().out
+    written = np.loadtxt(table, delimiter=",", skiprows=1)
+    expected = find_lines(counts.astype(float), kernel, iterations=200, repetitions=10,
+                          boost=1.2)
+    np.testing.assert_allclose(written[:, 0], expected.positions, rtol=1e-5)
+    np.testing.assert_allclose(written[:, 1], expected.areas, rtol=1e-5)
+    np.testing.assert_allclose(written[:, 0], [150, 156, 400], atol=1.0)
+    assert io.read(tmp_path / "r.csv").shape == (600,)
+    assert table.read_text().startswith("position,area\n")
+    assert main(["lines", str(tmp_path / "s.csv"), "--response", "gaussian:sigma=4,ndim=1",
+                 "-o", str(table)]) == 2  # exists
+    assert main(["lines", str(tmp_path / "s.csv"), "--response", "gaussian:sigma=4,ndim=1",
+                 "-o", str(tmp_path / "b.csv"), "--method", "richardson_lucy", "--boost",
+                 "2"]) == 2
+    assert "gold's" in capsys.readouterr().err

@@ -878,6 +878,71 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                          f"-> {output}")
 
 
+@cli.command("lines")
+@click.argument("input_path", metavar="SPECTRUM", type=click.Path(dir_okay=False))
+@click.option("--response", "response_spec", required=True,
+              help="The response to one line (a .npy/.csv file, centred), or a spec such as "
+                   "gaussian:sigma=4,ndim=1.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="CSV of the lines found: position (channel), area (counts).")
+@click.option("--restored", type=click.Path(dir_okay=False), default=None,
+              help="Also write the deconvolved spectrum here.")
+@click.option("--method", type=click.Choice(["gold", "richardson_lucy"]), default="gold",
+              show_default=True)
+@click.option("--background", default="snip", show_default=True, metavar="snip|LEVEL|FILE|none",
+              help="The continuum: SNIP clipping over 2 FWHM, a level, a spectrum of the "
+                   "input's length, or none.")
+@click.option("--iterations", default="auto", show_default=True,
+              help="Iterations (per repetition), or auto (the discrepancy principle).")
+@click.option("--repetitions", type=click.IntRange(min=1), default=1, show_default=True,
+              help="gold: repetitions, boosted in between (Morhac; e.g. 10).")
+@click.option("--boost", type=float, default=1.0, show_default=True,
+              help="gold: the power between repetitions (e.g. 1.2).")
+@click.option("--significance", type=float, default=5.0, show_default=True,
+              help="Keep lines holding this many times the noise of the counts under them.")
+@click.option("--overwrite", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+def lines_command(input_path, response_spec, output, restored, method, background, iterations,
+                  repetitions, boost, significance, overwrite, quiet):
+    """Find the lines of SPECTRUM (deconvkit.spectra.find_lines): their positions and
+    areas, closer than the response's width apart."""
+    import numpy as np
+
+    from .spectra import find_lines
+
+    inputs = [input_path] + ([response_spec] if Path(response_spec).is_file() else [])
+    output = dkio.check_output_path(output, inputs, overwrite=overwrite)
+    if restored:
+        restored = dkio.check_output_path(restored, inputs, overwrite=overwrite)
+    spectrum = np.asarray(dkio.read(input_path), dtype=np.float64)
+    if spectrum.ndim == 2 and 1 in spectrum.shape:
+        spectrum = spectrum.ravel()
+    response, _ = _load_psf(response_spec)
+    response = np.asarray(response, dtype=np.float64)
+    if response.ndim == 2 and 1 in response.shape:
+        response = response.ravel()
+    if background.lower() == "none":
+        background = None
+    elif background != "snip":
+        background = _background_spec(background)
+    options = dict(iterations=_number_or_auto(iterations, "--iterations"))
+    if method == "gold":
+        options.update(repetitions=repetitions, boost=boost)
+    elif repetitions != 1 or boost != 1.0:
+        raise click.UsageError("--repetitions and --boost are gold's")
+    start = time.perf_counter()
+    found = find_lines(spectrum, response, background=background, method=method,
+                       significance=significance, **options)
+    table = np.column_stack([found.positions, found.areas])
+    dkio._atomic(Path(output), lambda tmp: np.savetxt(
+        tmp, table, delimiter=",", header="position,area", comments="", fmt="%.6g"))
+    if restored:
+        dkio.write(restored, found.restored, overwrite=overwrite)
+    if not quiet:
+        _console().print(f"{input_path}: {len(found.positions)} lines ({method}); "
+                         f"{time.perf_counter() - start:.2f} s -> {output}")
+
+
 def _read_poles_zeros(path):
     """A :class:`deconvkit.signal.PolesZeros` from a TOML or JSON file: ``zeros``
     and ``poles`` in rad/s (numbers, ``"a+bj"`` strings or ``[re, im]`` pairs) and
