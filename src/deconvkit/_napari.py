@@ -1,0 +1,84 @@
+"""napari plugin: restore an image layer, make a PSF layer, open sample data.
+
+The manifest (``napari.yaml`` beside this module, registered under the
+``napari.manifest`` entry point) lists these functions; napari builds their
+widgets from the signatures (magicgui), so nothing here imports napari or Qt:
+the layer types are annotations only, and every function is plain numpy in,
+layer data out, tested without a viewer.  ``pip install 'deconvkit[napari]'``.
+"""
+
+# no ``from __future__ import annotations``: magicgui builds the widgets from
+# these annotations and resolves a string by importing it, so the choices of
+# Annotated must be real objects; the napari types stay strings (napari is not
+# a dependency of this module)
+from typing import TYPE_CHECKING, Annotated
+
+import numpy as np
+
+from . import psf as psf_module
+from ._deconvolve import METHODS, deconvolve
+
+if TYPE_CHECKING:  # for napari, which resolves the string annotations
+    import napari.types
+
+#: the methods offered in the widget's drop-down: "auto" first, then METHODS
+METHOD_CHOICES = ("auto", *METHODS)
+
+
+BOUNDARY_CHOICES = ("auto", "valid", "symmetric", "reflect", "edge", "zero", "periodic")
+
+
+def restore_layer(image: "napari.types.ImageData", psf: "napari.types.ImageData",
+                  method: Annotated[str, {"choices": METHOD_CHOICES}] = "auto",
+                  iterations: Annotated[int, {"min": 0, "max": 10000}] = 0,
+                  boundary: Annotated[str, {"choices": BOUNDARY_CHOICES}] = "auto",
+                  ) -> "napari.types.LayerDataTuple":
+    """Restore ``image`` blurred by ``psf`` with :func:`deconvkit.deconvolve`.
+
+    ``iterations`` 0 leaves the count to the method's stopping rule.  The
+    result is a new image layer named after the method chosen, with what was
+    chosen in its metadata.
+    """
+    if image is None or psf is None:
+        raise ValueError("choose an image layer and a PSF layer (File > Open Sample > "
+                         "deconvkit has both)")
+    if method not in METHOD_CHOICES:
+        raise ValueError(f"method={method!r} is not one of {', '.join(METHOD_CHOICES)}")
+    options = {} if not iterations else {"iterations": int(iterations)}
+    kernel = np.asarray(psf, dtype=np.float64)
+    restored, info = deconvolve(np.asarray(image), kernel, method=method, boundary=boundary,
+                                return_info=True, **options)
+    chosen = {key: value for key, value in info.parameters.items()
+              if isinstance(value, (int, float, str, bool))}
+    metadata = dict(method=info.method, iterations=info.iterations,
+                    stopped_by=info.stopped_by, parameters=chosen)
+    return (np.asarray(restored), {"name": f"restored ({info.method})", "metadata": metadata},
+            "image")
+
+
+def psf_layer(spec: str = "gaussian:sigma=2") -> "napari.types.LayerDataTuple":
+    """A PSF from a generator spec (``gaussian:sigma=2``, ``gaussian:sigma=1x2x2,ndim=3``,
+    ``disk:radius=4``, ``motion:length=15,angle=30``, ``widefield:...``; see
+    :func:`deconvkit.psf.from_spec`) as an image layer."""
+    kernel = psf_module.from_spec(spec)
+    return (np.asarray(kernel), {"name": f"psf {spec}", "colormap": "magma"}, "image")
+
+
+def sample_data() -> list:
+    """The demo's blurred camera photo (15 px camera shake, 1 % noise) and its PSF."""
+    from ._demo import image_case
+
+    case = image_case()
+    return [(case.observed, {"name": "blurred camera"}, "image"),
+            (case.kernel, {"name": "camera-shake psf", "colormap": "magma"}, "image"),
+            (case.truth, {"name": "truth", "visible": False}, "image")]
+
+
+def sample_volume() -> list:
+    """The demo's 3-D phantom under a widefield PSF (Poisson noise) and the PSF."""
+    from ._demo import volume_case
+
+    case = volume_case()
+    return [(case.observed, {"name": "blurred phantom"}, "image"),
+            (case.kernel, {"name": "widefield psf", "colormap": "magma"}, "image"),
+            (case.truth, {"name": "truth", "visible": False}, "image")]

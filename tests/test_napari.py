@@ -1,0 +1,61 @@
+"""The napari plugin's functions and manifest (no viewer, no Qt needed)."""
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deconvkit
+from deconvkit import _napari, metrics
+
+
+def test_manifest_commands_resolve():
+    # read as napari's npe2 does (its pytest plugin breaks this suite's warnings=error,
+    # so npe2 is not a test dependency): every command resolves, every widget and
+    # sample names a command
+    yaml = pytest.importorskip("yaml")
+    manifest = yaml.safe_load((Path(deconvkit.__file__).parent / "napari.yaml").read_text())
+    assert manifest["name"] == "deconvkit"
+    contributions = manifest["contributions"]
+    commands = {c["id"]: c["python_name"] for c in contributions["commands"]}
+    for command, python_name in commands.items():
+        module, name = python_name.split(":")
+        assert callable(getattr(importlib.import_module(module), name)), command
+    widgets = {w["command"] for w in contributions["widgets"]}
+    samples = {s["command"] for s in contributions["sample_data"]}
+    assert widgets == {"deconvkit.restore", "deconvkit.psf"} and widgets <= set(commands)
+    assert samples == {"deconvkit.sample_image", "deconvkit.sample_volume"}
+
+
+def test_restore_layer_on_the_sample_data():
+    (blurred, _, kind), (kernel, psf_meta, _), (truth, truth_meta, _) = _napari.sample_data()
+    assert kind == "image" and truth_meta["visible"] is False and "psf" in psf_meta["name"]
+    data, meta, kind = _napari.restore_layer(blurred, kernel)
+    assert kind == "image" and data.shape == blurred.shape
+    assert meta["metadata"]["method"] == "total_variation" and "restored" in meta["name"]
+    assert metrics.psnr(truth, data, data_range=1.0) > \
+        metrics.psnr(truth, blurred, data_range=1.0) + 2.0
+    data, meta, _ = _napari.restore_layer(blurred, kernel, method="richardson_lucy",
+                                          iterations=5)
+    assert meta["metadata"]["iterations"] == 5
+    with pytest.raises(ValueError, match="choose an image layer"):
+        _napari.restore_layer(None, kernel)
+    with pytest.raises(ValueError, match="method='nope'"):
+        _napari.restore_layer(blurred, kernel, method="nope")
+
+
+def test_widget_choices_and_psf_layer():
+    import inspect
+
+    parameters = inspect.signature(_napari.restore_layer).parameters
+    # real objects, not strings: magicgui resolves a string annotation by importing it,
+    # which failed for Annotated[str, {"choices": METHOD_CHOICES}] under
+    # "from __future__ import annotations" (checked in napari 0.9.2)
+    assert parameters["method"].annotation.__metadata__[0]["choices"] == _napari.METHOD_CHOICES
+    assert parameters["image"].annotation == "napari.types.ImageData"
+    assert set(_napari.METHOD_CHOICES) == {"auto", *deconvkit.METHODS}
+    kernel, meta, kind = _napari.psf_layer("gaussian:sigma=1x2x2,ndim=3")
+    assert kind == "image" and kernel.ndim == 3 and np.isclose(kernel.sum(), 1.0)
+    volume, kernel3, _ = _napari.sample_volume()
+    assert volume[0].ndim == kernel3[0].ndim == 3
