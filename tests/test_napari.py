@@ -24,7 +24,8 @@ def test_manifest_commands_resolve():
         assert callable(getattr(importlib.import_module(module), name)), command
     widgets = {w["command"] for w in contributions["widgets"]}
     samples = {s["command"] for s in contributions["sample_data"]}
-    assert widgets == {"deconvkit.restore", "deconvkit.psf"} and widgets <= set(commands)
+    assert widgets == {"deconvkit.restore", "deconvkit.psf", "deconvkit.blind",
+                       "deconvkit.upscale"} and widgets <= set(commands)
     assert samples == {"deconvkit.sample_image", "deconvkit.sample_volume"}
 
 
@@ -59,3 +60,18 @@ def test_widget_choices_and_psf_layer():
     assert kind == "image" and kernel.ndim == 3 and np.isclose(kernel.sum(), 1.0)
     volume, kernel3, _ = _napari.sample_volume()
     assert volume[0].ndim == kernel3[0].ndim == 3
+
+
+def test_blind_and_upscale_layers():
+    (blurred, _, _), _, (truth, _, _) = _napari.sample_data()
+    crop, truth = blurred[:160, :160], truth[:160, :160]
+    (restored, meta, _), (kernel, psf_meta, _) = _napari.blind_layer(crop, psf_size=21)
+    assert restored.shape == crop.shape and kernel.shape == (21, 21)
+    assert "blind map" in meta["name"] and psf_meta["name"] == "estimated psf"
+    assert metrics.psnr(truth, restored, data_range=1.0) > \
+        metrics.psnr(truth, crop, data_range=1.0)
+    pytest.importorskip("torch")
+    data, meta, _ = _napari.upscale_layer(np.random.default_rng(0).random((2, 30, 40)), 3)
+    assert data.shape == (2, 90, 120) and meta["name"] == "upscaled x3"
+    with pytest.raises(ValueError, match="2-D planes"):
+        _napari.upscale_layer(np.zeros(10), 2)

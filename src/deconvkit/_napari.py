@@ -1,4 +1,5 @@
-"""napari plugin: restore an image layer, make a PSF layer, open sample data.
+"""napari plugin: restore an image layer (known or estimated PSF), make a PSF
+layer, upscale, open sample data.
 
 The manifest (``napari.yaml`` beside this module, registered under the
 ``napari.manifest`` entry point) lists these functions; napari builds their
@@ -62,6 +63,42 @@ def psf_layer(spec: str = "gaussian:sigma=2") -> "napari.types.LayerDataTuple":
     :func:`deconvkit.psf.from_spec`) as an image layer."""
     kernel = psf_module.from_spec(spec)
     return (np.asarray(kernel), {"name": f"psf {spec}", "colormap": "magma"}, "image")
+
+
+def blind_layer(image: "napari.types.ImageData",
+                psf_size: Annotated[int, {"min": 3, "max": 101, "step": 2}] = 25,
+                method: Annotated[str, {"choices": ("map", "richardson_lucy", "parametric")}]
+                = "map") -> "list[napari.types.LayerDataTuple]":
+    """Estimate the PSF of ``image`` (a square/cubic support of ``psf_size``) with
+    :func:`deconvkit.blind_deconvolve` and restore it: two new layers."""
+    from .blind import blind_deconvolve
+
+    if image is None:
+        raise ValueError("choose an image layer")
+    image = np.asarray(image)
+    restored, kernel = blind_deconvolve(image, (int(psf_size),) * image.ndim, method=method)
+    return [(np.asarray(restored), {"name": f"restored (blind {method})"}, "image"),
+            (np.asarray(kernel), {"name": "estimated psf", "colormap": "magma"}, "image")]
+
+
+def upscale_layer(image: "napari.types.ImageData",
+                  scale: Annotated[int, {"choices": (2, 3)}] = 2,
+                  ) -> "napari.types.LayerDataTuple":
+    """Super-resolve a 2-D grey ``image`` (or each plane of a stack's last two axes)
+    with the shipped model (:func:`deconvkit.nn.upscale`; needs torch)."""
+    try:
+        from .nn import upscale
+    except ImportError:
+        raise ImportError("upscaling needs torch: pip install 'deconvkit[torch]'") from None
+    if image is None:
+        raise ValueError("choose an image layer")
+    image = np.asarray(image)
+    if image.ndim < 2:
+        raise ValueError(f"upscaling takes 2-D planes; this layer is {image.ndim}-D")
+    planes = image.reshape((-1,) + image.shape[-2:])
+    result = np.stack([upscale(plane, scale) for plane in planes])
+    result = result.reshape(image.shape[:-2] + result.shape[-2:])
+    return (result, {"name": f"upscaled x{scale}"}, "image")
 
 
 def sample_data() -> list:
