@@ -90,7 +90,8 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
     Returns
     -------
     background : ndarray
-        Same shape as ``spectrum``, float64, never above it.
+        Same shape as ``spectrum``, float64; never above it without
+        ``smooth`` (with it, never above its moving average).
 
     Notes
     -----
@@ -141,7 +142,7 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
 
 @dataclasses.dataclass(frozen=True)
 class Lines:
-    """Lines found in a spectrum by :func:`lines_in`.
+    """Lines found in a spectrum by :func:`lines_in` or :func:`find_lines`.
 
     Attributes
     ----------
