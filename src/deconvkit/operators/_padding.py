@@ -5,6 +5,12 @@ Each non-zero mode is a gather: padded sample ``i`` copies source sample
 modes mean exactly what they mean in :func:`numpy.pad`, including pads wider
 than the axis.  The adjoint of a gather is a scatter-add: the border samples
 are folded back onto the samples they were copied from.
+
+Pads no wider than the axis (the usual case) are made from slices, flips and
+one concatenation, and folded back by adding flipped slices: no index array
+is built from the axis' size, so ``torch.export`` keeps that size symbolic
+(ONNX export with dynamic shapes) and numpy runs a little faster; wider pads
+take the index arrays.
 """
 
 from __future__ import annotations
