@@ -83,7 +83,8 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         channels at different wavelengths blur differently).  A
         :class:`~deconvkit.SpaceVariantConvolution` (PSFs on a grid across
         the field) for ``total_variation``, ``richardson_lucy(_tv)``,
-        ``landweber`` and ``gold``; not for dask arrays.
+        ``landweber`` and ``gold``; a dask image is tiled with each chunk
+        seeing the field through its window.
     method : str
         ``"auto"`` (default, see :func:`choose_method`) or one of
         :data:`METHODS`: ``"total_variation"``, ``"richardson_lucy"``,
@@ -126,9 +127,6 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         _check_channels_last(image.shape, _ndim(psf), channel_axis)
     space_variant = isinstance(psf, SpaceVariantConvolution)
     if type(image).__module__.split(".")[0] == "dask":  # out of core: tile it
-        if space_variant:
-            raise TypeError("a SpaceVariantConvolution is not tiled: pass a numpy or torch "
-                            "array (image.compute() for a dask one that fits in memory)")
         maps = [name for name, value in options.items() if getattr(value, "ndim", 0)]
         if maps:
             raise TypeError(f"{', '.join(maps)} is an array, which is not tiled with a dask "

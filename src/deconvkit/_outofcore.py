@@ -165,8 +165,8 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     journal = output.with_name(output.name + ".journal.json")
     signature = dict(shape=list(image.shape), chunks=[list(c) for c in image.chunks],
                      method=method, dtype=str(lazy.dtype), options=repr(sorted(options.items())),
-                     psf=hashlib.sha1(np.ascontiguousarray(psf, dtype=float).tobytes())
-                     .hexdigest())
+                     psf=hashlib.sha1(np.ascontiguousarray(
+                         getattr(psf, "psfs", psf), dtype=float).tobytes()).hexdigest())
     done = _load_journal(journal, signature) if partial.exists() else set()
     target = _open_target(partial, lazy, fresh=not done, metadata=metadata)
     blocks = list(itertools.product(*(range(len(c)) for c in lazy.chunks)))

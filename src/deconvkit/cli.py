@@ -270,9 +270,6 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     if len(pairs) == 1:
         source, target = pairs[0]
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
-            if psf_grid:
-                raise click.UsageError("--psf-grid works in memory: leave out --memory-limit "
-                                       "and --chunks, and read and write TIFF, not zarr")
             _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         else:
             info, seconds, shape, note = _restore_file(source, target, job, quiet)
@@ -608,7 +605,8 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     options = _solver_options(method, job["options"])
     if not chunks:
         limit = parse_size(memory_limit) if memory_limit else 2 * 2**30
-        shape = choose_chunks(image.shape, kernel.shape, method, limit, jobs,
+        shape = choose_chunks(image.shape, getattr(kernel, "kernel_shape", kernel.shape),
+                              method, limit, jobs,
                               itemsize=working_dtype(image.dtype).itemsize, options=options)
     options["boundary"] = job["boundary"]
     if job["background"] is not None and not isinstance(job["background"], float):

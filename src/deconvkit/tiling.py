@@ -47,8 +47,10 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     ----------
     image : dask.array.Array
         Any chunking; chunks smaller than the overlap are merged by dask.
-    psf : array
-        numpy array (it is sent to every task).
+    psf : array or SpaceVariantConvolution
+        numpy array (it is sent to every task), or PSFs on a grid over the
+        whole frame: each chunk then gets the field seen through its window
+        (:meth:`~deconvkit.SpaceVariantConvolution.cut`).
     method, boundary, options
         As in :func:`deconvkit.deconvolve`.  ``boundary="auto"`` means the
         method's own choice at the image's edges; the cuts between tiles are
@@ -71,17 +73,21 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
 
     from ._deconvolve import METHODS, choose_method, deconvolve
     from ._validate import check_choice, check_psf
+    from .operators import SpaceVariantConvolution
 
-    psf = np.asarray(psf, dtype=np.float64)
-    check_psf(psf, tuple(image.shape))
+    field = psf if isinstance(psf, SpaceVariantConvolution) else None
+    if field is None:
+        psf = np.asarray(psf, dtype=np.float64)
+        check_psf(psf, tuple(image.shape))
     check_choice(method, "method", ("auto", *METHODS))
     if method == "auto":
         method = choose_method(image, psf)
     solver = METHODS[method][0]
     accepted = inspect.signature(solver).parameters
     d = psf.ndim
+    kernel_shape = psf.kernel_shape if field is not None else psf.shape
     if depth is None:
-        depth = default_depth(psf.shape, method)
+        depth = default_depth(kernel_shape, method)
     depth = tuple(np.broadcast_to(depth, (d,)).astype(int).tolist())
     # an overlap as long as the axis already means "the whole axis"
     depth = (0,) * (image.ndim - d) + tuple(min(p, n) for p, n in zip(depth,
@@ -93,7 +99,9 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
                                                                          sample_shape))
     lead = (0,) * (image.ndim - d)
     sample = np.asarray(image[lead + centre])
-    _, info = deconvolve(sample, psf, method=method, boundary=boundary, return_info=True,
+    frame = tuple(image.shape[-d:])
+    seen = psf if field is None else field.cut([c.start for c in centre], frame)
+    _, info = deconvolve(sample, seen, method=method, boundary=boundary, return_info=True,
                          **options)
     # options left to the solver (absent, or given as "auto") take the central
     # block's choice; an explicit "auto" had let every chunk choose its own
@@ -109,10 +117,19 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
 
     dtype = working_dtype(image.dtype)
 
-    def restore(block):
+    # the chunks' starts per axis, for a field's windows
+    starts = [np.cumsum((0,) + tuple(chunks[:-1])) for chunks in image.chunks[-d:]]
+    spatial_depth = depth[-d:]
+
+    def restore(block, block_info=None):
         if np.isnan(block).all():  # no sample observed within reach: nothing to estimate
             return block.astype(dtype)
-        return deconvolve(block, psf, method=method, **fixed).astype(dtype, copy=False)
+        blur = psf
+        if field is not None:  # the block holds its chunk and the overlap around it
+            where = block_info[0]["chunk-location"][-d:]
+            offset = [max(int(starts[a][i]) - spatial_depth[a], 0) for a, i in enumerate(where)]
+            blur = field.cut(offset, frame)
+        return deconvolve(block, blur, method=method, **fixed).astype(dtype, copy=False)
 
     result = da.map_overlap(restore, image, depth=depth, boundary="none", dtype=dtype,
                             trim=True, allow_rechunk=True)

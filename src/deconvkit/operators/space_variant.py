@@ -80,7 +80,7 @@ class SpaceVariantConvolution(LinearOperator):
     True
     """
 
-    def __init__(self, psfs, *, boundary: str = "valid"):
+    def __init__(self, psfs, *, boundary: str = "valid", region=None):
         psfs = check_array(psfs, "psfs")
         if psfs.ndim % 2 or psfs.ndim < 2:
             raise ValueError(f"psfs must be (G1, ..., Gd, K1, ..., Kd): a grid of d-D PSFs, got "
@@ -94,7 +94,16 @@ class SpaceVariantConvolution(LinearOperator):
         self.boundary = self.terms[0].boundary
         self.widths = self.terms[0].widths
         self.kernel_shape = self.terms[0].kernel_shape
+        self.region = None if region is None else _checked_region(region, d)
         self._cache: dict = {}  # weight profiles per domain, and per library and dtype
+
+    def cut(self, offset, frame) -> SpaceVariantConvolution:
+        """The same field seen through a window: this operator's frame becomes the
+        part of a larger observed ``frame`` (its d-D shape) that starts at
+        ``offset``, and the grid spans the larger one (a chunk of a tiled
+        image: :func:`deconvkit.tiling.deconvolve_dask`)."""
+        return SpaceVariantConvolution(self.psfs, boundary=self.boundary,
+                                       region=(tuple(offset), tuple(frame)))
 
     def output_shape(self, input_shape):
         return self.terms[0].output_shape(input_shape)
@@ -111,6 +120,8 @@ class SpaceVariantConvolution(LinearOperator):
             axes = []
             for a, (n, m, g) in enumerate(zip(tail, out_tail, self.grid)):
                 offset = self.widths[a][0] if self.boundary == "valid" else 0
+                if self.region is not None:  # the grid spans a larger frame
+                    offset, m = offset - self.region[0][a], self.region[1][a]
                 # node j at the centre of tile j of the observed frame
                 centres = offset + (np.arange(g) + 0.5) * m / g - 0.5
                 t = np.arange(n)
@@ -133,10 +144,11 @@ class SpaceVariantConvolution(LinearOperator):
         return out
 
     def windows(self, input_shape) -> list:
-        """Per node, the (start, stop) along each axis where its weight is not 0."""
+        """Per node, the (start, stop) along each axis where its weight is not 0
+        ((0, 0) where it is 0 all along: a node far from a cut window)."""
         axes = self.profiles(input_shape)
         spans = [[(int(np.flatnonzero(row)[0]), int(np.flatnonzero(row)[-1]) + 1)
-                  for row in profile] for profile in axes]
+                  if row.any() else (0, 0) for row in profile] for profile in axes]
         return [tuple(spans[a][j] for a, j in enumerate(index))
                 for index in np.ndindex(*self.grid)]
 
@@ -161,7 +173,9 @@ class SpaceVariantConvolution(LinearOperator):
         the windows are used (``"valid"``)."""
         whole = tuple((0, n) for n in tail)
         spans = self.windows(tail) if self._windowed else [whole] * len(self.terms)
-        return zip(self.terms, np.ndindex(*self.grid), spans)
+        return [(term, index, span) for term, index, span
+                in zip(self.terms, np.ndindex(*self.grid), spans)
+                if all(b > a for a, b in span)]  # a node with no weight here adds nothing
 
     @property
     def _windowed(self) -> bool:
@@ -230,8 +244,9 @@ class SpaceVariantConvolution(LinearOperator):
         return math.sqrt(max(rows, 0.0) * max(columns, 0.0))
 
     def __repr__(self) -> str:
+        region = "" if self.region is None else f", region={self.region}"
         return (f"SpaceVariantConvolution(grid={self.grid}, psf shape={self.kernel_shape}, "
-                f"boundary={self.boundary!r})")
+                f"boundary={self.boundary!r}{region})")
 
 
 def _past_margin(spans, kernel_shape):
@@ -259,4 +274,17 @@ def bind(op: SpaceVariantConvolution, image, boundary: str) -> SpaceVariantConvo
     if float(to_numpy(sums).min()) <= 0:
         raise ValueError("every PSF of a SpaceVariantConvolution must have a positive sum "
                          "(each is normalised to 1)")
-    return SpaceVariantConvolution(psfs / sums, boundary=boundary)
+    return SpaceVariantConvolution(psfs / sums, boundary=boundary, region=op.region)
+
+
+def _checked_region(region, d: int):
+    """``(offset, frame)`` as two tuples of d ints, the window inside the frame."""
+    try:
+        offset, frame = (tuple(int(v) for v in part) for part in region)
+    except (TypeError, ValueError):
+        raise ValueError(f"region must be (offset, frame): two tuples of {d} ints, got "
+                         f"{region!r}") from None
+    if len(offset) != d or len(frame) != d or min(offset) < 0 or min(frame) < 1:
+        raise ValueError(f"region must be (offset, frame) with {d} offsets >= 0 and {d} sizes "
+                         f">= 1, got {region!r}")
+    return offset, frame
