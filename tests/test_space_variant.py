@@ -10,6 +10,7 @@ from deconvkit import (
     metrics,
     psf,
     richardson_lucy,
+    testing,
     total_variation,
     wiener,
 )
@@ -144,9 +145,10 @@ def test_errors():
     zero_sum[..., 1, 1] = [[1, 1], [1, 0]]
     with pytest.raises(ValueError, match="positive sum"):
         landweber(image, SpaceVariantConvolution(zero_sum), iterations=2)
+    # a dask image is tiled now (tests/test_tiling.py), with a method that takes the field
     dask = pytest.importorskip("dask.array")
-    with pytest.raises(TypeError, match="not tiled"):
-        deconvolve(dask.from_array(image, chunks=16), op)
+    with pytest.raises(TypeError, match="a SpaceVariantConvolution is a psf for"):
+        deconvolve(dask.from_array(image, chunks=16), op, method="wiener")
 
 
 def _sources(op, n, positions, rng, flux=1000.0, background=5.0, noise=0.2):
@@ -254,3 +256,21 @@ def test_grid_from_sources_in_a_bead_stack():
     found = psf.grid_from_sources(beads, (1, 2, 2), (9, 11, 11))
     # measured: 1.3-7.2 % of each node's peak
     assert (np.abs(found - grid).max(axis=(3, 4, 5)) / grid.max(axis=(3, 4, 5))).max() < 0.12
+
+
+def test_cut_is_the_field_seen_through_a_window():
+    psfs = np.stack([psf.gaussian(s, shape=(7, 7)) for s in np.linspace(0.6, 2.0, 6)])
+    field = SpaceVariantConvolution(psfs.reshape(2, 3, 7, 7))
+    frame = (60, 75)
+    x = np.random.default_rng(0).random(field.input_shape(frame))
+    whole = field.forward(x)
+    for offset, shape in (((0, 0), (30, 40)), ((17, 23), (25, 30)), ((35, 50), (25, 25))):
+        window = field.cut(offset, frame)
+        inside = x[offset[0]:offset[0] + shape[0] + 6, offset[1]:offset[1] + shape[1] + 6]
+        np.testing.assert_array_equal(  # exact: the same nodes, weights and windows
+            window.forward(inside),
+            whole[offset[0]:offset[0] + shape[0], offset[1]:offset[1] + shape[1]])
+        assert testing.assert_adjoint(window, window.input_shape(shape)) < 1e-12
+    assert "region=((17, 23), (60, 75))" in repr(field.cut((17, 23), frame))
+    with pytest.raises(ValueError, match="region must be"):
+        field.cut((1,), frame)
