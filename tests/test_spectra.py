@@ -124,3 +124,52 @@ def test_find_lines_needs_only_the_response():
         dk.spectra.find_lines(np.ones((4, 50)), kernel)
     with pytest.raises(ValueError, match="method"):
         dk.spectra.find_lines(counts, kernel, method="wiener")
+
+
+def _lines_by_brute_force(values, min_area, reach, variance, significance):
+    """lines_in's rule the slow way: recompute every basin after each merge."""
+    import scipy.signal
+
+    found = list(scipy.signal.find_peaks(values)[0])
+    r = None if reach is None else int(np.ceil(reach))
+    while found:
+        valleys = [p + 1 + int(np.argmin(values[p + 1:q])) if q > p + 1 else q
+                   for p, q in zip(found[:-1], found[1:])]
+        edges = [0, *valleys, values.size]
+        basins = [(a, b) if r is None else (max(a, p - r), min(b, p + r + 1))
+                  for a, b, p in zip(edges[:-1], edges[1:], found)]
+        areas = np.array([values[a:b].sum() for a, b in basins])
+        needed = np.full(len(found), min_area)
+        if variance is not None:
+            feet = [(p, p + 1) if r is None else (max(p - r, 0), min(p + r + 1, values.size))
+                    for p in found]
+            needed = np.maximum(needed, significance * np.sqrt([variance[a:b].sum()
+                                                                for a, b in feet]))
+        weakest = int(np.argmin(areas - needed))
+        if areas[weakest] >= needed[weakest]:
+            break
+        del found[weakest]
+    if not found:
+        return np.zeros(0)
+    valleys = [p + 1 + int(np.argmin(values[p + 1:q])) if q > p + 1 else q
+               for p, q in zip(found[:-1], found[1:])]
+    edges = [0, *valleys, values.size]
+    basins = [(a, b) if r is None else (max(a, p - r), min(b, p + r + 1))
+              for a, b, p in zip(edges[:-1], edges[1:], found)]
+    channels = np.arange(values.size)
+    return np.array([np.dot(channels[a:b], values[a:b]) / values[a:b].sum() for a, b in basins])
+
+
+def test_lines_in_merges_as_the_brute_force_rule_does():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n = int(rng.integers(5, 300))
+        values = rng.random(n) ** rng.uniform(1, 6) * rng.uniform(1, 100)
+        values[rng.integers(0, n, 3)] = 0.0
+        variance = rng.random(n) * 5 if rng.random() < 0.5 else None
+        reach = None if rng.random() < 0.3 else float(rng.integers(0, 10))
+        min_area = float(rng.uniform(0, 30))
+        found = lines_in(values, min_area=min_area, reach=reach, variance=variance,
+                         significance=2.0)
+        expected = _lines_by_brute_force(values, min_area, reach, variance, 2.0)
+        np.testing.assert_allclose(found.positions, expected, rtol=1e-12)
