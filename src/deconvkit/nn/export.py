@@ -1,8 +1,10 @@
 """ONNX export with dynamic batch and spatial sizes, checked against onnxruntime.
 
 Needs the ``onnx`` extra (``pip install 'deconvkit[onnx]'``: onnx, onnxscript
-and onnxruntime).  Every layer of :mod:`deconvkit.nn` exports, in 1-D, 2-D
-and 3-D and under every boundary model: the boundary extensions are slices
+and onnxruntime).  Every layer of :mod:`deconvkit.nn` exports, and every model
+but :class:`~deconvkit.nn.models.DeconvNet` (whose inference is FISTA with a
+step computed from the input), in 1-D, 2-D and 3-D and under every boundary
+model: the boundary extensions are slices
 and concatenations, not index arrays built from the input's size, so
 ``torch.export`` keeps the sizes symbolic (an exported model takes any batch
 and any image size, as tiled inference and dynamic-shape runtimes need).
