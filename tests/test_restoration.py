@@ -21,6 +21,7 @@ from deconvkit import (
     metrics,
     psf,
     richardson_lucy,
+    richardson_lucy_multiview,
     richardson_lucy_tv,
     simulate,
     tikhonov,
@@ -1051,3 +1052,46 @@ def test_ictm_takes_tikhonovs_weight_and_keeps_the_sign():
         metrics.psnr(truth, free, data_range=1.0) + 0.1
     with pytest.raises(ValueError, match="penalty"):
         landweber(observed, kernel, weight=0.1, penalty="tv")
+
+
+def test_multiview_of_one_view_is_richardson_lucy():
+    observed, kernel, _ = _observe(2)
+    observed = np.clip(observed, 0, None)
+    for boundary in ("valid", "periodic"):
+        one = richardson_lucy(observed, kernel, iterations=15, acceleration=None,
+                              boundary=boundary)
+        joint = richardson_lucy_multiview([observed], [kernel], iterations=15,
+                                          acceleration=None, boundary=boundary)
+        np.testing.assert_allclose(joint, one, rtol=1e-9, atol=1e-12)
+    torch = pytest.importorskip("torch")
+    views = [observed.astype(np.float32), np.roll(observed, 3, axis=0).astype(np.float32)]
+    reference = richardson_lucy_multiview(views, [kernel, kernel], iterations=10)
+    on_torch = richardson_lucy_multiview([torch.from_numpy(v) for v in views],
+                                         [kernel, kernel], iterations=10)
+    assert isinstance(on_torch, torch.Tensor) and on_torch.dtype == torch.float32
+    np.testing.assert_allclose(on_torch.numpy(), reference, atol=2e-3 * reference.max())
+
+
+def test_multiview_recovers_what_each_view_resolves():
+    scene = cell_phantom((48, 80, 80), seed=1)
+    scene = scene / scene.max()
+    along = [psf.gaussian((3.0, 0.8, 0.8), shape=(13, 13, 13), ndim=3),
+             psf.gaussian((0.8, 0.8, 3.0), shape=(13, 13, 13), ndim=3)]
+    views = [simulate(scene, k, noise="poisson", photons=300, boundary="valid", seed=i)
+             for i, k in enumerate(along)]
+    truth = scene[6:-6, 6:-6, 6:-6]
+    joint, info = richardson_lucy_multiview(views, along, return_info=True)
+    singles = [metrics.psnr(truth, richardson_lucy(v, k), data_range=1.0)
+               for v, k in zip(views, along)]
+    # measured: 26.57 dB against 22.46 and 25.69 for each view alone (and 25.75 for
+    # the mean of the views with the mean PSF), in 13 iterations (34 without Biggs)
+    assert metrics.psnr(truth, joint, data_range=1.0) > max(singles) + 0.5
+    assert info.stopped_by == "discrepancy" and info.parameters["views"] == 2
+    with pytest.raises(ValueError, match="one PSF per view"):
+        richardson_lucy_multiview(views, along[:1])
+    with pytest.raises(ValueError, match="one shape"):
+        richardson_lucy_multiview(views, [along[0], along[1][1:-1, 1:-1, 1:-1]])
+    with pytest.raises(ValueError, match="registered to one frame"):
+        richardson_lucy_multiview([views[0], views[1][1:]], along, boundary="periodic")
+    with pytest.raises(TypeError, match="sequences"):
+        richardson_lucy_multiview(views[0], along[0])

@@ -13,6 +13,7 @@ van_cittert            x += y - Ax                                     edge
 gold                   Gold ratio / ISRA (NNLS), Morhac boosting        valid
 richardson_lucy        Poisson ML, Biggs-accelerated, auto stopping    valid
 richardson_lucy_tv     RL with TV (Dey et al. 2006)                    valid
+richardson_lucy_multiview  joint RL of registered views (light sheet)  valid
 total_variation        TV by ADMM / primal-dual, Gaussian or Poisson   valid
 wavelet                wavelet-l1 by FISTA                             valid
 =====================  ==============================================  ==================
@@ -21,6 +22,7 @@ wavelet                wavelet-l1 by FISTA                             valid
 from ._stopping import Info, NoiseModel, estimate_noise, noise_model
 from .iterative import gold, landweber, van_cittert
 from .linear import cgls, inverse_filter, tikhonov, unsupervised_wiener, wiener
+from .multiview import richardson_lucy_multiview
 from .richardson_lucy import richardson_lucy, richardson_lucy_tv
 from .variational import total_variation, wavelet
 
@@ -34,6 +36,7 @@ __all__ = [
     "landweber",
     "noise_model",
     "richardson_lucy",
+    "richardson_lucy_multiview",
     "richardson_lucy_tv",
     "tikhonov",
     "total_variation",
