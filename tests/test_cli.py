@@ -718,3 +718,27 @@ def test_lines_command(tmp_path, capsys):
                  "-o", str(tmp_path / "b.csv"), "--method", "richardson_lucy", "--boost",
                  "2"]) == 2
     assert "gold's" in capsys.readouterr().err
+
+
+def test_multiview(tmp_path, capsys):
+    from deconvkit import cell_phantom, richardson_lucy_multiview
+
+    scene = cell_phantom((64, 64), seed=0)
+    along = [psf.gaussian((4.0, 0.7), shape=(21, 21)), psf.gaussian((0.7, 4.0), shape=(21, 21))]
+    views = [simulate(scene, k, noise="poisson", photons=200, seed=i).astype(np.float32)
+             for i, k in enumerate(along)]
+    for i, (view, kernel) in enumerate(zip(views, along)):
+        io.write(tmp_path / f"v{i}.tif", view)
+        np.save(tmp_path / f"k{i}.npy", kernel)
+    out = tmp_path / "fused.tif"
+    assert main(["deconvolve", str(tmp_path / "v0.tif"), str(tmp_path / "v1.tif"), "--psf",
+                 str(tmp_path / "k0.npy"), "--psf", str(tmp_path / "k1.npy"), "--multiview",
+                 "--iterations", "12", "-o", str(out)]) == 0
+    assert "2 views (64, 64): richardson_lucy_multiview, 12 iterations" in \
+        " ".join(capsys.readouterr().out.split())
+    np.testing.assert_allclose(io.read(out), richardson_lucy_multiview(views, along,
+                                                                        iterations=12),
+                               rtol=1e-5, atol=1e-6)
+    assert main(["deconvolve", str(tmp_path / "v0.tif"), "--psf", str(tmp_path / "k0.npy"),
+                 "--multiview", "-o", str(tmp_path / "x.tif")]) == 2
+    assert "two or more INPUTs" in capsys.readouterr().err

@@ -233,16 +233,25 @@ def _parse_options(items):
                    "image of INPUT's shape (a sky map, a continuum), or snip: the continuum "
                    "of a 1-D spectrum by SNIP clipping over 2 PSF widths.  "
                    "richardson_lucy(_tv) and gold; total_variation takes a level.")
+@click.option("--multiview", is_flag=True,
+              help="The INPUTs are registered views of one object (a light-sheet "
+                   "microscope's angles), each with its --psf (or one for all): restore them "
+                   "together into -o (deconvkit.richardson_lucy_multiview).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method, boundary,
                iterations, weight, noise_sigma, time_limit, extra, channel_axis, memory_limit,
-               chunks, jobs, bit_depth, bad_pixels, saturated, background, overwrite, quiet):
+               chunks, jobs, bit_depth, bad_pixels, saturated, background, multiview, overwrite,
+               quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
     zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
     resumed: run the same command again after an interruption.
     """
+    if multiview:
+        _restore_views(inputs, psf_spec, output, method, boundary, iterations, noise_sigma,
+                       time_limit, extra, background, overwrite, quiet)
+        return
     pairs = _output_pairs(inputs, output, out_dir, overwrite)
     psfs = [_load_psf(spec) for spec in psf_spec]
     if psf_grid:
@@ -293,6 +302,43 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     if failed:
         raise ValueError(f"{len(failed)} of {len(pairs)} files failed ({', '.join(failed)}); "
                          "the others were written")
+
+
+def _restore_views(inputs, psf_spec, output, method, boundary, iterations, noise_sigma,
+                   time_limit, extra, background, overwrite, quiet):
+    """``--multiview``: the INPUTs restored together into ``output``."""
+    from .restoration import richardson_lucy_multiview
+
+    if not output or len(inputs) < 2:
+        raise click.UsageError("--multiview needs two or more INPUTs (the views) and -o")
+    if method not in ("auto", "richardson_lucy"):
+        raise click.UsageError("--multiview restores by richardson_lucy (multiview); leave "
+                               "--method out")
+    if len(psf_spec) not in (1, len(inputs)):
+        raise click.UsageError(f"give one --psf per view ({len(inputs)}) or one for all")
+    target = dkio.check_output_path(output, inputs, overwrite=overwrite)
+    read = [dkio.read(path, with_metadata=True) for path in inputs]
+    views = [view for view, _ in read]
+    meta = read[0][1]
+    specs = psf_spec if len(psf_spec) == len(inputs) else psf_spec * len(inputs)
+    kernels, note = _psfs_for([_load_psf(spec) for spec in specs], meta, inputs[0])
+    options = _parse_options(extra)
+    for key, value in (("iterations", _number_or_auto(iterations, "--iterations")),
+                       ("noise_sigma", noise_sigma), ("time_limit", time_limit),
+                       ("background", None if background is None
+                        else _background_spec(background))):
+        if value is not None:
+            options[key] = value
+    start = time.perf_counter()
+    restored, info = richardson_lucy_multiview(
+        views, kernels, boundary="valid" if boundary == "auto" else boundary,
+        return_info=True, **options)
+    dkio.write(target, restored, metadata=meta, overwrite=overwrite)
+    if not quiet:
+        _console().print(f"{len(views)} views {tuple(views[0].shape)}: "
+                         f"richardson_lucy_multiview, {info.iterations} iterations, stopped by "
+                         f"{info.stopped_by}{'; ' + note if note else ''}; "
+                         f"{time.perf_counter() - start:.2f} s -> {target}")
 
 
 def _output_pairs(inputs, output, out_dir, overwrite):
