@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from .._array_api import array_namespace, clamp_min, full, is_torch, to_numpy, vdot
+from .._array_api import array_namespace, clamp_min, full, is_torch, to_numpy
 from .._validate import check_choice, check_weight, has_nan
 from ..operators import BOUNDARIES, Convolution, Pad, SpaceVariantConvolution
 from ._common import (
@@ -24,7 +24,7 @@ from ._common import (
 )
 from ._stopping import Info, Stopping, noise_level, relative_change
 from .linear import PENALTIES, _symmetric_discrepancy_weight, penalty_normal
-from .richardson_lucy import _biggs_alpha
+from .richardson_lucy import BiggsExtrapolation
 
 __all__ = ["gold", "landweber", "van_cittert"]
 
@@ -347,26 +347,18 @@ def _gold_fit(op, image, mask, keep, numerator, x, background, tiny, acceleratio
     """One repetition of Gold's iteration from ``x`` until ``stop``; appends the
     residual RMS of each iteration to ``history`` (the callback's count runs on
     over repetitions); returns ``(x, iterations run)``."""
-    previous = last_change = None
-    alpha, ran = 0.0, 0
+    biggs = BiggsExtrapolation(enabled=bool(acceleration))
+    ran = 0
     for iteration in stop:
         ran = iteration
-        point = x
-        if alpha > 0:  # Biggs' extrapolated point, kept positive
-            point = clamp_min(x + alpha * (x - previous), tiny)
-            if keep is not None:
-                point = point * keep
+        point = biggs.point(x, tiny)  # kept positive: a multiplicative update
+        if point is not x and keep is not None:
+            point = point * keep
         predicted = op.forward(point) + background
         if mask is not None:
             predicted = predicted * mask
         history.append(observed_rms(predicted - image, mask))
-        new = point * numerator / clamp_min(op.adjoint(predicted), tiny)
-        if acceleration:
-            change = new - point
-            if last_change is not None:
-                alpha = _biggs_alpha(vdot(change, last_change), vdot(last_change, last_change))
-            last_change = change
-        previous, x = x, new
+        x = biggs.advance(point * numerator / clamp_min(op.adjoint(predicted), tiny), point, x)
         if callback is not None and callback(len(history), frame(op, x, image.shape)):
             stop.reason = "callback"
             break

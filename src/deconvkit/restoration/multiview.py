@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._array_api import clamp_min, full, to_numpy, vdot
+from .._array_api import clamp_min, full, to_numpy
 from .._validate import check_choice
 from ..operators import BOUNDARIES
 from ._common import blur_operator, frame, non_negative_psf, observed_mean, offset, prepare
 from ._stopping import Info, Stopping, noise_level, rms_of_difference
-from .richardson_lucy import _biggs_alpha
+from .richardson_lucy import BiggsExtrapolation
 
 __all__ = ["richardson_lucy_multiview"]
 
@@ -118,22 +118,16 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
                 for y, b in zip(views, backgrounds)) / len(views)
     x = full(domain, max(level, 1e-12), like=views[0]) * seen
     tiny = 1e-12 * max(float(to_numpy(y.max())) for y in views)
-    history, previous, last_change, alpha = [], None, None, 0.0
+    history, biggs = [], BiggsExtrapolation(enabled=bool(acceleration))
     for iteration in stop:
-        point = x if alpha <= 0 else clamp_min(x + alpha * (x - previous), 0.0)
+        point = biggs.point(x)
         total, squares = 0.0, 0.0
         for op, y, b in zip(ops, views, backgrounds):
             predicted = clamp_min(op.forward(point) + b, tiny)
             squares += rms_of_difference(predicted, y) ** 2
             total = total + op.adjoint(clamp_min(y, 0.0) / predicted)
         history.append((squares / len(views)) ** 0.5)
-        new = point * total / weights
-        if acceleration:
-            change = new - point
-            if last_change is not None:
-                alpha = _biggs_alpha(vdot(change, last_change), vdot(last_change, last_change))
-            last_change = change
-        previous, x = x, new
+        x = biggs.advance(point * total / weights, point, x)
         if callback is not None and callback(iteration, frame(ops[0], x, shape)):
             stop.reason = "callback"
             break

@@ -885,6 +885,33 @@ class _Anderson:
         return coefficients
 
 
+class BiggsExtrapolation:
+    """Biggs–Andrews vector extrapolation of a multiplicative fixed-point iteration
+    over whole arrays (Gold's and multiview RL's; RL's own runs by blocks):
+    each step starts from the estimate pushed along its last change."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.alpha = enabled, 0.0
+        self.previous = self.last_change = None
+
+    def point(self, x, floor: float = 0.0):
+        """Where the next step starts: ``max(x + alpha (x - x_prev), floor)``."""
+        if self.alpha <= 0:
+            return x
+        return clamp_min(x + self.alpha * (x - self.previous), floor)
+
+    def advance(self, new, point, x):
+        """Record the step from ``point`` to ``new`` (taken at estimate ``x``); ``new``."""
+        if self.enabled:
+            change = new - point
+            if self.last_change is not None:
+                self.alpha = _biggs_alpha(vdot(change, self.last_change),
+                                          vdot(self.last_change, self.last_change))
+            self.last_change = change
+        self.previous = x
+        return new
+
+
 def _biggs_alpha(numerator: float, denominator: float) -> float:
     """Extrapolation weight ``<g_k, g_(k-1)> / <g_(k-1), g_(k-1)>`` from the last two RL
     changes (Biggs & Andrews 1997, eq. 19), kept in [0, 0.95]."""
