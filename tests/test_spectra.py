@@ -173,3 +173,28 @@ def test_lines_in_merges_as_the_brute_force_rule_does():
                          significance=2.0)
         expected = _lines_by_brute_force(values, min_area, reach, variance, 2.0)
         np.testing.assert_allclose(found.positions, expected, rtol=1e-12)
+
+
+def test_snip_in_2d_gives_richardson_lucy_a_background_map():
+    """An uneven background (illumination, haze) under blurred cells: SNIP over both
+    axes estimates it, and RL models it (measured at 256²: 29.0-30.6 dB against
+    16.4-16.8 with a level at the data's 1st percentile, 29.5-31.3 with the truth)."""
+    obj = dk.cell_phantom((128, 128), seed=0)
+    obj = obj / obj.max()
+    yy, xx = np.mgrid[:128, :128] / 128
+    background = 0.15 + 0.25 * np.exp(-((yy - 0.3) ** 2 + (xx - 0.7) ** 2) / 0.1) + 0.1 * xx
+    kernel = dk.psf.airy(2.0)
+    h = kernel.shape[0] // 2
+    inner = (slice(h, -h), slice(h, -h))
+    observed = np.random.default_rng(0).poisson(
+        (dk.blur(obj, kernel, boundary="valid") + background[inner]) * 300) / 300
+    estimate = snip_background(observed, 15, smooth=3, axis=None)
+    # measured here: 0.041 RMS on a 0.15-0.45 background; RL 24.2 dB against 15.9
+    assert np.sqrt(np.mean((estimate - background[inner]) ** 2)) < 0.06
+    truth = obj[inner]
+    mapped = dk.richardson_lucy(observed, kernel, background=estimate)
+    level = dk.richardson_lucy(observed, kernel, background=float(np.percentile(observed, 1)))
+    assert dk.metrics.psnr(truth, mapped, data_range=1.0) > \
+        dk.metrics.psnr(truth, level, data_range=1.0) + 5.0
+    with pytest.raises(ValueError, match="axis="):
+        snip_background(observed, 5, axis=(0, 2))

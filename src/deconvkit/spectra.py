@@ -65,7 +65,8 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
     Parameters
     ----------
     spectrum : array
-        One spectrum, or several along the other axes.
+        One spectrum, several along the other axes, or an image or volume
+        (``axis=None``: a background under spots and blobs).
     width : int
         The widest clipping half-window, in channels: about the width of the
         widest peak at its base (1-2 FWHM).  Narrower follows the continuum
@@ -77,8 +78,9 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
         envelope, about 1 sigma below the continuum (measured: -6 to -12
         counts a channel on a 10-60 count continuum; with ``smooth`` 4 and
         ``width`` 19, -2 to -3).
-    axis : int
-        The spectral axis.
+    axis : int, tuple of int or None
+        The spectral axis; several (or None: all), clipped in turn at each
+        half-window (successive filtering, Morháč et al. [2]_).
     transform : {"auto", "lls", None}
         ``"lls"``: clip ``log(log(sqrt(y + 1) + 1) + 1)`` (Morháč et al.),
         which compresses strong peaks so that small ones next to them are
@@ -111,14 +113,14 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
        "Background elimination methods for multidimensional coincidence
        gamma-ray spectra", Nucl. Instrum. Methods A 401, 1997.
     """
-    values = np.moveaxis(np.array(to_numpy(check_array(spectrum, "spectrum")), np.float64),
-                         axis, -1)
-    n = values.shape[-1]
+    values = np.array(to_numpy(check_array(spectrum, "spectrum")), np.float64)
+    axes = _axes(axis, values.ndim)
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
         raise ValueError(f"width must be an int >= 1 (channels), got {width!r}")
-    if 2 * width >= n:
+    shortest = min(values.shape[a] for a in axes)
+    if 2 * width >= shortest:
         raise ValueError(f"width={width} needs a spectrum longer than {2 * width} channels; "
-                         f"this one has {n}")
+                         f"this one has {shortest}")
     if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 0:
         raise ValueError(f"smooth must be an int >= 0 (channels), got {smooth!r}")
     check_choice(transform, "transform", ("auto", "lls", None))
@@ -132,13 +134,32 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
         values = np.log(np.log(np.sqrt(values + 1.0) + 1.0) + 1.0)
     widths = range(width, 0, -1) if window == "decreasing" else range(1, width + 1)
     for p in widths:
-        middle = 0.5 * (values[..., :-2 * p] + values[..., 2 * p:])
-        local = values if not smooth else scipy.ndimage.uniform_filter1d(
-            values, 2 * smooth + 1, axis=-1, mode="nearest")
-        np.minimum(local[..., p:-p], middle, out=values[..., p:-p])
+        for a in axes:  # N-D: each axis in turn (successive clipping)
+            lead = (slice(None),) * a
+            middle = 0.5 * (values[lead + (slice(None, -2 * p),)]
+                            + values[lead + (slice(2 * p, None),)])
+            local = values if not smooth else scipy.ndimage.uniform_filter1d(
+                values, 2 * smooth + 1, axis=a, mode="nearest")
+            inner = lead + (slice(p, -p),)
+            np.minimum(local[inner], middle, out=values[inner])
     if transform == "lls":
         values = (np.exp(np.exp(values) - 1.0) - 1.0) ** 2 - 1.0
-    return np.moveaxis(values, -1, axis)
+    return values
+
+
+def _axes(axis, ndim: int) -> list[int]:
+    """``axis`` (an int, a tuple, or None for all) as a list of non-negative axes."""
+    axes = range(ndim) if axis is None else (axis,) if isinstance(axis, (int, np.integer)) \
+        else axis
+    try:
+        out = sorted({int(a) % ndim for a in axes if -ndim <= int(a) < ndim})
+        valid = len(out) == len(tuple(axes))
+    except TypeError:
+        valid = False
+    if not valid:
+        raise ValueError(f"axis={axis!r} must be an axis of the {ndim}-D spectrum, a tuple "
+                         "of them, or None (all)")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
