@@ -25,7 +25,7 @@ def test_manifest_commands_resolve():
     widgets = {w["command"] for w in contributions["widgets"]}
     samples = {s["command"] for s in contributions["sample_data"]}
     assert widgets == {"deconvkit.restore", "deconvkit.psf", "deconvkit.blind",
-                       "deconvkit.upscale"} and widgets <= set(commands)
+                       "deconvkit.upscale", "deconvkit.background"} and widgets <= set(commands)
     assert samples == {"deconvkit.sample_image", "deconvkit.sample_volume"}
 
 
@@ -75,3 +75,16 @@ def test_blind_and_upscale_layers():
     assert data.shape == (2, 90, 120) and meta["name"] == "upscaled x3"
     with pytest.raises(ValueError, match="2-D planes"):
         _napari.upscale_layer(np.zeros(10), 2)
+
+
+def test_background_layer_feeds_the_restore_widget():
+    (blurred, _, _), (kernel, _, _), _ = _napari.sample_data()
+    lit = blurred + np.linspace(0.0, 0.3, blurred.shape[1])[None, :]  # a gradient behind
+    background, meta, _ = _napari.background_layer(lit, width=15, smooth=3)
+    assert background.shape == lit.shape and meta["name"] == "background"
+    assert np.all(background <= lit.max())
+    data, meta, _ = _napari.restore_layer(lit, kernel, method="richardson_lucy", iterations=5,
+                                          background=background)
+    assert meta["metadata"]["parameters"]["background"] == "array"
+    np.testing.assert_allclose(data, deconvkit.richardson_lucy(lit, kernel, iterations=5,
+                                                               background=background))

@@ -33,12 +33,15 @@ def restore_layer(image: "napari.types.ImageData", psf: "napari.types.ImageData"
                   method: Annotated[str, {"choices": METHOD_CHOICES}] = "auto",
                   iterations: Annotated[int, {"min": 0, "max": 10000}] = 0,
                   boundary: Annotated[str, {"choices": BOUNDARY_CHOICES}] = "auto",
+                  background: "napari.types.ImageData | None" = None,
                   ) -> "napari.types.LayerDataTuple":
     """Restore ``image`` blurred by ``psf`` with :func:`deconvkit.deconvolve`.
 
-    ``iterations`` 0 leaves the count to the method's stopping rule.  The
-    result is a new image layer named after the method chosen, with what was
-    chosen in its metadata.
+    ``iterations`` 0 leaves the count to the method's stopping rule.  A
+    ``background`` layer (e.g. from the Background widget) is modelled by the
+    methods that take one (richardson_lucy(_tv), gold).  The result is a new
+    image layer named after the method chosen, with what was chosen in its
+    metadata.
     """
     if image is None or psf is None:
         raise ValueError("choose an image layer and a PSF layer (File > Open Sample > "
@@ -46,6 +49,8 @@ def restore_layer(image: "napari.types.ImageData", psf: "napari.types.ImageData"
     if method not in METHOD_CHOICES:
         raise ValueError(f"method={method!r} is not one of {', '.join(METHOD_CHOICES)}")
     options = {} if not iterations else {"iterations": int(iterations)}
+    if background is not None:
+        options["background"] = np.asarray(background, dtype=np.float64)
     kernel = np.asarray(psf, dtype=np.float64)
     restored, info = deconvolve(np.asarray(image), kernel, method=method, boundary=boundary,
                                 return_info=True, **options)
@@ -63,6 +68,21 @@ def psf_layer(spec: str = "gaussian:sigma=2") -> "napari.types.LayerDataTuple":
     :func:`deconvkit.psf.from_spec`) as an image layer."""
     kernel = psf_module.from_spec(spec)
     return (np.asarray(kernel), {"name": f"psf {spec}", "colormap": "magma"}, "image")
+
+
+def background_layer(image: "napari.types.ImageData",
+                     width: Annotated[int, {"min": 1, "max": 500}] = 15,
+                     smooth: Annotated[int, {"min": 0, "max": 50}] = 3,
+                     ) -> "napari.types.LayerDataTuple":
+    """The background under an image's objects by SNIP clipping along every axis
+    (:func:`deconvkit.spectra.snip_background`; ``width`` a little larger than
+    the objects), for the Deconvolve widget's ``background``."""
+    from .spectra import snip_background
+
+    if image is None:
+        raise ValueError("choose an image layer")
+    estimate = snip_background(np.asarray(image), int(width), smooth=int(smooth), axis=None)
+    return (estimate, {"name": "background", "colormap": "gray", "visible": False}, "image")
 
 
 def blind_layer(image: "napari.types.ImageData",
