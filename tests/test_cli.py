@@ -742,3 +742,26 @@ def test_multiview(tmp_path, capsys):
     assert main(["deconvolve", str(tmp_path / "v0.tif"), "--psf", str(tmp_path / "k0.npy"),
                  "--multiview", "-o", str(tmp_path / "x.tif")]) == 2
     assert "two or more INPUTs" in capsys.readouterr().err
+
+
+def test_background_command_feeds_deconvolve(tmp_path, capsys):
+    from deconvkit import cell_phantom, richardson_lucy
+    from deconvkit.spectra import snip_background
+
+    obj = cell_phantom((96, 96), seed=0)
+    lit = simulate(obj / obj.max(), psf.gaussian(1.5), sigma=0.01, seed=0) + \
+        np.linspace(0.1, 0.4, 96)[None, :]
+    io.write(tmp_path / "in.tif", lit.astype(np.float32))
+    assert main(["background", str(tmp_path / "in.tif"), "--width", "12", "--smooth", "2",
+                 "-o", str(tmp_path / "bg.tif")]) == 0
+    assert "SNIP background (half-window 12, smooth 2)" in \
+        " ".join(capsys.readouterr().out.split())
+    expected = snip_background(lit.astype(np.float32), 12, smooth=2, axis=None)
+    np.testing.assert_allclose(io.read(tmp_path / "bg.tif"), expected, rtol=1e-5, atol=1e-6)
+    assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf", "gaussian:1.5", "--method",
+                 "richardson_lucy", "--iterations", "5", "--background",
+                 str(tmp_path / "bg.tif"), "-o", str(tmp_path / "out.tif")]) == 0
+    np.testing.assert_allclose(
+        io.read(tmp_path / "out.tif"),
+        richardson_lucy(lit.astype(np.float32), psf.gaussian(1.5), iterations=5,
+                        background=io.read(tmp_path / "bg.tif")), rtol=1e-4, atol=1e-5)

@@ -922,6 +922,35 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                          f"-> {output}")
 
 
+@cli.command("background")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--width", type=click.IntRange(min=1), required=True,
+              help="SNIP's widest half-window, in samples: a little larger than the peaks "
+                   "or objects on the background.")
+@click.option("--smooth", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Half-width of the moving average the clipping compares through (lifts "
+                   "the estimate off the noise's lower envelope).")
+@click.option("--overwrite", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+def background_command(input_path, output, width, smooth, overwrite, quiet):
+    """The background of INPUT (a spectrum's continuum, an image's uneven
+    illumination) by SNIP clipping along every axis; pass it to deconvolve's
+    --background."""
+    from .spectra import snip_background
+
+    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
+    data, meta = dkio.read(input_path, with_metadata=True)
+    dkio.check_shape(output, data.shape)
+    start = time.perf_counter()
+    estimate = snip_background(data, width, smooth=smooth, axis=None)
+    dkio.write(output, estimate.astype(working_dtype(data.dtype)), metadata=meta,
+               overwrite=overwrite)
+    if not quiet:
+        _console().print(f"{input_path}: SNIP background (half-window {width}, smooth "
+                         f"{smooth}) in {time.perf_counter() - start:.2f} s -> {output}")
+
+
 @cli.command("lines")
 @click.argument("input_path", metavar="SPECTRUM", type=click.Path(dir_okay=False))
 @click.option("--response", "response_spec", required=True,
