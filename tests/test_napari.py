@@ -25,7 +25,8 @@ def test_manifest_commands_resolve():
     widgets = {w["command"] for w in contributions["widgets"]}
     samples = {s["command"] for s in contributions["sample_data"]}
     assert widgets == {"deconvkit.restore", "deconvkit.psf", "deconvkit.blind",
-                       "deconvkit.upscale", "deconvkit.background"} and widgets <= set(commands)
+                       "deconvkit.upscale", "deconvkit.background", "deconvkit.multiview"} \
+        and widgets <= set(commands)
     assert samples == {"deconvkit.sample_image", "deconvkit.sample_volume"}
 
 
@@ -88,3 +89,18 @@ def test_background_layer_feeds_the_restore_widget():
     assert meta["metadata"]["parameters"]["background"] == "array"
     np.testing.assert_allclose(data, deconvkit.richardson_lucy(lit, kernel, iterations=5,
                                                                background=background))
+
+
+def test_multiview_layer():
+    scene = deconvkit.cell_phantom((64, 64), seed=0)
+    along = [deconvkit.psf.gaussian((4.0, 0.7), shape=(21, 21)),
+             deconvkit.psf.gaussian((0.7, 4.0), shape=(21, 21))]
+    views = [deconvkit.simulate(scene, k, noise="poisson", photons=200, seed=i)
+             for i, k in enumerate(along)]
+    data, meta, kind = _napari.multiview_layer(views[0], along[0], views[1], along[1],
+                                               iterations=8)
+    assert kind == "image" and meta["metadata"]["iterations"] == 8
+    np.testing.assert_allclose(data, deconvkit.richardson_lucy_multiview(views, along,
+                                                                         iterations=8))
+    with pytest.raises(ValueError, match="both views"):
+        _napari.multiview_layer(views[0], along[0], None, along[1])

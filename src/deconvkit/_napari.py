@@ -85,6 +85,26 @@ def background_layer(image: "napari.types.ImageData",
     return (estimate, {"name": "background", "colormap": "gray", "visible": False}, "image")
 
 
+def multiview_layer(view_a: "napari.types.ImageData", psf_a: "napari.types.ImageData",
+                    view_b: "napari.types.ImageData", psf_b: "napari.types.ImageData",
+                    iterations: Annotated[int, {"min": 0, "max": 10000}] = 0,
+                    ) -> "napari.types.LayerDataTuple":
+    """Two registered views of one object (a dual-view light sheet, diSPIM), each
+    with its PSF, restored together (:func:`deconvkit.richardson_lucy_multiview`;
+    ``iterations`` 0: the discrepancy stop)."""
+    from .restoration import richardson_lucy_multiview
+
+    if any(layer is None for layer in (view_a, psf_a, view_b, psf_b)):
+        raise ValueError("choose both views and both PSFs")
+    options = {} if not iterations else {"iterations": int(iterations)}
+    restored, info = richardson_lucy_multiview(
+        [np.asarray(view_a), np.asarray(view_b)],
+        [np.asarray(psf_a, dtype=np.float64), np.asarray(psf_b, dtype=np.float64)],
+        return_info=True, **options)
+    return (np.asarray(restored), {"name": "fused (multiview)", "metadata": dict(
+        iterations=info.iterations, stopped_by=info.stopped_by)}, "image")
+
+
 def blind_layer(image: "napari.types.ImageData",
                 psf_size: Annotated[int, {"min": 3, "max": 101, "step": 2}] = 25,
                 method: Annotated[str, {"choices": ("map", "richardson_lucy", "parametric")}]
