@@ -1095,3 +1095,23 @@ def test_multiview_recovers_what_each_view_resolves():
         richardson_lucy_multiview([views[0], views[1][1:]], along, boundary="periodic")
     with pytest.raises(TypeError, match="sequences"):
         richardson_lucy_multiview(views[0], along[0])
+
+
+def test_rl_read_noise_is_the_shifted_poisson_model():
+    obj = cell_phantom((128, 128), seed=0)
+    obj = obj / obj.max()
+    kernel = psf.airy(2.0)
+    h = kernel.shape[0] // 2
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(blur(obj, kernel, boundary="valid") * 20 + 2.0) + \
+        rng.normal(0.0, 3.0, (128 - 2 * h, 128 - 2 * h))
+    shifted = richardson_lucy(counts, kernel, background=2.0, read_noise=3.0)
+    np.testing.assert_array_equal(shifted, richardson_lucy(counts + 9.0, kernel,
+                                                           background=11.0))
+    truth = obj[h:-h, h:-h] * 20
+    plain = richardson_lucy(counts, kernel, background=2.0)
+    # measured: 21.92 against 20.30 dB (20 photons at the peak, read noise 3)
+    assert metrics.psnr(truth, shifted, data_range=20) > \
+        metrics.psnr(truth, plain, data_range=20) + 0.5
+    with pytest.raises(ValueError, match="read_noise"):
+        richardson_lucy(counts, kernel, read_noise=-1.0)
