@@ -1095,6 +1095,10 @@ def test_multiview_recovers_what_each_view_resolves():
         richardson_lucy_multiview([views[0], views[1][1:]], along, boundary="periodic")
     with pytest.raises(TypeError, match="sequences"):
         richardson_lucy_multiview(views[0], along[0])
+    np.testing.assert_array_equal(  # read noise: the shifted-Poisson model
+        richardson_lucy_multiview(views, along, iterations=5, read_noise=2.0),
+        richardson_lucy_multiview([v + 4.0 for v in views], along, iterations=5,
+                                  background=4.0))
 
 
 def test_rl_read_noise_is_the_shifted_poisson_model():

@@ -16,7 +16,7 @@ __all__ = ["richardson_lucy_multiview"]
 
 def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str = "valid",
                               background=0.0, acceleration: str | None = "biggs",
-                              noise_sigma: float | None = None,
+                              read_noise: float = 0.0, noise_sigma: float | None = None,
                               time_limit: float | None = None, callback: Callable | None = None,
                               return_info: bool = False):
     r"""Richardson–Lucy for several views of one object, N-D.
@@ -43,6 +43,9 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         The background of every view, or one (a number or an array) per view.
     acceleration : {"biggs", None}
         Biggs–Andrews extrapolation as in :func:`deconvkit.richardson_lucy`.
+    read_noise : float
+        The cameras' read noise, for views in counts (the shifted-Poisson
+        model, as in :func:`deconvkit.richardson_lucy`).
     noise_sigma, time_limit, callback, return_info
         As in :func:`deconvkit.richardson_lucy` (``noise_sigma``: of every view).
 
@@ -100,6 +103,12 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         raise ValueError("under boundary='valid' every view's PSF must have one shape (pad "
                          "them with zeros to the largest), so the object has one domain")
     backgrounds = [offset(b, y) for b, y in zip(backgrounds, views)]
+    if not (isinstance(read_noise, (int, float)) and 0 <= read_noise < float("inf")):
+        raise ValueError(f"read_noise must be a number >= 0, got {read_noise!r}")
+    if read_noise:  # shifted Poisson: y + s^2 ~ Poisson(Ax + b + s^2)
+        shift = float(read_noise) ** 2
+        views = [y + shift for y in views]
+        backgrounds = [b + shift for b in backgrounds]
     ops = [blur_operator(k, y, boundary) for k, y in zip(kernels, views)]
     shape = tuple(views[0].shape)
     domain = ops[0].input_shape(shape)
