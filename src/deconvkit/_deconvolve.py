@@ -55,6 +55,12 @@ def choose_method(image, psf) -> str:
     weights over-regularise such sparse objects (TV with weights suited to
     them beats RL again; see :func:`total_variation`'s Notes).  For large
     fluorescence volumes, ``method="richardson_lucy"`` is the quick choice.
+    Re-measured later on other phantoms (40 x 100 x 100, Gaussian and
+    widefield PSFs, 30 and 300 photons, 2 seeds), RL won 5 of 8 cases by
+    0.02-1.35 dB and lost 3 by 0.14-0.60; on 2-D phantoms under an Airy PSF
+    with Gaussian noise TV led by 5-7 dB.  No rule on the data (the fraction
+    of dark samples among them) separated the two over 84 such cases, so
+    the default stays TV.
     """
     del image, psf  # one rule today; the signature leaves room for data-driven choices
     return "total_variation"
