@@ -24,7 +24,7 @@ import inspect
 
 import numpy as np
 
-__all__ = ["default_depth", "deconvolve_dask", "is_dask"]
+__all__ = ["default_depth", "deconvolve_dask", "is_dask", "multiview_dask"]
 
 _CLOSED_FORMS = ("wiener", "tikhonov", "inverse_filter", "unsupervised_wiener")
 
@@ -132,6 +132,49 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
         return deconvolve(block, blur, method=method, **fixed).astype(dtype, copy=False)
 
     result = da.map_overlap(restore, image, depth=depth, boundary="none", dtype=dtype,
+                            trim=True, allow_rechunk=True)
+    return (result, info) if return_info else result
+
+
+def multiview_dask(views, psfs, *, depth=None, sample_shape=None, return_info: bool = False,
+                   **options):
+    """:func:`deconvkit.richardson_lucy_multiview` over dask views, tile by tile.
+
+    The views' blocks at one place are restored together with the overlap of
+    :func:`default_depth` (the largest PSF's), the noise level and iteration
+    count chosen once on a central block, as :func:`deconvolve_dask` does."""
+    import dask.array as da
+
+    from .restoration import richardson_lucy_multiview
+
+    views = [v if is_dask(v) else da.from_array(np.asarray(v)) for v in views]
+    kernels = [np.asarray(k, dtype=np.float64) for k in psfs]
+    if len({tuple(v.shape) for v in views}) > 1:
+        raise ValueError("the views must be registered to one frame (one shape), got "
+                         f"{sorted({tuple(v.shape) for v in views})}")
+    views = [v.rechunk(views[0].chunks) for v in views]  # one tiling for all
+    d = max(k.ndim for k in kernels)
+    widest = tuple(max(k.shape[a] for k in kernels) for a in range(d))
+    depth = default_depth(widest, "richardson_lucy") if depth is None else depth
+    depth = tuple(np.broadcast_to(depth, (d,)).astype(int).tolist())
+    shape = views[0].shape
+    depth = (0,) * (len(shape) - d) + tuple(min(p, n) for p, n in zip(depth, shape[-d:]))
+    sample_shape = sample_shape or tuple(min(n, 256) for n in shape[-d:])
+    centre = (0,) * (len(shape) - d) + tuple(
+        slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(shape[-d:], sample_shape))
+    _, info = richardson_lucy_multiview([np.asarray(v[centre]) for v in views], kernels,
+                                        return_info=True, **options)
+    fixed = {key: value for key, value in options.items() if not _is_auto(value)}
+    fixed.setdefault("noise_sigma", info.parameters["noise_sigma"])
+    if "iterations" not in fixed:
+        fixed["iterations"] = max(info.iterations, 1)
+    dtype = working_dtype(views[0].dtype)
+
+    def restore(*blocks):
+        return np.asarray(richardson_lucy_multiview(list(blocks), kernels, **fixed),
+                          dtype=dtype)
+
+    result = da.map_overlap(restore, *views, depth=depth, boundary="none", dtype=dtype,
                             trim=True, allow_rechunk=True)
     return (result, info) if return_info else result
 

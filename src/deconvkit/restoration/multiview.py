@@ -29,7 +29,9 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     Parameters
     ----------
     images : sequence of (N1, ..., Nd) arrays
-        The views, registered to one frame (same shape, numpy or torch).
+        The views, registered to one frame (same shape, numpy or torch), or
+        dask arrays: then restored tile by tile into a lazy dask array
+        (:func:`deconvkit.tiling.multiview_dask`; ``callback`` is not used).
     psfs : sequence of (K1, ..., Kd) arrays
         One PSF per view, in the common frame (each normalised to sum 1;
         negative samples set to 0 with a warning).  Of one shape under
@@ -90,6 +92,16 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(acceleration, "acceleration", (None, "biggs"))
     views, kernels = _views(images, psfs)
+    if any(type(v).__module__.split(".")[0] == "dask" for v in views):
+        from ..tiling import multiview_dask
+
+        if boundary != "valid":
+            raise ValueError("tiled views are restored with boundary='valid' (the cuts "
+                             "between tiles are unknown borders)")
+        return multiview_dask(views, kernels, iterations=iterations, background=background,
+                              acceleration=acceleration, read_noise=read_noise,
+                              noise_sigma=noise_sigma, time_limit=time_limit,
+                              return_info=return_info)
     backgrounds = list(background) if isinstance(background, (list, tuple)) else \
         [background] * len(views)
     if len(backgrounds) != len(views):
