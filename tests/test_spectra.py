@@ -49,7 +49,7 @@ def test_snip_runs_along_an_axis_and_checks_its_arguments():
     for k in range(3):
         np.testing.assert_allclose(together[:, k], snip_background(spectra[:, k], 10))
     np.testing.assert_array_equal(spectra, original)  # the input is left alone
-    with pytest.raises(ValueError, match="needs a spectrum longer"):
+    with pytest.raises(ValueError, match="needs axes longer than 300 samples"):
         snip_background(spectra[:, 0], 150)
     with pytest.raises(ValueError, match="width must be"):
         snip_background(spectra[:, 0], 0)

@@ -119,8 +119,8 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
         raise ValueError(f"width must be an int >= 1 (channels), got {width!r}")
     shortest = min(values.shape[a] for a in axes)
     if 2 * width >= shortest:
-        raise ValueError(f"width={width} needs a spectrum longer than {2 * width} channels; "
-                         f"this one has {shortest}")
+        raise ValueError(f"width={width} needs axes longer than {2 * width} samples; the "
+                         f"shortest clipped here has {shortest} (give a smaller width)")
     if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 0:
         raise ValueError(f"smooth must be an int >= 0 (channels), got {smooth!r}")
     check_choice(transform, "transform", ("auto", "lls", None))
