@@ -1,5 +1,6 @@
-"""napari plugin: restore an image layer (known or estimated PSF), make a PSF
-layer, upscale, open sample data.
+"""napari plugin: restore an image layer (a known PSF, an estimated one, or
+several views together), estimate its background, make a PSF layer, upscale,
+open sample data.
 
 The manifest (``napari.yaml`` beside this module, registered under the
 ``napari.manifest`` entry point) lists these functions; napari builds their
@@ -18,15 +19,14 @@ import numpy as np
 
 from . import psf as psf_module
 from ._deconvolve import METHODS, deconvolve
+from .operators import BOUNDARIES
 
 if TYPE_CHECKING:  # for napari, which resolves the string annotations
     import napari.types
 
-#: the methods offered in the widget's drop-down: "auto" first, then METHODS
+#: the drop-downs' choices: "auto" first, then every method or boundary model
 METHOD_CHOICES = ("auto", *METHODS)
-
-
-BOUNDARY_CHOICES = ("auto", "valid", "symmetric", "reflect", "edge", "zero", "periodic")
+BOUNDARY_CHOICES = ("auto", *BOUNDARIES)
 
 
 def restore_layer(image: "napari.types.ImageData", psf: "napari.types.ImageData",
