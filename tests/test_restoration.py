@@ -1119,3 +1119,6 @@ def test_rl_read_noise_is_the_shifted_poisson_model():
         metrics.psnr(truth, plain, data_range=20) + 0.5
     with pytest.raises(ValueError, match="read_noise"):
         richardson_lucy(counts, kernel, read_noise=-1.0)
+    np.testing.assert_array_equal(
+        richardson_lucy_tv(counts, kernel, background=2.0, read_noise=3.0, iterations=10),
+        richardson_lucy_tv(counts + 9.0, kernel, background=11.0, iterations=10))

@@ -222,14 +222,14 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
 def richardson_lucy_tv(image, psf, *, weight="auto", iterations="auto", boundary: str = "valid",
                        background=0.0, acceleration: str | None = None,
                        noise_sigma: float | None = None, saturation: float | None = None,
-                       time_limit: float | None = None, callback: Callable | None = None,
-                       return_info: bool = False):
+                       read_noise: float = 0.0, time_limit: float | None = None,
+                       callback: Callable | None = None, return_info: bool = False):
     r"""Richardson–Lucy with total-variation regularisation (Dey et al. [1]_), N-D.
 
     Parameters
     ----------
-    image, psf, boundary, background, acceleration, noise_sigma, saturation, time_limit, \
-callback, return_info
+    image, psf, boundary, background, acceleration, noise_sigma, saturation, read_noise, \
+time_limit, callback, return_info
         As in :func:`richardson_lucy` (acceleration is off by default here:
         the TV term damps the extrapolation's benefit), except that
         ``acceleration="anderson"`` is refused: its combinations fight the
@@ -276,8 +276,8 @@ callback, return_info
     return _richardson_lucy(image, psf, "richardson_lucy_tv", iterations=iterations,
                             boundary=boundary, background=background, tv_weight=weight,
                             acceleration=acceleration, noise_sigma=noise_sigma,
-                            saturation=saturation, time_limit=time_limit, callback=callback,
-                            return_info=return_info)
+                            saturation=saturation, read_noise=read_noise,
+                            time_limit=time_limit, callback=callback, return_info=return_info)
 
 
 def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acceleration,
