@@ -594,13 +594,10 @@ def _background(image, background, method, kernel, channel_axis, options) -> str
                              f"{image.ndim}-D: give a level or a background image")
         import numpy as np
 
-        from .spectra import snip_background
+        from .spectra import snip_background, snip_widths
 
-        profile = np.asarray(kernel, np.float64).ravel()
-        fwhm = int(np.count_nonzero(profile >= 0.5 * profile.max()))
-        width = min(2 * fwhm, (image.shape[0] - 1) // 2)
-        options["background"] = snip_background(np.nan_to_num(image), width,
-                                                smooth=max(fwhm // 2, 1))
+        width, smooth = snip_widths(kernel, image.shape[0])
+        options["background"] = snip_background(np.nan_to_num(image), width, smooth=smooth)
         return f"continuum by SNIP (half-window {width})"
     if background.shape != image.shape:
         raise ValueError(f"--background image has shape {background.shape}, the input "

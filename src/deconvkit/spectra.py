@@ -6,7 +6,8 @@ is the lines: their positions and areas, even where two are closer than the
 response's width.  ROOT's ``TSpectrum`` (Morháč) does this in C++; here:
 
 - :func:`snip_background`: the continuum under the peaks by SNIP clipping
-  (Ryan et al. 1988; Morháč et al. 1997);
+  (Ryan et al. 1988; Morháč et al. 1997), with :func:`snip_widths` from the
+  response;
 - :func:`deconvkit.gold` (boosted, as ``TSpectrum::Deconvolution``) or
   :func:`deconvkit.richardson_lucy` on the spectrum, the continuum modelled;
 - :func:`lines_in`: the lines of the deconvolved spectrum, each one's
@@ -55,7 +56,7 @@ import scipy.signal
 from ._array_api import to_numpy
 from ._validate import check_array, check_choice
 
-__all__ = ["Lines", "find_lines", "lines_in", "snip_background"]
+__all__ = ["Lines", "find_lines", "lines_in", "snip_background", "snip_widths"]
 
 
 def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
@@ -353,11 +354,11 @@ def find_lines(spectrum, response, *, background="snip", method: str = "gold",
         raise ValueError(f"response must be 1-D with a positive sum, got shape {kernel.shape}")
     check_choice(method, "method", ("gold", "richardson_lucy"))
     kernel = kernel / kernel.sum()
-    fwhm = int(np.count_nonzero(kernel >= 0.5 * kernel.max()))
+    fwhm = _fwhm(kernel)
     if isinstance(background, str):
         check_choice(background, "background", ("snip",))
-        width = min(2 * fwhm, (values.size - 1) // 2)
-        background = snip_background(values, width, smooth=max(fwhm // 2, 1))
+        width, smooth = snip_widths(kernel, values.size)
+        background = snip_background(values, width, smooth=smooth)
     elif background is None:
         background = 0.0
     solver = gold if method == "gold" else richardson_lucy
@@ -370,6 +371,21 @@ def find_lines(spectrum, response, *, background="snip", method: str = "gold",
     found = lines_in(restored, min_area=min_area, reach=fwhm, variance=variance,
                      significance=significance)
     return dataclasses.replace(found, background=background)
+
+
+def _fwhm(response) -> int:
+    """The response's full width at half maximum, in samples (those above half the peak)."""
+    return int(np.count_nonzero(response >= 0.5 * response.max()))
+
+
+def snip_widths(response, length: int) -> tuple[int, int]:
+    """``(width, smooth)`` for :func:`snip_background` under lines of this
+    ``response`` in a spectrum of ``length`` channels: a half-window of twice
+    the response's FWHM (at most half the spectrum), smoothed over half of it
+    (what :func:`find_lines` and ``deconvkit deconvolve --background snip``
+    use)."""
+    fwhm = _fwhm(np.asarray(to_numpy(response), np.float64).ravel())
+    return min(2 * fwhm, (length - 1) // 2), max(fwhm // 2, 1)
 
 
 def _basins(values, found, reach):
