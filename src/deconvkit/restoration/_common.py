@@ -182,6 +182,17 @@ def offset(background, image):
     return asarray(background, image)
 
 
+def read_noise_shift(read_noise) -> float:
+    """The shifted-Poisson offset :math:`\\sigma_r^2` for a camera's read noise
+    :math:`\\sigma_r` (Snyder et al. 1993: ``y + s^2 ~ Poisson(Ax + b + s^2)``),
+    0 for none; the data must be in counts."""
+    if not (isinstance(read_noise, (int, float)) and not isinstance(read_noise, bool)
+            and 0 <= read_noise < float("inf")):
+        raise ValueError(f"read_noise must be a number >= 0 (its standard deviation in the "
+                         f"data's counts), got {read_noise!r}")
+    return float(read_noise) ** 2
+
+
 def warn_if_signed(image, sigma: float, name: str, *, stacklevel: int):
     """Warn when a solver of non-negative intensities gets a signed signal
     (:func:`is_signed`): its negative samples count as 0 there."""

@@ -400,6 +400,7 @@ def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentu
     minimiser of a regularised problem."""
     history = []
     previous = x
+    by_change = stop.auto and stop.target is None  # else the residual (or count) stops it
     for iteration in stop:
         point = x + ((iteration - 2) / (iteration + 1)) * (x - previous) \
             if momentum and iteration > 1 else x
@@ -407,7 +408,6 @@ def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentu
         if mask is not None:
             residual = residual * mask
         history.append(observed_rms(residual, mask))
-        by_change = stop.auto and stop.target is None
         if not by_change and stop.done(residual=history[-1]):
             break
         previous = x

@@ -7,7 +7,16 @@ from collections.abc import Callable
 from .._array_api import clamp_min, full, to_numpy
 from .._validate import check_choice
 from ..operators import BOUNDARIES
-from ._common import blur_operator, frame, non_negative_psf, observed_mean, offset, prepare
+from ..tiling import is_dask
+from ._common import (
+    blur_operator,
+    frame,
+    non_negative_psf,
+    observed_mean,
+    offset,
+    prepare,
+    read_noise_shift,
+)
 from ._stopping import Info, Stopping, noise_level, rms_of_difference
 from .richardson_lucy import BiggsExtrapolation
 
@@ -92,7 +101,7 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(acceleration, "acceleration", (None, "biggs"))
     views, kernels = _views(images, psfs)
-    if any(type(v).__module__.split(".")[0] == "dask" for v in views):
+    if any(is_dask(v) for v in views):
         from ..tiling import multiview_dask
 
         if boundary != "valid":
@@ -115,10 +124,8 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         raise ValueError("under boundary='valid' every view's PSF must have one shape (pad "
                          "them with zeros to the largest), so the object has one domain")
     backgrounds = [offset(b, y) for b, y in zip(backgrounds, views)]
-    if not (isinstance(read_noise, (int, float)) and 0 <= read_noise < float("inf")):
-        raise ValueError(f"read_noise must be a number >= 0, got {read_noise!r}")
-    if read_noise:  # shifted Poisson: y + s^2 ~ Poisson(Ax + b + s^2)
-        shift = float(read_noise) ** 2
+    shift = read_noise_shift(read_noise)
+    if shift:
         views = [y + shift for y in views]
         backgrounds = [b + shift for b in backgrounds]
     ops = [blur_operator(k, y, boundary) for k, y in zip(kernels, views)]

@@ -36,6 +36,7 @@ from ._common import (
     observed_mean,
     offset,
     prepare,
+    read_noise_shift,
     saturated_mask,
     split_missing,
     warn_if_signed,
@@ -289,11 +290,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     tv_weight = check_weight(tv_weight, "weight")
     image, psf = prepare(image, psf, in_place=name, missing=True, space_variant=True)
     background = offset(background, image)
-    if not (isinstance(read_noise, (int, float)) and 0 <= read_noise < float("inf")):
-        raise ValueError(f"read_noise must be a number >= 0 (its standard deviation in the "
-                         f"data's counts), got {read_noise!r}")
-    if read_noise:  # shifted Poisson: y + s^2 ~ Poisson(Ax + b + s^2)
-        shift = float(read_noise) ** 2
+    shift = read_noise_shift(read_noise)
+    if shift:
         image, background = image + shift, background + shift
         saturation = None if saturation is None else saturation + shift
     # a background map rides along with the data through the element-wise passes
