@@ -742,6 +742,10 @@ def test_multiview(tmp_path, capsys):
     assert main(["deconvolve", str(tmp_path / "v0.tif"), "--psf", str(tmp_path / "k0.npy"),
                  "--multiview", "-o", str(tmp_path / "x.tif")]) == 2
     assert "two or more INPUTs" in capsys.readouterr().err
+    assert main(["deconvolve", str(tmp_path / "v0.tif"), str(tmp_path / "v1.tif"), "--psf",
+                 str(tmp_path / "k0.npy"), "--multiview", "--background", "snip",
+                 "-o", str(tmp_path / "y.tif")]) == 2
+    assert "not snip" in capsys.readouterr().err
 
 
 def test_background_command_feeds_deconvolve(tmp_path, capsys):

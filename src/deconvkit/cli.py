@@ -156,6 +156,13 @@ def _number_or_auto(value, option):
         else number
 
 
+def _solver_options_given(extra, **flags):
+    """The solver's keywords: the ``--option`` pairs, then the flags given (not None)."""
+    options = _parse_options(extra)
+    options.update({key: value for key, value in flags.items() if value is not None})
+    return options
+
+
 def _parse_options(items):
     """``--option key=value`` pairs, values as numbers, booleans, None or text."""
     options = {}
@@ -262,12 +269,9 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     else:
         for (kernel, _), spec in zip(psfs, psf_spec):
             _warn_if_raw_measurement(kernel, spec)
-    options = _parse_options(extra)
-    for key, value in (("iterations", _number_or_auto(iterations, "--iterations")), ("weight",
-                       _number_or_auto(weight, "--weight")), ("noise_sigma", noise_sigma),
-                       ("time_limit", time_limit)):
-        if value is not None:
-            options[key] = value
+    options = _solver_options_given(extra, iterations=_number_or_auto(iterations, "--iterations"),
+                                    weight=_number_or_auto(weight, "--weight"),
+                                    noise_sigma=noise_sigma, time_limit=time_limit)
     jobs = jobs or min(4, os.cpu_count() or 1)
     job = dict(psfs=psfs, psf_spec=psf_spec[0], method=method, boundary=boundary,
                options=options,
@@ -316,19 +320,18 @@ def _restore_views(inputs, psf_spec, output, method, boundary, iterations, noise
                                "--method out")
     if len(psf_spec) not in (1, len(inputs)):
         raise click.UsageError(f"give one --psf per view ({len(inputs)}) or one for all")
+    if background == "snip":
+        raise click.UsageError("--multiview takes a --background level or image, not snip "
+                               "(write one with deconvkit background)")
     target = dkio.check_output_path(output, inputs, overwrite=overwrite)
     read = [dkio.read(path, with_metadata=True) for path in inputs]
     views = [view for view, _ in read]
     meta = read[0][1]
     specs = psf_spec if len(psf_spec) == len(inputs) else psf_spec * len(inputs)
     kernels, note = _psfs_for([_load_psf(spec) for spec in specs], meta, inputs[0])
-    options = _parse_options(extra)
-    for key, value in (("iterations", _number_or_auto(iterations, "--iterations")),
-                       ("noise_sigma", noise_sigma), ("time_limit", time_limit),
-                       ("background", None if background is None
-                        else _background_spec(background))):
-        if value is not None:
-            options[key] = value
+    options = _solver_options_given(
+        extra, iterations=_number_or_auto(iterations, "--iterations"), noise_sigma=noise_sigma,
+        time_limit=time_limit, background=_background_spec(background))
     start = time.perf_counter()
     restored, info = richardson_lucy_multiview(
         views, kernels, boundary="valid" if boundary == "auto" else boundary,
@@ -896,8 +899,7 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                                    "time column, carries its own)")
     else:
         response = dkio.read(response_path)
-        if response.ndim == 2 and 1 in response.shape:
-            response = response.ravel()
+        response = _as_trace(response)
     if method == "regularized":
         options = dict(weight=_number_or_auto(weight, "--weight"), penalty=penalty,
                        noise_sigma=noise_sigma, sample_rate=sample_rate)
@@ -984,13 +986,8 @@ def lines_command(input_path, response_spec, output, restored, method, backgroun
     output = dkio.check_output_path(output, inputs, overwrite=overwrite)
     if restored:
         restored = dkio.check_output_path(restored, inputs, overwrite=overwrite)
-    spectrum = np.asarray(dkio.read(input_path), dtype=np.float64)
-    if spectrum.ndim == 2 and 1 in spectrum.shape:
-        spectrum = spectrum.ravel()
-    response, _ = _load_psf(response_spec)
-    response = np.asarray(response, dtype=np.float64)
-    if response.ndim == 2 and 1 in response.shape:
-        response = response.ravel()
+    spectrum = _as_trace(np.asarray(dkio.read(input_path), dtype=np.float64))
+    response = _as_trace(np.asarray(_load_psf(response_spec)[0], dtype=np.float64))
     if background.lower() == "none":
         background = None
     elif background != "snip":
@@ -1011,6 +1008,11 @@ def lines_command(input_path, response_spec, output, restored, method, backgroun
     if not quiet:
         _console().print(f"{input_path}: {len(found.positions)} lines ({method}); "
                          f"{time.perf_counter() - start:.2f} s -> {output}")
+
+
+def _as_trace(array):
+    """A one-row or one-column table (a CSV column, an (N, 1) .npy) as a 1-D trace."""
+    return array.ravel() if array.ndim == 2 and 1 in array.shape else array
 
 
 def _read_poles_zeros(path):
