@@ -27,14 +27,12 @@ import numpy as np
 #: process, a 48x160x160 chunk, float32 and float64 alike: TV 33, RL 10,
 #: RL-TV 24, wavelet and the CGLS-based linear solvers 28, Landweber and Van
 #: Cittert 11, inverse filter 9), plus the chunk read and the chunk restored,
-#: plus 10 %
+#: plus 10 %; Gold (with Biggs' extrapolation) at 1.38x Landweber's peak over
+#: the same chunk (ru_maxrss in one process), so about 15, plus the two, plus 10 %
 WORKING_COPIES = {"richardson_lucy": 13, "landweber": 15, "van_cittert": 15, "cgls": 34,
                   "wiener": 34, "tikhonov": 34, "total_variation": 40, "wavelet": 34,
-                  "richardson_lucy_tv": 29, "unsupervised_wiener": 34, "inverse_filter": 12}
-# Gold (with Biggs' extrapolation): 1.38x Landweber's peak resident memory
-# over the same 48x160x160 float32 chunk (ru_maxrss in one process), so about
-# 15 copies, plus the two, plus 10 %
-WORKING_COPIES["gold"] = 19
+                  "richardson_lucy_tv": 29, "unsupervised_wiener": 34, "inverse_filter": 12,
+                  "gold": 19}
 #: RL with ``acceleration="anderson"``, which keeps its last 6 updates: 25-31
 #: measured the same way (on a 32x96x96 chunk), plus the two, plus 10 %
 ANDERSON_COPIES = 36

@@ -86,18 +86,10 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     accepted = inspect.signature(solver).parameters
     d = psf.ndim
     kernel_shape = psf.kernel_shape if field is not None else psf.shape
-    if depth is None:
-        depth = default_depth(kernel_shape, method)
-    depth = tuple(np.broadcast_to(depth, (d,)).astype(int).tolist())
-    # an overlap as long as the axis already means "the whole axis"
-    depth = (0,) * (image.ndim - d) + tuple(min(p, n) for p, n in zip(depth,
-                                                                      image.shape[-d:]))
-
+    depth = _overlap(default_depth(kernel_shape, method) if depth is None else depth,
+                     image.shape, d)
     # choose every automatic parameter once, on a central block
-    sample_shape = sample_shape or tuple(min(n, 256) for n in image.shape[-d:])
-    centre = tuple(slice((n - s) // 2, (n - s) // 2 + s) for n, s in zip(image.shape[-d:],
-                                                                         sample_shape))
-    lead = (0,) * (image.ndim - d)
+    lead, centre = _central_block(image.shape, d, sample_shape)
     sample = np.asarray(image[lead + centre])
     frame = tuple(image.shape[-d:])
     seen = psf if field is None else field.cut([c.start for c in centre], frame)
@@ -155,14 +147,10 @@ def multiview_dask(views, psfs, *, depth=None, sample_shape=None, return_info: b
     views = [v.rechunk(views[0].chunks) for v in views]  # one tiling for all
     d = max(k.ndim for k in kernels)
     widest = tuple(max(k.shape[a] for k in kernels) for a in range(d))
-    depth = default_depth(widest, "richardson_lucy") if depth is None else depth
-    depth = tuple(np.broadcast_to(depth, (d,)).astype(int).tolist())
-    shape = views[0].shape
-    depth = (0,) * (len(shape) - d) + tuple(min(p, n) for p, n in zip(depth, shape[-d:]))
-    sample_shape = sample_shape or tuple(min(n, 256) for n in shape[-d:])
-    centre = (0,) * (len(shape) - d) + tuple(
-        slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(shape[-d:], sample_shape))
-    _, info = richardson_lucy_multiview([np.asarray(v[centre]) for v in views], kernels,
+    depth = _overlap(default_depth(widest, "richardson_lucy") if depth is None else depth,
+                     views[0].shape, d)
+    lead, centre = _central_block(views[0].shape, d, sample_shape)
+    _, info = richardson_lucy_multiview([np.asarray(v[lead + centre]) for v in views], kernels,
                                         return_info=True, **options)
     fixed = {key: value for key, value in options.items() if not _is_auto(value)}
     fixed.setdefault("noise_sigma", info.parameters["noise_sigma"])
@@ -177,6 +165,23 @@ def multiview_dask(views, psfs, *, depth=None, sample_shape=None, return_info: b
     result = da.map_overlap(restore, *views, depth=depth, boundary="none", dtype=dtype,
                             trim=True, allow_rechunk=True)
     return (result, info) if return_info else result
+
+
+def _overlap(depth, shape, d: int) -> tuple:
+    """The overlap per axis of an array of ``shape`` (0 on the leading axes); an
+    overlap as long as the axis already means "the whole axis"."""
+    depth = tuple(np.broadcast_to(depth, (d,)).astype(int).tolist())
+    return (0,) * (len(shape) - d) + tuple(min(p, n) for p, n in zip(depth, shape[-d:]))
+
+
+def _central_block(shape, d: int, sample_shape=None):
+    """``(lead, centre)``: the index of the first item of the leading axes and the
+    slices of the central block (up to 256 samples per axis by default) where
+    the automatic parameters are chosen once for every tile."""
+    sample_shape = sample_shape or tuple(min(n, 256) for n in shape[-d:])
+    centre = tuple(slice((n - s) // 2, (n - s) // 2 + s) for n, s in zip(shape[-d:],
+                                                                         sample_shape))
+    return (0,) * (len(shape) - d), centre
 
 
 def _is_auto(value) -> bool:
