@@ -74,6 +74,8 @@ def test_blind_and_upscale_layers():
     pytest.importorskip("torch")
     data, meta, _ = _napari.upscale_layer(np.random.default_rng(0).random((2, 30, 40)), 3)
     assert data.shape == (2, 90, 120) and meta["name"] == "upscaled x3"
+    data, meta, _ = _napari.upscale_layer(np.random.default_rng(0).random((30, 40)), 1.5)
+    assert data.shape == (45, 60) and meta["name"] == "upscaled x1.5"
     with pytest.raises(ValueError, match="2-D planes"):
         _napari.upscale_layer(np.zeros(10), 2)
 

@@ -73,6 +73,14 @@ def test_upscale_adapts_even_under_no_grad(scene):
     assert np.abs(adapted - plain).max() > 1e-4
 
 
+def test_upscale_adapts_each_model_of_a_chain(scene):
+    steps = []
+    adapted = upscale(scene, 4, adapt=2, progress=steps.append)  # x3 and x2, each adapted
+    assert steps == [1, 2, 3, 4]
+    assert adapted.shape == (384, 384)
+    assert np.abs(adapted - upscale(scene, 4)).max() > 1e-4
+
+
 def test_adapt_errors(scene, shipped):
     for bad in (-1, True, 2.5):
         with pytest.raises(ValueError, match="adapt must be a number of steps"):

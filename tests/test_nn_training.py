@@ -7,7 +7,8 @@ torch = pytest.importorskip("torch")
 
 from deconvkit.cli import main  # noqa: E402
 from deconvkit.nn import checkerboard_index, training, upscale  # noqa: E402
-from deconvkit.nn.upscale import shipped_model  # noqa: E402
+from deconvkit.metrics import psnr  # noqa: E402
+from deconvkit.nn.upscale import model_passes, shipped_model  # noqa: E402
 
 TINY = {
     "model": {"name": "ESPCN", "scale": 2, "features": 8},
@@ -160,16 +161,63 @@ def test_upscale_images_smaller_than_the_blending_margin(small_model, shape):
 
 def test_upscale_errors(small_model):
     with pytest.raises(ValueError, match="no model is shipped for scale=5"):
-        upscale(np.zeros((8, 8)), 5)
+        shipped_model(5)
+    for bad in (1, 0.5, float("nan"), True, "2", None):
+        with pytest.raises(ValueError, match="scale must be a number > 1"):
+            upscale(np.zeros((8, 8)), bad, model=small_model)
     with pytest.raises(ValueError, match=r"tile must be an int larger than twice the overlap "
                                          r"of 8 low-resolution pixels \(> 16\), got 16"):
         upscale(np.zeros((8, 8)), 2, model=small_model, tile=16, overlap=8)
     with pytest.raises(ValueError, match="overlap must be an int >= 0, got -1"):
         upscale(np.zeros((8, 8)), 2, model=small_model, overlap=-1)
-    with pytest.raises(ValueError, match="upscales by 2, not scale=3"):
-        upscale(np.zeros((8, 8)), 3, model=small_model)
     with pytest.raises(ValueError, match="real 2-D grey"):
         upscale(np.zeros((4, 4, 4, 4)), 2, model=small_model)
+
+
+def test_model_passes_take_the_largest_factor_that_fits():
+    assert model_passes(2, [2, 3]) == [2] and model_passes(3, [2, 3]) == [3]
+    assert model_passes(4, [2, 3]) == [3, 2]  # then 6 -> 4 by resizing
+    assert model_passes(6, [2, 3]) == [3, 2] and model_passes(9, [2, 3]) == [3, 3]
+    assert model_passes(1.5, [2, 3]) == [2] and model_passes(2.5, [2, 3]) == [2, 2]
+    assert model_passes(4, [2]) == [2, 2] and model_passes(2.0000000001, [2]) == [2]
+    assert model_passes(5, [3]) == [3, 3]
+
+
+def test_upscale_by_other_factors_chains_the_model_and_resizes(small_model):
+    from skimage.transform import resize
+
+    image = np.random.default_rng(4).random((17, 12))
+    x = torch.from_numpy(image.astype(np.float32))[None, None]
+    with torch.no_grad():
+        twice = small_model(small_model(x))[0, 0].double().numpy()
+    out = upscale(image, 4, model=small_model)  # a x2 model twice: no resizing
+    assert out.shape == (68, 48)
+    np.testing.assert_allclose(out, twice, atol=1e-5)
+    out = upscale(image, 3, model=small_model)  # x4, then resized down to x3
+    assert out.shape == (51, 36)
+    np.testing.assert_allclose(out, resize(twice, (51, 36), order=3, mode="reflect",
+                                           anti_aliasing=True), atol=1e-5)
+    assert upscale(image, 1.5, model=small_model).shape == (26, 18)  # round(25.5), 18
+    small_model.train()  # the caller's mode survives a chain
+    upscale(image, 2.5, model=small_model)
+    assert small_model.training
+    small_model.eval()
+
+
+@pytest.mark.parametrize("scale", [1.5, 4])
+def test_shipped_models_beat_bicubic_at_other_factors(scale):
+    from skimage import data
+    from skimage.transform import resize
+
+    truth = data.camera()[:504, :504] / 255.0  # a multiple of 3 and 4
+    low = resize(truth, (round(504 / scale),) * 2, order=3, anti_aliasing=True, mode="reflect")
+    bicubic = resize(low, truth.shape, order=3, mode="reflect", anti_aliasing=False)
+    ours = upscale(low, scale)
+    inner = (slice(4, -4),) * 2
+    assert ours.shape == truth.shape
+    # measured on this photo: +0.36 dB at x1.5, +1.19 at x4 (x3 then x2)
+    assert (psnr(truth[inner], ours.clip(0, 1)[inner], data_range=1)
+            > psnr(truth[inner], bicubic.clip(0, 1)[inner], data_range=1) + 0.2)
 
 
 @pytest.mark.parametrize("scale", [2, 3])
@@ -205,7 +253,11 @@ def test_cli_train_evaluate_upscale(tmp_path, capsys):
     out = io.read(tmp_path / "out.png")
     assert out.shape == (48, 40, 3) and out.dtype == np.uint8
     assert main(["upscale", str(tmp_path / "in.png"), "--scale", "4", "-o",
-                 str(tmp_path / "o4.png")]) == 2
+                 str(tmp_path / "o4.png"), "-q"]) == 0  # the shipped x3, then x2, resized
+    assert io.read(tmp_path / "o4.png").shape == (96, 80, 3)
+    assert main(["upscale", str(tmp_path / "in.png"), "--scale", "1", "-o",
+                 str(tmp_path / "o1.png")]) == 2
+    assert not (tmp_path / "o1.png").exists()
     # grey + alpha (refused before): the grey plane through the model, the
     # opacity mask interpolated, a uniform mask staying uniform
     grey_alpha = np.zeros((24, 20, 2), np.uint8)
@@ -216,6 +268,10 @@ def test_cli_train_evaluate_upscale(tmp_path, capsys):
                  str(tmp_path / "la_out.png"), "-q"]) == 0
     out = io.read(tmp_path / "la_out.png")
     assert out.shape == (48, 40, 2) and np.all(out[..., 1] == 200)
+    assert main(["upscale", str(tmp_path / "la.png"), "--scale", "1.5", "-o",
+                 str(tmp_path / "la15.png"), "-q"]) == 0
+    out = io.read(tmp_path / "la15.png")
+    assert out.shape == (36, 30, 2) and np.all(out[..., 1] == 200)
 
 
 def test_cli_upscales_tiff_stacks_plane_by_plane(tmp_path):
@@ -238,3 +294,10 @@ def test_cli_upscales_tiff_stacks_plane_by_plane(tmp_path):
     assert main(["upscale", str(tmp_path / "zyx.tif"), "-o", str(tmp_path / "z.tif"),
                  "-q"]) == 0
     assert io.read(tmp_path / "z.tif").shape == (2, 24, 20)
+    # another factor: 12 x 10 -> 30 x 25 (round(2.5 * 10) = 25), spacing by the sizes
+    assert main(["upscale", str(tmp_path / "zcyx.tif"), "--scale", "2.5", "-o",
+                 str(tmp_path / "o25.tif"), "-q"]) == 0
+    out, meta = io.read(tmp_path / "o25.tif", with_metadata=True)
+    assert out.shape == (2, 3, 30, 25)
+    np.testing.assert_allclose(meta.spacing, (0.3, 0.04, 0.04), rtol=1e-6)
+    np.testing.assert_allclose(out[0, 1], upscale(stack[0, 1], 2.5), atol=1e-6)

@@ -122,10 +122,11 @@ def blind_layer(image: "napari.types.ImageData",
 
 
 def upscale_layer(image: "napari.types.ImageData",
-                  scale: Annotated[int, {"choices": (2, 3)}] = 2,
+                  scale: Annotated[float, {"min": 1.25, "max": 8.0, "step": 0.25}] = 2.0,
                   ) -> "napari.types.LayerDataTuple":
     """Super-resolve a 2-D grey ``image`` (or each plane of a stack's last two axes)
-    with the shipped model (:func:`deconvkit.nn.upscale`; needs torch)."""
+    with the shipped models (:func:`deconvkit.nn.upscale`; needs torch): 2 and 3
+    by one model, other factors by chaining them."""
     try:
         from .nn import upscale
     except ImportError:
@@ -138,7 +139,7 @@ def upscale_layer(image: "napari.types.ImageData",
     planes = image.reshape((-1,) + image.shape[-2:])
     result = np.stack([upscale(plane, scale) for plane in planes])
     result = result.reshape(image.shape[:-2] + result.shape[-2:])
-    return (result, {"name": f"upscaled x{scale}"}, "image")
+    return (result, {"name": f"upscaled x{scale:g}"}, "image")
 
 
 def sample_data() -> list:

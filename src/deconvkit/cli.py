@@ -1109,7 +1109,10 @@ def evaluate_command(model_path, adapt):
 
 @cli.command("upscale")
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
-@click.option("--scale", type=int, default=2, show_default=True, help="2 or 3 (shipped models).")
+@click.option("--scale", type=click.FloatRange(min=1, min_open=True), default=2,
+              show_default=True,
+              help="2 and 3 run a shipped model; other factors (1.5, 4, ...) chain them and "
+                   "resize to the exact size.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
               help="A model.pt from deconvkit train instead of the shipped one.")
@@ -1126,7 +1129,7 @@ def upscale_command(input_path, scale, output, model_path, tile, device, adapt, 
                     quiet):
     """Super-resolve INPUT by --scale with a learned model (grey or colour, 8/16-bit, float;
     a 3-D TIFF stack plane by plane)."""
-    from .nn.upscale import upscale
+    from .nn.upscale import model_passes, shipped_scales, upscale
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
@@ -1138,20 +1141,26 @@ def upscale_command(input_path, scale, output, model_path, tile, device, adapt, 
     stack = colour.ndim > 2 and (channel_axis is None or
                                  channel_axis % colour.ndim < colour.ndim - 1)
     source = colour.reshape(-1, *colour.shape[-2:]) if stack else colour
-    with _Progress(adapt or None, "adapt", quiet or not adapt) as progress:
+    models = 1 if model_path else len(set(model_passes(scale, shipped_scales())))
+    with _Progress(adapt * models or None, "adapt", quiet or not adapt) as progress:
         result = upscale(source, scale, model=model_path, tile=tile,
                          channel_axis=0 if stack else channel_axis, device=device, adapt=adapt,
                          progress=progress)
     if stack:
         result = result.reshape(*colour.shape[:-2], *result.shape[-2:])
+    (height, width), (new_height, new_width) = colour.shape[-2:], result.shape[-2:]
+    if channel_axis is not None and not stack:  # (H, W, C): the sides come first
+        (height, width), (new_height, new_width) = colour.shape[:2], result.shape[:2]
     if alpha is not None:  # opacity is a mask, not an image: linear interpolation
-        from skimage.transform import rescale
+        from skimage.transform import resize
 
-        alpha = rescale(alpha.astype(float), (scale, scale, 1), order=1, preserve_range=True)
+        alpha = resize(alpha.astype(float), (new_height, new_width, 1), order=1,
+                       preserve_range=True, anti_aliasing=False)
         result = _with_alpha(result, alpha.round())
-    if meta.spacing is not None:  # the samples are `scale` times closer in y and x
+    if meta.spacing is not None:  # the samples are closer in y and x
         *other, y, x = meta.spacing
-        meta = dataclasses.replace(meta, spacing=(*other, y / scale, x / scale))
+        meta = dataclasses.replace(meta, spacing=(*other, y * height / new_height,
+                                                  x * width / new_width))
     meta = dataclasses.replace(meta, header=None)  # a FITS WCS no longer fits the new grid
     dkio.write(output, result, metadata=meta, overwrite=overwrite)
     if not quiet:
