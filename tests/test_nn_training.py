@@ -6,8 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from deconvkit.cli import main  # noqa: E402
-from deconvkit.nn import checkerboard_index, training, upscale  # noqa: E402
 from deconvkit.metrics import psnr  # noqa: E402
+from deconvkit.nn import checkerboard_index, training, upscale  # noqa: E402
 from deconvkit.nn.upscale import model_passes, shipped_model  # noqa: E402
 
 TINY = {

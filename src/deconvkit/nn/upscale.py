@@ -80,7 +80,8 @@ def _networks(model, scale, device) -> dict:
     """``{factor: (network, device it runs on)}``: the given model, or the
     shipped ones that ``scale`` needs."""
     if model is None:
-        loaded = [load(shipped_model(f)) for f in sorted(set(model_passes(scale, shipped_scales())))]
+        factors = sorted(set(model_passes(scale, shipped_scales())))
+        loaded = [load(shipped_model(f)) for f in factors]
     elif isinstance(model, torch.nn.Module):
         loaded = [model]  # put in eval mode for the pass, then back in its own
     else:
