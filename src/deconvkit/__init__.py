@@ -5,9 +5,10 @@ The core imports only numpy, scipy and scikit-image; torch and dask are used
 when the arrays you pass come from them.
 """
 
-from . import metrics, psf, restoration, signal, spectra, testing
+from . import lightsheet, metrics, psf, restoration, signal, spectra, testing
 from ._deconvolve import METHODS, choose_method, deconvolve
 from .blind import blind_deconvolve
+from .lightsheet import deskew
 from .operators import (
     BOUNDARIES,
     Convolution,
@@ -50,10 +51,12 @@ __all__ = [
     "choose_method",
     "dead_leaves",
     "deconvolve",
+    "deskew",
     "gold",
     "inverse_filter",
     "io",
     "landweber",
+    "lightsheet",
     "metrics",
     "psf",
     "restoration",

@@ -1,0 +1,148 @@
+"""Stage-scanning light-sheet geometry: deskewing, and the PSF in the raw frame.
+
+A light-sheet microscope that scans the stage (lattice light sheet, oblique
+plane, open-top) records planes tilted by ``angle`` to the scan direction:
+between planes the sample moves ``z_step`` along the scan, so a point moves
+``z_step * cos(angle) / pixel_size`` pixels along the camera's X axis from one
+plane to the next.  :func:`deskew` shifts each plane back (linear
+interpolation), which puts the stack in the detection objective's frame,
+planes ``z_step * sin(angle)`` apart: the frame of a PSF measured by scanning
+a bead through the focus.
+
+Deconvolution can run on either side of it: deskew first (with
+``fill=np.nan``, so that the wedges no plane covered are missing data that
+the solvers leave out, rather than a pad value they must explain), or
+deconvolve the raw stack with the PSF skewed into its frame
+(:func:`skew_psf`), then deskew.  ``benchmarks/lightsheet.py`` compares them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validate import check_array
+
+__all__ = ["deskew", "deskewed_spacing", "skew_psf", "shift_per_plane"]
+
+
+def shift_per_plane(angle: float, z_step: float, pixel_size: float) -> float:
+    """Pixels a point moves along X from one raw plane to the next:
+    ``z_step * cos(angle) / pixel_size``, signed like ``angle`` (degrees)."""
+    for name, value in (("angle", angle), ("z_step", z_step), ("pixel_size", pixel_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if not 0 < abs(angle) < 90:
+        raise ValueError(f"angle must be between 0 and 90 degrees in size (the sheet's tilt "
+                         f"to the scan; lattice light sheets: 31.5), got {angle!r}")
+    for name, value in (("z_step", z_step), ("pixel_size", pixel_size)):
+        if value <= 0:
+            raise ValueError(f"{name} must be > 0 (micrometres), got {value!r}")
+    return math.copysign(z_step * math.cos(math.radians(abs(angle))) / pixel_size, angle)
+
+
+def deskewed_spacing(angle: float, z_step: float, pixel_size: float) -> float:
+    """Distance between the planes of a deskewed stack: ``z_step * sin(angle)``
+    (along the detection axis; Y and X keep ``pixel_size``)."""
+    shift_per_plane(angle, z_step, pixel_size)  # validates
+    return z_step * math.sin(math.radians(abs(angle)))
+
+
+def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
+           fill: float = 0.0) -> np.ndarray:
+    """Shear a stage-scanned stack into the detection objective's frame.
+
+    Plane ``k`` is moved ``k * shift_per_plane(angle, z_step, pixel_size)``
+    pixels along X (the last axis) by linear interpolation, and X is widened
+    to hold every plane whole.
+
+    Parameters
+    ----------
+    volume : (..., Z, Y, X) array
+        The raw stack (more leading axes: channels or time points, each
+        deskewed alike).  Not modified.
+    angle : float
+        The sheet's tilt to the scan direction in degrees (31.5 on a lattice
+        light sheet).  Negative when the stage scans the other way (the
+        output's structures lean the other way if the sign is wrong).
+    z_step : float
+        The stage's step between planes (µm), not the deskewed planes'
+        distance, which is ``z_step * sin(angle)`` (:func:`deskewed_spacing`).
+    pixel_size : float
+        The camera pixel in the sample (µm).
+    fill : float
+        Value where no plane reaches.  ``np.nan`` marks it missing, so that
+        :func:`deconvkit.deconvolve`'s iterative methods leave it out;
+        ``0`` (default) is what cudaDecon pads with.
+
+    Returns
+    -------
+    (..., Z, Y, X + ceil(|shift| * (Z - 1))) float array (float64 for a
+    float64 input, else float32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.zeros((5, 2, 8)); stack[:, :, 3] = 1   # a line along Z
+    >>> out = deskew(stack, 30, z_step=2 / np.cos(np.radians(30)), pixel_size=1)
+    >>> out.shape, [int(np.argmax(plane[0])) for plane in out]
+    ((5, 2, 16), [3, 5, 7, 9, 11])
+    """
+    volume = check_array(volume, "volume", min_ndim=3, missing=True)
+    volume = np.asarray(volume)
+    shift = shift_per_plane(angle, z_step, pixel_size)
+    planes = volume.shape[-3]
+    offsets = shift * np.arange(planes)
+    offsets -= offsets.min()  # a negative angle leans the other way, from the right
+    width = volume.shape[-1] + math.ceil(offsets.max() - 1e-9)
+    return _shift_planes(volume, offsets, width, fill)
+
+
+def skew_psf(psf, angle: float = 31.5, *, z_step: float, pixel_size: float) -> np.ndarray:
+    """A PSF in the objective's frame, sheared into the raw stage-scan frame.
+
+    The inverse of :func:`deskew` about the PSF's middle plane: plane ``k``
+    moves ``-(k - K // 2) * shift`` pixels along X, so the centre stays on
+    the middle sample.  X is widened on both sides to hold the lean (crop
+    it with :func:`deconvkit.psf.crop_or_pad` where the outer planes are
+    faint); the sum is kept.  ``psf``'s planes must be
+    ``deskewed_spacing(angle, z_step, pixel_size)`` apart (resample it with
+    :func:`deconvkit.psf.resample` first if not).
+
+    >>> import numpy as np
+    >>> psf = np.zeros((3, 1, 3)); psf[:, 0, 1] = 1 / 3
+    >>> skewed = skew_psf(psf, 45, z_step=np.sqrt(2), pixel_size=1)
+    >>> skewed.shape, [int(np.argmax(plane[0])) for plane in skewed]
+    ((3, 1, 5), [3, 2, 1])
+    """
+    psf = np.asarray(check_array(psf, "psf", min_ndim=3))
+    if psf.ndim != 3:
+        raise ValueError(f"psf must be a (Z, Y, X) volume, got shape {psf.shape}")
+    shift = shift_per_plane(angle, z_step, pixel_size)
+    margin = math.ceil(abs(shift) * (psf.shape[0] // 2) - 1e-9)
+    offsets = margin - shift * (np.arange(psf.shape[0]) - psf.shape[0] // 2)
+    return _shift_planes(psf, offsets, psf.shape[-1] + 2 * margin, 0.0).astype(np.float64)
+
+
+def _shift_planes(volume: np.ndarray, offsets: np.ndarray, width: int, fill) -> np.ndarray:
+    """``out[..., k, :, x] = volume[..., k, :, x - offsets[k]]`` by linear
+    interpolation along X, ``fill`` where that falls outside the plane."""
+    dtype = np.float64 if volume.dtype == np.float64 else np.float32
+    out = np.empty(volume.shape[:-1] + (width,), dtype=dtype)
+    columns = volume.shape[-1]
+    x = np.arange(width)
+    for k, offset in enumerate(offsets):
+        source = x - offset
+        inside = (source > -1e-9) & (source < columns - 1 + 1e-9)
+        left = np.clip(np.floor(source + 1e-9).astype(int), 0, max(columns - 2, 0))
+        right = np.minimum(left + 1, columns - 1)
+        weight = np.clip(source - left, 0, 1)
+        plane = volume[..., k, :, :]
+        values = plane[..., left] * (1 - weight) + plane[..., right] * weight
+        # whole-pixel positions copy the sample: a missing (NaN) neighbour stays out
+        values = np.where(weight == 0, plane[..., left],
+                          np.where(weight == 1, plane[..., right], values))
+        out[..., k, :, :] = np.where(inside, values, fill)
+    return out

@@ -1,0 +1,159 @@
+"""Stage-scanning light-sheet geometry: deskew and the PSF in the raw frame."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import deconvkit as dk
+from deconvkit.lightsheet import (
+    _shift_planes,
+    deskew,
+    deskewed_spacing,
+    shift_per_plane,
+    skew_psf,
+)
+
+ANGLE = 31.5
+
+
+def step_for(shift, pixel_size=0.1, angle=ANGLE):
+    """The stage step that moves a point ``shift`` pixels a plane."""
+    return shift * pixel_size / math.cos(math.radians(angle))
+
+
+def test_whole_pixel_shifts_copy_the_planes():
+    volume = np.random.default_rng(0).random((5, 3, 7))
+    original = volume.copy()
+    out = deskew(volume, ANGLE, z_step=step_for(2), pixel_size=0.1, fill=np.nan)
+    assert out.shape == (5, 3, 7 + 8) and out.dtype == np.float64
+    for k in range(5):
+        np.testing.assert_allclose(out[k, :, 2 * k:2 * k + 7], volume[k], atol=1e-12)
+        assert np.isnan(out[k, :, :2 * k]).all() and np.isnan(out[k, :, 2 * k + 7:]).all()
+    np.testing.assert_array_equal(volume, original)  # never modified
+    zero = deskew(volume, ANGLE, z_step=step_for(2), pixel_size=0.1)
+    np.testing.assert_array_equal(zero, np.nan_to_num(out))
+
+
+def test_a_negative_angle_leans_the_other_way():
+    volume = np.random.default_rng(1).random((4, 2, 6))
+    step = step_for(3)
+    mirrored = deskew(volume[..., ::-1], ANGLE, z_step=step, pixel_size=0.1)[..., ::-1]
+    np.testing.assert_allclose(deskew(volume, -ANGLE, z_step=step, pixel_size=0.1), mirrored,
+                               atol=1e-12)
+
+
+def test_fractional_shifts_interpolate_linearly():
+    # a linear ramp along X is reproduced exactly, moved by k * shift
+    shift = 1.37
+    ramp = np.broadcast_to(np.arange(20.0), (6, 2, 20))
+    out = deskew(ramp, ANGLE, z_step=step_for(shift), pixel_size=0.1, fill=np.nan)
+    assert out.shape[-1] == 20 + math.ceil(5 * shift)
+    for k in range(6):
+        x = np.arange(out.shape[-1])
+        inside = ~np.isnan(out[k, 0])
+        np.testing.assert_allclose(out[k, 0, inside], x[inside] - k * shift, atol=1e-9)
+        # every X position whose source lies in the plane is filled
+        assert inside.sum() == np.sum((x - k * shift >= 0) & (x - k * shift <= 19 + 1e-9))
+
+
+def test_leading_axes_and_dtypes():
+    rng = np.random.default_rng(2)
+    stack = rng.random((2, 5, 4, 9)).astype(np.float32)  # channels, Z, Y, X
+    out = deskew(stack, ANGLE, z_step=0.3, pixel_size=0.1)
+    assert out.dtype == np.float32
+    for c in range(2):
+        np.testing.assert_array_equal(out[c], deskew(stack[c], ANGLE, z_step=0.3,
+                                                     pixel_size=0.1))
+    counts = rng.integers(0, 4000, (3, 4, 5)).astype(np.uint16)
+    assert deskew(counts, ANGLE, z_step=0.3, pixel_size=0.1).dtype == np.float32
+
+
+def test_missing_samples_stay_where_they_were():
+    volume = np.ones((3, 2, 6))
+    volume[1, 0, 2] = np.nan
+    out = deskew(volume, ANGLE, z_step=step_for(1), pixel_size=0.1, fill=0.0)
+    assert np.isnan(out).sum() == 1 and np.isnan(out[1, 0, 3])
+
+
+def test_spacing_and_shift():
+    assert shift_per_plane(ANGLE, step_for(3), 0.1) == pytest.approx(3.0)
+    assert shift_per_plane(-ANGLE, step_for(3), 0.1) == pytest.approx(-3.0)
+    assert deskewed_spacing(ANGLE, 0.4, 0.1) == pytest.approx(0.4 * math.sin(math.radians(31.5)))
+
+
+def test_skew_psf_leans_a_centred_psf_about_its_middle_plane():
+    psf = np.zeros((5, 3, 21))
+    psf[:, 1, 10] = 1.0
+    skewed = skew_psf(psf, ANGLE, z_step=step_for(2), pixel_size=0.1)
+    assert skewed.shape == (5, 3, 21 + 8)  # widened to hold the lean, centre kept
+    assert skewed.sum() == pytest.approx(psf.sum())
+    assert [int(np.argmax(plane[1])) for plane in skewed] == [18, 16, 14, 12, 10]
+    # deskewing the skewed PSF stands it up again (whole-pixel shifts: exactly)
+    upright = deskew(skewed, ANGLE, z_step=step_for(2), pixel_size=0.1)
+    assert [int(np.argmax(plane[1])) for plane in upright] == [18] * 5
+    np.testing.assert_allclose(upright[:, :, 8:29], psf, atol=1e-12)
+    # a fraction of a pixel a plane: the sum is kept, the centre stays
+    fractional = skew_psf(psf, ANGLE, z_step=step_for(1.3), pixel_size=0.1)
+    assert fractional.shape == (5, 3, 21 + 6) and fractional.sum() == pytest.approx(psf.sum())
+    np.testing.assert_allclose(fractional[2], np.pad(psf[2], ((0, 0), (3, 3))), atol=1e-12)
+
+
+def test_errors_name_the_argument():
+    volume = np.zeros((3, 4, 5))
+    for angle in (0, 90, -95, float("nan"), True):
+        with pytest.raises(ValueError, match="angle"):
+            deskew(volume, angle, z_step=0.3, pixel_size=0.1)
+    with pytest.raises(ValueError, match="z_step must be > 0"):
+        deskew(volume, ANGLE, z_step=0, pixel_size=0.1)
+    with pytest.raises(ValueError, match="pixel_size must be > 0"):
+        deskew(volume, ANGLE, z_step=0.3, pixel_size=-1)
+    with pytest.raises(ValueError, match="volume has 2 dims"):
+        deskew(np.zeros((4, 5)), ANGLE, z_step=0.3, pixel_size=0.1)
+    with pytest.raises(ValueError, match=r"psf must be a \(Z, Y, X\) volume"):
+        skew_psf(np.zeros((2, 3, 4, 5)), ANGLE, z_step=0.3, pixel_size=0.1)
+
+
+def _stage_scan(shift, photons, seed=0):
+    """A phantom in the objective's frame, blurred by a light-sheet PSF, seen
+    by a stage scan (whole-pixel ``shift`` per plane) with Poisson noise."""
+    planes, rows, camera = 20, 24, 40
+    width = camera + shift * (planes - 1)
+    pixel, step = 0.1, step_for(shift)
+    detection = dk.psf.widefield((11, 13, 13), wavelength=0.51, na=1.1, n_immersion=1.33,
+                                 pixel_size=pixel, z_step=deskewed_spacing(ANGLE, step, pixel))
+    z = (np.arange(11) - 5) * deskewed_spacing(ANGLE, step, pixel)
+    psf = detection * np.exp(-0.5 * (z / 0.42) ** 2)[:, None, None]  # a 1 µm sheet
+    psf /= psf.sum()
+    truth = dk.cell_phantom((planes, rows, width), seed=seed)
+    blurred = dk.blur(truth, psf, boundary="reflect")
+    raw = _shift_planes(blurred, -shift * np.arange(planes), camera, np.nan)
+    raw = np.random.default_rng(seed).poisson(raw * photons) / photons
+    covered = ~np.isnan(deskew(np.ones_like(raw), ANGLE, z_step=step, pixel_size=pixel,
+                               fill=np.nan))
+    return truth, raw, psf, step, pixel, covered
+
+
+def test_deconvolution_around_deskewing():
+    truth, raw, psf, step, pixel, covered = _stage_scan(2, photons=1000)
+
+    def score(image):
+        return dk.metrics.psnr(truth[covered], image[covered], data_range=truth.max())
+
+    padded = deskew(raw, ANGLE, z_step=step, pixel_size=pixel)
+    missing = deskew(raw, ANGLE, z_step=step, pixel_size=pixel, fill=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the zero-padded run does not reach its stop
+        zero_padded = score(dk.richardson_lucy(padded, psf, iterations=100))
+    left_out = score(dk.richardson_lucy(missing, psf))
+    raw_frame = score(deskew(dk.richardson_lucy(raw, skew_psf(psf, ANGLE, z_step=step,
+                                                                  pixel_size=pixel)),
+                             ANGLE, z_step=step, pixel_size=pixel))
+    data = score(padded)
+    # the wedges as missing data: no edge to explain; the raw frame: no
+    # interpolation before deconvolution.  Both restore; zero padding does not
+    # (measured: data 18.99 dB, zero padded 9.31, left out 20.37, raw frame 20.42)
+    assert left_out > data + 1.0 and raw_frame > data + 1.0
+    assert left_out > zero_padded + 3.0
+    assert abs(left_out - raw_frame) < 1.0
