@@ -56,6 +56,13 @@ def test_fractional_shifts_interpolate_linearly():
         np.testing.assert_allclose(out[k, 0, inside], x[inside] - k * shift, atol=1e-9)
         # every X position whose source lies in the plane is filled
         assert inside.sum() == np.sum((x - k * shift >= 0) & (x - k * shift <= 19 + 1e-9))
+    # the nearest sample: whole values within half a pixel, counts kept as counts
+    near = deskew(ramp, ANGLE, z_step=step_for(shift), pixel_size=0.1, fill=np.nan, order=0)
+    for k in range(6):
+        inside = ~np.isnan(near[k, 0])
+        values = near[k, 0, inside]
+        np.testing.assert_array_equal(values, np.round(values))
+        assert np.abs(values - (np.arange(near.shape[-1])[inside] - k * shift)).max() <= 0.5
 
 
 def test_leading_axes_and_dtypes():
@@ -109,6 +116,8 @@ def test_errors_name_the_argument():
         deskew(volume, ANGLE, z_step=0, pixel_size=0.1)
     with pytest.raises(ValueError, match="pixel_size must be > 0"):
         deskew(volume, ANGLE, z_step=0.3, pixel_size=-1)
+    with pytest.raises(ValueError, match=r"order must be 1 \(linear\) or 0"):
+        deskew(volume, ANGLE, z_step=0.3, pixel_size=0.1, order=3)
     with pytest.raises(ValueError, match="volume has 2 dims"):
         deskew(np.zeros((4, 5)), ANGLE, z_step=0.3, pixel_size=0.1)
     with pytest.raises(ValueError, match=r"psf must be a \(Z, Y, X\) volume"):
@@ -157,3 +166,63 @@ def test_deconvolution_around_deskewing():
     assert left_out > data + 1.0 and raw_frame > data + 1.0
     assert left_out > zero_padded + 3.0
     assert abs(left_out - raw_frame) < 1.0
+
+
+def test_cli_deskew(tmp_path):
+    import tifffile
+
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    rng = np.random.default_rng(5)
+    stack = rng.integers(0, 1000, (6, 8, 10)).astype(np.uint16)
+    step = step_for(2, pixel_size=0.104)
+    tifffile.imwrite(tmp_path / "raw.tif", stack, imagej=True,
+                     resolution=(1 / 0.104, 1 / 0.104),
+                     metadata={"axes": "ZYX", "spacing": step, "unit": "um"})
+    original = (tmp_path / "raw.tif").read_bytes()
+    assert main(["deskew", str(tmp_path / "raw.tif"), "-o", str(tmp_path / "d.tif"),
+                 "--fill", "nan", "-q"]) == 0  # the voxel size from the file
+    out, meta = io.read(tmp_path / "d.tif", with_metadata=True)
+    np.testing.assert_allclose(out, deskew(stack, ANGLE, z_step=step, pixel_size=0.104,
+                                           fill=np.nan), atol=1e-6)
+    np.testing.assert_allclose(meta.spacing, (deskewed_spacing(ANGLE, step, 0.104), 0.104,
+                                              0.104), rtol=1e-5)
+    assert (tmp_path / "raw.tif").read_bytes() == original
+    np.save(tmp_path / "raw.npy", stack)  # no voxel size: the flags are needed
+    assert main(["deskew", str(tmp_path / "raw.npy"), "-o", str(tmp_path / "x.npy")]) == 2
+    assert main(["deskew", str(tmp_path / "raw.npy"), "-o", str(tmp_path / "x.npy"),
+                 "--z-step", "0.4", "--pixel-size", "0.1", "--angle", "-31.5", "--nearest",
+                 "-q"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "x.npy"),
+                               deskew(stack, -ANGLE, z_step=0.4, pixel_size=0.1, order=0))
+    assert main(["deskew", str(tmp_path / "raw.npy"), "-o", str(tmp_path / "y.npy"),
+                 "--z-step", "0.4", "--pixel-size", "0.1", "--angle", "95"]) == 2
+    assert main(["deskew", str(tmp_path / "raw.npy"), "-o", str(tmp_path / "y.npy"),
+                 "--z-step", "0.4", "--pixel-size", "0.1", "--fill", "zero"]) == 2
+    assert not (tmp_path / "y.npy").exists()
+    psf = dk.psf.gaussian((1.0, 1.5, 1.5), shape=(7, 9, 9))
+    np.save(tmp_path / "psf.npy", psf)
+    assert main(["deskew", str(tmp_path / "psf.npy"), "-o", str(tmp_path / "psf_raw.npy"),
+                 "--skew-psf", "--z-step", "0.4", "--pixel-size", "0.1", "-q"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "psf_raw.npy"),
+                               skew_psf(psf, ANGLE, z_step=0.4, pixel_size=0.1))
+
+
+def test_cli_skew_psf_resamples_onto_the_deskewed_grid(tmp_path):
+    import tifffile
+
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    psf = dk.psf.gaussian((2.0, 1.5, 1.5), shape=(15, 11, 11)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "psf.tif", psf, imagej=True, resolution=(10.0, 10.0),
+                     metadata={"axes": "ZYX", "spacing": 0.1, "unit": "um"})  # 0.1 µm planes
+    assert main(["deskew", str(tmp_path / "psf.tif"), "--skew-psf", "--z-step", "0.4",
+                 "-o", str(tmp_path / "raw_psf.tif"), "-q"]) == 0
+    out, meta = io.read(tmp_path / "raw_psf.tif", with_metadata=True)
+    frame = deskewed_spacing(ANGLE, 0.4, 0.1)  # 0.209 µm: the planes resampled first
+    expected = skew_psf(dk.psf.resample(psf, (0.1, 0.1, 0.1), (frame, 0.1, 0.1)), ANGLE,
+                        z_step=0.4, pixel_size=0.1)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    np.testing.assert_allclose(meta.spacing, (0.4, 0.1, 0.1), rtol=1e-5)  # the raw frame's

@@ -950,6 +950,89 @@ def background_command(input_path, output, width, smooth, overwrite, quiet):
                          f"{smooth}) in {time.perf_counter() - start:.2f} s -> {output}")
 
 
+@cli.command("deskew")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--angle", type=float, default=31.5, show_default=True,
+              help="The sheet's tilt to the scan direction, degrees (negative: the stage "
+                   "scans the other way).")
+@click.option("--z-step", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The stage's step between planes, µm [default: the input's Z spacing].")
+@click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The camera pixel in the sample, µm [default: the input's X spacing].")
+@click.option("--fill", default="0", show_default=True, metavar="VALUE|nan",
+              help="Where no plane reaches: nan marks it missing, which deconvolve's "
+                   "iterative methods leave out.")
+@click.option("--nearest", is_flag=True,
+              help="The nearest sample instead of linear interpolation (keeps counts "
+                   "Poisson, for richardson_lucy after deskewing).")
+@click.option("--skew-psf", is_flag=True,
+              help="INPUT is a PSF in the objective's frame: write it skewed into the raw "
+                   "frame instead, to deconvolve the raw stack with.")
+@click.option("--overwrite", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest, skew_psf,
+                   overwrite, quiet):
+    """Deskew a stage-scanned light-sheet stack INPUT (..., Z, Y, X) into the
+    detection objective's frame (deconvkit.lightsheet); the output's Z spacing
+    is z_step * sin(angle)."""
+    import numpy as np
+
+    from .lightsheet import deskew, deskewed_spacing
+    from .lightsheet import skew_psf as skew
+
+    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
+    data, meta = dkio.read(input_path, with_metadata=True)
+    if data.ndim < 3:
+        raise click.UsageError(f"{input_path} has shape {data.shape}; deskew takes a (Z, Y, X) "
+                               "stack (or more leading axes)")
+    spacing = None  # the file's voxel size in µm, where it states one
+    if meta.spacing is not None and len(meta.spacing) >= 3 and (
+            meta.unit is None or meta.unit in _MICROMETRES):
+        spacing = tuple(float(v) * _MICROMETRES.get(meta.unit, 1.0) for v in meta.spacing)
+    if skew_psf and z_step is None:
+        raise click.UsageError("--skew-psf needs --z-step: the PSF's own Z spacing is that "
+                               "of the deskewed frame, not the stage step")
+    if z_step is None and spacing is None or pixel_size is None and spacing is None:
+        raise click.UsageError(f"{input_path} states no voxel size: pass --z-step and "
+                               "--pixel-size (µm)")
+    z_step = z_step if z_step is not None else float(spacing[-3])
+    pixel_size = pixel_size if pixel_size is not None else float(spacing[-1])
+    try:
+        fill_value = float(fill)
+    except ValueError:
+        raise click.BadParameter(f"{fill!r} is neither a number nor nan",
+                                 param_hint="--fill") from None
+    start = time.perf_counter()
+    resampled = ""
+    try:
+        if skew_psf:
+            frame = (deskewed_spacing(angle, z_step, pixel_size), pixel_size, pixel_size)
+            if spacing is not None and not np.allclose(spacing[-3:], frame, rtol=0.01):
+                # a PSF sampled otherwise: onto the deskewed frame's grid first
+                data = psf_module.resample(data, spacing[-3:], frame)
+                resampled = (", resampled from " + "x".join(f"{v:.4g}" for v in spacing[-3:])
+                             + " µm to the deskewed grid")
+            result = skew(data, angle, z_step=z_step, pixel_size=pixel_size)
+        else:
+            result = deskew(data, angle, z_step=z_step, pixel_size=pixel_size,
+                            fill=fill_value, order=0 if nearest else 1)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    dkio.check_shape(output, result.shape)
+    if spacing is not None:  # deskewed: planes closer, along the detection axis; skewed:
+        # the raw frame's, a stage step apart
+        z_spacing = z_step if skew_psf else deskewed_spacing(angle, z_step, pixel_size)
+        spacing = (*spacing[:-3], z_spacing, pixel_size, pixel_size)
+        meta = dataclasses.replace(meta, spacing=spacing, unit="um")
+    dkio.write(output, result, metadata=meta, overwrite=overwrite)
+    if not quiet:
+        what = "skewed into the raw frame" if skew_psf else "deskewed"
+        _console().print(f"{input_path}: {data.shape} {what} ({angle}°, z step {z_step} µm, "
+                         f"pixel {pixel_size} µm{resampled}) -> {result.shape} in "
+                         f"{time.perf_counter() - start:.2f} s -> {output}")
+
+
 @cli.command("lines")
 @click.argument("input_path", metavar="SPECTRUM", type=click.Path(dir_okay=False))
 @click.option("--response", "response_spec", required=True,

@@ -51,7 +51,7 @@ def deskewed_spacing(angle: float, z_step: float, pixel_size: float) -> float:
 
 
 def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
-           fill: float = 0.0) -> np.ndarray:
+           fill: float = 0.0, order: int = 1) -> np.ndarray:
     """Shear a stage-scanned stack into the detection objective's frame.
 
     Plane ``k`` is moved ``k * shift_per_plane(angle, z_step, pixel_size)``
@@ -76,6 +76,13 @@ def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
         Value where no plane reaches.  ``np.nan`` marks it missing, so that
         :func:`deconvkit.deconvolve`'s iterative methods leave it out;
         ``0`` (default) is what cudaDecon pads with.
+    order : {1, 0}
+        1 (default): linear interpolation.  0: the nearest sample, which
+        keeps counts Poisson-distributed (a fraction of a pixel a plane
+        mixes neighbours, which lowers the noise's variance below the
+        Poisson model's, so Richardson–Lucy's discrepancy stop is never
+        met: ``benchmarks/lightsheet.py``), at up to half a pixel's
+        displacement.
 
     Returns
     -------
@@ -92,12 +99,14 @@ def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
     """
     volume = check_array(volume, "volume", min_ndim=3, missing=True)
     volume = np.asarray(volume)
+    if isinstance(order, bool) or order not in (0, 1):
+        raise ValueError(f"order must be 1 (linear) or 0 (nearest sample), got {order!r}")
     shift = shift_per_plane(angle, z_step, pixel_size)
     planes = volume.shape[-3]
     offsets = shift * np.arange(planes)
     offsets -= offsets.min()  # a negative angle leans the other way, from the right
     width = volume.shape[-1] + math.ceil(offsets.max() - 1e-9)
-    return _shift_planes(volume, offsets, width, fill)
+    return _shift_planes(volume, offsets, width, fill, nearest=order == 0)
 
 
 def skew_psf(psf, angle: float = 31.5, *, z_step: float, pixel_size: float) -> np.ndarray:
@@ -126,9 +135,11 @@ def skew_psf(psf, angle: float = 31.5, *, z_step: float, pixel_size: float) -> n
     return _shift_planes(psf, offsets, psf.shape[-1] + 2 * margin, 0.0).astype(np.float64)
 
 
-def _shift_planes(volume: np.ndarray, offsets: np.ndarray, width: int, fill) -> np.ndarray:
+def _shift_planes(volume: np.ndarray, offsets: np.ndarray, width: int, fill,
+                  nearest: bool = False) -> np.ndarray:
     """``out[..., k, :, x] = volume[..., k, :, x - offsets[k]]`` by linear
-    interpolation along X, ``fill`` where that falls outside the plane."""
+    interpolation along X (or the nearest sample), ``fill`` where that falls
+    outside the plane."""
     dtype = np.float64 if volume.dtype == np.float64 else np.float32
     out = np.empty(volume.shape[:-1] + (width,), dtype=dtype)
     columns = volume.shape[-1]
@@ -139,6 +150,8 @@ def _shift_planes(volume: np.ndarray, offsets: np.ndarray, width: int, fill) -> 
         left = np.clip(np.floor(source + 1e-9).astype(int), 0, max(columns - 2, 0))
         right = np.minimum(left + 1, columns - 1)
         weight = np.clip(source - left, 0, 1)
+        if nearest:
+            weight = (weight >= 0.5).astype(float)
         plane = volume[..., k, :, :]
         values = plane[..., left] * (1 - weight) + plane[..., right] * weight
         # whole-pixel positions copy the sample: a missing (NaN) neighbour stays out
