@@ -25,7 +25,8 @@ def test_manifest_commands_resolve():
     widgets = {w["command"] for w in contributions["widgets"]}
     samples = {s["command"] for s in contributions["sample_data"]}
     assert widgets == {"deconvkit.restore", "deconvkit.psf", "deconvkit.blind",
-                       "deconvkit.upscale", "deconvkit.background", "deconvkit.multiview"} \
+                       "deconvkit.upscale", "deconvkit.background", "deconvkit.multiview",
+                       "deconvkit.deskew"} \
         and widgets <= set(commands)
     assert samples == {"deconvkit.sample_image", "deconvkit.sample_volume"}
 
@@ -106,3 +107,19 @@ def test_multiview_layer():
                                                                          iterations=8))
     with pytest.raises(ValueError, match="both views"):
         _napari.multiview_layer(views[0], along[0], None, along[1])
+
+
+def test_deskew_layer():
+    from deconvkit.lightsheet import deskew, deskewed_spacing
+
+    stack = np.random.default_rng(3).random((6, 5, 12))
+    data, meta, kind = _napari.deskew_layer(stack, 31.5, 0.4, 0.104)
+    np.testing.assert_array_equal(data, deskew(stack, 31.5, z_step=0.4, pixel_size=0.104,
+                                               fill=np.nan))
+    assert kind == "image" and np.isnan(data).any()
+    np.testing.assert_allclose(meta["scale"], (deskewed_spacing(31.5, 0.4, 0.104), 0.104,
+                                               0.104))
+    data, _, _ = _napari.deskew_layer(stack, 31.5, 0.4, 0.104, wedges_missing=False)
+    assert not np.isnan(data).any()
+    with pytest.raises(ValueError, match="choose an image layer"):
+        _napari.deskew_layer(None)

@@ -142,6 +142,30 @@ def upscale_layer(image: "napari.types.ImageData",
     return (result, {"name": f"upscaled x{scale:g}"}, "image")
 
 
+def deskew_layer(image: "napari.types.ImageData",
+                 angle: Annotated[float, {"min": -89.0, "max": 89.0}] = 31.5,
+                 z_step: Annotated[float, {"min": 0.001, "max": 100.0, "step": 0.01}] = 0.4,
+                 pixel_size: Annotated[float, {"min": 0.001, "max": 100.0, "step": 0.001}]
+                 = 0.104,
+                 wedges_missing: bool = True,
+                 ) -> "napari.types.LayerDataTuple":
+    """Deskew a stage-scanned light-sheet stack (:func:`deconvkit.deskew`):
+    ``angle`` the sheet's tilt to the scan (degrees), ``z_step`` the stage
+    step and ``pixel_size`` the camera pixel (µm).  ``wedges_missing`` fills
+    what no plane reaches with NaN, which Deconvolve's iterative methods
+    leave out; the layer is scaled to its voxel size (Z: z_step·sin angle)."""
+    from .lightsheet import deskew, deskewed_spacing
+
+    if image is None:
+        raise ValueError("choose an image layer: a (Z, Y, X) stack")
+    image = np.asarray(image)
+    result = deskew(image, angle, z_step=z_step, pixel_size=pixel_size,
+                    fill=np.nan if wedges_missing else 0.0)
+    scale = (1.0,) * (image.ndim - 3) + (deskewed_spacing(angle, z_step, pixel_size),
+                                         pixel_size, pixel_size)
+    return (result, {"name": "deskewed", "scale": scale}, "image")
+
+
 def sample_data() -> list:
     """The demo's blurred camera photo (15 px camera shake, 1 % noise) and its PSF."""
     from ._demo import image_case
