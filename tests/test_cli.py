@@ -588,6 +588,31 @@ def test_psf_units_that_cannot_be_compared_are_an_error(tmp_path, blurred_tif, c
     assert "voxel size is in pixel" in capsys.readouterr().err
 
 
+def test_ome_tiff_in_ome_tiff_out(tmp_path, capsys):
+    import tifffile
+
+    # Bio-Formats' export: the voxel size in OME-XML only (Z in nm here)
+    truth = np.zeros((2, 16, 16), np.float32)
+    truth[:, 8, 8] = 1.0
+    blurred = np.stack([simulate(plane, psf.gaussian(1.5), sigma=0.0) for plane in truth])
+    tifffile.imwrite(tmp_path / "in.ome.tif", blurred.astype(np.float32), ome=True,
+                     photometric="minisblack",
+                     metadata={"axes": "CYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1})
+    # a PSF measured at half the image's pixel: resampled through the OME sizes
+    io.write(tmp_path / "psf.ome.tif", psf.gaussian(3.0).astype(np.float32),
+             metadata=io.Metadata(spacing=(50.0, 50.0), unit="nm"))
+    assert main(["deconvolve", str(tmp_path / "in.ome.tif"), "--psf",
+                 str(tmp_path / "psf.ome.tif"), "--method", "wiener",
+                 "-o", str(tmp_path / "out.ome.tif")]) == 0
+    assert "PSF resampled from spacing 0.05x0.05 to 0.1x0.1" in " ".join(
+        capsys.readouterr().out.split())
+    with tifffile.TiffFile(tmp_path / "out.ome.tif") as tif:
+        assert tif.is_ome and tif.series[0].axes == "CYX"
+    out, meta = io.read(tmp_path / "out.ome.tif", with_metadata=True)
+    assert out.shape == blurred.shape and meta.spacing == pytest.approx((0.1, 0.1))
+    assert np.all(out.reshape(2, -1).argmax(axis=1) == 8 * 16 + 8)  # each channel restored
+
+
 def test_widefield_psf_file_says_its_voxel_size(tmp_path):
     out = tmp_path / "wf.tif"
     assert main(["psf", "widefield:shape=9x17x17,pixel_size=0.065,z_step=0.25", "-o",

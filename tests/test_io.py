@@ -75,6 +75,42 @@ def test_imagej_tiff_spacing_is_read(tmp_path):
     assert meta.spacing == pytest.approx((0.3, 0.1, 0.1))
 
 
+def test_ome_tiff_voxel_size_is_read_in_one_unit(tmp_path):
+    import tifffile
+
+    data = np.random.default_rng(6).random((4, 2, 8, 9)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "bf.ome.tif", data, ome=True, photometric="minisblack",
+                     metadata={"axes": "ZCYX", "PhysicalSizeX": 0.104, "PhysicalSizeY": 0.104,
+                               "PhysicalSizeZ": 300, "PhysicalSizeZUnit": "nm"})
+    back, meta = io.read(tmp_path / "bf.ome.tif", with_metadata=True)
+    np.testing.assert_array_equal(back, data)
+    # OME's default unit is the micrometre; Z in nm comes in X's unit
+    assert meta.spacing == pytest.approx((0.3, 0.104, 0.104)) and meta.unit == "\u00b5m"
+    assert meta.axes == "ZCYX" and io.MICROMETRES[meta.unit] == 1.0
+    tifffile.imwrite(tmp_path / "plain.ome.tif", data[0, 0], ome=True)  # no sizes: none made up
+    assert io.read(tmp_path / "plain.ome.tif", with_metadata=True)[1].spacing is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.uint16])
+def test_ome_tiff_is_written_for_ome_names(tmp_path, dtype):
+    import tifffile
+
+    data = np.arange(4 * 2 * 6 * 5).reshape(4, 2, 6, 5).astype(dtype)
+    meta = io.Metadata(spacing=(0.3, 0.2, 0.1), unit="um", axes="ZCYX")
+    io.write(tmp_path / "out.ome.tif", data, metadata=meta)
+    with tifffile.TiffFile(tmp_path / "out.ome.tif") as tif:
+        assert tif.is_ome and not tif.is_imagej  # what Bio-Formats, OMERO and QuPath read
+        assert 'PhysicalSizeZ="0.3"' in tif.ome_metadata
+    back, got = io.read(tmp_path / "out.ome.tif", with_metadata=True)
+    np.testing.assert_array_equal(back, data)
+    assert back.dtype == dtype and got.axes == "ZCYX"
+    assert got.spacing == pytest.approx((0.3, 0.2, 0.1)) and io.MICROMETRES[got.unit] == 1.0
+    # a volume without named axes: Z, Y, X with its voxel size
+    io.write(tmp_path / "v.ome.tiff", data[:, 0], metadata=io.Metadata(spacing=(0.5, 0.1, 0.1)))
+    assert io.read(tmp_path / "v.ome.tiff", with_metadata=True)[1].spacing == \
+        pytest.approx((0.5, 0.1, 0.1))
+
+
 def test_wav_keeps_sample_rate(tmp_path):
     io.write(tmp_path / "a.wav", np.zeros(10, np.float32), metadata=io.Metadata(sample_rate=8000))
     assert io.read(tmp_path / "a.wav", with_metadata=True)[1].sample_rate == 8000

@@ -204,11 +204,12 @@ def _open_target(partial: Path, lazy, *, fresh: bool, metadata=None):
     if kind in (".tif", ".tiff"):
         import tifffile
 
-        from .io import Metadata, tiff_options
+        from .io import Metadata, is_ome_path, tiff_options
 
         if fresh:
             partial.unlink(missing_ok=True)
-            options = tiff_options(lazy.shape, lazy.dtype, metadata or Metadata())
+            options = tiff_options(lazy.shape, lazy.dtype, metadata or Metadata(),
+                                   ome=is_ome_path(partial.stem))
             return tifffile.memmap(str(partial), shape=lazy.shape, dtype=lazy.dtype, **options)
         return tifffile.memmap(str(partial), mode="r+")
     raise ValueError(f"out-of-core output must be .zarr or .tif, got {partial.stem}")

@@ -64,11 +64,6 @@ def _warn_if_raw_measurement(kernel, spec: str) -> None:
                       "radial (or plain) to subtract it and centre the peak", stacklevel=2)
 
 
-#: lengths in micrometres, for PSF and image files that give their spacing in different units
-_MICROMETRES = {"nm": 1e-3, "um": 1.0, "µm": 1.0, "\\u00B5m": 1.0, "micron": 1.0,
-                "microns": 1.0, "micrometer": 1.0, "mm": 1e3}
-
-
 def _psf_on_grid_of(kernel, psf_meta, meta, source):
     """The PSF on the image's sampling, and a note saying so.
 
@@ -83,10 +78,10 @@ def _psf_on_grid_of(kernel, psf_meta, meta, source):
     if (psf_meta.unit is None) != (meta.unit is None):
         return kernel, ""  # e.g. a photo's dots per inch against a PSF in micrometres
     units = {psf_meta.unit, meta.unit} - {None}
-    if len(units) > 1 and not units <= set(_MICROMETRES):
+    if len(units) > 1 and not units <= set(dkio.MICROMETRES):
         raise ValueError(f"the PSF's voxel size is in {psf_meta.unit} and {source}'s in "
                          f"{meta.unit}; convert one of them (or strip the PSF's spacing)")
-    factor = _MICROMETRES[psf_meta.unit] / _MICROMETRES[meta.unit] if len(units) > 1 else 1.0
+    factor = dkio.MICROMETRES[psf_meta.unit] / dkio.MICROMETRES[meta.unit] if len(units) > 1 else 1.0
     old = tuple(factor * float(v) for v in psf_meta.spacing[-d:])
     new = tuple(float(v) for v in meta.spacing[-d:])
     if all(abs(a - b) <= 0.01 * b for a, b in zip(old, new)):
@@ -988,8 +983,8 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
                                "stack (or more leading axes)")
     spacing = None  # the file's voxel size in µm, where it states one
     if meta.spacing is not None and len(meta.spacing) >= 3 and (
-            meta.unit is None or meta.unit in _MICROMETRES):
-        spacing = tuple(float(v) * _MICROMETRES.get(meta.unit, 1.0) for v in meta.spacing)
+            meta.unit is None or meta.unit in dkio.MICROMETRES):
+        spacing = tuple(float(v) * dkio.MICROMETRES.get(meta.unit, 1.0) for v in meta.spacing)
     if skew_psf and z_step is None:
         raise click.UsageError("--skew-psf needs --z-step: the PSF's own Z spacing is that "
                                "of the deskewed frame, not the stage step")

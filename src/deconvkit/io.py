@@ -1,4 +1,5 @@
-"""Files in and out: TIFF (with voxel size), PNG/JPEG (8/16-bit), .npy, CSV and WAV signals.
+"""Files in and out: TIFF and OME-TIFF (with voxel size), PNG/JPEG (8/16-bit), .npy,
+CSV and WAV signals, FITS.
 
 Every write is atomic: the data go to a temporary file in the target folder,
 which is flushed and then renamed over the target, so an interrupted run
@@ -18,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Metadata", "check_output_path", "check_shape", "read", "write", "FORMATS"]
+__all__ = ["Metadata", "check_output_path", "check_shape", "read", "write", "FORMATS",
+           "MICROMETRES"]
+
+#: lengths in micrometres, by the unit names files use (ImageJ, OME, FITS headers)
+MICROMETRES = {"nm": 1e-3, "um": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "\\u00B5m": 1.0,
+               "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "mm": 1e3, "cm": 1e4,
+               "m": 1e6}
 
 FORMATS = {
     ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
@@ -120,9 +127,39 @@ def _tiff_metadata(tif) -> Metadata:
     shaped = tif.shaped_metadata[0] if tif.shaped_metadata else {}
     if "spacing" in shaped:
         spacing, unit = tuple(float(s) for s in shaped["spacing"]), shaped.get("unit")
+    elif tif.is_ome:
+        spacing, unit = _ome_spacing(tif.ome_metadata, tif.series[0].axes)
     else:
         spacing, unit = _tiff_resolution(tif, len(tif.series[0].shape))
     return Metadata(spacing=spacing, unit=unit, axes=_known_axes(tif))
+
+
+def _ome_spacing(xml: str, axes: str):
+    """``(z, y, x)`` or ``(y, x)`` from an OME-XML's first ``Pixels``, in X's unit."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return None, None
+    pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None or "PhysicalSizeX" not in pixels.attrib:
+        return None, None
+
+    def size(axis):  # OME's default unit is the micrometre
+        value = pixels.attrib.get(f"PhysicalSize{axis}")
+        return None if value is None else (float(value),
+                                           pixels.attrib.get(f"PhysicalSize{axis}Unit", "\u00b5m"))
+
+    (x, unit), y = size("X"), size("Y")
+    lengths = [y or (x, unit), (x, unit)]
+    if "Z" in axes and size("Z") is not None:
+        lengths.insert(0, size("Z"))
+    if any(u != unit for _, u in lengths) and not {u for _, u in lengths} <= set(MICROMETRES):
+        return None, None  # units that cannot be brought to one
+    spacing = tuple(v * MICROMETRES.get(u, 1.0) / MICROMETRES.get(unit, 1.0)
+                    for v, u in lengths)
+    return spacing, unit
 
 
 def tiff_metadata(path) -> Metadata:
@@ -342,26 +379,37 @@ def _rounded_into(data, dtype, path):
 def _write_tiff(path, data, metadata):
     import tifffile
 
-    tifffile.imwrite(path, data, **tiff_options(data.shape, data.dtype, metadata))
+    tifffile.imwrite(path, data, **tiff_options(data.shape, data.dtype, metadata,
+                                                ome=is_ome_path(path)))
+
+
+def is_ome_path(path) -> bool:
+    """An ``.ome.tif``/``.ome.tiff`` name: written as OME-TIFF."""
+    return Path(path).name.lower().endswith((".ome.tif", ".ome.tiff"))
 
 
 #: ImageJ's hyperstack axes, in the order it stores them, and its sample types
 _IMAGEJ_AXES, _IMAGEJ_DTYPES = "TZCYX", ("uint8", "uint16", "float32")
 
 
-def tiff_options(shape, dtype, metadata) -> dict:
+def tiff_options(shape, dtype, metadata, *, ome: bool = False) -> dict:
     """``tifffile.imwrite`` keywords that keep ``metadata`` for ``shape`` and ``dtype``.
 
-    An ImageJ hyperstack where ImageJ can hold the data (8/16-bit or float32,
-    axes among TZCYX in that order, under 4 GB), so Fiji sees the voxel size
-    and the axes; otherwise tifffile's shaped TIFF, whose JSON description keeps
-    every axis' spacing (deconvkit and tifffile read it).  The resolution
-    tags carry the lateral spacing in the file's own unit, never in inches.
+    ``ome``: an OME-TIFF (the voxel size and axes in its OME-XML, as
+    Bio-Formats, OMERO and QuPath read them).  Otherwise an ImageJ hyperstack
+    where ImageJ can hold the data (8/16-bit or float32, axes among TZCYX in
+    that order, under 4 GB), so Fiji sees the voxel size and the axes; else
+    tifffile's shaped TIFF, whose JSON description keeps every axis' spacing
+    (deconvkit and tifffile read it).  The resolution tags carry the lateral
+    spacing in the file's own unit, never in inches.
     """
     spacing, unit = metadata.spacing, metadata.unit
     axes = metadata.axes if metadata.axes and len(metadata.axes) == len(shape) else None
     if axes is None and (len(shape) == 2 or len(shape) == 3 and spacing and len(spacing) == 3):
         axes = "ZYX"[-len(shape):]  # a 2-D image, or a volume with a voxel size
+    if ome:
+        return dict(photometric="minisblack", ome=True,
+                    metadata=_ome_metadata(axes, spacing, unit))
     options = dict(photometric="minisblack")  # sample axes only, never RGB planes
     if spacing is not None and len(spacing) >= 2:
         y, x = spacing[-2:]
@@ -384,6 +432,23 @@ def tiff_options(shape, dtype, metadata) -> dict:
     if axes is not None:
         shaped["axes"] = axes
     return dict(options, metadata=shaped)
+
+
+def _ome_metadata(axes, spacing, unit) -> dict:
+    """tifffile's OME keywords: the axes where OME has them, the physical sizes."""
+    metadata = {}
+    if axes is not None and set(axes) <= set("TZCYXS"):
+        metadata["axes"] = axes
+    if spacing is not None and len(spacing) >= 2:
+        names = ("Z", "Y", "X")[-min(len(spacing), 3):]
+        if "Z" in names and (axes is None or "Z" not in axes):
+            names = names[1:]  # a Z spacing without a Z axis has nowhere to go
+        for name, value in zip(names, spacing[-len(names):]):
+            metadata[f"PhysicalSize{name}"] = float(value)
+            if unit is not None:
+                metadata[f"PhysicalSize{name}Unit"] = "\u00b5m" if unit in (
+                    "um", "micron", "microns", "micrometer", "\\u00B5m", "\u03bcm") else unit
+    return metadata
 
 
 def _in_order(axes: str, order: str) -> bool:
@@ -450,7 +515,9 @@ def _umask() -> int:
 
 def _atomic(path: Path, writer: Callable[[Path], None]) -> None:
     """Run ``writer`` on a temporary sibling of ``path``, then rename it into place."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    # the full suffix, so that writers that read it (.ome.tif) see the target's
+    suffix = ".ome" + path.suffix if is_ome_path(path) else path.suffix
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
