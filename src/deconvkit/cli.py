@@ -81,7 +81,8 @@ def _psf_on_grid_of(kernel, psf_meta, meta, source):
     if len(units) > 1 and not units <= set(dkio.MICROMETRES):
         raise ValueError(f"the PSF's voxel size is in {psf_meta.unit} and {source}'s in "
                          f"{meta.unit}; convert one of them (or strip the PSF's spacing)")
-    factor = dkio.MICROMETRES[psf_meta.unit] / dkio.MICROMETRES[meta.unit] if len(units) > 1 else 1.0
+    factor = (dkio.MICROMETRES[psf_meta.unit] / dkio.MICROMETRES[meta.unit]
+              if len(units) > 1 else 1.0)
     old = tuple(factor * float(v) for v in psf_meta.spacing[-d:])
     new = tuple(float(v) for v in meta.spacing[-d:])
     if all(abs(a - b) <= 0.01 * b for a, b in zip(old, new)):
