@@ -75,13 +75,14 @@ def test_memory_limit_chooses_chunks_and_tiff_is_memory_mapped(tmp_path, volume)
     assert got == meta  # the voxel size and axes survive the chunked write
 
 
-def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["out.zarr", "out.ome.zarr"])
+def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch, name):
     import deconvkit._outofcore as ooc
 
     kernel = psf.gaussian((0.5, 0.7, 0.7))  # 5x7x7: an overlap of 35 px laterally
     data = simulate(np.random.default_rng(0).random((20, 80, 80)), kernel, seed=0)
     source = _write_zarr(tmp_path / "in.zarr", data.astype(np.float32), (20, 40, 40))
-    target = tmp_path / "out.zarr"
+    target = tmp_path / name
     args = ["deconvolve", str(source), "-o", str(target), "--chunks", "20x40x40", "--jobs", "1",
             "--psf", "gaussian:sigma=0.5x0.7x0.7", "--method", "richardson_lucy",
             "--iterations", "5", "--noise-sigma", "0.01", "-q"]
@@ -96,19 +97,73 @@ def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ooc, "_save_journal", crash_after_two)
     assert main(args) == 130
-    assert not target.exists() and (tmp_path / "out.zarr.partial").exists()
-    assert len(json.loads((tmp_path / "out.zarr.journal.json").read_text())["done"]) == 2
+    assert not target.exists() and (tmp_path / f"{name}.partial").exists()
+    assert len(json.loads((tmp_path / f"{name}.journal.json").read_text())["done"]) == 2
     saved.clear()
     monkeypatch.setattr(ooc, "_save_journal",
                         lambda j, s, d: (saved.append(len(d)), real_save(j, s, d)))
     assert main(args) == 0
     assert saved == [3, 4]  # 4 chunks, 2 were done: only two computed now
-    assert target.exists() and not (tmp_path / "out.zarr.journal.json").exists()
+    assert target.exists() and not (tmp_path / f"{name}.journal.json").exists()
     whole = deconvolve(data.astype(np.float32), kernel, method="richardson_lucy",
                        iterations=5, noise_sigma=0.01)
-    result = zarr.open_array(str(target), mode="r")[...]
+    result = zarr.open_array(str(target / "0" if "ome" in name else target), mode="r")[...]
     inner = (slice(None), slice(6, -6), slice(6, -6))
     assert np.linalg.norm(result[inner] - whole[inner]) / np.linalg.norm(whole[inner]) < 1e-3
+
+
+def _write_ome_zarr(path, data, scale, unit="micrometer", version="0.4"):
+    """An OME-Zarr image as ome-zarr-py writes one (NGFF 0.4: zarr v2, attributes
+    at the top; 0.5: zarr v3, under "ome"), with a half-resolution level too."""
+    axes = [{"name": n, "type": "space", "unit": unit} for n in "zyx"]
+    datasets = [{"path": str(level), "coordinateTransformations": [
+        {"type": "scale", "scale": [v * 2**level for v in scale]}]} for level in (0, 1)]
+    multiscales = [{"version": version, "axes": axes, "datasets": datasets}]
+    group = zarr.open_group(str(path), mode="w", zarr_format=2 if version == "0.4" else 3)
+    group.attrs.update({"multiscales": multiscales} if version == "0.4" else
+                       {"ome": {"version": version, "multiscales": multiscales}})
+    group.create_array("0", shape=data.shape, chunks=(16, 32, 32), dtype=data.dtype)[...] = data
+    group.create_array("1", shape=tuple(n // 2 for n in data.shape), dtype=data.dtype)
+    return path
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_in_ome_zarr_out(tmp_path, volume, capsys, version):
+    from deconvkit._outofcore import zarr_metadata
+
+    source = _write_ome_zarr(tmp_path / "in.ome.zarr", volume, (300.0, 100.0, 100.0),
+                             unit="nanometer", version=version)
+    meta = zarr_metadata(source)
+    assert meta.spacing == (300.0, 100.0, 100.0) and meta.unit == "nanometer"
+    assert meta.axes == "ZYX"
+    # a PSF file at twice the sampling, in micrometres: resampled through the NGFF scale
+    io.write(tmp_path / "psf.tif", psf.gaussian((2.0, 3.0, 3.0)).astype(np.float32),
+             metadata=io.Metadata(spacing=(0.15, 0.05, 0.05), unit="um"))
+    assert main(["deconvolve", str(source), "-o", str(tmp_path / "out.ome.zarr"), "--chunks",
+                 "16x36x36", "--psf", str(tmp_path / "psf.tif"), "--method",
+                 "richardson_lucy", "--iterations", "8", "--noise-sigma", "0.01"]) == 0
+    assert "PSF resampled from spacing" in " ".join(capsys.readouterr().out.split())
+    out = zarr.open_group(str(tmp_path / "out.ome.zarr"), mode="r")
+    image = dict(out.attrs)["multiscales"][0]
+    assert [a["name"] for a in image["axes"]] == ["z", "y", "x"]
+    assert image["axes"][0]["unit"] == "nanometer"
+    assert image["datasets"][0]["coordinateTransformations"][0]["scale"] == [300.0, 100.0,
+                                                                             100.0]
+    result = out["0"][...]
+    expected = deconvolve(volume, psf.gaussian((1.0, 1.5, 1.5)), method="richardson_lucy",
+                          iterations=8, noise_sigma=0.01)
+    inner = (slice(4, -4), slice(8, -8), slice(8, -8))
+    error = np.linalg.norm(result[inner] - expected[inner]) / np.linalg.norm(expected[inner])
+    assert error < 0.02  # the PSF went through resampling
+    assert zarr_metadata(tmp_path / "out.ome.zarr") == meta  # read back as written
+
+
+def test_zarr_group_without_ome_metadata_is_a_clear_error(tmp_path, volume, capsys):
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    group.create_array("raw", shape=(4, 8, 8), dtype="float32")
+    assert main(["deconvolve", str(tmp_path / "g.zarr"), "-o", str(tmp_path / "o.zarr"),
+                 *ARGS]) == 2
+    assert "pass the array inside it" in capsys.readouterr().err
 
 
 def test_many_files_into_a_folder(tmp_path, capsys):

@@ -77,11 +77,7 @@ def open_lazy(path):
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     if path.suffix.lower() == ".zarr":
-        try:
-            array = zarr.open_array(str(path), mode="r")
-        except Exception as exc:  # zarr raises several types for a bad store
-            raise ValueError(f"cannot read {path} as zarr: {exc}") from None
-        return da.from_zarr(array)
+        return da.from_zarr(_zarr_array(path)[0])
     if path.suffix.lower() in (".tif", ".tiff"):
         import tifffile
 
@@ -94,6 +90,83 @@ def open_lazy(path):
             except Exception as exc:
                 raise ValueError(f"cannot read {path} as TIFF: {exc}") from None
     raise ValueError(f"{path}: out-of-core input must be .zarr or .tif")
+
+
+def zarr_metadata(path):
+    """An OME-Zarr's voxel size, unit and axes (:class:`deconvkit.io.Metadata`);
+    nothing for a bare zarr array."""
+    return _zarr_array(path)[1]
+
+
+def _zarr_array(path):
+    """The zarr array at ``path`` and its metadata: a bare array, or the
+    full-resolution level of an OME-Zarr image (NGFF 0.4 or 0.5)."""
+    import zarr
+
+    from .io import Metadata
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # zarr raises several types for a bad store
+        raise ValueError(f"cannot read {path} as zarr: {exc}") from None
+    if isinstance(node, zarr.Array):
+        return node, Metadata()
+    attrs = dict(node.attrs)
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    if not multiscales:
+        raise ValueError(f"{path} is a zarr group without OME-Zarr multiscales metadata; "
+                         f"pass the array inside it (e.g. {path}/0)")
+    image = multiscales[0]
+    level = image["datasets"][0]
+    array = node[level["path"]]
+    axes = [a if isinstance(a, dict) else {"name": a} for a in image.get("axes", [])]
+    scale = np.ones(array.ndim)
+    for transforms in (level.get("coordinateTransformations", []),
+                       image.get("coordinateTransformations", [])):
+        for transform in transforms:
+            if transform.get("type") == "scale":
+                scale = scale * np.asarray(transform["scale"], dtype=float)
+    if len(axes) != array.ndim:
+        return array, Metadata()
+    letters = "".join(a["name"].upper() if a["name"].lower() in "tczyx" else "Q" for a in axes)
+    space = [i for i, a in enumerate(axes) if a.get("type") == "space"
+             or a["name"].lower() in "zyx"]
+    units = {axes[i].get("unit") for i in space}
+    spacing = tuple(float(scale[i]) for i in space) if len(units) == 1 else None
+    return array, Metadata(spacing=spacing, unit=units.pop() if spacing else None,
+                           axes=letters if "Q" not in letters else None)
+
+
+#: NGFF's unit names (UDUNITS) for the short ones files use elsewhere
+_NGFF_UNITS = {"nm": "nanometer", "um": "micrometer", "\u00b5m": "micrometer",
+               "\u03bcm": "micrometer", "\\u00B5m": "micrometer", "micron": "micrometer",
+               "microns": "micrometer", "mm": "millimeter"}
+
+
+def _ome_zarr_attrs(shape, metadata) -> dict:
+    """NGFF 0.4 multiscales metadata for one full-resolution level ``"0"``."""
+    axes_letters = metadata.axes if metadata.axes and len(metadata.axes) == len(shape) \
+        else "TCZYX"[-len(shape):] if len(shape) <= 5 else None
+    spacing = list(metadata.spacing or ())
+    unit = _NGFF_UNITS.get(metadata.unit, metadata.unit)
+    axes, scale = [], []
+    for letter in axes_letters or ():
+        entry = {"name": letter.lower()}
+        if letter in "ZYX":
+            entry["type"] = "space"
+            if unit is not None:
+                entry["unit"] = unit
+        elif letter in "TC":
+            entry["type"] = {"T": "time", "C": "channel"}[letter]
+        axes.append(entry)
+        scale.append(1.0)
+    space = [i for i, letter in enumerate(axes_letters or "") if letter in "ZYX"]
+    if len(spacing) == len(space):
+        for i, value in zip(space, spacing):
+            scale[i] = float(value)
+    return {"multiscales": [{"version": "0.4", "name": "deconvkit", "axes": axes,
+                             "datasets": [{"path": "0", "coordinateTransformations": [
+                                 {"type": "scale", "scale": scale}]}]}]}
 
 
 def choose_chunks(shape, psf_shape, method: str, memory_limit: int, workers: int = 1,
@@ -197,10 +270,21 @@ def _open_target(partial: Path, lazy, *, fresh: bool, metadata=None):
     if kind == ".zarr":
         import zarr
 
+        from .io import Metadata
+
+        chunks = tuple(c[0] for c in lazy.chunks)
         if fresh and partial.exists():
             shutil.rmtree(partial)
-        return zarr.open_array(str(partial), mode="w" if fresh else "r+", shape=lazy.shape,
-                               chunks=tuple(c[0] for c in lazy.chunks), dtype=lazy.dtype)
+        if not partial.stem.lower().endswith(".ome.zarr"):
+            return zarr.open_array(str(partial), mode="w" if fresh else "r+", shape=lazy.shape,
+                                   chunks=chunks, dtype=lazy.dtype)
+        if not fresh:
+            return zarr.open_array(str(partial / "0"), mode="r+")
+        # an OME-Zarr image (NGFF 0.4, the version the most readers take): napari,
+        # Fiji's BigDataViewer and OMERO see the voxel size and axes
+        group = zarr.open_group(str(partial), mode="w", zarr_format=2)
+        group.attrs.update(_ome_zarr_attrs(lazy.shape, metadata or Metadata()))
+        return group.create_array("0", shape=lazy.shape, chunks=chunks, dtype=lazy.dtype)
     if kind in (".tif", ".tiff"):
         import tifffile
 

@@ -18,7 +18,14 @@ import click
 
 from . import io as dkio
 from . import psf as psf_module
-from ._outofcore import choose_chunks, is_lazy_path, open_lazy, parse_size, run_chunked
+from ._outofcore import (
+    choose_chunks,
+    is_lazy_path,
+    open_lazy,
+    parse_size,
+    run_chunked,
+    zarr_metadata,
+)
 from .tiling import is_dask, working_dtype
 
 BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
@@ -619,15 +626,15 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     suffix = source.suffix.lower()
     if suffix in (".zarr", ".tif", ".tiff"):
         image = open_lazy(source)
-        meta = dkio.tiff_metadata(source) if suffix != ".zarr" else dkio.Metadata()
+        meta = dkio.tiff_metadata(source) if suffix != ".zarr" else zarr_metadata(source)
     else:
         array, meta = dkio.read(source, with_metadata=True)
         image = _as_dask(array)
     kernels, note = _psfs_for(job["psfs"], meta, source)
     kernel = kernels[0]
     if job["channel_axis"] is not None or len(kernels) > 1 or (
-            image.ndim == kernel.ndim + 1 and source.suffix.lower() in (".tif", ".tiff")
-            and any(letter in (dkio.tiff_axes(source) or "") for letter in "CS")):
+            image.ndim == kernel.ndim + 1 and any(letter in (meta.axes or "")
+                                                  for letter in "CS")):
         raise ValueError(f"{source}: out-of-core restoration takes one channel at a time; "
                          "write each channel to its own file, or drop --memory-limit and "
                          "restore in memory")

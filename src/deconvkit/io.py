@@ -24,8 +24,9 @@ __all__ = ["Metadata", "check_output_path", "check_shape", "read", "write", "FOR
 
 #: lengths in micrometres, by the unit names files use (ImageJ, OME, FITS headers)
 MICROMETRES = {"nm": 1e-3, "um": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "\\u00B5m": 1.0,
-               "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "mm": 1e3, "cm": 1e4,
-               "m": 1e6}
+               "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0,
+               "nanometer": 1e-3, "nanometre": 1e-3, "mm": 1e3, "millimeter": 1e3,
+               "millimetre": 1e3, "cm": 1e4, "m": 1e6}
 
 FORMATS = {
     ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
