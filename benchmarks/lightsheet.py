@@ -38,18 +38,11 @@ from deconvkit.lightsheet import deskew, deskewed_spacing, shift_per_plane, skew
 ANGLE = 31.5
 
 
-def light_sheet_psf(z_spacing, pixel_size, shape=(25, 31, 31)):
-    detection = dk.psf.widefield(shape, wavelength=0.51, na=1.1, n_immersion=1.33,
-                                 pixel_size=pixel_size, z_step=z_spacing)
-    z = (np.arange(shape[0]) - shape[0] // 2) * z_spacing
-    sheet = np.exp(-0.5 * (z / (1.0 / 2.3548)) ** 2)  # 1 µm FWHM
-    psf = detection * sheet[:, None, None]
-    return psf / psf.sum()
-
-
 def stage_scan(z_step, pixel_size, *, planes=48, rows=64, camera=128, photons=1000, seed=0):
     shift = shift_per_plane(ANGLE, z_step, pixel_size)
-    psf = light_sheet_psf(deskewed_spacing(ANGLE, z_step, pixel_size), pixel_size)
+    psf = dk.psf.light_sheet((25, 31, 31), wavelength=0.51, sheet=1.0, na=1.1,
+                             pixel_size=pixel_size,
+                             z_step=deskewed_spacing(ANGLE, z_step, pixel_size))
     width = camera + math.ceil(shift * (planes - 1)) + 16
     truth = dk.cell_phantom((planes, rows, width), seed=seed + 1)
     blurred = dk.blur(truth, psf, boundary="reflect")

@@ -78,6 +78,78 @@ def test_widefield_axial_zero_matches_theory():
     assert axial[20 + 5] > 0.2 * axial[20]
 
 
+def _fwhm(profile, step):
+    """Full width at half maximum of a peaked profile, by linear interpolation."""
+    p = profile / profile.max()
+    peak = int(np.argmax(p))
+
+    def crossing(side):
+        j = peak
+        while 0 < j < len(p) - 1 and p[j] >= 0.5:
+            j += side
+        a, b = p[j - side], p[j]
+        return j - side + side * (a - 0.5) / (a - b)
+
+    return (crossing(1) - crossing(-1)) * step
+
+
+FINE = dict(pixel_size=0.02, z_step=0.05)
+
+
+def test_confocal_narrows_and_sections():
+    shape = (41, 61, 61)
+    wide = psf.widefield(shape, wavelength=0.52, **FINE)
+    point = psf.confocal(shape, pinhole=0, **FINE)
+    usual = psf.confocal(shape, pinhole=1.0, **FINE)
+    # an ideal pinhole: the product of the two widefield PSFs
+    np.testing.assert_allclose(point, psf.normalize(
+        psf.widefield(shape, wavelength=0.488, **FINE) * wide), atol=1e-12)
+    width = {name: _fwhm(h[20, 30], 0.02) for name, h in
+             (("wide", wide), ("point", point), ("usual", usual))}
+    assert width["wide"] == pytest.approx(0.51 * 0.52 / 1.4, rel=0.03)  # 0.19 µm
+    # the sqrt(2) of a vanishing pinhole (excitation a little bluer: a little more)
+    assert 1.35 < width["wide"] / width["point"] < 1.5
+    assert width["point"] < width["usual"] < width["wide"]  # 1 AU: close to widefield
+    # optical sectioning: the plane 0.5 µm off focus holds a fraction of the focal
+    # plane's light (measured 0.29), where each widefield plane holds the same (a 4 µm
+    # wide window holds the defocused disk)
+    coarse = dict(pixel_size=0.05, z_step=0.025)
+    for model, most, least in ((psf.widefield, 1.01, 0.95), (psf.confocal, 0.4, 0.1)):
+        planes = model((41, 81, 81), **coarse).sum(axis=(1, 2))
+        assert least * planes[20] < planes[40] < most * planes[20], model.__name__
+    with pytest.raises(ValueError, match="pinhole must be a diameter >= 0"):
+        psf.confocal(shape, pinhole=-1)
+
+
+def test_two_photon_and_light_sheet():
+    shape = (41, 41, 41)
+    excited = psf.widefield(shape, wavelength=0.9, na=1.0, n_immersion=1.33, **FINE)
+    np.testing.assert_allclose(psf.two_photon(shape, **FINE), psf.normalize(excited**2),
+                               atol=1e-12)
+    # non-paraxial (matched water): Zipfel et al. 2003's fit gives 0.34 µm lateral
+    deep = psf.two_photon((81, 41, 41), model="gibson_lanni", n_sample=1.33, coverslip=0,
+                          **FINE)
+    assert _fwhm(deep[40, 20], 0.02) == pytest.approx(0.34, rel=0.05)
+    assert _fwhm(deep[:, 20, 20], 0.05) == pytest.approx(1.245, rel=0.05)
+    detection = psf.widefield(shape, na=1.1, n_immersion=1.33, **FINE)
+    sheet = psf.light_sheet(shape, sheet=0.5, **FINE)
+    z = (np.arange(41) - 20) * 0.05
+    np.testing.assert_allclose(sheet, psf.normalize(
+        detection * np.exp(-4 * np.log(2) * (z / 0.5) ** 2)[:, None, None]), atol=1e-12)
+    assert _fwhm(sheet[:, 20, 20], 0.05) < _fwhm(detection[:, 20, 20], 0.05)
+    with pytest.raises(ValueError, match=r"sheet must be positive \(its FWHM in µm\)"):
+        psf.light_sheet(shape, sheet=0)
+
+
+def test_microscope_specs_say_their_voxel_size():
+    for name in ("confocal", "two_photon", "light_sheet"):
+        spec = f"{name}:shape=9x17x17,pixel_size=0.05,z_step=0.1"
+        assert psf.from_spec(spec).shape == (9, 17, 17)
+        assert psf.spec_spacing(spec) == (0.1, 0.05, 0.05)
+    np.testing.assert_array_equal(psf.from_spec("confocal:shape=9x17x17,pinhole=0.5"),
+                                  psf.confocal((9, 17, 17), pinhole=0.5))
+
+
 def test_utilities():
     g = psf.gaussian(1.0)
     padded = psf.crop_or_pad(g, (15, 15))
