@@ -223,3 +223,70 @@ def test_cli_skew_psf_resamples_onto_the_deskewed_grid(tmp_path):
                         z_step=0.4, pixel_size=0.1)
     np.testing.assert_allclose(out, expected, atol=1e-6)
     np.testing.assert_allclose(meta.spacing, (0.4, 0.1, 0.1), rtol=1e-5)  # the raw frame's
+
+
+def test_deconvolve_stage_scan_is_the_raw_frame_route():
+    from deconvkit.lightsheet import deconvolve_stage_scan, raw_frame_psf
+
+    truth, raw, psf, step, pixel, covered = _stage_scan(2, photons=1000)
+    options = dict(z_step=step, pixel_size=pixel)
+    restored, info = deconvolve_stage_scan(raw, psf, ANGLE, method="richardson_lucy",
+                                           return_info=True, **options)
+    by_hand = deskew(dk.richardson_lucy(raw, skew_psf(psf, ANGLE, **options)), ANGLE,
+                     **options)
+    np.testing.assert_allclose(restored, by_hand, atol=1e-6)
+    assert info.method == "richardson_lucy" and restored.shape == covered.shape
+    # a PSF leaning wider than the stack is cropped to it, and says what it lost
+    wide = dk.psf.light_sheet((21, 13, 13), sheet=3.0, pixel_size=pixel,
+                              z_step=deskewed_spacing(ANGLE, step, pixel))
+    with pytest.warns(UserWarning, match="cropping it lost"):
+        kernel = raw_frame_psf(wide, ANGLE, width=31, **options)
+    assert kernel.shape == (21, 13, 31) and kernel.sum() == pytest.approx(1.0)
+    assert raw_frame_psf(psf, ANGLE, width=200, **options).shape[-1] == 13 + 2 * 10
+
+
+def test_cli_deconvolve_deskew(tmp_path, capsys):
+    import tifffile
+
+    from deconvkit import io
+    from deconvkit.cli import main
+    from deconvkit.lightsheet import deconvolve_stage_scan
+
+    truth, raw, psf, step, pixel, covered = _stage_scan(2, photons=1000)
+    tifffile.imwrite(tmp_path / "raw.tif", raw.astype(np.float32), imagej=True,
+                     resolution=(1 / pixel, 1 / pixel),
+                     metadata={"axes": "ZYX", "spacing": step, "unit": "um"})
+    frame = deskewed_spacing(ANGLE, step, pixel)
+    np.save(tmp_path / "psf.npy", psf)  # in the objective's frame, no voxel size
+    assert main(["deconvolve", str(tmp_path / "raw.tif"), "--psf", str(tmp_path / "psf.npy"),
+                 "--deskew", str(ANGLE), "--method", "richardson_lucy",
+                 "-o", str(tmp_path / "out.tif")]) == 0
+    assert "restored in the raw frame, deskewed" in " ".join(capsys.readouterr().out.split())
+    out, meta = io.read(tmp_path / "out.tif", with_metadata=True)
+    expected = deconvolve_stage_scan(raw.astype(np.float32), psf, ANGLE, z_step=step,
+                                     pixel_size=pixel, method="richardson_lucy")
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    np.testing.assert_allclose(meta.spacing, (frame, pixel, pixel), rtol=1e-5)
+    # a light-sheet spec sampled at 0.05 µm: resampled onto the deskewed grid first
+    spec = f"light_sheet:shape=21x25x25,sheet=1,pixel_size=0.05,z_step={frame / 2}"
+    assert main(["deconvolve", str(tmp_path / "raw.tif"), "--psf", spec, "--deskew",
+                 str(ANGLE), "--method", "richardson_lucy", "-o", str(tmp_path / "s.tif")]) == 0
+    assert "PSF resampled from spacing" in " ".join(capsys.readouterr().out.split())
+    # channels (ZCYX): each deskewed alike
+    two = np.stack([raw, raw], axis=1).astype(np.float32)
+    tifffile.imwrite(tmp_path / "zcyx.tif", two, imagej=True, resolution=(1 / pixel, 1 / pixel),
+                     metadata={"axes": "ZCYX", "spacing": step, "unit": "um"})
+    assert main(["deconvolve", str(tmp_path / "zcyx.tif"), "--psf", str(tmp_path / "psf.npy"),
+                 "--deskew", str(ANGLE), "--method", "richardson_lucy", "-q",
+                 "-o", str(tmp_path / "c.tif")]) == 0
+    both = io.read(tmp_path / "c.tif")
+    assert both.shape == (raw.shape[0], 2, raw.shape[1], expected.shape[-1])
+    np.testing.assert_allclose(both[:, 1], expected, atol=1e-4)
+    for bad in (["--z-step", "0.3"], ["--deskew", "31.5", "--multiview"],
+                ["--deskew", "31.5", "--memory-limit", "1GB"]):
+        assert main(["deconvolve", str(tmp_path / "raw.tif"), "--psf",
+                     str(tmp_path / "psf.npy"), "-o", str(tmp_path / "x.tif"), *bad]) == 2
+    np.save(tmp_path / "raw.npy", raw)  # no voxel size
+    assert main(["deconvolve", str(tmp_path / "raw.npy"), "--psf", str(tmp_path / "psf.npy"),
+                 "--deskew", "31.5", "-o", str(tmp_path / "x.npy")]) == 2
+    assert "pass --z-step and --pixel-size" in capsys.readouterr().err

@@ -247,17 +247,32 @@ def _parse_options(items):
               help="The INPUTs are registered views of one object (a light-sheet "
                    "microscope's angles), each with its --psf (or one for all): restore them "
                    "together into -o (deconvkit.richardson_lucy_multiview).")
+@click.option("--deskew", "deskew_angle", type=float, default=None, metavar="ANGLE",
+              help="INPUT is a stage-scanned light-sheet stack (Z, Y, X), its sheet tilted "
+                   "by ANGLE degrees to the scan, and --psf is in the objective's frame: "
+                   "restore in the raw frame with the PSF skewed into it, then deskew "
+                   "(deconvkit.lightsheet.deconvolve_stage_scan).")
+@click.option("--z-step", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="--deskew: the stage step, µm [default: INPUT's Z spacing].")
+@click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="--deskew: the camera pixel in the sample, µm [default: INPUT's X "
+                   "spacing].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method, boundary,
                iterations, weight, noise_sigma, time_limit, extra, channel_axis, memory_limit,
-               chunks, jobs, bit_depth, bad_pixels, saturated, background, multiview, overwrite,
-               quiet):
+               chunks, jobs, bit_depth, bad_pixels, saturated, background, multiview,
+               deskew_angle, z_step, pixel_size, overwrite, quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
     zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
     resumed: run the same command again after an interruption.
     """
+    if deskew_angle is None and (z_step is not None or pixel_size is not None):
+        raise click.UsageError("--z-step and --pixel-size go with --deskew ANGLE")
+    if deskew_angle is not None and (multiview or psf_grid):
+        raise click.UsageError("--deskew takes one PSF for the stack: drop --multiview and "
+                               "--psf-grid")
     if multiview:
         _restore_views(inputs, psf_spec, output, method, boundary, iterations, noise_sigma,
                        time_limit, extra, background, overwrite, quiet)
@@ -282,10 +297,16 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
                bit_depth=int(bit_depth) if bit_depth else None,
                saturated=_number_or_auto(saturated, "--saturated"),
                bad_pixels=dkio.read(bad_pixels) if bad_pixels else None,
-               background=_background_spec(background))
+               background=_background_spec(background),
+               deskew=None if deskew_angle is None else dict(angle=deskew_angle,
+                                                             z_step=z_step,
+                                                             pixel_size=pixel_size))
     if len(pairs) == 1:
         source, target = pairs[0]
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
+            if deskew_angle is not None:
+                raise click.UsageError("--deskew works in memory: drop --memory-limit and "
+                                       "--chunks, and give a TIFF rather than zarr")
             _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         else:
             info, seconds, shape, note = _restore_file(source, target, job, quiet)
@@ -383,7 +404,11 @@ def _restore_file(source, target, job, quiet):
 
     image, meta = dkio.read(source, with_metadata=True)
     dkio.check_shape(target, image.shape)  # before the work, not after it
-    kernels, note = _psfs_for(job["psfs"], meta, source)
+    scan = _stage_scan(job["deskew"], meta, source, image) if job["deskew"] else None
+    kernels, note = _psfs_for(job["psfs"], scan["frame"] if scan else meta, source)
+    if scan:  # the PSF is the objective frame's: skewed into the raw frame
+        kernels = [scan["skew"](k) for k in kernels]
+        note = "; ".join(filter(None, (note, scan["note"])))
     kernel = kernels[0]
     if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
         raise ValueError(f"the PSF spec {job['psf_spec']!r} makes a {kernel.ndim}-D PSF but "
@@ -429,10 +454,47 @@ def _restore_file(source, target, job, quiet):
             options["callback"] = tick
         restored, info = run(image, kernel, method=method, boundary=job["boundary"],
                              channel_axis=channel_axis, return_info=True, **options)
+    if scan:
+        restored, meta = scan["deskew"](restored, channel_axis), scan["frame"]
     seconds = time.perf_counter() - start
     dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
                bit_depth=bit_depth)
     return info, seconds, tuple(image.shape), note
+
+
+def _stage_scan(options, meta, source, image):
+    """``--deskew``: the PSF's target sampling (the deskewed frame), how to skew
+    it into the raw frame, how to deskew the result, and the metadata after."""
+    import numpy as np
+
+    from .lightsheet import deskew, deskewed_spacing, raw_frame_psf
+
+    if image.ndim < 3:
+        raise ValueError(f"--deskew takes a (Z, Y, X) stack; {source} has shape {image.shape}")
+    spacing = None  # the file's voxel size in µm
+    if meta.spacing is not None and len(meta.spacing) >= 3 and (
+            meta.unit is None or meta.unit in dkio.MICROMETRES):
+        spacing = [float(v) * dkio.MICROMETRES.get(meta.unit, 1.0) for v in meta.spacing[-3:]]
+    z_step = options["z_step"] or (spacing[0] if spacing else None)
+    pixel_size = options["pixel_size"] or (spacing[-1] if spacing else None)
+    if z_step is None or pixel_size is None:
+        raise ValueError(f"{source} states no voxel size: pass --z-step and --pixel-size (µm)")
+    angle = options["angle"]
+    geometry = dict(z_step=z_step, pixel_size=pixel_size)
+    frame = (deskewed_spacing(angle, **geometry), pixel_size, pixel_size)
+
+    def deskewed(restored, channel_axis):
+        if channel_axis is None:
+            return deskew(restored, angle, **geometry)
+        moved = np.moveaxis(np.asarray(restored), channel_axis, 0)  # (C, Z, Y, X)
+        return np.moveaxis(deskew(moved, angle, **geometry), 0, channel_axis)
+
+    return dict(
+        frame=dataclasses.replace(meta, spacing=frame, unit="um"),
+        skew=lambda kernel: raw_frame_psf(kernel, angle, width=image.shape[-1], **geometry),
+        deskew=deskewed,
+        note=f"restored in the raw frame, deskewed ({angle}°, z step {z_step:.4g} µm, "
+             f"pixel {pixel_size:.4g} µm)")
 
 
 def _psfs_for(psfs, meta, source):

@@ -24,7 +24,8 @@ import numpy as np
 
 from ._validate import check_array
 
-__all__ = ["deskew", "deskewed_spacing", "skew_psf", "shift_per_plane"]
+__all__ = ["deconvolve_stage_scan", "deskew", "deskewed_spacing", "raw_frame_psf",
+           "skew_psf", "shift_per_plane"]
 
 
 def shift_per_plane(angle: float, z_step: float, pixel_size: float) -> float:
@@ -133,6 +134,67 @@ def skew_psf(psf, angle: float = 31.5, *, z_step: float, pixel_size: float) -> n
     margin = math.ceil(abs(shift) * (psf.shape[0] // 2) - 1e-9)
     offsets = margin - shift * (np.arange(psf.shape[0]) - psf.shape[0] // 2)
     return _shift_planes(psf, offsets, psf.shape[-1] + 2 * margin, 0.0).astype(np.float64)
+
+
+def raw_frame_psf(psf, angle: float, *, z_step: float, pixel_size: float,
+                  width: int | None = None) -> np.ndarray:
+    """:func:`skew_psf`, cropped about its centre to at most ``width`` X
+    samples (the raw stack's, which a PSF may not exceed), renormalised; a
+    warning says when the crop took more than 1 % of the PSF's light."""
+    skewed = skew_psf(psf, angle, z_step=z_step, pixel_size=pixel_size)
+    if width is None or skewed.shape[-1] <= width:
+        return skewed
+    from .psf import crop_or_pad
+
+    side = width if width % 2 else width - 1
+    start = (skewed.shape[-1] - side) // 2
+    kept = float(skewed[..., start:start + side].sum()) / float(skewed.sum())
+    if kept < 0.99:
+        import warnings
+
+        warnings.warn(f"the skewed PSF is {skewed.shape[-1]} samples wide in X, the stack "
+                      f"{width}: cropping it lost {100 * (1 - kept):.1f} % of its light "
+                      "(its outer planes); a thinner PSF stack in Z keeps more", stacklevel=2)
+    return crop_or_pad(skewed, skewed.shape[:-1] + (side,))
+
+
+def deconvolve_stage_scan(raw, psf, angle: float = 31.5, *, z_step: float,
+                          pixel_size: float, method: str = "auto", fill: float = 0.0,
+                          return_info: bool = False, **options):
+    """Restore a stage-scanned light-sheet stack and deskew it, in one call.
+
+    The raw stack is deconvolved in its own frame with ``psf`` skewed into
+    it (:func:`raw_frame_psf`): no interpolation comes before the
+    deconvolution, so counts stay Poisson, and the raw stack is the smaller
+    volume.  The result is then deskewed (:func:`deskew`, ``fill`` where no
+    plane reaches).  ``benchmarks/lightsheet.py`` compares this with
+    deconvolving after deskewing.
+
+    Parameters
+    ----------
+    raw : (..., Z, Y, X) array
+        The stack as acquired.
+    psf : (Z, Y, X) array
+        The PSF in the objective's frame (a bead scanned through the focus,
+        or :func:`deconvkit.psf.light_sheet`), its planes
+        ``deskewed_spacing(angle, z_step, pixel_size)`` apart.
+    angle, z_step, pixel_size
+        As in :func:`deskew`.
+    method, return_info, **options
+        As in :func:`deconvkit.deconvolve`.
+
+    Returns
+    -------
+    The deskewed restoration (and the Info with ``return_info``).
+    """
+    from ._deconvolve import deconvolve
+
+    raw = check_array(raw, "raw", min_ndim=3, missing=True)
+    kernel = raw_frame_psf(psf, angle, z_step=z_step, pixel_size=pixel_size,
+                           width=raw.shape[-1])
+    restored, info = deconvolve(raw, kernel, method=method, return_info=True, **options)
+    out = deskew(restored, angle, z_step=z_step, pixel_size=pixel_size, fill=fill)
+    return (out, info) if return_info else out
 
 
 def _shift_planes(volume: np.ndarray, offsets: np.ndarray, width: int, fill,
