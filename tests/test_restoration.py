@@ -1054,6 +1054,43 @@ def test_ictm_takes_tikhonovs_weight_and_keeps_the_sign():
         landweber(observed, kernel, weight=0.1, penalty="tv")
 
 
+def test_bounded_landweber_reaches_the_bvls_solution():
+    from scipy.optimize import lsq_linear
+
+    kernel = psf.gaussian(1.5, ndim=1)
+    truth = np.zeros(40)
+    truth[5:15], truth[22:26] = 1.0, 0.6  # a bar at the bound, one below it
+    matrix = np.stack([blur(row, kernel, boundary="periodic") for row in np.eye(40)], axis=1)
+    observed = matrix @ truth + 0.02 * np.random.default_rng(1).standard_normal(40)
+    expected = lsq_linear(matrix, observed, bounds=(0.0, 1.0), method="bvls").x
+    restored, info = landweber(observed, kernel, boundary="periodic", upper=1.0,
+                               iterations=20000, return_info=True)
+    np.testing.assert_allclose(restored, expected, atol=1e-4)
+    assert info.parameters["upper"] == 1.0
+    assert restored.max() <= 1.0 and restored.min() >= 0.0
+    for bad in ("1", float("inf"), True):
+        with pytest.raises(ValueError, match="upper must be a finite number"):
+            landweber(observed, kernel, upper=bad)
+
+
+def test_bounded_landweber_restores_a_two_level_object():
+    # a binary object (text, a mask, a barcode) sits on both bounds: BVLS gains
+    # (measured on scikit-image's horse, 256 px, sigma 0.02: +3.7 dB under a
+    # Gaussian blur of 2 px, +2.8 under 11 px motion, at the discrepancy stop)
+    grid = np.indices((96, 96)).astype(float)
+    rng = np.random.default_rng(2)
+    truth = np.zeros((96, 96))
+    for centre in rng.uniform(10, 86, (8, 2)):
+        truth[np.hypot(*(grid - centre[:, None, None])) < rng.uniform(4, 12)] = 1.0
+    kernel = psf.gaussian(2.0)
+    observed = simulate(truth, kernel, sigma=0.02, seed=0)
+    plain = landweber(observed, kernel)
+    bounded = landweber(observed, kernel, upper=1.0)
+    assert bounded.max() <= 1.0  # measured here: 24.84 against 21.29 dB
+    assert metrics.psnr(truth, bounded, data_range=1.0) > \
+        metrics.psnr(truth, plain, data_range=1.0) + 2.0
+
+
 def test_multiview_of_one_view_is_richardson_lucy():
     observed, kernel, _ = _observe(2)
     observed = np.clip(observed, 0, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -31,9 +32,9 @@ __all__ = ["gold", "landweber", "van_cittert"]
 
 def landweber(image, psf, *, iterations="auto", step: float | None = None,
               nonnegative="auto", boundary: str = "valid", weight=0.0,
-              penalty: str = "laplacian", noise_sigma: float | None = None,
-              time_limit: float | None = None, callback: Callable | None = None,
-              return_info: bool = False):
+              penalty: str = "laplacian", upper: float | None = None,
+              noise_sigma: float | None = None, time_limit: float | None = None,
+              callback: Callable | None = None, return_info: bool = False):
     r"""Projected Landweber iteration, and with a ``weight`` the iterative
     constrained Tikhonov–Miller method (ICTM); N-D, any boundary model.
 
@@ -67,6 +68,11 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     penalty : {"laplacian", "gradient", "identity"}
         :math:`D`; the Laplacian is Tikhonov–Miller's (and
         DeconvolutionLab2's ICTM's).
+    upper : float, optional
+        Also project onto :math:`x \le` ``upper``: bounded-variable least
+        squares (Stark & Parker 1995; DeconvolutionLab2's BVLS), for objects
+        whose values cannot exceed a known level (a transmittance of 1, a
+        detector's full scale).
     noise_sigma, time_limit, callback, return_info
         As in :func:`deconvkit.richardson_lucy`.
 
@@ -89,10 +95,16 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
        restoration algorithm", J. Microsc. 188(3), 1997; H. van der Voort
        and K. Strasters, "Restoration of confocal images for quantitative
        image analysis", J. Microsc. 178, 1995.
+    .. [3] P. B. Stark and R. L. Parker, "Bounded-variable least-squares: an
+       algorithm and applications", Computational Statistics 10, 1995.
     """
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(penalty, "penalty", PENALTIES)
     weight = check_weight(weight, "weight")
+    if upper is not None and (isinstance(upper, bool) or not isinstance(upper, (int, float))
+                              or not math.isfinite(upper)):
+        raise ValueError(f"upper must be a finite number (the largest value the object "
+                         f"takes), got {upper!r}")
     image, psf = prepare(image, psf, missing=True, space_variant=True)
     op = blur_operator(psf, image, boundary)
     regularizer, penalty_norm = penalty_normal(penalty, op.ndim, boundary)
@@ -131,10 +143,12 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
         return step * (change - weight * regularizer(x) if weight else change)
 
     x, history = _iterate(op, image, mask, x, increment, nonnegative, stop, callback,
-                          momentum=bool(weight))
+                          momentum=bool(weight), upper=upper)
     parameters = dict(step=step, boundary=boundary, nonnegative=nonnegative, noise_sigma=sigma)
     if weight:
         parameters.update(weight=weight, penalty=penalty)
+    if upper is not None:
+        parameters.update(upper=upper)
     return _finish(op, x, image, "landweber", parameters, stop, history, return_info)
 
 
@@ -391,9 +405,11 @@ def _boosted(x, power: float):
     return x if peak <= 0 else peak * (x / peak) ** power
 
 
-def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentum=False):
+def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentum=False,
+             upper=None):
     """x += increment(y - Ax, x) until ``stop``; the shared loop of Landweber and
-    Van Cittert.  Missing samples (``mask`` 0) leave the residual.  A rule
+    Van Cittert.  Missing samples (``mask`` 0) leave the residual; ``upper``
+    bounds x from above (bounded-variable least squares).  A rule
     without a residual target stops on the relative change of x.  With
     ``momentum`` each step starts from Nesterov's extrapolated point (FISTA
     [Beck & Teboulle 2009]), which converges in far fewer iterations to the
@@ -414,6 +430,8 @@ def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentu
         x = point + increment(residual, point)
         if nonnegative:
             x = clamp_min(x, 0.0)
+        if upper is not None:  # min(x, upper), by the one clamp the backends share
+            x = -clamp_min(-x, -upper)
         if callback is not None and callback(iteration, frame(op, x, image.shape)):
             stop.reason = "callback"
             break
