@@ -263,6 +263,19 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     return info
 
 
+def write_lazy(lazy, output, *, metadata=None, overwrite: bool = False):
+    """Compute a dask array into ``output`` (``.zarr``, ``.ome.zarr`` or ``.tif``)
+    by blocks, through ``OUTPUT.partial`` renamed at the end: an interrupted
+    write leaves no file under the output's name."""
+    import dask.array as da
+
+    output = Path(output)
+    partial = output.with_name(output.name + ".partial")
+    target = _open_target(partial, lazy, fresh=True, metadata=metadata)
+    da.store(lazy, target, lock=False)
+    _finish(target, partial, output, overwrite)
+
+
 def _open_target(partial: Path, lazy, *, fresh: bool, metadata=None):
     if partial.suffix.lower() != ".partial":
         raise AssertionError("the work file must end in .partial")

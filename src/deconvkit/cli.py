@@ -24,6 +24,7 @@ from ._outofcore import (
     open_lazy,
     parse_size,
     run_chunked,
+    write_lazy,
     zarr_metadata,
 )
 from .tiling import is_dask, working_dtype
@@ -685,13 +686,7 @@ def _solver_options(method, options):
 def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet):
     from ._deconvolve import choose_method
 
-    suffix = source.suffix.lower()
-    if suffix in (".zarr", ".tif", ".tiff"):
-        image = open_lazy(source)
-        meta = dkio.tiff_metadata(source) if suffix != ".zarr" else zarr_metadata(source)
-    else:
-        array, meta = dkio.read(source, with_metadata=True)
-        image = _as_dask(array)
+    image, meta = _open_stack(source)
     kernels, note = _psfs_for(job["psfs"], meta, source)
     kernel = kernels[0]
     if job["channel_axis"] is not None or len(kernels) > 1 or (
@@ -734,6 +729,17 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                            progress=lambda done, total: progress.set(done, total))
     _report(source, target, info, time.perf_counter() - start, tuple(image.shape),
             job["method"], quiet, extra="; ".join(filter(None, (note, f"chunks {shape}"))))
+
+
+def _open_stack(source):
+    """A dask array over a zarr store or TIFF (memory-mapped), or a file read
+    whole, with its metadata."""
+    suffix = Path(source).suffix.lower()
+    if suffix in (".zarr", ".tif", ".tiff"):
+        meta = zarr_metadata(source) if suffix == ".zarr" else dkio.tiff_metadata(source)
+        return open_lazy(source), meta
+    array, meta = dkio.read(source, with_metadata=True)
+    return _as_dask(array), meta
 
 
 def _as_dask(array):
@@ -1016,8 +1022,9 @@ def background_command(input_path, output, width, smooth, overwrite, quiet):
 
 
 @cli.command("deskew")
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="The deskewed stack; a .zarr (or .ome.zarr) is written block by block.")
 @click.option("--angle", type=float, default=31.5, show_default=True,
               help="The sheet's tilt to the scan direction, degrees (negative: the stage "
                    "scans the other way).")
@@ -1046,8 +1053,14 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
     from .lightsheet import deskew, deskewed_spacing
     from .lightsheet import skew_psf as skew
 
-    output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
-    data, meta = dkio.read(input_path, with_metadata=True)
+    # zarr in or out: block by block, larger than memory (a deskewed stack is wider)
+    lazy = not skew_psf and (is_lazy_path(input_path) or is_lazy_path(output))
+    if lazy:
+        (source, output), = _output_pairs([input_path], output, None, overwrite)
+        data, meta = _open_stack(source)
+    else:
+        output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
+        data, meta = dkio.read(input_path, with_metadata=True)
     if data.ndim < 3:
         raise click.UsageError(f"{input_path} has shape {data.shape}; deskew takes a (Z, Y, X) "
                                "stack (or more leading axes)")
@@ -1084,13 +1097,17 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
                             fill=fill_value, order=0 if nearest else 1)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    dkio.check_shape(output, result.shape)
-    if spacing is not None:  # deskewed: planes closer, along the detection axis; skewed:
-        # the raw frame's, a stage step apart
-        z_spacing = z_step if skew_psf else deskewed_spacing(angle, z_step, pixel_size)
-        spacing = (*spacing[:-3], z_spacing, pixel_size, pixel_size)
-        meta = dataclasses.replace(meta, spacing=spacing, unit="um")
-    dkio.write(output, result, metadata=meta, overwrite=overwrite)
+    if not lazy:
+        dkio.check_shape(output, result.shape)
+    # the voxel size out: deskewed, planes closer (along the detection axis);
+    # skewed, the raw frame's, a stage step apart
+    z_spacing = z_step if skew_psf else deskewed_spacing(angle, z_step, pixel_size)
+    meta = dataclasses.replace(meta, spacing=(*(spacing or ())[:-3], z_spacing, pixel_size,
+                                              pixel_size), unit="um")
+    if lazy:
+        write_lazy(result, output, metadata=meta, overwrite=overwrite)
+    else:
+        dkio.write(output, result, metadata=meta, overwrite=overwrite)
     if not quiet:
         what = "skewed into the raw frame" if skew_psf else "deskewed"
         _console().print(f"{input_path}: {data.shape} {what} ({angle}°, z step {z_step} µm, "

@@ -63,7 +63,9 @@ def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
     ----------
     volume : (..., Z, Y, X) array
         The raw stack (more leading axes: channels or time points, each
-        deskewed alike).  Not modified.
+        deskewed alike).  Not modified.  A dask array gives a lazy dask
+        array, deskewed block by block (X taken whole): stacks larger than
+        memory, straight into zarr.
     angle : float
         The sheet's tilt to the scan direction in degrees (31.5 on a lattice
         light sheet).  Negative when the stage scans the other way (the
@@ -98,8 +100,9 @@ def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
     >>> out.shape, [int(np.argmax(plane[0])) for plane in out]
     ((5, 2, 16), [3, 5, 7, 9, 11])
     """
+    from .tiling import is_dask
+
     volume = check_array(volume, "volume", min_ndim=3, missing=True)
-    volume = np.asarray(volume)
     if isinstance(order, bool) or order not in (0, 1):
         raise ValueError(f"order must be 1 (linear) or 0 (nearest sample), got {order!r}")
     shift = shift_per_plane(angle, z_step, pixel_size)
@@ -107,7 +110,24 @@ def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
     offsets = shift * np.arange(planes)
     offsets -= offsets.min()  # a negative angle leans the other way, from the right
     width = volume.shape[-1] + math.ceil(offsets.max() - 1e-9)
-    return _shift_planes(volume, offsets, width, fill, nearest=order == 0)
+    if is_dask(volume):
+        return _deskew_lazily(volume, offsets, width, fill, order == 0)
+    return _shift_planes(np.asarray(volume), offsets, width, fill, nearest=order == 0)
+
+
+def _deskew_lazily(volume, offsets, width, fill, nearest):
+    """A dask stack deskewed block by block: each output plane needs its own
+    input plane only, so blocks keep their Z (and leading, and Y) chunks and
+    take X whole."""
+    whole_x = volume.rechunk({volume.ndim - 1: -1})
+    dtype = np.float64 if volume.dtype == np.float64 else np.float32
+
+    def block(values, block_info=None):
+        start, stop = block_info[0]["array-location"][-3]
+        return _shift_planes(values, offsets[start:stop], width, fill, nearest)
+
+    chunks = whole_x.chunks[:-1] + ((width,),)
+    return whole_x.map_blocks(block, chunks=chunks, dtype=dtype)
 
 
 def skew_psf(psf, angle: float = 31.5, *, z_step: float, pixel_size: float) -> np.ndarray:
@@ -189,7 +209,7 @@ def deconvolve_stage_scan(raw, psf, angle: float = 31.5, *, z_step: float,
     """
     from ._deconvolve import deconvolve
 
-    raw = check_array(raw, "raw", min_ndim=3, missing=True)
+    raw = check_array(raw, "raw", min_ndim=3, missing=True)  # dask: restored lazily
     kernel = raw_frame_psf(psf, angle, z_step=z_step, pixel_size=pixel_size,
                            width=raw.shape[-1])
     restored, info = deconvolve(raw, kernel, method=method, return_info=True, **options)
