@@ -7,7 +7,8 @@ antialiased bicubic (``deconvkit.nn.data.bicubic_downscale``), then upscaled
 by bicubic interpolation and by the shipped model.  PSNR is measured away
 from a border of ``scale`` pixels.  Also printed: ``checkerboard_spectrum``
 of the model and of bicubic interpolation on the same inputs, and the CPU
-time to upscale a 512x512 image (bicubic timed in the same run).
+time to upscale a 512x512 image (the shipped model on torch, and its ONNX
+export on onnxruntime; bicubic timed in the same run).
 
 Reference (published, natural-image training, Set5, Y channel): bicubic
 33.66 / 30.39 dB at x2 / x3; FSRCNN 36.94 / 33.06 (+3.3 / +2.7 dB); ESPCN
@@ -29,17 +30,25 @@ seen).
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import torch
 from skimage import color, data
 from skimage.transform import resize
 
-from deconvkit.nn import checkerboard_spectrum, training, upscale
+from deconvkit.nn import checkerboard_spectrum, export_onnx, training, upscale
 from deconvkit.nn.data import bicubic_downscale
-from deconvkit.nn.upscale import _networks, _through, model_passes, shipped_model
+from deconvkit.nn.upscale import (
+    _networks,
+    _through,
+    _torch_forward,
+    model_passes,
+    shipped_model,
+)
 
 
 def luminance(rgb):
@@ -84,7 +93,8 @@ def spectra(model_path, photos, scale):
 def other_factors():
     """Gains over bicubic at factors no model is trained for, by the chain
     ``upscale`` takes and by the chains it passes over."""
-    networks = _networks(None, 6, None)  # both shipped models
+    forwards = {factor: _torch_forward(network, device)  # both shipped models
+                for factor, (network, device) in _networks(None, 6, None).items()}
     for title, photos in (("benchmark photos", images()), ("grainy photos", grainy_photos())):
         print(f"  {title}:")
         for scale, others in ((1.5, [(3,)]), (2.5, [(3,)]), (4, [(2, 2)]), (6, [(2, 3)])):
@@ -100,7 +110,7 @@ def other_factors():
                 base = psnr(truth[inner], bicubic_up(low, scale).clip(0, 1)[inner])
                 for chain in chains:
                     out = (upscale(low, scale) if chain == chains[0] else
-                           _through(networks, chain, low, truth.shape, 256, 48))
+                           _through(forwards, chain, low, truth.shape, 256, 48))
                     gains[chain].append(psnr(truth[inner], out.clip(0, 1)[inner]) - base)
             cells = ", ".join(f"{'x'.join(map(str, c))}{' (chosen)' if c == chains[0] else ''} "
                               f"{np.mean(g):+.2f} (least {min(g):+.2f})"
@@ -166,17 +176,37 @@ def main():
         adapted_tables(args.adapt)
 
     image = data.camera()[:512, :512] / 255.0
-    for scale in (2, 3):
-        upscale(image[:64, :64], scale)  # load and warm up
-        start = time.perf_counter()
-        upscale(image, scale)
-        seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        bicubic_up(image, scale)
-        reference = time.perf_counter() - start
-        print(f"CPU time to upscale 512x512 by {scale}: {seconds:.2f} s "
-              f"({torch.get_num_threads()} threads; bicubic {reference:.3f} s, "
-              f"ratio {seconds / reference:.0f}x)")
+    with tempfile.TemporaryDirectory() as folder:
+        for scale in (2, 3):
+            models = {"torch": None}
+            if _has_onnxruntime():  # the same model exported, on onnxruntime
+                models["onnxruntime"] = Path(folder) / f"x{scale}.onnx"
+                export_onnx(training.load(shipped_model(scale)), models["onnxruntime"])
+            for model in models.values():
+                upscale(image[:64, :64], scale, model=model)  # load and warm up
+            times = {}
+            for _ in range(3):  # interleaved, the least of three: the machine is shared
+                for name, model in models.items():
+                    start = time.perf_counter()
+                    upscale(image, scale, model=model)
+                    seconds = time.perf_counter() - start
+                    times[name] = min(times.get(name, seconds), seconds)
+            start = time.perf_counter()
+            bicubic_up(image, scale)
+            reference = time.perf_counter() - start
+            cells = ", ".join(f"{name} {seconds:.2f} s ({seconds / reference:.0f}x bicubic)"
+                              for name, seconds in times.items())
+            print(f"CPU time to upscale 512x512 by {scale}: {cells} "
+                  f"({torch.get_num_threads()} threads; bicubic {reference:.3f} s)")
+
+
+def _has_onnxruntime():
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

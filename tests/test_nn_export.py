@@ -88,3 +88,34 @@ def test_cli_exports_a_shipped_model(tmp_path):
     _agrees_at_a_third_size(model, tmp_path / "x3.onnx", torch.rand(2, 1, 20, 31))
     assert main(["nn", "export", "x3", "-o", str(tmp_path / "x3.onnx")]) == 2  # exists
     assert main(["nn", "export", str(tmp_path / "none.pt"), "-o", str(tmp_path / "a.onnx")]) == 2
+    # the exported file upscales through the CLI, on onnxruntime
+    from deconvkit import io
+
+    image = (np.random.default_rng(1).random((18, 22)) * 255).astype(np.uint8)
+    io.write(tmp_path / "in.png", image)
+    assert main(["upscale", str(tmp_path / "in.png"), "--model", str(tmp_path / "x3.onnx"),
+                 "--scale", "3", "-o", str(tmp_path / "out.png"), "-q"]) == 0
+    assert main(["upscale", str(tmp_path / "in.png"), "--scale", "3",
+                 "-o", str(tmp_path / "ref.png"), "-q"]) == 0  # the shipped model, on torch
+    assert np.abs(io.read(tmp_path / "out.png").astype(int)
+                  - io.read(tmp_path / "ref.png")).max() <= 1
+    assert main(["upscale", str(tmp_path / "in.png"), "--model", str(tmp_path / "x3.onnx"),
+                 "--scale", "3", "--adapt", "2", "-o", str(tmp_path / "bad.png")]) == 2
+
+
+def test_upscale_runs_an_exported_model(tmp_path):
+    from deconvkit.nn import upscale
+
+    torch.manual_seed(0)
+    model = models.ESPCN(scale=3, features=8).eval()
+    export_onnx(model, tmp_path / "m.onnx")
+    image = np.random.default_rng(0).random((20, 26))
+    out = upscale(image, 3, model=tmp_path / "m.onnx")  # its factor measured from the file
+    np.testing.assert_allclose(out, upscale(image, 3, model=model), atol=1e-5)
+    assert upscale(image, 1.5, model=str(tmp_path / "m.onnx")).shape == (30, 39)
+    for options in ({"adapt": 3}, {"device": "cuda"}):
+        with pytest.raises(ValueError, match="it runs on the CPU as it is"):
+            upscale(image, 3, model=tmp_path / "m.onnx", **options)
+    export_onnx(torch.nn.Conv2d(1, 1, 3, padding=1), tmp_path / "same.onnx")
+    with pytest.raises(ValueError, match="is it a super-resolution model"):
+        upscale(image, 2, model=tmp_path / "same.onnx")

@@ -1280,7 +1280,8 @@ def evaluate_command(model_path, adapt):
                    "resize to the exact size.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-              help="A model.pt from deconvkit train instead of the shipped one.")
+              help="A model.pt from deconvkit train, or an .onnx file from deconvkit nn "
+                   "export, instead of the shipped one.")
 @click.option("--tile", type=int, default=256, show_default=True,
               help="Low-resolution tile side (memory bound for large images).")
 @click.option("--device", default="cpu", show_default=True,
@@ -1307,6 +1308,8 @@ def upscale_command(input_path, scale, output, model_path, tile, device, adapt, 
                                  channel_axis % colour.ndim < colour.ndim - 1)
     source = colour.reshape(-1, *colour.shape[-2:]) if stack else colour
     models = 1 if model_path else len(set(model_passes(scale, shipped_scales())))
+    if model_path and str(model_path).lower().endswith(".onnx"):
+        device = None  # an ONNX model runs on onnxruntime's CPU provider
     with _Progress(adapt * models or None, "adapt", quiet or not adapt) as progress:
         result = upscale(source, scale, model=model_path, tile=tile,
                          channel_axis=0 if stack else channel_axis, device=device, adapt=adapt,
