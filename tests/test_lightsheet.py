@@ -122,6 +122,10 @@ def test_errors_name_the_argument():
         deskew(np.zeros((4, 5)), ANGLE, z_step=0.3, pixel_size=0.1)
     with pytest.raises(ValueError, match=r"psf must be a \(Z, Y, X\) volume"):
         skew_psf(np.zeros((2, 3, 4, 5)), ANGLE, z_step=0.3, pixel_size=0.1)
+    with pytest.raises(ValueError, match="psf sums to 0 or less"):
+        skew_psf(np.zeros((3, 3, 3)), ANGLE, z_step=0.3, pixel_size=0.1)
+    with pytest.raises(ValueError, match="fill must be a number"):
+        deskew(volume, ANGLE, z_step=0.3, pixel_size=0.1, fill="nan")
 
 
 def _stage_scan(shift, photons, seed=0):

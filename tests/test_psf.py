@@ -119,6 +119,10 @@ def test_confocal_narrows_and_sections():
         assert least * planes[20] < planes[40] < most * planes[20], model.__name__
     with pytest.raises(ValueError, match="pinhole must be a diameter >= 0"):
         psf.confocal(shape, pinhole=-1)
+    with pytest.raises(ValueError, match="excitation must be a wavelength > 0"):
+        psf.confocal(shape, excitation=0)
+    with pytest.raises(ValueError, match=r"shape must be \(nz, ny, nx\)"):
+        psf.confocal((5, 5))
 
 
 def test_two_photon_and_light_sheet():
@@ -137,6 +141,8 @@ def test_two_photon_and_light_sheet():
     np.testing.assert_allclose(sheet, psf.normalize(
         detection * np.exp(-4 * np.log(2) * (z / 0.5) ** 2)[:, None, None]), atol=1e-12)
     assert _fwhm(sheet[:, 20, 20], 0.05) < _fwhm(detection[:, 20, 20], 0.05)
+    with pytest.raises(ValueError, match="excitation must be a wavelength > 0"):
+        psf.two_photon(shape, excitation=-0.9)
     with pytest.raises(ValueError, match=r"sheet must be positive \(its FWHM in µm\)"):
         psf.light_sheet(shape, sheet=0)
 

@@ -1071,6 +1071,8 @@ def test_bounded_landweber_reaches_the_bvls_solution():
     for bad in ("1", float("inf"), True):
         with pytest.raises(ValueError, match="upper must be a finite number"):
             landweber(observed, kernel, upper=bad)
+    with pytest.raises(ValueError, match="leaves nothing between 0 and it"):
+        landweber(observed, kernel, upper=-1.0)
 
 
 def test_bounded_landweber_restores_a_two_level_object():

@@ -105,6 +105,8 @@ def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
     volume = check_array(volume, "volume", min_ndim=3, missing=True)
     if isinstance(order, bool) or order not in (0, 1):
         raise ValueError(f"order must be 1 (linear) or 0 (nearest sample), got {order!r}")
+    if isinstance(fill, bool) or not isinstance(fill, (int, float, np.number)):
+        raise ValueError(f"fill must be a number (or np.nan for missing data), got {fill!r}")
     shift = shift_per_plane(angle, z_step, pixel_size)
     planes = volume.shape[-3]
     offsets = shift * np.arange(planes)
@@ -150,6 +152,8 @@ def skew_psf(psf, angle: float = 31.5, *, z_step: float, pixel_size: float) -> n
     psf = np.asarray(check_array(psf, "psf", min_ndim=3))
     if psf.ndim != 3:
         raise ValueError(f"psf must be a (Z, Y, X) volume, got shape {psf.shape}")
+    if not psf.sum() > 0:
+        raise ValueError("psf sums to 0 or less; pass a PSF (non-negative, some light in it)")
     shift = shift_per_plane(angle, z_step, pixel_size)
     margin = math.ceil(abs(shift) * (psf.shape[0] // 2) - 1e-9)
     offsets = margin - shift * (np.arange(psf.shape[0]) - psf.shape[0] // 2)

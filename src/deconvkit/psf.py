@@ -821,9 +821,10 @@ def confocal(shape=(33, 65, 65), *, wavelength: float = 0.52, excitation: float 
     """
     if not (isinstance(pinhole, (int, float)) and np.isfinite(pinhole) and pinhole >= 0):
         raise ValueError(f"pinhole must be a diameter >= 0 in Airy units, got {pinhole!r}")
+    _check_wavelength(excitation, "excitation")
     common = dict(na=na, n_immersion=n_immersion, pixel_size=pixel_size, z_step=z_step,
                   **optics)
-    shape = tuple(int(n) for n in shape)
+    shape = _volume_shape(shape)
     radius = pinhole * 1.22 * wavelength / na / 2 / pixel_size  # in pixels
     margin = int(math.ceil(radius))
     wide = (shape[0], shape[1] + 2 * margin, shape[2] + 2 * margin)
@@ -846,9 +847,23 @@ def two_photon(shape=(33, 65, 65), *, excitation: float = 0.9, na: float = 1.0,
     ``excitation`` in µm (near infrared: 0.7-1.1); the other parameters as in
     :func:`widefield` (a water-dipping objective by default).
     """
+    _check_wavelength(excitation, "excitation")
     excited = widefield(shape, wavelength=excitation, na=na, n_immersion=n_immersion,
                         pixel_size=pixel_size, z_step=z_step, **optics)
     return normalize(excited**2)
+
+
+def _check_wavelength(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or not np.isfinite(value):
+        raise ValueError(f"{name} must be a wavelength > 0 in µm, got {value!r}")
+
+
+def _volume_shape(shape) -> tuple[int, int, int]:
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if len(shape) != 3 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
+        raise ValueError(f"shape must be (nz, ny, nx) positive ints, got {shape}")
+    return tuple(int(n) for n in shape)
 
 
 def light_sheet(shape=(33, 65, 65), *, wavelength: float = 0.52, sheet: float = 1.0,

@@ -132,6 +132,9 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     sigma = _noise(image, iterations, noise_sigma)
     image, mask = split_missing(image)
     nonnegative = resolve_nonnegative(nonnegative, image, sigma)
+    if upper is not None and nonnegative and upper <= 0:
+        raise ValueError(f"upper={upper!r} leaves nothing between 0 and it for a non-negative "
+                         "estimate; give an upper bound > 0 (or nonnegative=False)")
     # with a weight: run to the minimiser (the discrepancy would stop it short)
     stop = Stopping(iterations, max_iterations=1000, time_limit=time_limit, tol=1e-4) \
         if weight else Stopping(iterations, max_iterations=1000, target=sigma,
