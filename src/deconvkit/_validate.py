@@ -92,7 +92,7 @@ def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "p
         if any(k > n for k, n in zip(psf.shape, spatial)):
             raise ValueError(
                 f"{name} shape {tuple(psf.shape)} is larger than the image {spatial}; "
-                "crop the psf (deconvkit.psf.crop) or pad the image"
+                "crop the psf (deconvkit.psf.crop_or_pad) or pad the image"
             )
     return psf
 
