@@ -123,3 +123,12 @@ def test_deskew_layer():
     assert not np.isnan(data).any()
     with pytest.raises(ValueError, match="choose an image layer"):
         _napari.deskew_layer(None)
+    # with a PSF layer: restored in the raw frame first
+    from deconvkit.lightsheet import deconvolve_stage_scan
+
+    kernel = deconvkit.psf.gaussian((0.6, 1.0, 1.0))  # 5 x 7 x 7, 21 wide once skewed
+    stack = np.random.default_rng(4).random((12, 16, 40))
+    data, meta, _ = _napari.deskew_layer(stack, 31.5, 0.4, 0.104, psf=kernel)
+    np.testing.assert_allclose(data, deconvolve_stage_scan(stack, kernel, 31.5, z_step=0.4,
+                                                           pixel_size=0.104, fill=np.nan))
+    assert meta["name"] == "restored and deskewed"

@@ -148,22 +148,32 @@ def deskew_layer(image: "napari.types.ImageData",
                  pixel_size: Annotated[float, {"min": 0.001, "max": 100.0, "step": 0.001}]
                  = 0.104,
                  wedges_missing: bool = True,
+                 psf: "napari.types.ImageData | None" = None,
                  ) -> "napari.types.LayerDataTuple":
     """Deskew a stage-scanned light-sheet stack (:func:`deconvkit.deskew`):
     ``angle`` the sheet's tilt to the scan (degrees), ``z_step`` the stage
     step and ``pixel_size`` the camera pixel (µm).  ``wedges_missing`` fills
     what no plane reaches with NaN, which Deconvolve's iterative methods
-    leave out; the layer is scaled to its voxel size (Z: z_step·sin angle)."""
-    from .lightsheet import deskew, deskewed_spacing
+    leave out; the layer is scaled to its voxel size (Z: z_step·sin angle).
+    With a ``psf`` layer (the objective's frame, planes z_step·sin angle
+    apart) the stack is first restored in its raw frame
+    (:func:`deconvkit.lightsheet.deconvolve_stage_scan`)."""
+    from .lightsheet import deconvolve_stage_scan, deskew, deskewed_spacing
 
     if image is None:
         raise ValueError("choose an image layer: a (Z, Y, X) stack")
     image = np.asarray(image)
-    result = deskew(image, angle, z_step=z_step, pixel_size=pixel_size,
+    geometry = dict(z_step=z_step, pixel_size=pixel_size,
                     fill=np.nan if wedges_missing else 0.0)
+    if psf is None:
+        result, name = deskew(image, angle, **geometry), "deskewed"
+    else:
+        result = deconvolve_stage_scan(image, np.asarray(psf, dtype=np.float64), angle,
+                                       **geometry)
+        name = "restored and deskewed"
     scale = (1.0,) * (image.ndim - 3) + (deskewed_spacing(angle, z_step, pixel_size),
                                          pixel_size, pixel_size)
-    return (result, {"name": "deskewed", "scale": scale}, "image")
+    return (result, {"name": name, "scale": scale}, "image")
 
 
 def sample_data() -> list:
