@@ -13,7 +13,9 @@ Deconvolution can run on either side of it: deskew first (with
 ``fill=np.nan``, so that the wedges no plane covered are missing data that
 the solvers leave out, rather than a pad value they must explain), or
 deconvolve the raw stack with the PSF skewed into its frame
-(:func:`skew_psf`), then deskew.  ``benchmarks/lightsheet.py`` compares them.
+(:func:`skew_psf`), then deskew: :func:`deconvolve_stage_scan` in one call.
+``benchmarks/lightsheet.py`` compares them.  Dask stacks are deskewed
+lazily, block by block.
 """
 
 from __future__ import annotations
