@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,6 +201,19 @@ class Stopping:
     def __iter__(self):
         return iter(range(1, self.count + 1))
 
+    def warn_if_short(self, name: str, stacklevel: int = 3) -> None:
+        """Warn when the discrepancy rule ran to its cap without meeting its
+        target: unnoticed otherwise, and the last iterations may fit noise."""
+        if self.auto and self.target is not None and self.reason == "iterations":
+            warnings.warn(
+                f"{name}: the residual stayed above the noise level for all {self.count} "
+                "iterations, so the discrepancy stop never fired and the last iterations may "
+                "have fitted noise. Either the data do not fit the model (a wrong PSF, "
+                "background or boundary; values the constraint cannot reach) or the noise is "
+                "weaker than its estimate (interpolated, filtered or averaged data): give "
+                "iterations= or noise_sigma=, or use method='total_variation'",
+                RuntimeWarning, stacklevel=stacklevel)
+
     def done(self, *, change: float | None = None, residual: float | None = None) -> bool:
         """True when the solver should stop after this iteration (sets ``reason``)."""
         self.iteration += 1
@@ -211,7 +225,7 @@ class Stopping:
         if not self.auto or self.iteration < self.min_iterations:
             return False
         if self.target is not None and residual is not None:
-            if residual <= self.target:
+            if residual <= max(self.target, 1e-30):  # all-zero data fit to round-off
                 self.reason = "discrepancy"
                 return True
             # a residual that grows again means the iteration diverges

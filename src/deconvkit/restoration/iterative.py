@@ -147,6 +147,7 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
 
     x, history = _iterate(op, image, mask, x, increment, nonnegative, stop, callback,
                           momentum=bool(weight), upper=upper)
+    stop.warn_if_short("landweber")
     parameters = dict(step=step, boundary=boundary, nonnegative=nonnegative, noise_sigma=sigma)
     if weight:
         parameters.update(weight=weight, penalty=penalty)
@@ -201,6 +202,7 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
     x, history = _iterate(op, image, None, x,
                           lambda r, _: relaxation * (embed.forward(r) if embed else r),
                           nonnegative, stop, callback)
+    stop.warn_if_short("van_cittert")
     return _finish(op, x, image, "van_cittert", dict(relaxation=relaxation, boundary=boundary,
                    nonnegative=nonnegative, noise_sigma=sigma), stop, history, return_info)
 
@@ -351,6 +353,7 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
         run.reason = stop.reason
         if stop.reason in ("time limit", "callback"):
             break
+    stop.warn_if_short("gold")  # the last fit's: the estimate returned
     run.seconds = time.perf_counter() - began
     return _finish(op, x, image, "gold", dict(
         boundary=boundary, acceleration=acceleration, boost=boost, repetitions=repetitions,

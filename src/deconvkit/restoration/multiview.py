@@ -92,8 +92,8 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     ...          dk.psf.gaussian((0.7, 4.0), shape=(21, 21))]
     >>> views = [dk.simulate(scene, k, noise="poisson", photons=200, seed=i)
     ...          for i, k in enumerate(along)]
-    >>> joint = dk.richardson_lucy_multiview(views, along, boundary="periodic")
-    >>> single = dk.richardson_lucy(views[0], along[0], boundary="periodic")
+    >>> joint = dk.richardson_lucy_multiview(views, along, boundary="symmetric")
+    >>> single = dk.richardson_lucy(views[0], along[0], boundary="symmetric")
     >>> bool(dk.metrics.psnr(scene, joint, data_range=1) >
     ...      dk.metrics.psnr(scene, single, data_range=1) + 2)
     True
@@ -161,6 +161,7 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
             break
         if stop.done(residual=history[-1]):
             break
+    stop.warn_if_short("richardson_lucy_multiview")
     restored = frame(ops[0], x, shape)
     if not return_info:
         return restored

@@ -523,6 +523,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
             break
         if stop.done(residual=history[-1] if track else None):
             break
+    stop.warn_if_short(name, stacklevel=4)
     restored = model.frame(estimate)
     if not return_info:
         return restored
