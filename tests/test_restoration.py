@@ -351,6 +351,11 @@ def test_rl_with_negative_psf_samples_warns_and_does_not_diverge(method):
     assert measured.min() < 0  # the caller's PSF is not modified
 
 
+def _never_stops():
+    """A discrepancy stop that cannot fire (the data do not fit the model) says so."""
+    return pytest.warns(RuntimeWarning, match="stayed above the noise level")
+
+
 @pytest.mark.parametrize("method", ["total_variation", "wavelet", "landweber"])
 def test_signed_signals_keep_their_sign(method):
     # a seismic-like zero-mean trace: x >= 0 clipped its negative half before
@@ -388,7 +393,7 @@ def test_tensors_that_require_grad():
 def test_rl_warns_on_signed_data():
     kernel = psf.gaussian(3.0, ndim=1)
     observed = simulate(np.sin(np.linspace(0, 40, 1500)), kernel, sigma=0.01, seed=0)
-    with pytest.warns(UserWarning, match="signed signal"), pytest.warns(RuntimeWarning, match="stayed above the noise level"):
+    with pytest.warns(UserWarning, match="signed signal"), _never_stops():
         richardson_lucy(observed, kernel)
     with pytest.raises(ValueError, match="nonnegative must be True, False or 'auto'"):
         deconvolve(observed, kernel, nonnegative="yes")
@@ -483,7 +488,7 @@ def test_rl_valid_removes_edge_ringing():
     truth = _valid_crop(scene, kernel)
     valid = metrics.border_psnr(truth, richardson_lucy(observed, kernel, boundary="valid"),
                                 width=8, data_range=1)
-    with pytest.warns(RuntimeWarning, match="stayed above the noise level"):  # wrapped edges the data never had
+    with _never_stops():  # wrapped edges the data never had
         wrapped = richardson_lucy(observed, kernel, boundary="periodic")
     periodic = metrics.border_psnr(truth, wrapped, width=8, data_range=1)
     assert valid.border > periodic.border + 3
@@ -1029,7 +1034,7 @@ def test_rl_background_map(acceleration, backend):
     np.testing.assert_allclose(np.asarray(same), np.asarray(flat), rtol=1e-6, atol=1e-9)
     mapped, info = richardson_lucy(data, kernel, background=to_backend(background, backend),
                                    acceleration=acceleration, return_info=True)
-    with pytest.warns(RuntimeWarning, match="stayed above the noise level"):  # a flat background under a sloping sky: no fit
+    with _never_stops():  # a flat background under a sloping sky: no fit
         mean = richardson_lucy(data, kernel, background=float(background.mean()),
                                acceleration=acceleration)
     assert info.parameters["background"] == "array"
