@@ -162,7 +162,9 @@ class Stopping:
     tol : float
         Relative-change threshold for ``"auto"``.
     target : float, optional
-        Residual RMS at which to stop (``τ σ`` for the discrepancy principle).
+        Residual RMS at which to stop (``τ σ`` for the discrepancy principle;
+        with ``settle_tol`` also when the residual settles above it: a target
+        the data cannot reach).
     time_limit : float, optional
         Seconds after which to stop whatever the rule.
     min_iterations : int
@@ -233,16 +235,26 @@ class Stopping:
             if residual > 1.05 * self.best:
                 self.reason = "divergence"
                 return True
+            # one that settles above the target will never reach it
+            if self._settled(self.settle_tol):
+                self.reason = "residual settled"
+                return True
             return False
         if change is not None and change < self.tol:
             self.reason = "relative change"
             return True
-        if self.settle_tol is not None and len(self.residuals) > self.settle_window:
-            oldest, latest = self.residuals[0], self.residuals[-1]
-            if abs(latest - oldest) <= self.settle_tol * self.settle_window * latest:
-                self.reason = "residual settled"
-                return True
+        if self._settled(self.settle_tol):
+            self.reason = "residual settled"
+            return True
         return False
+
+    def _settled(self, tol) -> bool:
+        """The residual changed by less than ``tol`` of itself per iteration over
+        the last ``settle_window`` iterations."""
+        if tol is None or len(self.residuals) <= self.settle_window:
+            return False
+        oldest, latest = self.residuals[0], self.residuals[-1]
+        return abs(latest - oldest) <= tol * self.settle_window * latest
 
     @property
     def seconds(self) -> float:

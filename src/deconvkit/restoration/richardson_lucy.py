@@ -320,7 +320,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
                         min_iterations=20, settle_tol=5e-5)
     else:
         stop = Stopping(iterations, max_iterations=500, target=sigma, time_limit=time_limit,
-                        min_iterations=3)
+                        min_iterations=3, settle_tol=1e-3)
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
     peak_of_background = background if background_map is None else float(
