@@ -136,7 +136,7 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         sigma = noise_sigma if noise_sigma is not None else float(
             sum(noise_level(y, None) ** 2 for y in views) / len(views)) ** 0.5
     stop = Stopping(iterations, max_iterations=500, target=sigma, time_limit=time_limit,
-                    min_iterations=3)
+                    min_iterations=3, settle_tol=1e-3)  # as richardson_lucy's
     ones = full(shape, 1.0, like=views[0])
     weights = sum(op.adjoint(ones) for op in ops)
     floor = 1e-6 * float(to_numpy(weights.max()))
