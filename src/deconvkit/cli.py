@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -305,9 +306,6 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     if len(pairs) == 1:
         source, target = pairs[0]
         if memory_limit or chunks or is_lazy_path(source) or is_lazy_path(target):
-            if deskew_angle is not None:
-                raise click.UsageError("--deskew works in memory: drop --memory-limit and "
-                                       "--chunks, and give a TIFF rather than zarr")
             _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
         else:
             info, seconds, shape, note = _restore_file(source, target, job, quiet)
@@ -687,7 +685,11 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     from ._deconvolve import choose_method
 
     image, meta = _open_stack(source)
-    kernels, note = _psfs_for(job["psfs"], meta, source)
+    scan = _stage_scan(job["deskew"], meta, source, image) if job["deskew"] else None
+    kernels, note = _psfs_for(job["psfs"], scan["frame"] if scan else meta, source)
+    if scan:  # the PSF is the objective frame's: skewed into the raw frame
+        kernels = [scan["skew"](k) for k in kernels]
+        note = "; ".join(filter(None, (note, scan["note"])))
     kernel = kernels[0]
     if job["channel_axis"] is not None or len(kernels) > 1 or (
             image.ndim == kernel.ndim + 1 and any(letter in (meta.axes or "")
@@ -723,10 +725,17 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                                    _background(image, job["background"], method, kernel, None,
                                                options))))
     start = time.perf_counter()
+    # with --deskew the raw-frame restoration goes to a resumable zarr beside the
+    # output first, then is deskewed into the output block by block
+    restored = target.with_name(target.name + ".raw-frame.zarr") if scan else target
     with _Progress(None, "chunks", quiet) as progress:
-        info = run_chunked(image, kernel, target, method=method, options=options, chunks=shape,
-                           overwrite=job["overwrite"], workers=jobs, metadata=meta,
-                           progress=lambda done, total: progress.set(done, total))
+        info = run_chunked(image, kernel, restored, method=method, options=options,
+                           chunks=shape, overwrite=job["overwrite"] or bool(scan), workers=jobs,
+                           metadata=meta, progress=lambda done, total: progress.set(done, total))
+    if scan:
+        write_lazy(scan["deskew"](open_lazy(restored), None), target, metadata=scan["frame"],
+                   overwrite=job["overwrite"])
+        shutil.rmtree(restored)
     _report(source, target, info, time.perf_counter() - start, tuple(image.shape),
             job["method"], quiet, extra="; ".join(filter(None, (note, f"chunks {shape}"))))
 
