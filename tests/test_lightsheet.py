@@ -304,6 +304,19 @@ def test_dask_stacks_are_deskewed_lazily():
                       pixel_size=0.104, fill=np.nan, order=order)
         assert lazy.chunks[1] == (3, 3, 3, 1) and lazy.chunks[-1] == (eager.shape[-1],)
         np.testing.assert_array_equal(lazy.compute(), eager)
+    # lazy indeed: no block is read until the result is computed (it used to be read
+    # once to check its values), and shapes and types are still checked up front
+    read = []
+    source = da.from_array(volume, chunks=(1, 3, 5, 7)).map_blocks(
+        lambda block: (read.append(block.size > 1), block)[1])  # not dask's dummy probes
+    lazy = deskew(source, ANGLE, z_step=0.4, pixel_size=0.104)
+    assert not any(read)
+    lazy.compute()
+    assert any(read)
+    with pytest.raises(ValueError, match="volume has 2 dims"):
+        deskew(da.zeros((4, 5)), ANGLE, z_step=0.4, pixel_size=0.104)
+    with pytest.raises(TypeError, match="complex128 input is not supported"):
+        deskew(da.zeros((3, 4, 5), dtype=complex), ANGLE, z_step=0.4, pixel_size=0.104)
 
 
 def test_deconvolve_stage_scan_on_dask_is_lazy_and_agrees():

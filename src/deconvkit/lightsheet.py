@@ -104,7 +104,10 @@ def deskew(volume, angle: float = 31.5, *, z_step: float, pixel_size: float,
     """
     from .tiling import is_dask
 
-    volume = check_array(volume, "volume", min_ndim=3, missing=True)
+    if is_dask(volume):  # checked for its shape and type only: its values, read once,
+        _check_stack(volume, "volume")  # when the blocks are computed
+    else:
+        volume = check_array(volume, "volume", min_ndim=3, missing=True)
     if isinstance(order, bool) or order not in (0, 1):
         raise ValueError(f"order must be 1 (linear) or 0 (nearest sample), got {order!r}")
     if isinstance(fill, bool) or not isinstance(fill, (int, float, np.number)):
@@ -215,12 +218,21 @@ def deconvolve_stage_scan(raw, psf, angle: float = 31.5, *, z_step: float,
     """
     from ._deconvolve import deconvolve
 
-    raw = check_array(raw, "raw", min_ndim=3, missing=True)  # dask: restored lazily
+    raw = raw if hasattr(raw, "shape") else np.asarray(raw)
+    _check_stack(raw, "raw")  # its values are deconvolve's to check (dask: lazily)
     kernel = raw_frame_psf(psf, angle, z_step=z_step, pixel_size=pixel_size,
                            width=raw.shape[-1])
     restored, info = deconvolve(raw, kernel, method=method, return_info=True, **options)
     out = deskew(restored, angle, z_step=z_step, pixel_size=pixel_size, fill=fill)
     return (out, info) if return_info else out
+
+
+def _check_stack(stack, name: str) -> None:
+    """A (..., Z, Y, X) array of real numbers, without reading its values."""
+    if stack.ndim < 3:
+        raise ValueError(f"{name} has {stack.ndim} dims; it needs at least 3 (Z, Y, X)")
+    if np.dtype(stack.dtype).kind not in "biuf":
+        raise TypeError(f"{name}: {stack.dtype} input is not supported; pass real numbers")
 
 
 def _shift_planes(volume: np.ndarray, offsets: np.ndarray, width: int, fill,
