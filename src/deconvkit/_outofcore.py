@@ -137,18 +137,18 @@ def _zarr_array(path):
                            axes=letters if "Q" not in letters else None)
 
 
-#: NGFF's unit names (UDUNITS) for the short ones files use elsewhere
-_NGFF_UNITS = {"nm": "nanometer", "um": "micrometer", "\u00b5m": "micrometer",
-               "\u03bcm": "micrometer", "\\u00B5m": "micrometer", "micron": "micrometer",
-               "microns": "micrometer", "mm": "millimeter"}
+#: NGFF's unit names (UDUNITS) by their length in micrometres
+_NGFF_UNITS = {1e-3: "nanometer", 1.0: "micrometer", 1e3: "millimeter"}
 
 
 def _ome_zarr_attrs(shape, metadata) -> dict:
     """NGFF 0.4 multiscales metadata for one full-resolution level ``"0"``."""
+    from .io import unit_named
+
     axes_letters = metadata.axes if metadata.axes and len(metadata.axes) == len(shape) \
         else "TCZYX"[-len(shape):] if len(shape) <= 5 else None
     spacing = list(metadata.spacing or ())
-    unit = _NGFF_UNITS.get(metadata.unit, metadata.unit)
+    unit = unit_named(metadata.unit, _NGFF_UNITS)
     axes, scale = [], []
     for letter in axes_letters or ():
         entry = {"name": letter.lower()}

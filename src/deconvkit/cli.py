@@ -73,6 +73,15 @@ def _warn_if_raw_measurement(kernel, spec: str) -> None:
                       "radial (or plain) to subtract it and centre the peak", stacklevel=2)
 
 
+def _spacing_in_micrometres(meta):
+    """A file's voxel size in µm, when it states one for (at least) Z, Y and X in a
+    length unit (or none: taken as µm); else None."""
+    if meta.spacing is None or len(meta.spacing) < 3 or (
+            meta.unit is not None and meta.unit not in dkio.MICROMETRES):
+        return None
+    return tuple(float(v) * dkio.MICROMETRES.get(meta.unit, 1.0) for v in meta.spacing)
+
+
 def _psf_on_grid_of(kernel, psf_meta, meta, source):
     """The PSF on the image's sampling, and a note saying so.
 
@@ -403,11 +412,7 @@ def _restore_file(source, target, job, quiet):
 
     image, meta = dkio.read(source, with_metadata=True)
     dkio.check_shape(target, image.shape)  # before the work, not after it
-    scan = _stage_scan(job["deskew"], meta, source, image) if job["deskew"] else None
-    kernels, note = _psfs_for(job["psfs"], scan["frame"] if scan else meta, source)
-    if scan:  # the PSF is the objective frame's: skewed into the raw frame
-        kernels = [scan["skew"](k) for k in kernels]
-        note = "; ".join(filter(None, (note, scan["note"])))
+    scan, kernels, note = _job_psfs(job, meta, source, image)
     kernel = kernels[0]
     if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
         raise ValueError(f"the PSF spec {job['psf_spec']!r} makes a {kernel.ndim}-D PSF but "
@@ -461,6 +466,18 @@ def _restore_file(source, target, job, quiet):
     return info, seconds, tuple(image.shape), note
 
 
+def _job_psfs(job, meta, source, image):
+    """The stage scan of ``--deskew`` (or None), the PSFs on the image's sampling
+    (under --deskew: on the deskewed grid, then skewed into the raw frame), and
+    one note for all."""
+    scan = _stage_scan(job["deskew"], meta, source, image) if job["deskew"] else None
+    kernels, note = _psfs_for(job["psfs"], scan["frame"] if scan else meta, source)
+    if scan:
+        kernels = [scan["skew"](k) for k in kernels]
+        note = "; ".join(filter(None, (note, scan["note"])))
+    return scan, kernels, note
+
+
 def _stage_scan(options, meta, source, image):
     """``--deskew``: the PSF's target sampling (the deskewed frame), how to skew
     it into the raw frame, how to deskew the result, and the metadata after."""
@@ -470,11 +487,8 @@ def _stage_scan(options, meta, source, image):
 
     if image.ndim < 3:
         raise ValueError(f"--deskew takes a (Z, Y, X) stack; {source} has shape {image.shape}")
-    spacing = None  # the file's voxel size in µm
-    if meta.spacing is not None and len(meta.spacing) >= 3 and (
-            meta.unit is None or meta.unit in dkio.MICROMETRES):
-        spacing = [float(v) * dkio.MICROMETRES.get(meta.unit, 1.0) for v in meta.spacing[-3:]]
-    z_step = options["z_step"] or (spacing[0] if spacing else None)
+    spacing = _spacing_in_micrometres(meta)
+    z_step = options["z_step"] or (spacing[-3] if spacing else None)
     pixel_size = options["pixel_size"] or (spacing[-1] if spacing else None)
     if z_step is None or pixel_size is None:
         raise ValueError(f"{source} states no voxel size: pass --z-step and --pixel-size (µm)")
@@ -685,11 +699,7 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     from ._deconvolve import choose_method
 
     image, meta = _open_stack(source)
-    scan = _stage_scan(job["deskew"], meta, source, image) if job["deskew"] else None
-    kernels, note = _psfs_for(job["psfs"], scan["frame"] if scan else meta, source)
-    if scan:  # the PSF is the objective frame's: skewed into the raw frame
-        kernels = [scan["skew"](k) for k in kernels]
-        note = "; ".join(filter(None, (note, scan["note"])))
+    scan, kernels, note = _job_psfs(job, meta, source, image)
     kernel = kernels[0]
     if job["channel_axis"] is not None or len(kernels) > 1 or (
             image.ndim == kernel.ndim + 1 and any(letter in (meta.axes or "")
@@ -1057,8 +1067,6 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
     """Deskew a stage-scanned light-sheet stack INPUT (..., Z, Y, X) into the
     detection objective's frame (deconvkit.lightsheet); the output's Z spacing
     is z_step * sin(angle)."""
-    import numpy as np
-
     from .lightsheet import deskew, deskewed_spacing
     from .lightsheet import skew_psf as skew
 
@@ -1073,10 +1081,7 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
     if data.ndim < 3:
         raise click.UsageError(f"{input_path} has shape {data.shape}; deskew takes a (Z, Y, X) "
                                "stack (or more leading axes)")
-    spacing = None  # the file's voxel size in µm, where it states one
-    if meta.spacing is not None and len(meta.spacing) >= 3 and (
-            meta.unit is None or meta.unit in dkio.MICROMETRES):
-        spacing = tuple(float(v) * dkio.MICROMETRES.get(meta.unit, 1.0) for v in meta.spacing)
+    spacing = _spacing_in_micrometres(meta)
     if skew_psf and z_step is None:
         raise click.UsageError("--skew-psf needs --z-step: the PSF's own Z spacing is that "
                                "of the deskewed frame, not the stage step")
@@ -1094,12 +1099,11 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
     resampled = ""
     try:
         if skew_psf:
-            frame = (deskewed_spacing(angle, z_step, pixel_size), pixel_size, pixel_size)
-            if spacing is not None and not np.allclose(spacing[-3:], frame, rtol=0.01):
-                # a PSF sampled otherwise: onto the deskewed frame's grid first
-                data = psf_module.resample(data, spacing[-3:], frame)
-                resampled = (", resampled from " + "x".join(f"{v:.4g}" for v in spacing[-3:])
-                             + " µm to the deskewed grid")
+            if spacing is not None:  # a PSF sampled otherwise: onto the deskewed grid first
+                frame = (deskewed_spacing(angle, z_step, pixel_size), pixel_size, pixel_size)
+                data, resampled = _psf_on_grid_of(
+                    data, dkio.Metadata(spacing=spacing[-3:], unit="um"),
+                    dkio.Metadata(spacing=frame, unit="um"), input_path)
             result = skew(data, angle, z_step=z_step, pixel_size=pixel_size)
         else:
             result = deskew(data, angle, z_step=z_step, pixel_size=pixel_size,
@@ -1120,7 +1124,8 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
     if not quiet:
         what = "skewed into the raw frame" if skew_psf else "deskewed"
         _console().print(f"{input_path}: {data.shape} {what} ({angle}°, z step {z_step} µm, "
-                         f"pixel {pixel_size} µm{resampled}) -> {result.shape} in "
+                         f"pixel {pixel_size} µm{'; ' + resampled if resampled else ''}) -> "
+                         f"{result.shape} in "
                          f"{time.perf_counter() - start:.2f} s -> {output}")
 
 
@@ -1317,8 +1322,6 @@ def upscale_command(input_path, scale, output, model_path, tile, device, adapt, 
                                  channel_axis % colour.ndim < colour.ndim - 1)
     source = colour.reshape(-1, *colour.shape[-2:]) if stack else colour
     models = 1 if model_path else len(set(model_passes(scale, shipped_scales())))
-    if model_path and str(model_path).lower().endswith(".onnx"):
-        device = None  # an ONNX model runs on onnxruntime's CPU provider
     with _Progress(adapt * models or None, "adapt", quiet or not adapt) as progress:
         result = upscale(source, scale, model=model_path, tile=tile,
                          channel_axis=0 if stack else channel_axis, device=device, adapt=adapt,

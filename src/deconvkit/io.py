@@ -28,6 +28,13 @@ MICROMETRES = {"nm": 1e-3, "um": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "\\u00B5m"
                "nanometer": 1e-3, "nanometre": 1e-3, "mm": 1e3, "millimeter": 1e3,
                "millimetre": 1e3, "cm": 1e4, "m": 1e6}
 
+
+def unit_named(unit, names: dict):
+    """``unit`` under another format's name for the same length (``names``: its
+    length in micrometres -> that name), or as it is."""
+    return names.get(MICROMETRES.get(unit), unit)
+
+
 FORMATS = {
     ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
     ".npy": "npy", ".csv": "csv", ".txt": "csv", ".wav": "wav",
@@ -447,8 +454,7 @@ def _ome_metadata(axes, spacing, unit) -> dict:
         for name, value in zip(names, spacing[-len(names):]):
             metadata[f"PhysicalSize{name}"] = float(value)
             if unit is not None:
-                metadata[f"PhysicalSize{name}Unit"] = "\u00b5m" if unit in (
-                    "um", "micron", "microns", "micrometer", "\\u00B5m", "\u03bcm") else unit
+                metadata[f"PhysicalSize{name}Unit"] = unit_named(unit, {1.0: "\u00b5m"})
     return metadata
 
 
