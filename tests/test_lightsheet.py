@@ -313,6 +313,9 @@ def test_dask_stacks_are_deskewed_lazily():
     assert not any(read)
     lazy.compute()
     assert any(read)
+    with pytest.raises(ValueError, match="volume contains Inf"):  # when its block is read
+        deskew(da.from_array(np.full((3, 4, 5), np.inf)), ANGLE, z_step=0.4,
+               pixel_size=0.104).compute()
     with pytest.raises(ValueError, match="volume has 2 dims"):
         deskew(da.zeros((4, 5)), ANGLE, z_step=0.4, pixel_size=0.104)
     with pytest.raises(TypeError, match="complex128 input is not supported"):
