@@ -191,10 +191,10 @@ def upscale(image, scale: float = 2, *, model=None, tile: int = 256, overlap: in
         A ``model.pt`` written by ``deconvkit train``, a module, or an
         ``.onnx`` file (``deconvkit nn export``; run by onnxruntime on the
         CPU, the ``onnx`` extra) instead; chained the same way when ``scale``
-        is not its own.  On 2 cores torch ran the shipped x2 model over a
-        512x512 image in 0.27-0.28 s and onnxruntime its export in
-        0.36-0.43 s (x3: 0.24-0.26 against 0.50-0.55; interleaved runs), so
-        the shipped models stay on torch.
+        is not its own.  ``benchmarks/sr.py`` timed the shipped x2 model
+        over a 512x512 image at 0.26 s on torch and its export at 0.36 s on
+        onnxruntime (x3: 0.23 against 0.45; 2 cores), so the shipped models
+        stay on torch.
     tile, overlap : int
         Low-resolution tile side and overlap: memory stays bounded for any
         image size; a quarter of the overlap at each shared edge is dropped
