@@ -714,6 +714,53 @@ def test_background_level_image_or_snip(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_background_with_the_default_method(tmp_path, capsys):
+    """A camera's offset given to the automatic choice (total variation) is
+    modelled, not restored: it once went through unnoticed, the output
+    carrying the offset."""
+    from deconvkit import deconvolve, simulate
+
+    scene = np.zeros((48, 48))
+    scene[12:30, 16:36] = 50.0
+    kernel = psf.gaussian(1.5)
+    observed = simulate(scene, kernel, noise="poisson", photons=50.0, seed=0) * 50.0 + 100.0
+    io.write(tmp_path / "in.tif", observed.astype(np.float32))
+    assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf", "gaussian:1.5",
+                 "--background", "100", "-o", str(tmp_path / "out.tif")]) == 0
+    assert "background 100 modelled" in " ".join(capsys.readouterr().out.split())
+    restored = io.read(tmp_path / "out.tif")
+    np.testing.assert_allclose(restored, deconvolve(observed.astype(np.float32), kernel,
+                                                    background=100.0), rtol=1e-5, atol=1e-4)
+    assert abs(restored.mean() - (observed.mean() - 100.0)) < 2.0
+    sky = np.full(observed.shape, 100.0, dtype=np.float32)
+    io.write(tmp_path / "sky.tif", sky)
+    assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf", "gaussian:1.5",
+                 "--background", str(tmp_path / "sky.tif"), "-o", str(tmp_path / "m.tif")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "m.tif"), restored, rtol=1e-5, atol=1e-4)
+
+
+def test_psf_longer_than_a_thin_stack_is_cropped(tmp_path, capsys):
+    """A generated PSF longer than the stack (the widefield default has 33
+    planes) is cropped to it with a note of the light it keeps, where the
+    library refuses it."""
+    from deconvkit import deconvolve
+
+    stack = np.random.default_rng(0).random((7, 40, 44)).astype(np.float32) + 1.0
+    io.write(tmp_path / "thin.tif", stack)
+    assert main(["deconvolve", str(tmp_path / "thin.tif"), "--psf", "widefield:na=1.2",
+                 "--method", "richardson_lucy", "--iterations", "3",
+                 "-o", str(tmp_path / "out.tif")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    full = psf.widefield(na=1.2)
+    window = full[16 - 3:16 + 4, 32 - 19:32 + 20, 32 - 21:32 + 22]
+    kept = round(100 * window.sum() / full.sum())
+    assert f"PSF cropped from 33x65x65 to 7x39x43 to fit the image (it keeps {kept} %" in said
+    np.testing.assert_allclose(io.read(tmp_path / "out.tif"),
+                               deconvolve(stack, psf.crop_or_pad(full, (7, 39, 43)),
+                                          method="richardson_lucy", iterations=3),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_lines_command(tmp_path, capsys):
     from deconvkit import blur
     from deconvkit.spectra import find_lines

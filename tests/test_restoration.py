@@ -1052,6 +1052,46 @@ def test_rl_background_map(acceleration, backend):
         richardson_lucy(observed, kernel, background=background[1:])
 
 
+@pytest.mark.parametrize("solver", [total_variation, wavelet])
+def test_variational_background_under_gaussian_data(solver):
+    """``background`` is the model y = Ax + b for the least-squares term too: a
+    level or a sky map is the same as the data less it (it once applied to the
+    Poisson term only and was ignored here), and a sloping sky map given beats
+    its mean level given."""
+    scene, kernel = CASES[2]
+    rows = np.linspace(0.0, 1.0, scene.shape[0])[:, None]
+    sky = _valid_crop(0.05 + 0.6 * rows * np.ones(scene.shape), kernel)
+    clean = simulate(scene, kernel, sigma=0.01, boundary="valid", seed=5)
+    observed = clean + sky
+    fixed = dict(noise_sigma=0.01, iterations=30)
+    for background, less in ((0.2, observed - 0.2), (sky, clean)):
+        given, info = solver(observed, kernel, background=background, return_info=True,
+                             **fixed)
+        np.testing.assert_allclose(given, solver(less, kernel, **fixed), rtol=1e-6,
+                                   atol=1e-7)
+    assert info.parameters["background"] == "array"
+    truth = _valid_crop(scene, kernel)
+    mapped = solver(observed, kernel, background=sky)
+    level = solver(observed, kernel, background=float(sky.mean()))
+    assert metrics.psnr(truth, mapped, data_range=1.0) > \
+        metrics.psnr(truth, level, data_range=1.0) + 3.0
+    with pytest.raises(ValueError, match="background must be >= 0"):
+        solver(observed, kernel, background=-1.0)
+    with pytest.raises(ValueError, match="background has shape"):
+        solver(observed, kernel, background=sky[1:])
+
+
+def test_total_variation_poisson_background_map():
+    """Under the Poisson term a constant background array is its level."""
+    scene, kernel = CASES[2]
+    counts = simulate(scene, kernel, noise="poisson", photons=200, boundary="valid", seed=2)
+    level = total_variation(counts, kernel, data="poisson", background=3.0, iterations=20)
+    array, info = total_variation(counts, kernel, data="poisson", iterations=20,
+                                  background=np.full(counts.shape, 3.0), return_info=True)
+    np.testing.assert_allclose(array, level, rtol=1e-6, atol=1e-8)
+    assert info.parameters["background"] == "array"
+
+
 @pytest.mark.parametrize("penalty", ["laplacian", "gradient", "identity"])
 def test_ictm_unconstrained_converges_to_tikhonov(penalty):
     # landweber with a weight minimises Tikhonov-Miller; without the constraint on a

@@ -253,7 +253,8 @@ def _parse_options(items):
               help="Known background under the data, modelled (y = Ax + b): a level, an "
                    "image of INPUT's shape (a sky map, a continuum), or snip: the continuum "
                    "of a 1-D spectrum by SNIP clipping over 2 PSF widths.  "
-                   "richardson_lucy(_tv) and gold; total_variation takes a level.")
+                   "total_variation (the usual automatic choice), richardson_lucy(_tv), "
+                   "gold and wavelet.")
 @click.option("--multiview", is_flag=True,
               help="The INPUTs are registered views of one object (a light-sheet "
                    "microscope's angles), each with its --psf (or one for all): restore them "
@@ -423,6 +424,9 @@ def _restore_file(source, target, job, quiet):
     if channel_axis is None and image.ndim == kernel.ndim + 1:
         channel_axis = _channel_axis_of(source, image, meta)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
+    kernels, cropped = _psfs_within(kernels, image.shape, channel_axis)
+    note = "; ".join(filter(None, (note, cropped)))
+    kernel = kernels[0]
     stored = image.dtype  # before NaN marking makes it float (--saturated auto reads it)
     if job["bad_pixels"] is not None:
         image = _mark_bad_pixels(image, job["bad_pixels"], channel_axis, source)
@@ -464,6 +468,37 @@ def _restore_file(source, target, job, quiet):
     dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
                bit_depth=bit_depth)
     return info, seconds, tuple(image.shape), note
+
+
+def _psfs_within(kernels, shape, channel_axis):
+    """PSFs longer than the image on an axis cropped to it (an odd length, about
+    their centre), and a note of the light they keep: a generator's default
+    size, or a PSF resampled to a coarser grid, can outgrow a thin stack, where
+    the library (rightly, for an array it was handed) refuses it."""
+    import numpy as np
+
+    from .operators import SpaceVariantConvolution
+
+    if isinstance(kernels[0], SpaceVariantConvolution):
+        return kernels, ""
+    spatial = [n for axis, n in enumerate(shape)
+               if channel_axis is None or axis != channel_axis % len(shape)]
+    fitted, notes = [], []
+    for kernel in kernels:
+        room = spatial[-kernel.ndim:] if kernel.ndim <= len(spatial) else kernel.shape
+        target = tuple(k if k <= n else n - (1 - n % 2) for k, n in zip(kernel.shape, room))
+        if target == kernel.shape:
+            fitted.append(kernel)
+            continue
+        # the window psf.crop_or_pad keeps: sample K // 2 lands on T // 2
+        window = tuple(slice(k // 2 - t // 2, k // 2 - t // 2 + t)
+                       for k, t in zip(kernel.shape, target))
+        kept = float(np.sum(kernel[window]) / np.sum(kernel))
+        fitted.append(psf_module.crop_or_pad(kernel, target))
+        notes.append(f"PSF cropped from {'x'.join(map(str, kernel.shape))} to "
+                     f"{'x'.join(map(str, target))} to fit the image (it keeps "
+                     f"{100 * kept:.0f} % of its light)")
+    return fitted, "; ".join(dict.fromkeys(notes))
 
 
 def _job_psfs(job, meta, source, image):
@@ -657,16 +692,13 @@ def _background(image, background, method, kernel, channel_axis, options) -> str
     """Put ``--background`` into the solver's ``options``; a note for the report."""
     if background is None:
         return ""
-    takes = ("richardson_lucy", "richardson_lucy_tv", "gold")
-    if method not in (*takes, "total_variation"):
-        raise ValueError(f"--background needs a method that models one ({', '.join(takes)}, "
-                         f"or total_variation with a level), not {method}")
+    takes = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "gold", "wavelet")
+    if method not in takes:
+        raise ValueError(f"--background needs a method that models one ({', '.join(takes)}), "
+                         f"not {method}")
     if isinstance(background, float):
         options["background"] = background
-        return ""
-    if method == "total_variation":
-        raise ValueError("total_variation takes a background level, not an image: give a "
-                         f"number, or use {', '.join(takes)}")
+        return f"background {background:g} modelled"
     if channel_axis is not None:
         raise ValueError("--background with an image or snip takes one channel at a time")
     if isinstance(background, str):  # snip

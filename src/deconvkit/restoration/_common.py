@@ -182,6 +182,27 @@ def offset(background, image):
     return asarray(background, image)
 
 
+def data_term_background(background, image, data: str):
+    """``(image, background, report)`` for a solver whose data term is ``data``:
+    the known background ``b`` of ``y = Ax + b`` (a level or an array, checked
+    by :func:`offset`) is subtracted from the data for the Gaussian term, where
+    ``y - b = Ax + n`` is the same model (the background returned is then 0),
+    and kept for the Poisson term, whose counts it shifts.  ``report`` is the
+    entry for the solver's ``Info``: empty for none, the level, or "array"."""
+    background = offset(background, image)
+    level = isinstance(background, float)
+    report = {} if level and background == 0.0 else {
+        "background": background if level else "array"}
+    if data != "gaussian" or not report:
+        return image, background, report
+    return image - background, 0.0, report
+
+
+def mean_level(background) -> float:
+    """A background's mean (a level is its own)."""
+    return background if isinstance(background, float) else float(to_numpy(background.mean()))
+
+
 def read_noise_shift(read_noise) -> float:
     """The shifted-Poisson offset :math:`\\sigma_r^2` for a camera's read noise
     :math:`\\sigma_r` (Snyder et al. 1993: ``y + s^2 ~ Poisson(Ax + b + s^2)``),

@@ -35,9 +35,11 @@ from ..operators.differences import (
 from ._common import (
     blur_operator,
     data_peak,
+    data_term_background,
     empty_spectrum,
     fft_grid,
     frame,
+    mean_level,
     observed_mean,
     observed_rms,
     penalty_spectrum,
@@ -72,7 +74,7 @@ RELAXATION = 1.6
 def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
                     data: str = "gaussian",
                     noise_sigma: float | None = None, nonnegative="auto",
-                    iterations="auto", boundary: str = "valid", background: float = 0.0,
+                    iterations="auto", boundary: str = "valid", background=0.0,
                     saturation: float | None = None, time_limit: float | None = None,
                     callback: Callable | None = None, return_info: bool = False):
     r"""Total-variation regularised deconvolution (ADMM or primal–dual), N-D.
@@ -123,8 +125,11 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     boundary : str
         Boundary model (see :class:`deconvkit.Convolution`); ``"valid"``
         (default) estimates the scene beyond the frame, so the edges do not ring.
-    background : float
-        Known constant background for the Poisson term.
+    background : float or array
+        Known background :math:`b` under the data, :math:`y = Ax + b + n`: a
+        level (a camera's offset, a sky level) or an array of the image's
+        shape (a sky map), >= 0.  Subtracted from the data for the Gaussian
+        term; inside the logarithm for the Poisson term.
     time_limit : float, optional
         Seconds after which to stop.
     callback : callable, optional
@@ -215,6 +220,7 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     grad = Gradient(psf.ndim)
     censored, measured = saturated_mask(image, saturation)
     sigma = noise_level(measured, noise_sigma)
+    image, background, reported = data_term_background(background, image, data)
     image, mask = split_missing(image)
     if censored is not None and data == "poisson":  # no one-sided Poisson term: left out
         mask, censored = (1.0 - censored) * (1.0 if mask is None else mask), None
@@ -237,13 +243,13 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     info = Info("total_variation", dict(weight=weight, quadratic_weight=quadratic_weight,
                                         data=data, noise_sigma=sigma,
                                         boundary=boundary, nonnegative=positive)
-                | ({} if saturation is None else dict(saturation=saturation)),
+                | reported | ({} if saturation is None else dict(saturation=saturation)),
                 iterations=len(history), stopped_by=stop.reason, history=history,
                 seconds=stop.seconds)
     return restored, info
 
 
-def _auto_weights(image, mask, grad, sigma: float, data: str, background: float):
+def _auto_weights(image, mask, grad, sigma: float, data: str, background):
     """The TV weight and the quadratic weight, from the noise level and the data's
     gradients (those between observed samples where ``mask`` marks missing ones)."""
     xp = array_namespace(image)
@@ -268,7 +274,7 @@ def _auto_weights(image, mask, grad, sigma: float, data: str, background: float)
         # near its minimum the Poisson term is the Gaussian one divided by the
         # mean count: the same regularisation needs the weights divided by it
         level = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
-        count = max(float(to_numpy(level).mean()) + background, 1e-30)
+        count = max(float(to_numpy(level).mean()) + mean_level(background), 1e-30)
         weight, quadratic = weight / count, quadratic / count
     return weight, quadratic
 
@@ -346,7 +352,7 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
     return estimate, history
 
 
-def _poisson_dual_step(p, predicted, counts, sigma: float, background: float):
+def _poisson_dual_step(p, predicted, counts, sigma: float, background):
     """The dual step of the Poisson term ``sum(Ax + b - y log(Ax + b))``: the prox
     of its conjugate at ``p + sigma (Ax + b)``, in closed form."""
     xp = array_namespace(p)
@@ -545,7 +551,7 @@ def _admm_rho(weight: float, quadratic: float, image) -> float:
 
 
 def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: int = 3,
-            shifts: int = 1, data: str = "gaussian", background: float = 0.0,
+            shifts: int = 1, data: str = "gaussian", background=0.0,
             nonnegative="auto", iterations="auto", boundary: str = "valid",
             noise_sigma: float | None = None, time_limit: float | None = None,
             callback: Callable | None = None, return_info: bool = False):
@@ -586,8 +592,8 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         electrons), whose gradient is not Lipschitz, so FISTA does not apply:
         solved by the primal–dual algorithm of Chambolle and Pock [3]_ in
         Condat's over-relaxed form [4]_ (``nonnegative`` is then always on).
-    background : float
-        Known constant background :math:`b` of the Poisson term.
+    background : float or array
+        Known background :math:`b` under the data, as in :func:`total_variation`.
     nonnegative : bool or "auto"
         Add the constraint :math:`x \ge 0` (the proximal step then runs
         three Dykstra-like iterations: an approximation of the exact prox,
@@ -647,12 +653,13 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     op = Convolution(psf, boundary=boundary)
     d = psf.ndim
     sigma = noise_level(image, noise_sigma)
+    image, background, reported = data_term_background(background, image, data)
     image, mask = split_missing(image)
     if weight == "auto":
         weight = 0.5 * sigma
         if data == "poisson":  # near its minimum the Poisson term is the Gaussian / count
             level = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
-            weight /= max(float(to_numpy(level).mean()) + background, 1e-30)
+            weight /= max(float(to_numpy(level).mean()) + mean_level(background), 1e-30)
     nonnegative = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
     domain = op.input_shape(tuple(image.shape))
     shortest = min(domain[-d:])
@@ -701,7 +708,8 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         x, history = _wavelet_primal_dual(image, mask, op, x, crop, weight, background, stop,
                                           callback, transform=transform, inverse=inverse)
         return _wavelet_result(op, x[crop], image, weight, wavelet_name, levels, data,
-                               nonnegative, sigma, boundary, stop, history, return_info)
+                               nonnegative, sigma, boundary, reported, stop, history,
+                               return_info)
     stop = Stopping(iterations, max_iterations=300, tol=1e-3, time_limit=time_limit)
     z, t_k = x, 1.0
     history = []
@@ -723,17 +731,17 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         if stop.done(change=change):
             break
     return _wavelet_result(op, x[crop], image, weight, wavelet_name, levels, data,
-                           nonnegative, sigma, boundary, stop, history, return_info)
+                           nonnegative, sigma, boundary, reported, stop, history, return_info)
 
 
 def _wavelet_result(op, x, image, weight, wavelet_name, levels, data, nonnegative, sigma,
-                    boundary, stop, history, return_info):
+                    boundary, reported, stop, history, return_info):
     restored = frame(op, x, image.shape)
     if not return_info:
         return restored
     return restored, Info("wavelet", dict(weight=weight, wavelet=wavelet_name, levels=levels,
                                           data=data, nonnegative=nonnegative, noise_sigma=sigma,
-                                          boundary=boundary),
+                                          boundary=boundary) | reported,
                           iterations=len(history), stopped_by=stop.reason, history=history,
                           seconds=stop.seconds)
 
