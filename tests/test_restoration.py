@@ -319,7 +319,8 @@ def test_gold_stopping_acceleration_and_callback():
     for bad, match in ((dict(repetitions=0), "repetitions must be"),
                        (dict(boost=0.0), "boost must be"), (dict(boost="x"), "boost must be"),
                        (dict(background=-1.0), "background must be"),
-                       (dict(acceleration="anderson"), "acceleration")):
+                       (dict(acceleration="anderson"), "acceleration"),
+                       (dict(boost=1.2), "pass repetitions > 1 too")):
         with pytest.raises(ValueError, match=match):
             gold(observed, kernel, **bad)
 
@@ -1116,6 +1117,8 @@ def test_ictm_takes_tikhonovs_weight_and_keeps_the_sign():
         metrics.psnr(truth, free, data_range=1.0) + 0.1
     with pytest.raises(ValueError, match="penalty"):
         landweber(observed, kernel, weight=0.1, penalty="tv")
+    with pytest.raises(ValueError, match="pass weight='auto'"):  # it would go unused
+        landweber(observed, kernel, penalty="gradient")
 
 
 def test_bounded_landweber_reaches_the_bvls_solution():

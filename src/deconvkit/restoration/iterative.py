@@ -101,6 +101,9 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(penalty, "penalty", PENALTIES)
     weight = check_weight(weight, "weight")
+    if penalty != "laplacian" and weight == 0:
+        raise ValueError(f"penalty={penalty!r} is the penalty of weight=, which is 0; pass "
+                         "weight='auto' (or a number) with it")
     if upper is not None and (isinstance(upper, bool) or not isinstance(upper, (int, float))
                               or not math.isfinite(upper)):
         raise ValueError(f"upper must be a finite number (the largest value the object "
@@ -317,6 +320,9 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
         raise ValueError(f"repetitions must be an int >= 1, got {repetitions!r}")
     if not (isinstance(boost, (int, float)) and 0 < boost < float("inf")):
         raise ValueError(f"boost must be a positive number (1: no boosting), got {boost!r}")
+    if boost != 1 and repetitions == 1:
+        raise ValueError(f"boost={boost!r} acts between repetitions, and repetitions is 1; "
+                         "pass repetitions > 1 too (e.g. repetitions=10)")
     image, psf = prepare(image, psf, missing=True, space_variant=True)
     background = offset(background, image)
     psf = non_negative_psf(psf, "gold", stacklevel=2)
