@@ -635,6 +635,21 @@ def test_tikhonov_auto_weight_survives_a_boundary_model_that_cannot_fit_the_edge
     assert len(weights) == 1 and weights.pop() > 1e-6
 
 
+@pytest.mark.parametrize("solver", [tikhonov, cgls])
+def test_discrepancy_weight_out_of_reach_warns(solver):
+    """A noise level no weight can meet gets a warning naming the end of the
+    search returned (it was silent: an unregularised or an over-smoothed result)."""
+    observed, kernel, _ = _observe(2, noise=0.01)
+    with pytest.warns(RuntimeWarning, match="strongest weight .* below the noise level"):
+        flat = solver(observed, kernel, noise_sigma=10.0, boundary="symmetric")
+    with pytest.warns(RuntimeWarning, match="weakest weight .* above the noise level"):
+        solver(observed, kernel, noise_sigma=1e-9, boundary="symmetric")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        met = solver(observed, kernel, boundary="symmetric")
+    assert np.abs(np.diff(flat)).mean() < 0.5 * np.abs(np.diff(met)).mean()  # over-smoothed
+
+
 def test_tv_quadratic_term_alone_is_closed_form_tikhonov():
     # weight 0 leaves only 1/2 |Ax - y|^2 + mu/2 |Dx|^2: ADMM must land on the
     # closed form (the same periodic differences)

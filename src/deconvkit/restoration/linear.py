@@ -514,8 +514,25 @@ def _discrepancy_weight(problem: _PeriodicProblem, penalty, sigma: float) -> flo
         return problem.residual_rms(scale * 10.0**log_lam, penalty) - sigma
 
     low, high = -12.0, 4.0
-    if excess(low) >= 0:
-        return scale * 10.0**low
-    if excess(high) <= 0:
-        return scale * 10.0**high
+    for end, short in ((low, excess(low)), (high, excess(high))):
+        if (short >= 0) if end == low else (short <= 0):
+            _warn_no_discrepancy_weight(short + sigma, sigma, end == low)
+            return scale * 10.0**end
     return scale * 10.0 ** scipy.optimize.brentq(excess, low, high, xtol=1e-3)
+
+
+def _warn_no_discrepancy_weight(residual: float, sigma: float, weakest: bool) -> None:
+    """The discrepancy principle has no solution in the weights searched: say
+    which end was returned and why, instead of a silent extreme weight."""
+    if weakest:
+        what = (f"even the weakest weight leaves a residual RMS of {residual:.3g}, above the "
+                f"noise level {sigma:.3g}: the data do not fit the model (a wrong PSF or "
+                "boundary) or the noise is stronger than noise_sigma says, and the "
+                "restoration is nearly unregularised")
+    else:
+        what = (f"even the strongest weight leaves a residual RMS of {residual:.3g}, below the "
+                f"noise level {sigma:.3g}: the noise is weaker than noise_sigma says (or its "
+                "estimate; filtered or interpolated data), and the restoration is "
+                "over-smoothed")
+    warnings.warn(f"the discrepancy principle found no weight: {what}. Give weight= (or "
+                  "noise_sigma=)", RuntimeWarning, stacklevel=5)
