@@ -109,11 +109,32 @@ def test_tiled_missing_samples(method):
     assert np.isnan(tiled[:, :48]).all() and np.isfinite(tiled[:, 100:]).all()
 
 
-def test_array_options_are_refused_for_dask():
-    observed, kernel = _data(shape=(64, 64))
-    with pytest.raises(TypeError, match="background is an array, which is not tiled"):
-        deconvolve(da.from_array(observed, chunks=32), kernel, method="richardson_lucy",
-                   background=np.zeros(observed.shape))
+@pytest.mark.parametrize("method,options", [
+    ("richardson_lucy", dict(iterations=20, acceleration=None)),
+    ("total_variation", dict(iterations=60)),
+])
+def test_background_map_is_tiled_with_the_image(method, options):
+    """A background map (numpy or dask, any chunks) is cut like the image: each
+    chunk is restored over its own part of the sky; other array options are
+    refused with a dask image."""
+    observed, kernel = _data()
+    sky = np.linspace(0.1, 0.4, observed.shape[0])[:, None] * np.ones(observed.shape)
+    data = da.from_array(observed + sky, chunks=32)
+    untiled = deconvolve(observed + sky, kernel, method=method, noise_sigma=0.01,
+                         background=sky, **options)
+    for background in (sky, da.from_array(sky, chunks=(48, 56))):
+        tiled = deconvolve(data, kernel, method=method, noise_sigma=0.01,
+                           background=background, **options).compute()
+        assert _relative_interior_error(tiled, untiled, margin=8) <= 1e-3
+    channels = np.stack([observed + sky] * 2, axis=-1)  # a map per channel
+    both = deconvolve(da.from_array(channels, chunks=32), kernel, method=method,
+                      noise_sigma=0.01, background=np.stack([sky] * 2, axis=-1),
+                      channel_axis=-1, **options).compute()
+    assert _relative_interior_error(both[..., 1], untiled, margin=8) <= 1e-3
+    with pytest.raises(ValueError, match="background has shape"):
+        deconvolve(data, kernel, method=method, background=sky[1:])
+    with pytest.raises(TypeError, match="weight is an array, which is not tiled"):
+        deconvolve(data, kernel, method="total_variation", weight=np.zeros(2))
 
 
 @pytest.mark.parametrize("method,options", [

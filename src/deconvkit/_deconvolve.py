@@ -133,7 +133,8 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         _check_channels_last(image.shape, _ndim(psf), channel_axis)
     space_variant = isinstance(psf, SpaceVariantConvolution)
     if type(image).__module__.split(".")[0] == "dask":  # out of core: tile it
-        maps = [name for name, value in options.items() if getattr(value, "ndim", 0)]
+        maps = [name for name, value in options.items()
+                if getattr(value, "ndim", 0) and name != "background"]
         if maps:
             raise TypeError(f"{', '.join(maps)} is an array, which is not tiled with a dask "
                             "image: pass a number, or a numpy or torch image")
@@ -148,7 +149,8 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         # each channel tiled on its own (its parameters chosen on its own data)
         results = [deconvolve_dask(image[(slice(None),) * channel_axis + (c,)],
                                    psf if psfs is None else psfs[c], method=method,
-                                   boundary=boundary, return_info=True, **options)
+                                   boundary=boundary, return_info=True,
+                                   **_channel_of(options, channel_axis, c))
                    for c in range(image.shape[channel_axis])]
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
@@ -197,6 +199,15 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     stacked = xp.stack([r for r, _ in results], axis=0)
     restored = xp.moveaxis(stacked, 0, channel_axis)
     return (restored, [i for _, i in results]) if return_info else restored
+
+
+def _channel_of(options, channel_axis: int, channel: int) -> dict:
+    """``options`` for one channel of a dask image: a background map's channel."""
+    background = options.get("background")
+    if getattr(background, "ndim", 0):
+        options = options | {"background": background[(slice(None),) * channel_axis
+                                                      + (channel,)]}
+    return options
 
 
 def _per_channel(psf, channel_axis):

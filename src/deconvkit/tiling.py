@@ -54,7 +54,8 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     method, boundary, options
         As in :func:`deconvkit.deconvolve`.  ``boundary="auto"`` means the
         method's own choice at the image's edges; the cuts between tiles are
-        always treated as unknown borders.
+        always treated as unknown borders.  A ``background`` map (numpy or
+        dask, the image's shape: a sky map) is tiled with the image.
     depth : int or tuple of int, optional
         Overlap per axis (default :func:`default_depth`).
     sample_shape : tuple of int, optional
@@ -88,18 +89,21 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     kernel_shape = psf.kernel_shape if field is not None else psf.shape
     depth = _overlap(default_depth(kernel_shape, method) if depth is None else depth,
                      image.shape, d)
+    background = _tiled_background(options.pop("background", None), image)
     # choose every automatic parameter once, on a central block
     lead, centre = _central_block(image.shape, d, sample_shape)
     sample = np.asarray(image[lead + centre])
     frame = tuple(image.shape[-d:])
     seen = psf if field is None else field.cut([c.start for c in centre], frame)
     _, info = deconvolve(sample, seen, method=method, boundary=boundary, return_info=True,
-                         **options)
+                         **options, **({} if background is None else {
+                             "background": background if isinstance(background, float)
+                             else np.asarray(background[lead + centre])}))
     # options left to the solver (absent, or given as "auto") take the central
     # block's choice; an explicit "auto" had let every chunk choose its own
     fixed = {key: value for key, value in options.items() if not _is_auto(value)}
     for key, value in info.parameters.items():
-        if key in accepted and key not in fixed and key != "boundary":
+        if key in accepted and key not in fixed and key not in ("boundary", "background"):
             fixed[key] = value
     if "iterations" in accepted and "iterations" not in fixed:
         fixed["iterations"] = max(info.iterations, 1)
@@ -113,7 +117,7 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     starts = [np.cumsum((0,) + tuple(chunks[:-1])) for chunks in image.chunks[-d:]]
     spatial_depth = depth[-d:]
 
-    def restore(block, block_info=None):
+    def restore(block, background_block=None, block_info=None):
         if np.isnan(block).all():  # no sample observed within reach: nothing to estimate
             return block.astype(dtype)
         blur = psf
@@ -121,10 +125,15 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
             where = block_info[0]["chunk-location"][-d:]
             offset = [max(int(starts[a][i]) - spatial_depth[a], 0) for a, i in enumerate(where)]
             blur = field.cut(offset, frame)
-        return deconvolve(block, blur, method=method, **fixed).astype(dtype, copy=False)
+        extra = {} if background is None else {
+            "background": background if background_block is None else background_block}
+        return deconvolve(block, blur, method=method, **fixed, **extra).astype(dtype,
+                                                                               copy=False)
 
-    result = da.map_overlap(restore, image, depth=depth, boundary="none", dtype=dtype,
-                            trim=True, allow_rechunk=True)
+    tiled = [image] if background is None or isinstance(background, float) \
+        else [image, background]
+    result = da.map_overlap(restore, *tiled, depth=depth, boundary="none", dtype=dtype,
+                            trim=True, allow_rechunk=True, align_arrays=True)
     return (result, info) if return_info else result
 
 
@@ -165,6 +174,19 @@ def multiview_dask(views, psfs, *, depth=None, sample_shape=None, return_info: b
     result = da.map_overlap(restore, *views, depth=depth, boundary="none", dtype=dtype,
                             trim=True, allow_rechunk=True)
     return (result, info) if return_info else result
+
+
+def _tiled_background(background, image):
+    """A ``background`` option for tiling: None, a level, or a dask array
+    chunked like ``image`` (from a numpy or dask map of its shape)."""
+    import dask.array as da
+
+    if background is None or not getattr(background, "ndim", 0):
+        return None if background is None else float(background)
+    if tuple(background.shape) != tuple(image.shape):
+        raise ValueError(f"background has shape {tuple(background.shape)}; it must be a "
+                         f"number or an array of the image's shape {tuple(image.shape)}")
+    return da.asarray(background).rechunk(image.chunks)
 
 
 def _overlap(depth, shape, d: int) -> tuple:
