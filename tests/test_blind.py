@@ -158,6 +158,10 @@ def test_clean_kernel_drops_specks_and_centres():
     (dict(psf_shape=9, prior="l2"), "prior"),
     (dict(psf_shape=9, iterations=0), "iterations must be a positive int"),
     (dict(psf_shape=9, method="parametric", psf_model="widefield"), "3-D"),
+    # options of another method, once silently unused
+    (dict(psf_shape=9, method="parametric", prior="tv"), "applies to method='map' only"),
+    (dict(psf_shape=9, method="richardson_lucy", prior="tv"), "applies to method='map'"),
+    (dict(psf_shape=9, method="richardson_lucy", weight=0.01), "leave weight out"),
 ])
 def test_errors_name_the_argument(kwargs, message):
     image = np.random.default_rng(0).random((64, 64))

@@ -174,6 +174,13 @@ def blind_deconvolve(image, psf_shape, *, method: str = "map", channel_axis: int
                          f"use one of {allowed}")
     if prior not in ("l0", "tv"):
         raise ValueError(f"prior must be 'l0' or 'tv', got {prior!r}")
+    # options another method would use, refused rather than silently unused
+    if prior != "l0" and method != "map":
+        raise ValueError(f"prior={prior!r} applies to method='map' only (method={method!r} "
+                         "uses the l0 prior or none): leave prior out")
+    if weight is not None and method == "richardson_lucy":
+        raise ValueError("weight is the gradient prior's weight of method='map' or "
+                         "'parametric'; blind Richardson-Lucy has no prior: leave weight out")
     gray = to_numpy(image).astype(np.float64)
     if channel_axis is not None:
         gray = gray.mean(axis=channel_axis)
