@@ -124,6 +124,33 @@ def test_float_png_is_rounded_and_clipping_is_reported(tmp_path):
     assert io.read(tmp_path / "f16.png").dtype == np.uint16
 
 
+def test_sample_types_a_format_lacks(tmp_path):
+    """Widened without loss where the format lacks the type; otherwise an error
+    naming what it stores (they were tracebacks from tifffile, astropy, scipy,
+    or NaN cast to an integer with only numpy's warning)."""
+    pytest.importorskip("astropy")
+    half = np.array([[0.5, 1.25], [2.0, -3.0]], dtype=np.float16)
+    for name in ("h.fits", "h.ome.tif", "h.wav"):
+        io.write(tmp_path / name, half)
+        back = io.read(tmp_path / name)
+        assert back.dtype == np.float32, name
+        np.testing.assert_array_equal(back, half.astype(np.float32))
+    counts = np.array([[0, 65535], [7, 300]], dtype=np.uint16)
+    io.write(tmp_path / "u.wav", counts)
+    np.testing.assert_array_equal(io.read(tmp_path / "u.wav"), counts)
+    assert not (tmp_path / "big.ome.tif").exists()
+    with pytest.raises(ValueError, match="OME-TIFF stores 8-, 16- and 32-bit integers"):
+        io.write(tmp_path / "big.ome.tif", np.zeros((4, 4), np.int64))
+    with pytest.raises(ValueError, match="TIFF holds images .* write a 1-D signal as .csv"):
+        io.write(tmp_path / "trace.tif", np.zeros(50, np.float32))
+    gaps = np.array([[0.2, np.nan], [0.5, 1.0]])
+    for name in ("g.png", "g.jpg"):
+        with pytest.raises(ValueError, match="1 samples are NaN .* fill them first"):
+            io.write(tmp_path / name, gaps * 255)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.fits", "h.ome.tif", "h.wav",
+                                                          "u.wav"]
+
+
 def test_no_overwrite_without_flag_and_atomic_replace(tmp_path):
     path = tmp_path / "a.npy"
     io.write(path, np.zeros(3))

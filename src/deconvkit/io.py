@@ -326,6 +326,7 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
         if bit_depth not in _WAV_SAMPLES:
             raise ValueError(f"bit_depth for WAV must be 8, 16 or 32, got {bit_depth!r}")
         data = _rounded_into(data, _WAV_SAMPLES[bit_depth], path)
+    data = _widened_for(fmt, data, path, ome=is_ome_path(path))
     _atomic(path, lambda tmp: _WRITERS[fmt](tmp, data, metadata))
     return path
 
@@ -358,6 +359,9 @@ def check_shape(path, shape) -> None:
     elif fmt == "wav" and len(shape) not in (1, 2):
         raise ValueError(f"{path}: WAV holds samples x channels, got shape {shape}; "
                          "write a .npy")
+    elif fmt == "tiff" and len(shape) < 2:
+        raise ValueError(f"{path}: TIFF holds images (2-D or more), got shape {shape}; "
+                         "write a 1-D signal as .csv, .wav or .npy")
 
 
 def _to_integer_image(data, bit_depth, path):
@@ -372,9 +376,44 @@ def _to_integer_image(data, bit_depth, path):
 
 _WAV_SAMPLES = {8: np.uint8, 16: np.int16, 32: np.int32}  # WAV's 8-bit samples are unsigned
 
+# sample types a format cannot store, and the wider one that holds every value
+_WIDER = {
+    "wav": {np.dtype(bool): np.uint8, np.dtype(np.int8): np.int16,
+            np.dtype(np.uint16): np.int32, np.dtype(np.float16): np.float32},
+    "fits": {np.dtype(np.float16): np.float32, np.dtype(np.int8): np.int16},
+    "ome": {np.dtype(np.float16): np.float32},
+}
+_STORES = {  # what remains refused after widening, and what each format stores
+    "wav": ("uint8, int16, int32, int64, float32 and float64",
+            (np.uint8, np.int16, np.int32, np.int64, np.float32, np.float64)),
+    "ome": ("8-, 16- and 32-bit integers, float32, float64, complex and bool",
+            (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.float32,
+             np.float64, np.complex64, np.complex128, bool)),
+}
+
+
+def _widened_for(fmt: str, data, path, *, ome: bool):
+    """``data`` in a sample type the format stores: widened without loss where
+    it lacks the type (float16 in FITS, uint16 in WAV), else a clear error."""
+    kind = "ome" if fmt == "tiff" and ome else fmt
+    wider = _WIDER.get(kind, {}).get(data.dtype)
+    if wider is not None:
+        return data.astype(wider)
+    if kind in _STORES and data.dtype not in [np.dtype(t) for t in _STORES[kind][1]]:
+        name = "OME-TIFF" if kind == "ome" else kind.upper()
+        raise ValueError(f"{path}: {name} stores {_STORES[kind][0]} samples, not "
+                         f"{data.dtype}; convert the data (numpy's astype) or write a .npy"
+                         + (" or a plain .tif" if kind == "ome" else ""))
+    return data
+
 
 def _rounded_into(data, dtype, path):
     """``data`` rounded to the integer ``dtype``, clipped to its range with a warning."""
+    missing = int(np.isnan(data).sum()) if data.dtype.kind in "fc" else 0
+    if missing:
+        raise ValueError(f"{path}: {missing} samples are NaN (missing), which "
+                         f"{_format(path).upper()} cannot store; write a .tif, .npy or .fits, "
+                         "or fill them first (numpy.nan_to_num)")
     low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
     rounded = np.rint(data.astype(np.float64))
     clipped = int(((rounded < low) | (rounded > high)).sum())
