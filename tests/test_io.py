@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -149,6 +150,39 @@ def test_sample_types_a_format_lacks(tmp_path):
             io.write(tmp_path / name, gaps * 255)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.fits", "h.ome.tif", "h.wav",
                                                           "u.wav"]
+
+
+def test_csv_comments_and_european_exports(tmp_path):
+    """Comment lines before the header, and ";" fields with decimal commas (a
+    spreadsheet's export in much of Europe), were errors."""
+    (tmp_path / "c.csv").write_text("# scope export\n% channel 1\n\ntime,value\n"
+                                    "0,1\n0.5,2\n1,4\n")
+    signal, meta = io.read(tmp_path / "c.csv", with_metadata=True)
+    np.testing.assert_array_equal(signal, [1, 2, 4])
+    assert meta.sample_rate == 2.0 and meta.columns == ("time", "value")
+    (tmp_path / "e.csv").write_text("Zeit;Wert\n0,0;1,5\n0,1;2,5\n0,2;-3,25\n")
+    signal, meta = io.read(tmp_path / "e.csv", with_metadata=True)
+    np.testing.assert_allclose(signal, [1.5, 2.5, -3.25])
+    assert meta.sample_rate == pytest.approx(10.0) and meta.columns == ("Zeit", "Wert")
+    (tmp_path / "empty.csv").write_text("# nothing\n")
+    with pytest.raises(ValueError, match="holds no samples"):
+        io.read(tmp_path / "empty.csv")
+
+
+def test_tiff_with_several_full_size_images_warns(tmp_path):
+    import tifffile
+
+    with tifffile.TiffWriter(tmp_path / "two.tif") as tif:
+        tif.write(np.zeros((8, 8), np.uint8))
+        tif.write(np.ones((2, 2), np.uint8))  # a thumbnail: not worth a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert io.read(tmp_path / "two.tif").shape == (8, 8)
+    with tifffile.TiffWriter(tmp_path / "positions.tif") as tif:
+        tif.write(np.zeros((8, 8), np.uint8))
+        tif.write(np.ones((8, 8), np.uint8))
+    with pytest.warns(UserWarning, match="holds 2 images of full size .* read the first"):
+        assert io.read(tmp_path / "positions.tif").max() == 0
 
 
 def test_no_overwrite_without_flag_and_atomic_replace(tmp_path):

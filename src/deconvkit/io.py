@@ -9,6 +9,7 @@ existing file is only replaced with ``overwrite=True``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -127,6 +128,13 @@ def _read_tiff(path):
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
+        others = [series.shape for series in tif.series[1:]
+                  if math.prod(series.shape[-2:]) >= math.prod(tif.series[0].shape[-2:])]
+        if others:  # several positions or acquisitions; thumbnails (smaller) go unsaid
+            warnings.warn(f"{path} holds {len(others) + 1} images of full size (shapes "
+                          f"{tif.series[0].shape}, {', '.join(map(str, others))}); read the "
+                          "first: split the file (Fiji, bfconvert -series) to restore the others",
+                          stacklevel=3)
         return tif.asarray(), _tiff_metadata(tif)
 
 
@@ -219,15 +227,31 @@ def _read_npy(path):
 def _read_csv(path):
     delimiter = "," if path.suffix.lower() == ".csv" else None
     with open(path) as f:
-        first = f.readline().strip().split(delimiter)
+        lines = [line.strip() for line in itertools.islice(f, 200)]
+    # leading comment lines (#, %) and blank ones, then maybe a header line
+    start = next((i for i, line in enumerate(lines) if line and line[0] not in "#%"),
+                 len(lines))
+    first = lines[start] if start < len(lines) else ""
+    # a European spreadsheet's export: ";" between fields, "," before decimals
+    decimal_comma = delimiter == "," and any(";" in line for line in lines[start:start + 2])
+    if decimal_comma:
+        delimiter = ";"
+
+    def number(token: str) -> float:
+        return float(token.replace(",", ".") if decimal_comma else token)
+
     try:  # a header line (column names) is skipped, and kept
-        [float(token) for token in first if token.strip()]
+        [number(token) for token in first.split(delimiter) if token.strip()]
         columns = None
     except ValueError:
-        columns = tuple(token.strip() for token in first)
+        columns = tuple(token.strip() for token in first.split(delimiter))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an empty file is reported below, as an error
-        data = np.loadtxt(path, delimiter=delimiter, ndmin=2, skiprows=int(bool(columns)))
+        data = np.loadtxt(path, delimiter=delimiter, ndmin=2, comments=("#", "%"),
+                          skiprows=start + int(bool(columns)),
+                          converters=number if decimal_comma else None)
+    if data.size == 0:
+        raise ValueError("it holds no samples")
     if data.shape[1] == 2 and data.shape[0] > 2:
         step = np.diff(data[:, 0])
         # an oscilloscope's time column: evenly spaced up to the digits printed
