@@ -150,7 +150,24 @@ def _through(forwards, passes, plane, shape, tile, overlap) -> np.ndarray:
 
 def _upscale_plane(forward, plane: np.ndarray, scale: int, tile: int,
                    overlap: int) -> np.ndarray:
-    """One 2-D float plane through ``forward``, tile by tile, overlaps blended."""
+    """One 2-D float plane through ``forward``, tile by tile, overlaps blended.
+
+    The plane is first extended by mirror images of itself by the margin the
+    blending drops at shared tile edges (a quarter of ``overlap``), so that
+    the network's own zero padding never meets the image's sides: on a flat
+    image the shipped x2 model's first output rows and columns had been up to
+    1.6 % off (0.03 % inside).
+    """
+    margin = overlap // 4
+    h, w = plane.shape
+    inner = (slice(margin * scale, (margin + h) * scale),
+             slice(margin * scale, (margin + w) * scale))
+    return _tiles_through(forward, np.pad(plane, margin, mode="symmetric"), scale, tile,
+                          overlap)[inner]
+
+
+def _tiles_through(forward, plane: np.ndarray, scale: int, tile: int,
+                   overlap: int) -> np.ndarray:
     h, w = plane.shape
     out = np.zeros((h * scale, w * scale))
     weight = np.zeros_like(out)
