@@ -726,6 +726,27 @@ def test_noise_model_matches_the_simulated_noise(noise, photons, sigma):
         assert model.gain == pytest.approx(gain, rel=0.2)
 
 
+@pytest.mark.parametrize("method", ["richardson_lucy", "total_variation"])
+def test_background_map_with_channels(method):
+    """A background map of the image's shape gives each channel its part; one of
+    a channel's shape serves every channel (it was refused with the shape of
+    one channel named, which the caller never passed)."""
+    scene, kernel = CASES[2]
+    sky = np.stack([np.full(scene.shape, level) for level in (0.1, 0.3)], axis=-1)
+    data = np.stack([scene, scene[::-1]], axis=-1) + sky
+    each = deconvolve(data, kernel, method=method, channel_axis=-1, background=sky,
+                      iterations=10)
+    for c in range(2):
+        np.testing.assert_allclose(each[..., c], deconvolve(
+            data[..., c], kernel, method=method, background=float(sky[0, 0, c]),
+            iterations=10), rtol=1e-6, atol=1e-8)
+    shared = deconvolve(data, kernel, method=method, channel_axis=-1, iterations=10,
+                        background=sky[..., 0])
+    np.testing.assert_allclose(shared[..., 1], deconvolve(
+        data[..., 1], kernel, method=method, background=0.1, iterations=10),
+        rtol=1e-6, atol=1e-8)
+
+
 def test_channel_axis_restores_each_channel_and_reports_each():
     scene, kernel = CASES[2]
     colour = np.stack([scene, 0.5 * scene, scene[::-1]], axis=-1)

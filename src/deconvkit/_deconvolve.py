@@ -150,7 +150,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         results = [deconvolve_dask(image[(slice(None),) * channel_axis + (c,)],
                                    psf if psfs is None else psfs[c], method=method,
                                    boundary=boundary, return_info=True,
-                                   **_channel_of(options, channel_axis, c))
+                                   **_channel_of(options, image.ndim, channel_axis, c))
                    for c in range(image.shape[channel_axis])]
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
@@ -181,7 +181,7 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     if "return_info" in accepted:
         options["return_info"] = True
 
-    def run(channel, psf=psf):
+    def run(channel, psf=psf, options=options):
         start = time.perf_counter()
         result = solver(channel, psf, boundary=boundary, **options)
         if isinstance(result, tuple):
@@ -194,17 +194,20 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         return (restored, info) if return_info else restored
     xp = array_namespace(image)
     channels = xp.moveaxis(image, channel_axis, 0)
-    results = [run(c, psf if psfs is None else p)
-               for c, p in zip(channels, psfs or [psf] * len(channels))]
+    results = [run(c, psf if psfs is None else p, _channel_of(options, image.ndim,
+                                                              channel_axis, index))
+               for index, (c, p) in enumerate(zip(channels, psfs or [psf] * len(channels)))]
     stacked = xp.stack([r for r, _ in results], axis=0)
     restored = xp.moveaxis(stacked, 0, channel_axis)
     return (restored, [i for _, i in results]) if return_info else restored
 
 
-def _channel_of(options, channel_axis: int, channel: int) -> dict:
-    """``options`` for one channel of a dask image: a background map's channel."""
+def _channel_of(options, ndim: int, channel_axis: int, channel: int) -> dict:
+    """``options`` for one channel of an ``ndim``-D image: a background map of
+    the image's shape gives that channel's part; one of a channel's shape
+    serves every channel."""
     background = options.get("background")
-    if getattr(background, "ndim", 0):
+    if getattr(background, "ndim", 0) == ndim:
         options = options | {"background": background[(slice(None),) * channel_axis
                                                       + (channel,)]}
     return options
