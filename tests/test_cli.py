@@ -761,6 +761,25 @@ def test_psf_longer_than_a_thin_stack_is_cropped(tmp_path, capsys):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_bit_depth_for_tiff_outputs(tmp_path, capsys):
+    """--bit-depth 16 writes an unsigned 16-bit TIFF (blind's help promised it
+    and wrote float32); without it a TIFF stays float; refused out of core."""
+    rng = np.random.default_rng(0)
+    io.write(tmp_path / "in.tif", (rng.random((48, 48)) * 1000).astype(np.uint16))
+    common = ["deconvolve", str(tmp_path / "in.tif"), "--psf", "gaussian:1.5", "-q"]
+    assert main([*common, "-o", str(tmp_path / "f.tif")]) == 0
+    assert main([*common, "--bit-depth", "16", "-o", str(tmp_path / "u.tif")]) == 0
+    floats, integers = io.read(tmp_path / "f.tif"), io.read(tmp_path / "u.tif")
+    assert floats.dtype == np.float32 and integers.dtype == np.uint16
+    np.testing.assert_array_equal(integers, np.clip(np.rint(floats), 0, 65535))
+    assert main(["blind", str(tmp_path / "in.tif"), "--psf-size", "7", "--bit-depth", "16",
+                 "-q", "-o", str(tmp_path / "b.tif")]) == 0
+    assert io.read(tmp_path / "b.tif").dtype == np.uint16
+    assert main([*common, "--bit-depth", "16", "--memory-limit", "1GB",
+                 "-o", str(tmp_path / "m.tif")]) == 2
+    assert "--bit-depth works on a single in-memory restoration" in capsys.readouterr().err
+
+
 def test_lines_command(tmp_path, capsys):
     from deconvkit import blur
     from deconvkit.spectra import find_lines

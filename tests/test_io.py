@@ -185,6 +185,19 @@ def test_tiff_with_several_full_size_images_warns(tmp_path):
         assert io.read(tmp_path / "positions.tif").max() == 0
 
 
+def test_tiff_bit_depth_when_asked(tmp_path):
+    data = np.array([[0.4, 254.6], [300.0, 1000.2]])
+    io.write(tmp_path / "f.tif", data)
+    assert io.read(tmp_path / "f.tif").dtype == np.float64  # float unless asked
+    io.write(tmp_path / "u16.tif", data, bit_depth=16)
+    np.testing.assert_array_equal(io.read(tmp_path / "u16.tif"), [[0, 255], [300, 1000]])
+    assert io.read(tmp_path / "u16.tif").dtype == np.uint16
+    with pytest.warns(UserWarning, match="2 samples outside 0..255 .* leave bit_depth out"):
+        io.write(tmp_path / "u8.tif", data, bit_depth=8)
+    with pytest.raises(ValueError, match="bit_depth for TIFF must be 8 or 16"):
+        io.write(tmp_path / "u32.tif", data, bit_depth=32)
+
+
 def test_no_overwrite_without_flag_and_atomic_replace(tmp_path):
     path = tmp_path / "a.npy"
     io.write(path, np.zeros(3))

@@ -240,7 +240,9 @@ def _parse_options(items):
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Files (or chunks) processed at once (default: number of cores, at most 4).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
-              help="Integer depth for PNG output of float results.")
+              help="Integer depth (unsigned) for a PNG or TIFF output of float results, "
+                   "rounded, clipped with a warning (default: a PNG takes the input's "
+                   "depth, a TIFF stays float32).")
 @click.option("--bad-pixels", type=click.Path(dir_okay=False), default=None,
               help="Image whose nonzero samples mark missing data in INPUT (a bad- or "
                    "hot-pixel map, a data-quality array): the image's shape, or one plane "
@@ -285,6 +287,10 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     if deskew_angle is not None and (multiview or psf_grid):
         raise click.UsageError("--deskew takes one PSF for the stack: drop --multiview and "
                                "--psf-grid")
+    if bit_depth and (multiview or memory_limit or chunks
+                      or any(is_lazy_path(p) for p in (*inputs, output or ""))):
+        raise click.UsageError("--bit-depth works on a single in-memory restoration; out of "
+                               "core and with --multiview the output stays float32")
     if multiview:
         _restore_views(inputs, psf_spec, output, method, boundary, iterations, noise_sigma,
                        time_limit, extra, background, overwrite, quiet)
@@ -419,7 +425,7 @@ def _restore_file(source, target, job, quiet):
         raise ValueError(f"the PSF spec {job['psf_spec']!r} makes a {kernel.ndim}-D PSF but "
                          f"{source} is {image.ndim}-D; give a {image.ndim}-D spec (e.g. "
                          f"gaussian:sigma=3,ndim={image.ndim})")
-    bit_depth = _output_bit_depth(job["bit_depth"], image)
+    bit_depth = _output_bit_depth(job["bit_depth"], image, target)
     channel_axis = job["channel_axis"]
     if channel_axis is None and image.ndim == kernel.ndim + 1:
         channel_axis = _channel_axis_of(source, image, meta)
@@ -588,11 +594,14 @@ def _channel_axis_of(source, image, meta):
     return None
 
 
-def _output_bit_depth(requested, image):
-    """``--bit-depth``, else the input's own: a 16-bit PNG stays 16-bit (8 bits would
-    clip), an integer WAV keeps its sample format."""
+def _output_bit_depth(requested, image, target):
+    """``--bit-depth`` (PNG, TIFF), else for a PNG or WAV output the input's own:
+    a 16-bit PNG stays 16-bit (8 bits would clip), an integer WAV keeps its
+    sample format; a TIFF stays float unless asked."""
     if requested:
         return int(requested)
+    if Path(target).suffix.lower() not in (".png", ".wav"):
+        return None
     return {"uint8": 8, "uint16": 16, "int16": 16, "int32": 32}.get(str(image.dtype))
 
 
@@ -896,7 +905,7 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
                  boundary=boundary, seed=seed)
     dkio.write(output, result.astype("float32") if output.suffix.lower() in (".tif", ".tiff",
                ".npy") else result, metadata=meta, overwrite=overwrite,
-               bit_depth=_output_bit_depth(None, image))
+               bit_depth=_output_bit_depth(None, image, output))
 
 
 def _psf_size(text: str, option: str = "--psf-size"):
@@ -932,7 +941,9 @@ def _psf_size(text: str, option: str = "--psf-size"):
 @click.option("--channel-axis", type=int, default=None,
               help="Axis of colour channels (default: last axis of an RGB image).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default=None,
-              help="Integer output for PNG/TIFF (default: float TIFF, or the input's depth).")
+              help="Integer depth (unsigned) for a PNG or TIFF output, rounded, clipped "
+                   "with a warning (default: a PNG takes the input's depth, a TIFF stays "
+                   "float).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, iterations, weight,
@@ -945,7 +956,7 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
         psf_out = dkio.check_output_path(psf_out, [input_path, output], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
     dkio.check_shape(output, image.shape)
-    bit_depth = _output_bit_depth(bit_depth, image)
+    bit_depth = _output_bit_depth(bit_depth, image, output)
     size = _psf_size(psf_size)
     spatial = image.ndim
     if channel_axis is None and image.ndim == 3 and (isinstance(size, int) or len(size) == 2):
@@ -1035,7 +1046,7 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                                detrend=None if detrend == "none" else detrend,
                                taper=_number_or_auto(taper, "--taper"), **options)
     dkio.write(output, result.T if wav else result, metadata=meta, overwrite=overwrite,
-               bit_depth=_output_bit_depth(None, trace))
+               bit_depth=_output_bit_depth(None, trace, output))
     if not quiet:
         count = traces.size // traces.shape[-1]
         _console().print(f"{input_path}: {method} ({count} trace{'s' * (count > 1)} of "

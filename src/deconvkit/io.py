@@ -334,6 +334,8 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
         For PNG/JPEG: float data are rounded and clipped to ``uint8``
         (default) or ``uint16`` (a warning says how many samples were
         clipped).  Integer data keep their dtype.  JPEG is 8-bit only.
+        For TIFF (8 or 16): the same when given; float data stay float
+        otherwise.
         For WAV: float data become ``uint8``, ``int16`` or ``int32`` samples
         the same way (default: float32 samples).
     """
@@ -346,6 +348,11 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
     check_shape(path, data.shape)
     if fmt in ("png", "jpeg"):
         data = _to_integer_image(data, 8 if fmt == "jpeg" else bit_depth, path)
+    if fmt == "tiff" and bit_depth is not None:
+        if bit_depth not in (8, 16):
+            raise ValueError(f"bit_depth for TIFF must be 8 or 16, got {bit_depth!r}")
+        if data.dtype.kind == "f":
+            data = _rounded_into(data, np.uint16 if bit_depth == 16 else np.uint8, path)
     if fmt == "wav" and bit_depth is not None and data.dtype.kind == "f":
         if bit_depth not in _WAV_SAMPLES:
             raise ValueError(f"bit_depth for WAV must be 8, 16 or 32, got {bit_depth!r}")
@@ -442,8 +449,10 @@ def _rounded_into(data, dtype, path):
     rounded = np.rint(data.astype(np.float64))
     clipped = int(((rounded < low) | (rounded > high)).sum())
     if clipped:
+        keep = ("leave bit_depth out (CLI: --bit-depth) for a float TIFF"
+                if _format(Path(path)) == "tiff" else "write a .tif or .npy")
         warnings.warn(f"{path}: {clipped} samples outside {low}..{high} were clipped; scale "
-                      "the data or write a .tif or .npy to keep them", stacklevel=4)
+                      f"the data or {keep} to keep them", stacklevel=4)
     return np.clip(rounded, low, high).astype(dtype)
 
 
