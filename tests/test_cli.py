@@ -780,6 +780,28 @@ def test_bit_depth_for_tiff_outputs(tmp_path, capsys):
     assert "--bit-depth works on a single in-memory restoration" in capsys.readouterr().err
 
 
+def test_options_the_chosen_mode_ignores_are_refused(tmp_path, capsys):
+    """Typed options that the chosen method or noise model does not use were
+    silently ignored; their defaults still pass unremarked."""
+    np.save(tmp_path / "t.npy", np.random.default_rng(0).random(200))
+    np.save(tmp_path / "r.npy", np.exp(-np.arange(20) / 4.0))
+    np.save(tmp_path / "i.npy", np.random.default_rng(1).random((24, 24)))
+    common = ["signal", str(tmp_path / "t.npy"), "--response", str(tmp_path / "r.npy"),
+              "-q", "--overwrite", "-o", str(tmp_path / "o.npy")]
+    for extra, refused in ((["--method", "water_level", "--weight", "0.1", "--penalty",
+                             "identity"], "--weight, --penalty: not used with --method "
+                                          "water_level"),
+                           (["--lowpass", "3"], "--lowpass: not used with --method regularized")):
+        assert main([*common, *extra]) == 2
+        assert refused in capsys.readouterr().err
+    assert main([*common, "--method", "water_level", "--lowpass", "3"]) == 0
+    simulate = ["simulate", str(tmp_path / "i.npy"), "--psf", "gaussian:1", "--overwrite",
+                "-o", str(tmp_path / "s.npy")]
+    assert main([*simulate, "--noise", "poisson", "--sigma", "0.2"]) == 2
+    assert "--sigma: not used with --noise poisson" in capsys.readouterr().err
+    assert main([*simulate, "--noise", "mixed", "--sigma", "0.01", "--photons", "50"]) == 0
+
+
 def test_lines_command(tmp_path, capsys):
     from deconvkit import blur
     from deconvkit.spectra import find_lines

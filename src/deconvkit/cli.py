@@ -37,6 +37,17 @@ METHOD_NAMES = ["total_variation", "richardson_lucy", "richardson_lucy_tv", "wav
                 "gold", "inverse_filter"]
 
 
+def _refuse_unused(names, mode: str) -> None:
+    """Options typed on the command line that ``mode`` does not use: an error
+    naming them, not silence (their defaults are not counted)."""
+    context = click.get_current_context()
+    typed = [f"--{name.replace('_', '-')}" for name in names
+             if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if typed:
+        raise click.UsageError(f"{', '.join(typed)}: not used with {mode}; leave out (or "
+                               "choose the mode that uses it)")
+
+
 def _load_psf(spec: str):
     """A PSF from a file path (if it exists) or a generator spec, and its metadata."""
     if Path(spec).is_file():
@@ -889,6 +900,9 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
     """Blur INPUT with a PSF and add noise (writes float32)."""
     from .simulation import simulate as run
 
+    _refuse_unused({"none": ("sigma", "photons"), "gaussian": ("photons",),
+                    "poisson": ("sigma",)}.get(noise, ()), f"--noise {noise}")
+
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
     dkio.check_shape(output, image.shape)
@@ -1019,6 +1033,9 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
     channels, or the rows of a 2-D .npy (traces x samples), are deconvolved one by one,
     each with its own noise level."""
     from . import signal
+
+    _refuse_unused(("level", "lowpass") if method == "regularized"
+                   else ("weight", "penalty", "noise_sigma"), f"--method {method}")
 
     output = dkio.check_output_path(output, [input_path, response_path], overwrite=overwrite)
     trace, meta = dkio.read(input_path, with_metadata=True)
