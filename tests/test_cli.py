@@ -802,6 +802,27 @@ def test_options_the_chosen_mode_ignores_are_refused(tmp_path, capsys):
     assert main([*simulate, "--noise", "mixed", "--sigma", "0.01", "--photons", "50"]) == 0
 
 
+def test_hyperstack_with_time_and_channels(tmp_path):
+    """An ImageJ TZCYX hyperstack is restored per channel, Z as Z: a 3-D PSF had
+    run along C (the channel axis went unnamed beyond one extra axis)."""
+    import tifffile
+
+    from deconvkit import deconvolve
+
+    stack = (np.random.default_rng(0).random((2, 9, 2, 24, 24)) * 1000 + 100).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "h.tif", stack, imagej=True, metadata={"axes": "TZCYX"})
+    assert main(["deconvolve", str(tmp_path / "h.tif"), "--psf", "gaussian:sigma=1x1.2x1.2",
+                 "--method", "richardson_lucy", "--iterations", "3", "--option",
+                 "acceleration=none", "-q", "-o", str(tmp_path / "out.tif")]) == 0
+    restored, meta = io.read(tmp_path / "out.tif", with_metadata=True)
+    assert restored.shape == stack.shape and meta.axes == "TZCYX"
+    kernel = psf.gaussian((1.0, 1.2, 1.2))
+    for c in range(2):
+        np.testing.assert_allclose(restored[:, :, c], deconvolve(
+            stack[:, :, c].astype(np.float32), kernel, method="richardson_lucy",
+            iterations=3, acceleration=None), rtol=1e-4, atol=1e-3)
+
+
 def test_lines_command(tmp_path, capsys):
     from deconvkit import blur
     from deconvkit.spectra import find_lines

@@ -73,7 +73,7 @@ def test_channel_axis_errors():
     colour = np.ones((16, 16, 3))
     with pytest.raises(ValueError, match="channel_axis=3 is out of range"):
         deconvolve(colour, KERNEL[:5, :5], channel_axis=3)
-    with pytest.raises(ValueError, match="image has 2 spatial dims but psf has 3"):
+    with pytest.raises(ValueError, match="image has 2 other dims but psf has 3"):
         deconvolve(colour, np.ones((3, 3, 3)), channel_axis=-1)
     with pytest.raises(TypeError, match="channel_axis must be an int"):
         deconvolve(colour, KERNEL[:5, :5], channel_axis="last")

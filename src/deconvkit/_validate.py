@@ -122,7 +122,8 @@ def check_channel_axis(channel_axis, image_ndim: int, psf_ndim: int):
     if not -image_ndim <= channel_axis < image_ndim:
         raise ValueError(f"channel_axis={channel_axis} is out of range for an image with "
                          f"{image_ndim} dims")
-    if psf_ndim != image_ndim - 1:
-        raise ValueError(f"with channel_axis set, the image has {image_ndim - 1} spatial dims "
-                         f"but psf has {psf_ndim}; pass a {image_ndim - 1}-D psf")
+    if psf_ndim > image_ndim - 1:
+        raise ValueError(f"with channel_axis set, the image has {image_ndim - 1} other dims "
+                         f"but psf has {psf_ndim}; pass a psf of at most {image_ndim - 1} dims")
+    # axes before the last psf_ndim of the rest (time points) are restored one by one
     return int(channel_axis) % image_ndim

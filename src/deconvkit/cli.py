@@ -438,7 +438,7 @@ def _restore_file(source, target, job, quiet):
                          f"gaussian:sigma=3,ndim={image.ndim})")
     bit_depth = _output_bit_depth(job["bit_depth"], image, target)
     channel_axis = job["channel_axis"]
-    if channel_axis is None and image.ndim == kernel.ndim + 1:
+    if channel_axis is None and image.ndim > kernel.ndim:  # TZCYX: C, not Z, is skipped
         channel_axis = _channel_axis_of(source, image, meta)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
     kernels, cropped = _psfs_within(kernels, image.shape, channel_axis)
@@ -754,8 +754,8 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     scan, kernels, note = _job_psfs(job, meta, source, image)
     kernel = kernels[0]
     if job["channel_axis"] is not None or len(kernels) > 1 or (
-            image.ndim == kernel.ndim + 1 and any(letter in (meta.axes or "")
-                                                  for letter in "CS")):
+            image.ndim > kernel.ndim and any(letter in (meta.axes or "")
+                                             for letter in "CS")):
         raise ValueError(f"{source}: out-of-core restoration takes one channel at a time; "
                          "write each channel to its own file, or drop --memory-limit and "
                          "restore in memory")
