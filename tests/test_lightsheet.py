@@ -210,6 +210,28 @@ def test_cli_deskew(tmp_path):
                                skew_psf(psf, ANGLE, z_step=0.4, pixel_size=0.1))
 
 
+def test_cli_deskew_hyperstack_with_channels(tmp_path):
+    """TZCYX: each channel's Z stack is deskewed (C, between Z and Y, had been
+    taken for the scan axis)."""
+    import tifffile
+
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    stack = (np.random.default_rng(0).random((2, 10, 2, 16, 20)) * 1000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "h.tif", stack, imagej=True,
+                     metadata={"axes": "TZCYX", "spacing": 0.4, "unit": "um"},
+                     resolution=(10, 10))
+    assert main(["deskew", str(tmp_path / "h.tif"), "--angle", "31.5", "-q",
+                 "-o", str(tmp_path / "d.tif")]) == 0
+    out, meta = io.read(tmp_path / "d.tif", with_metadata=True)
+    assert meta.axes == "TZCYX"
+    for t, c in ((0, 0), (1, 1)):
+        expected = deskew(stack[t, :, c].astype(np.float32), 31.5, z_step=0.4,
+                          pixel_size=0.1)
+        np.testing.assert_allclose(out[t, :, c], expected, rtol=1e-5, atol=1e-3)
+
+
 def test_cli_skew_psf_resamples_onto_the_deskewed_grid(tmp_path):
     import tifffile
 

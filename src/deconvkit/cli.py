@@ -1127,6 +1127,8 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
     """Deskew a stage-scanned light-sheet stack INPUT (..., Z, Y, X) into the
     detection objective's frame (deconvkit.lightsheet); the output's Z spacing
     is z_step * sin(angle)."""
+    import numpy as np
+
     from .lightsheet import deskew, deskewed_spacing
     from .lightsheet import skew_psf as skew
 
@@ -1166,8 +1168,13 @@ def deskew_command(input_path, output, angle, z_step, pixel_size, fill, nearest,
                     dkio.Metadata(spacing=frame, unit="um"), input_path)
             result = skew(data, angle, z_step=z_step, pixel_size=pixel_size)
         else:
-            result = deskew(data, angle, z_step=z_step, pixel_size=pixel_size,
+            # a hyperstack's C axis between Z and Y (TZCYX) goes first for the deskew
+            channel = _channel_axis_of(input_path, data, meta) if meta.axes else None
+            ahead = channel is not None and channel > (meta.axes or "").find("Z") >= 0
+            planes = np.moveaxis(data, channel, 0) if ahead else data
+            result = deskew(planes, angle, z_step=z_step, pixel_size=pixel_size,
                             fill=fill_value, order=0 if nearest else 1)
+            result = np.moveaxis(result, 0, channel) if ahead else result
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     if not lazy:
