@@ -807,7 +807,7 @@ def test_hyperstack_with_time_and_channels(tmp_path):
     run along C (the channel axis went unnamed beyond one extra axis)."""
     import tifffile
 
-    from deconvkit import deconvolve
+    from deconvkit import blur, deconvolve
 
     stack = (np.random.default_rng(0).random((2, 9, 2, 24, 24)) * 1000 + 100).astype(np.uint16)
     tifffile.imwrite(tmp_path / "h.tif", stack, imagej=True, metadata={"axes": "TZCYX"})
@@ -821,6 +821,12 @@ def test_hyperstack_with_time_and_channels(tmp_path):
         np.testing.assert_allclose(restored[:, :, c], deconvolve(
             stack[:, :, c].astype(np.float32), kernel, method="richardson_lucy",
             iterations=3, acceleration=None), rtol=1e-4, atol=1e-3)
+    # simulate blurs it channel by channel too (it had refused, C taken for Z)
+    assert main(["simulate", str(tmp_path / "h.tif"), "--psf", "gaussian:sigma=1x1.2x1.2",
+                 "--noise", "none", "-o", str(tmp_path / "s.tif")]) == 0
+    blurred = io.read(tmp_path / "s.tif")
+    np.testing.assert_allclose(blurred[1, :, 0], blur(stack[1, :, 0].astype(float), kernel),
+                               rtol=1e-4, atol=1e-2)
 
 
 def test_lines_command(tmp_path, capsys):
@@ -903,3 +909,13 @@ def test_background_command_feeds_deconvolve(tmp_path, capsys):
         io.read(tmp_path / "out.tif"),
         richardson_lucy(lit.astype(np.float32), psf.gaussian(1.5), iterations=5,
                         background=io.read(tmp_path / "bg.tif")), rtol=1e-4, atol=1e-5)
+    # a hyperstack: along Z, Y and X only, each time point and channel on its own
+    import tifffile
+
+    stack = np.random.default_rng(3).random((2, 6, 2, 24, 24)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "h.tif", stack, imagej=True, metadata={"axes": "TZCYX"})
+    assert main(["background", str(tmp_path / "h.tif"), "--width", "3", "-q",
+                 "-o", str(tmp_path / "hb.tif")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "hb.tif")[1, :, 0],
+                               snip_background(stack[1, :, 0], 3, axis=None), rtol=1e-5,
+                               atol=1e-6)

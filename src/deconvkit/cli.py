@@ -898,6 +898,8 @@ def psf_command(spec, output, measured, grid, size, overwrite):
 def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed, psf_grid,
              overwrite):
     """Blur INPUT with a PSF and add noise (writes float32)."""
+    import numpy as np
+
     from .simulation import simulate as run
 
     _refuse_unused({"none": ("sigma", "photons"), "gaussian": ("photons",),
@@ -911,12 +913,15 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
         kernel = _space_variant(psfs, [psf_spec], None)[0][0]
     else:
         kernel, _ = _psf_on_grid_of(*psfs[0], meta, input_path)
-    if image.ndim == kernel.ndim + 1 and image.shape[-1] in (3, 4):
+    channel = _channel_axis_of(input_path, image, meta) if image.ndim > kernel.ndim else None
+    if channel is not None:  # colour last, or a hyperstack's C: blurred plane by plane
         if psf_grid:
             raise click.UsageError("--psf-grid blurs grey images and stacks, not colour")
-        kernel = kernel[..., None]
+        image, kernel = np.moveaxis(image, channel, -1), kernel[..., None]
     result = run(image, kernel, noise=noise, sigma=sigma, photons=photons,
                  boundary=boundary, seed=seed)
+    if channel is not None:
+        result = np.moveaxis(result, -1, channel)
     dkio.write(output, result.astype("float32") if output.suffix.lower() in (".tif", ".tiff",
                ".npy") else result, metadata=meta, overwrite=overwrite,
                bit_depth=_output_bit_depth(None, image, output))
@@ -1084,7 +1089,8 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 @click.option("-q", "--quiet", is_flag=True)
 def background_command(input_path, output, width, smooth, overwrite, quiet):
     """The background of INPUT (a spectrum's continuum, an image's uneven
-    illumination) by SNIP clipping along every axis; pass it to deconvolve's
+    illumination) by SNIP clipping along every space axis (a colour image's or
+    hyperstack's channels and time points one by one); pass it to deconvolve's
     --background."""
     from .spectra import snip_background
 
@@ -1092,7 +1098,15 @@ def background_command(input_path, output, width, smooth, overwrite, quiet):
     data, meta = dkio.read(input_path, with_metadata=True)
     dkio.check_shape(output, data.shape)
     start = time.perf_counter()
-    estimate = snip_background(data, width, smooth=smooth, axis=None)
+    # along the space axes only: not across a hyperstack's channels or time
+    # points, nor a photo's colours
+    if meta.axes and len(meta.axes) == data.ndim:
+        axes = tuple(i for i, letter in enumerate(meta.axes) if letter in "ZYX") or None
+    else:
+        colour = _channel_axis_of(input_path, data, meta) if data.ndim > 2 else None
+        axes = None if colour is None else tuple(
+            i for i in range(data.ndim) if i != colour % data.ndim)
+    estimate = snip_background(data, width, smooth=smooth, axis=axes)
     dkio.write(output, estimate.astype(working_dtype(data.dtype)), metadata=meta,
                overwrite=overwrite)
     if not quiet:
