@@ -912,7 +912,7 @@ def test_background_command_feeds_deconvolve(tmp_path, capsys):
     # a hyperstack: along Z, Y and X only, each time point and channel on its own
     import tifffile
 
-    stack = np.random.default_rng(3).random((2, 6, 2, 24, 24)).astype(np.float32)
+    stack = np.random.default_rng(3).random((2, 8, 2, 24, 24)).astype(np.float32)
     tifffile.imwrite(tmp_path / "h.tif", stack, imagej=True, metadata={"axes": "TZCYX"})
     assert main(["background", str(tmp_path / "h.tif"), "--width", "3", "-q",
                  "-o", str(tmp_path / "hb.tif")]) == 0
