@@ -821,6 +821,9 @@ def test_hyperstack_with_time_and_channels(tmp_path):
         np.testing.assert_allclose(restored[:, :, c], deconvolve(
             stack[:, :, c].astype(np.float32), kernel, method="richardson_lucy",
             iterations=3, acceleration=None), rtol=1e-4, atol=1e-3)
+    # a multi-channel bead stack is refused as a measured PSF (one channel at a time)
+    assert main(["psf", str(tmp_path / "h.tif"), "--measured", "radial",
+                 "-o", str(tmp_path / "p.tif")]) == 2
     # simulate blurs it channel by channel too (it had refused, C taken for Z)
     assert main(["simulate", str(tmp_path / "h.tif"), "--psf", "gaussian:sigma=1x1.2x1.2",
                  "--noise", "none", "-o", str(tmp_path / "s.tif")]) == 0

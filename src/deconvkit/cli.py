@@ -59,12 +59,16 @@ def _load_psf(spec: str):
                                                      unit="um" if spacing else None)
 
 
-def _measured(kernel, spec: str, radial: bool):
+def _measured(kernel, meta, spec: str, radial: bool):
     """A measured PSF file made a model (``--measured-psf``, ``psf --measured``); a
     generator spec is one already."""
     if not Path(spec).is_file():
         raise ValueError(f"a measured PSF is a file imaging a point source, and {spec!r} is a "
                          "generator spec; leave --measured(-psf) out")
+    if meta.axes and set(meta.axes) & set("CST"):  # channels, colour samples, time
+        raise ValueError(f"{spec} has axes {meta.axes}; a measured PSF is one bead image "
+                         "(Z, Y, X): split the channels or time points into files first "
+                         "(Fiji: Image > Color > Split Channels) and measure each")
     return psf_module.from_measurement(kernel, radial=radial)
 
 
@@ -311,7 +315,7 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     if psf_grid:
         psfs = _space_variant(psfs, psf_spec, measured_psf)
     elif measured_psf:
-        psfs = [(_measured(kernel, spec, measured_psf == "radial"), meta)
+        psfs = [(_measured(kernel, meta, spec, measured_psf == "radial"), meta)
                 for (kernel, meta), spec in zip(psfs, psf_spec)]
     else:
         for (kernel, _), spec in zip(psfs, psf_spec):
@@ -870,7 +874,7 @@ def psf_command(spec, output, measured, grid, size, overwrite):
         return
     if measured:
         kernel, meta = _load_psf(spec)
-        kernel = _measured(kernel, spec, measured == "radial")
+        kernel = _measured(kernel, meta, spec, measured == "radial")
         meta = dkio.Metadata(spacing=meta.spacing, unit=meta.unit)
     else:
         kernel, spacing = psf_module.from_spec(spec), psf_module.spec_spacing(spec)
