@@ -160,6 +160,20 @@ def _lines_by_brute_force(values, min_area, reach, variance, significance):
     return np.array([np.dot(channels[a:b], values[a:b]) / values[a:b].sum() for a, b in basins])
 
 
+def test_find_lines_on_a_baseline_subtracted_spectrum():
+    """Noise around 0: SNIP follows it below 0, and that continuum was refused as a
+    background with negative samples; it is floored at 0 now."""
+    kernel = dk.psf.gaussian(3.0, ndim=1)
+    truth = np.zeros(400)
+    truth[[100, 250]] = [500.0, 300.0]
+    spectrum = dk.blur(truth, kernel, boundary="zero") + \
+        np.random.default_rng(0).normal(0, 2, 400)
+    found = dk.spectra.find_lines(spectrum, kernel)
+    np.testing.assert_allclose(found.positions, [100, 250], atol=0.5)
+    np.testing.assert_allclose(found.areas, [500, 300], rtol=0.1)
+    assert found.background.min() >= 0
+
+
 def test_lines_in_merges_as_the_brute_force_rule_does():
     rng = np.random.default_rng(0)
     for _ in range(60):

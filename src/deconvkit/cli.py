@@ -731,10 +731,9 @@ def _background(image, background, method, kernel, channel_axis, options) -> str
                              f"{image.ndim}-D: give a level or a background image")
         import numpy as np
 
-        from .spectra import snip_background, snip_widths
+        from .spectra import continuum_under
 
-        width, smooth = snip_widths(kernel, image.shape[0])
-        options["background"] = snip_background(np.nan_to_num(image), width, smooth=smooth)
+        options["background"], width = continuum_under(np.nan_to_num(image), kernel)
         return f"continuum by SNIP (half-window {width})"
     if background.shape != image.shape:
         raise ValueError(f"--background image has shape {background.shape}, the input "

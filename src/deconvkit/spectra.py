@@ -357,8 +357,7 @@ def find_lines(spectrum, response, *, background="snip", method: str = "gold",
     fwhm = _fwhm(kernel)
     if isinstance(background, str):
         check_choice(background, "background", ("snip",))
-        width, smooth = snip_widths(kernel, values.size)
-        background = snip_background(values, width, smooth=smooth)
+        background, _ = continuum_under(values, kernel)
     elif background is None:
         background = 0.0
     solver = gold if method == "gold" else richardson_lucy
@@ -371,6 +370,14 @@ def find_lines(spectrum, response, *, background="snip", method: str = "gold",
     found = lines_in(restored, min_area=min_area, reach=fwhm, variance=variance,
                      significance=significance)
     return dataclasses.replace(found, background=background)
+
+
+def continuum_under(spectrum, response) -> tuple[np.ndarray, int]:
+    """The SNIP continuum under lines of ``response``'s width (:func:`snip_widths`),
+    floored at 0 (a background of counts is never negative, where SNIP follows
+    a baseline-subtracted spectrum's noise below 0), and the half-window used."""
+    width, smooth = snip_widths(response, spectrum.shape[-1])
+    return np.clip(snip_background(spectrum, width, smooth=smooth), 0.0, None), width
 
 
 def _fwhm(response) -> int:
