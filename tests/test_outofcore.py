@@ -65,6 +65,32 @@ def test_bad_pixel_map_out_of_core(tmp_path, volume, capsys):
     assert error < 1e-3
 
 
+def test_background_map_out_of_core(tmp_path, volume, capsys):
+    """A background file (zarr or TIFF) is read chunk by chunk with the image, as
+    in memory (it was refused out of core); another map does not resume a run."""
+    sky = np.linspace(0.05, 0.3, volume.shape[-1], dtype=np.float32) * np.ones_like(volume)
+    source = _write_zarr(tmp_path / "in.zarr", volume + sky, (16, 32, 32))
+    expected = deconvolve(volume + sky, psf.gaussian((1.0, 1.5, 1.5)),
+                          method="richardson_lucy", iterations=8, noise_sigma=0.01,
+                          background=sky)
+    inner = (slice(4, -4), slice(8, -8), slice(8, -8))
+    for name in ("sky.zarr", "sky.tif"):
+        if name.endswith(".zarr"):
+            _write_zarr(tmp_path / name, sky, (28, 24, 24))
+        else:
+            io.write(tmp_path / name, sky)
+        out = tmp_path / f"out-{name}.zarr"
+        assert main(["deconvolve", str(source), "-o", str(out), "--chunks", "16x36x36",
+                     "--background", str(tmp_path / name), *ARGS]) == 0
+        assert "background image modelled" in " ".join(capsys.readouterr().out.split())
+        result = zarr.open_array(str(out), mode="r")[...]
+        error = np.linalg.norm(result[inner] - expected[inner]) / np.linalg.norm(expected[inner])
+        assert error < 1e-3, name
+    from deconvkit._outofcore import _described
+
+    assert _described(sky) != _described(sky * 1.01) and _described(3.0) == 3.0
+
+
 def test_memory_limit_chooses_chunks_and_tiff_is_memory_mapped(tmp_path, volume):
     meta = io.Metadata(spacing=(0.3, 0.1, 0.1), unit="um", axes="ZYX")
     io.write(tmp_path / "in.tif", volume.astype(np.float32), metadata=meta)

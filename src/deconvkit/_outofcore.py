@@ -235,7 +235,9 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     partial = output.with_name(output.name + ".partial")
     journal = output.with_name(output.name + ".journal.json")
     signature = dict(shape=list(image.shape), chunks=[list(c) for c in image.chunks],
-                     method=method, dtype=str(lazy.dtype), options=repr(sorted(options.items())),
+                     method=method, dtype=str(lazy.dtype),
+                     options=repr(sorted((key, _described(value))
+                                         for key, value in options.items())),
                      psf=hashlib.sha1(np.ascontiguousarray(
                          getattr(psf, "psfs", psf), dtype=float).tobytes()).hexdigest())
     done = _load_journal(journal, signature) if partial.exists() else set()
@@ -261,6 +263,14 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     _finish(target, partial, output, overwrite)
     journal.unlink(missing_ok=True)
     return info
+
+
+def _described(value):
+    """An option as the journal records it: an array (a background map) by its
+    shape, type and sum, which a run resumed on other values would not match."""
+    if not getattr(value, "ndim", 0):
+        return value
+    return f"array {tuple(value.shape)} {value.dtype} sum {float(np.sum(value)):.17g}"
 
 
 def write_lazy(lazy, output, *, metadata=None, overwrite: bool = False):

@@ -385,7 +385,7 @@ def _restore_views(inputs, psf_spec, output, method, boundary, iterations, noise
     kernels, note = _psfs_for([_load_psf(spec) for spec in specs], meta, inputs[0])
     options = _solver_options_given(
         extra, iterations=_number_or_auto(iterations, "--iterations"), noise_sigma=noise_sigma,
-        time_limit=time_limit, background=_background_spec(background))
+        time_limit=time_limit, background=_background_read(_background_spec(background)))
     start = time.perf_counter()
     restored, info = richardson_lucy_multiview(
         views, kernels, boundary="valid" if boundary == "auto" else boundary,
@@ -699,17 +699,26 @@ def _saturation(image, level, method, source, stored, options) -> str:
 
 
 def _background_spec(text):
-    """``--background``: a level (float), ``"snip"``, or the image read from a file."""
+    """``--background``: a level (float), ``"snip"``, or a file's path (read when
+    used: whole in memory, lazily out of core)."""
     if text is None or text == "snip":
         return text
     try:
         return float(text)
     except ValueError:
         pass
-    if not Path(text).is_file():
+    path = Path(text)
+    if not (path.is_file() or path.suffix.lower() == ".zarr" and path.is_dir()):
         raise click.BadParameter(f"{text!r} is neither a number, snip, nor a file",
                                  param_hint="--background")
-    return dkio.read(text)
+    return path
+
+
+def _background_read(background, lazy: bool = False):
+    """A ``--background`` file's samples (a dask array when ``lazy``); else as given."""
+    if not isinstance(background, Path):
+        return background
+    return _open_stack(background)[0] if lazy else dkio.read(background)
 
 
 def _background(image, background, method, kernel, channel_axis, options) -> str:
@@ -725,6 +734,7 @@ def _background(image, background, method, kernel, channel_axis, options) -> str
         return f"background {background:g} modelled"
     if channel_axis is not None:
         raise ValueError("--background with an image or snip takes one channel at a time")
+    background = _background_read(background, lazy=is_dask(image))
     if isinstance(background, str):  # snip
         if image.ndim != 1:
             raise ValueError(f"--background snip is for 1-D spectra; this input is "
@@ -735,9 +745,9 @@ def _background(image, background, method, kernel, channel_axis, options) -> str
 
         options["background"], width = continuum_under(np.nan_to_num(image), kernel)
         return f"continuum by SNIP (half-window {width})"
-    if background.shape != image.shape:
-        raise ValueError(f"--background image has shape {background.shape}, the input "
-                         f"{image.shape}; they must match")
+    if tuple(background.shape) != tuple(image.shape):
+        raise ValueError(f"--background image has shape {tuple(background.shape)}, the input "
+                         f"{tuple(image.shape)}; they must match")
     options["background"] = background
     return "background image modelled"
 
@@ -782,9 +792,9 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
                               method, limit, jobs,
                               itemsize=working_dtype(image.dtype).itemsize, options=options)
     options["boundary"] = job["boundary"]
-    if job["background"] is not None and not isinstance(job["background"], float):
-        raise ValueError("--background with an image or snip works in memory: drop "
-                         "--memory-limit and --chunks, or give a level")
+    if job["background"] == "snip":
+        raise ValueError("--background snip works in memory (a spectrum): drop "
+                         "--memory-limit and --chunks, or give a level or a file")
     note = "; ".join(filter(None, (note, _saturation(image, job["saturated"], method, source,
                                                       stored, options),
                                    _background(image, job["background"], method, kernel, None,
@@ -1254,7 +1264,7 @@ def lines_command(input_path, response_spec, output, restored, method, backgroun
     if background.lower() == "none":
         background = None
     elif background != "snip":
-        background = _background_spec(background)
+        background = _background_read(_background_spec(background))
     options = dict(iterations=_number_or_auto(iterations, "--iterations"))
     if method == "gold":
         options.update(repetitions=repetitions, boost=boost)
