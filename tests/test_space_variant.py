@@ -202,6 +202,11 @@ def test_grid_from_sources_names_the_empty_tiles():
     observed = _sources(op, 120, [(20, 20), (20, 100), (100, 20)], np.random.default_rng(2))
     with pytest.raises(ValueError, match=r"tiles \[\(1, 1\)\] of the \(2, 2\) grid hold no"):
         psf.grid_from_sources(observed, 2, 17)
+    # pairs closer than the size: none isolated (numpy's reshape error before)
+    pairs = _sources(op, 120, [(30, 30), (30, 38), (90, 90), (90, 98)],
+                     np.random.default_rng(2))
+    with pytest.raises(ValueError, match="holds no isolated point source"):
+        psf.grid_from_sources(pairs, 2, 17)
 
 
 def test_blur_and_simulate_take_a_grid_of_psfs(tmp_path):

@@ -251,6 +251,11 @@ def grid_from_sources(image, grid, size, *, radial: bool = False, threshold: flo
     if any(g < 1 for g in grid) or any(k < 3 for k in size):
         raise ValueError(f"grid must be >= 1 and size >= 3 per axis, got {grid} and {size}")
     found = isolated_sources(image, size, threshold=threshold)
+    if len(found) == 0:
+        raise ValueError(f"image holds no isolated point source: none stands {threshold:g} "
+                         f"times the noise above its background with no other within the "
+                         f"size {size} nor the frame's edge; lower threshold, or a smaller "
+                         "size if the sources are crowded")
     half = np.array(size) // 2
     from .operators.space_variant import SpaceVariantConvolution
 
