@@ -646,6 +646,13 @@ def test_deconvolve_psf_grid_is_a_space_variant_blur(tmp_path, capsys):
                        acceleration=None)
     np.testing.assert_allclose(io.read(tmp_path / "chunked.tif"), whole, rtol=1e-4,
                                atol=1e-5)
+    # chunks chosen from a memory limit (the field's kernel shape; an AttributeError before)
+    assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf", str(tmp_path / "grid.npy"),
+                 "--psf-grid", "--method", "richardson_lucy", "--iterations", "10",
+                 "--option", "acceleration=none", "--memory-limit", "1GB",
+                 "-o", str(tmp_path / "limited.tif")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "limited.tif"), whole, rtol=1e-4,
+                               atol=1e-5)
     for extra, message in ((["--method", "wiener"], "is a psf for total_variation"),):
         assert main(["deconvolve", str(tmp_path / "in.tif"), "--psf",
                      str(tmp_path / "grid.npy"), "--psf-grid", *extra,

@@ -788,7 +788,8 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     options = _solver_options(method, job["options"])
     if not chunks:
         limit = parse_size(memory_limit) if memory_limit else 2 * 2**30
-        shape = choose_chunks(image.shape, getattr(kernel, "kernel_shape", kernel.shape),
+        kernel_shape = kernel.kernel_shape if hasattr(kernel, "kernel_shape") else kernel.shape
+        shape = choose_chunks(image.shape, kernel_shape,
                               method, limit, jobs,
                               itemsize=working_dtype(image.dtype).itemsize, options=options)
     options["boundary"] = job["boundary"]
