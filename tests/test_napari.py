@@ -92,6 +92,11 @@ def test_background_layer_feeds_the_restore_widget():
     assert meta["metadata"]["parameters"]["background"] == "array"
     np.testing.assert_allclose(data, deconvkit.richardson_lucy(lit, kernel, iterations=5,
                                                                background=background))
+    # the automatic choice (total variation) models it too: it had been ignored
+    data, meta, _ = _napari.restore_layer(lit, kernel, background=background)
+    assert meta["metadata"]["method"] == "total_variation"
+    assert meta["metadata"]["parameters"]["background"] == "array"
+    assert abs(data.mean() - (lit - background).mean()) < 0.02
 
 
 def test_multiview_layer():

@@ -39,7 +39,8 @@ def restore_layer(image: "napari.types.ImageData", psf: "napari.types.ImageData"
 
     ``iterations`` 0 leaves the count to the method's stopping rule.  A
     ``background`` layer (e.g. from the Background widget) is modelled by the
-    methods that take one (richardson_lucy(_tv), gold).  The result is a new
+    methods that take one (total_variation, the automatic choice; wavelet,
+    richardson_lucy(_tv), gold).  The result is a new
     image layer named after the method chosen, with what was chosen in its
     metadata.
     """
