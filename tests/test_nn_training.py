@@ -189,6 +189,17 @@ def test_upscale_errors(small_model):
         upscale(np.zeros((4, 4, 4, 4)), 2, model=small_model)
 
 
+def test_a_file_that_is_not_a_model(tmp_path):
+    """A TIFF (or any non-torch file) given as a model: a clear error, not torch's
+    unpickling traceback."""
+    np.save(tmp_path / "not_a_model.npy", np.zeros(3))
+    for path in (tmp_path / "not_a_model.npy",):
+        with pytest.raises(ValueError, match="is not a model written by deconvkit train"):
+            training.load(path)
+        with pytest.raises(ValueError, match="is not a model written by deconvkit train"):
+            upscale(np.zeros((8, 8)), 2, model=path)
+
+
 def test_model_passes_take_the_largest_factor_that_fits():
     assert model_passes(2, [2, 3]) == [2] and model_passes(3, [2, 3]) == [3]
     assert model_passes(4, [2, 3]) == [3, 2]  # then 6 -> 4 by resizing

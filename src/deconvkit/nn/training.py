@@ -396,7 +396,10 @@ def load(path) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for a file that is not its own
+        saved = None
     if not isinstance(saved, dict) or "config" not in saved:
         raise ValueError(f"{path} is not a model written by deconvkit train")
     model = build_model(load_config(saved["config"]))
