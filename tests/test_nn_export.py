@@ -119,3 +119,8 @@ def test_upscale_runs_an_exported_model(tmp_path):
     export_onnx(torch.nn.Conv2d(1, 1, 3, padding=1), tmp_path / "same.onnx")
     with pytest.raises(ValueError, match="is it a super-resolution model"):
         upscale(image, 2, model=tmp_path / "same.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"not a protobuf")  # onnxruntime's own error before
+    with pytest.raises(ValueError, match="cannot load .*junk.onnx as an ONNX model"):
+        upscale(image, 2, model=tmp_path / "junk.onnx")
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        upscale(image, 2, model=tmp_path / "absent.onnx")

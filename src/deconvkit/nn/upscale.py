@@ -116,7 +116,12 @@ def _onnx_forward(path) -> dict:
     except ImportError:
         raise ImportError(f"{path} is an ONNX model: running it needs onnxruntime (pip "
                           "install 'deconvkit[onnx]')") from None
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own error types, for a file it cannot parse
+        raise ValueError(f"cannot load {path} as an ONNX model: {exc}") from None
     name = session.get_inputs()[0].name
 
     def forward(tile: np.ndarray) -> np.ndarray:
