@@ -117,6 +117,20 @@ def test_wav_keeps_sample_rate(tmp_path):
     assert io.read(tmp_path / "a.wav", with_metadata=True)[1].sample_rate == 8000
 
 
+def test_truncated_wav_warns(tmp_path):
+    """A recording cut short is read as far as it goes, and said so (silently
+    shorter before)."""
+    io.write(tmp_path / "a.wav", np.arange(1000, dtype=np.float32))
+    whole = (tmp_path / "a.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:len(whole) // 2])
+    with pytest.warns(UserWarning, match="ends before its header says"):
+        cut = io.read(tmp_path / "cut.wav")
+    np.testing.assert_array_equal(cut, np.arange(len(cut)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert io.read(tmp_path / "a.wav").shape == (1000,)
+
+
 def test_float_png_is_rounded_and_clipping_is_reported(tmp_path):
     with pytest.warns(UserWarning, match="1 samples outside 0..255 were clipped"):
         io.write(tmp_path / "f.png", np.array([[0.4, 254.6, 300.0]]))

@@ -268,9 +268,14 @@ def _read_csv(path):
 def _read_wav(path):
     import scipy.io.wavfile
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        # chunks it does not read (LIST, cue) are noise; a file cut short is not
+        warnings.simplefilter("always", scipy.io.wavfile.WavFileWarning)
         rate, data = scipy.io.wavfile.read(path)
+    for warning in caught:
+        if "EOF" in str(warning.message):
+            warnings.warn(f"{path} ends before its header says ({warning.message}); read "
+                          f"the {len(data)} samples it holds", stacklevel=4)
     return np.asarray(data), Metadata(sample_rate=float(rate))
 
 
