@@ -839,6 +839,18 @@ def test_hyperstack_with_time_and_channels(tmp_path):
                                rtol=1e-4, atol=1e-2)
 
 
+def test_channel_axis_and_bad_pixel_map_errors(tmp_path, capsys):
+    io.write(tmp_path / "in.tif", np.random.default_rng(0).random((32, 32)).astype(np.float32))
+    common = ["deconvolve", str(tmp_path / "in.tif"), "--psf", "gaussian:1.5",
+              "-o", str(tmp_path / "out.tif")]
+    assert main([*common, "--channel-axis", "5"]) == 2  # an IndexError traceback before
+    assert "channel_axis=5 is out of range for an image with 2 dims" in capsys.readouterr().err
+    io.write(tmp_path / "all.png", np.full((32, 32), 255, np.uint8))
+    assert main([*common, "--bad-pixels", str(tmp_path / "all.png")]) == 2
+    assert "marks every sample as bad" in capsys.readouterr().err  # "all NaN" before
+    assert not (tmp_path / "out.tif").exists()
+
+
 def test_lines_command(tmp_path, capsys):
     from deconvkit import blur
     from deconvkit.spectra import find_lines

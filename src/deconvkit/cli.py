@@ -28,6 +28,7 @@ from ._outofcore import (
     write_lazy,
     zarr_metadata,
 )
+from ._validate import check_channel_axis
 from .tiling import is_dask, working_dtype
 
 BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
@@ -444,6 +445,7 @@ def _restore_file(source, target, job, quiet):
     channel_axis = job["channel_axis"]
     if channel_axis is None and image.ndim > kernel.ndim:  # TZCYX: C, not Z, is skipped
         channel_axis = _channel_axis_of(source, image, meta)
+    channel_axis = check_channel_axis(channel_axis, image.ndim, kernel.ndim)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
     kernels, cropped = _psfs_within(kernels, image.shape, channel_axis)
     note = "; ".join(filter(None, (note, cropped)))
@@ -655,6 +657,9 @@ def _mark_bad_pixels(image, bad, channel_axis, source):
     import numpy as np
 
     bad = np.asarray(bad) != 0
+    if bad.all():
+        raise ValueError("--bad-pixels marks every sample as bad (nonzero); the map is 0 "
+                         "where the pixels are good and nonzero where they are not")
     if bad.shape != image.shape:
         if channel_axis is not None and bad.shape == tuple(
                 n for i, n in enumerate(image.shape) if i != channel_axis % image.ndim):
