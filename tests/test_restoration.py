@@ -998,6 +998,11 @@ def test_missing_samples_other_methods_refuse():
         wiener(damaged, kernel)
     with pytest.raises(ValueError, match="image contains NaN"):
         cgls(damaged, kernel)  # the automatic weight needs every sample
+    with pytest.raises(ValueError, match="cgls cannot leave out with its automatic weight"):
+        deconvolve(damaged, kernel, method="cgls")
+    # with a weight it can, as cgls itself does (deconvolve had refused it)
+    np.testing.assert_array_equal(deconvolve(damaged, kernel, method="cgls", weight=0.01),
+                                  cgls(damaged, kernel, weight=0.01))
     with pytest.raises(ValueError, match="image contains Inf"):
         deconvolve(np.where(np.isnan(damaged), np.inf, damaged), kernel)
     with pytest.raises(ValueError, match="image is all NaN"):

@@ -166,13 +166,17 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     solver, auto_boundary = METHODS[method]
     if boundary == "auto":
         boundary = auto_boundary
+    # cgls leaves them out of a data term with a given weight (its automatic one
+    # needs every sample)
     leaves_out = method in MISSING_METHODS or (method in MISSING_VALID_ONLY
-                                               and boundary == "valid")
+                                               and boundary == "valid") or (
+        method == "cgls" and options.get("weight", "auto") != "auto")
     if not leaves_out and has_nan(image):
         raise ValueError(f"image has NaN samples (missing data), which {method} cannot leave "
-                         f"out{' with this boundary' if method in MISSING_VALID_ONLY else ''}; "
+                         f"out{' with this boundary' if method in MISSING_VALID_ONLY else ''}"
+                         f"{' with its automatic weight' if method == 'cgls' else ''}; "
                          f"use method={' or '.join(map(repr, MISSING_METHODS))} (or wiener "
-                         "with boundary='valid'), or replace them first")
+                         "with boundary='valid', or cgls with a weight), or replace them first")
     accepted = inspect.signature(solver).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:
