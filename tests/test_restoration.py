@@ -1272,6 +1272,32 @@ def test_multiview_recovers_what_each_view_resolves():
                                   background=4.0))
 
 
+def test_multiview_leaves_each_views_missing_samples_out():
+    """NaN in a view (a deskewed view's wedges, a frame it does not cover) is
+    missing data in that view only (the views had to be complete)."""
+    scene = cell_phantom((64, 64), seed=0)
+    along = [psf.gaussian((4.0, 0.7), shape=(21, 21)), psf.gaussian((0.7, 4.0), shape=(21, 21))]
+    views = [simulate(scene, k, noise="poisson", photons=200, boundary="valid", seed=i)
+             for i, k in enumerate(along)]
+    truth = scene[10:-10, 10:-10]
+    cut = [v.copy() for v in views]
+    cut[0][:, :15] = np.nan
+    cut[1][30:, 30:] = np.nan
+    left_out = richardson_lucy_multiview(cut, along, iterations=30)
+    as_zero = richardson_lucy_multiview([np.nan_to_num(v) for v in cut], along, iterations=30)
+    whole = richardson_lucy_multiview(views, along, iterations=30)
+    assert np.isfinite(left_out).all()
+    # measured 11.91 dB against 12.75 with nothing missing and 7.03 with 0 for NaN
+    assert metrics.psnr(truth, left_out, data_range=1.0) > \
+        metrics.psnr(truth, as_zero, data_range=1.0) + 2.0
+    assert metrics.psnr(truth, left_out, data_range=1.0) > \
+        metrics.psnr(truth, whole, data_range=1.0) - 2.0
+    # one view with every sample of the other's gaps: those gaps follow that view
+    one = [views[0], np.where(np.isnan(cut[1]), np.nan, views[1])]
+    _, info = richardson_lucy_multiview(one, along, return_info=True)
+    assert info.iterations < 500
+
+
 def test_rl_read_noise_is_the_shifted_poisson_model():
     obj = cell_phantom((128, 128), seed=0)
     obj = obj / obj.max()

@@ -13,9 +13,11 @@ from ._common import (
     frame,
     non_negative_psf,
     observed_mean,
+    observed_rms,
     offset,
     prepare,
     read_noise_shift,
+    split_missing,
 )
 from ._stopping import Info, Stopping, noise_level, rms_of_difference
 from .richardson_lucy import BiggsExtrapolation
@@ -41,6 +43,10 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         The views, registered to one frame (same shape, numpy or torch), or
         dask arrays: then restored tile by tile into a lazy dask array
         (:func:`deconvkit.tiling.multiview_dask`; ``callback`` is not used).
+        NaN samples are missing data in their view (the wedges a deskew
+        leaves with ``fill=np.nan``, the part of the frame a view does not
+        cover): left out of its data term, as :func:`deconvkit.richardson_lucy`
+        does.
     psfs : sequence of (K1, ..., Kd) arrays
         One PSF per view, in the common frame (each normalised to sum 1;
         negative samples set to 0 with a warning).  Of one shape under
@@ -116,8 +122,9 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     if len(backgrounds) != len(views):
         raise ValueError(f"background gives {len(backgrounds)} values for {len(views)} views; "
                          "give one, or one per view")
-    prepared = [prepare(y, k) for y, k in zip(views, kernels)]
-    views = [y for y, _ in prepared]
+    prepared = [prepare(y, k, missing=True) for y, k in zip(views, kernels)]
+    noisy = [y for y, _ in prepared]  # NaN where missing, for the noise estimate
+    views, masks = zip(*(split_missing(y) for y, _ in prepared))
     kernels = [non_negative_psf(k, "richardson_lucy_multiview", stacklevel=2)
                for _, k in prepared]
     if boundary == "valid" and len({tuple(k.shape) for k in kernels}) > 1:
@@ -134,26 +141,32 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     sigma = None
     if iterations == "auto":
         sigma = noise_sigma if noise_sigma is not None else float(
-            sum(noise_level(y, None) ** 2 for y in views) / len(views)) ** 0.5
+            sum(noise_level(y, None) ** 2 for y in noisy) / len(views)) ** 0.5
     stop = Stopping(iterations, max_iterations=500, target=sigma, time_limit=time_limit,
                     min_iterations=3, settle_tol=1e-3)  # as richardson_lucy's
     ones = full(shape, 1.0, like=views[0])
-    weights = sum(op.adjoint(ones) for op in ops)
+    # a missing sample (NaN) of a view leaves that view's data term: A_v^T M_v
+    weights = sum(op.adjoint(ones if m is None else m) for op, m in zip(ops, masks))
     floor = 1e-6 * float(to_numpy(weights.max()))
     seen = weights > floor
     weights = clamp_min(weights, floor)
-    level = sum(float(to_numpy(observed_mean(clamp_min(y - b, 0.0), None, len(domain))).mean())
-                for y, b in zip(views, backgrounds)) / len(views)
+    level = sum(float(to_numpy(observed_mean(clamp_min(y - b, 0.0), m, len(domain))).mean())
+                for y, b, m in zip(views, backgrounds, masks)) / len(views)
     x = full(domain, max(level, 1e-12), like=views[0]) * seen
     tiny = 1e-12 * max(float(to_numpy(y.max())) for y in views)
     history, biggs = [], BiggsExtrapolation(enabled=bool(acceleration))
     for iteration in stop:
         point = biggs.point(x)
         total, squares = 0.0, 0.0
-        for op, y, b in zip(ops, views, backgrounds):
+        for op, y, b, m in zip(ops, views, backgrounds, masks):
             predicted = clamp_min(op.forward(point) + b, tiny)
-            squares += rms_of_difference(predicted, y) ** 2
-            total = total + op.adjoint(clamp_min(y, 0.0) / predicted)
+            ratio = clamp_min(y, 0.0) / predicted
+            if m is None:
+                squares += rms_of_difference(predicted, y) ** 2
+            else:
+                squares += observed_rms(predicted - y, m) ** 2
+                ratio = ratio * m
+            total = total + op.adjoint(ratio)
         history.append((squares / len(views)) ** 0.5)
         x = biggs.advance(point * total / weights, point, x)
         if callback is not None and callback(iteration, frame(ops[0], x, shape)):
