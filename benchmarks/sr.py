@@ -48,6 +48,7 @@ from deconvkit.nn.upscale import (
     _torch_forward,
     model_passes,
     shipped_model,
+    unit_range,
 )
 
 
@@ -108,9 +109,11 @@ def other_factors():
                              anti_aliasing=True, mode="reflect")
                 inner = (slice(int(np.ceil(scale)), -int(np.ceil(scale))),) * 2
                 base = psnr(truth[inner], bicubic_up(low, scale).clip(0, 1)[inner])
+                stretched, offset, span = unit_range(low)  # as upscale does
                 for chain in chains:
                     out = (upscale(low, scale) if chain == chains[0] else
-                           _through(forwards, chain, low, truth.shape, 256, 48))
+                           _through(forwards, chain, stretched, truth.shape, 256, 48) * span
+                           + offset)
                     gains[chain].append(psnr(truth[inner], out.clip(0, 1)[inner]) - base)
             cells = ", ".join(f"{'x'.join(map(str, c))}{' (chosen)' if c == chains[0] else ''} "
                               f"{np.mean(g):+.2f} (least {min(g):+.2f})"

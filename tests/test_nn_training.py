@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 from deconvkit.cli import main  # noqa: E402
 from deconvkit.metrics import psnr  # noqa: E402
 from deconvkit.nn import checkerboard_index, training, upscale  # noqa: E402
-from deconvkit.nn.upscale import model_passes, shipped_model  # noqa: E402
+from deconvkit.nn.upscale import model_passes, shipped_model, unit_range  # noqa: E402
 
 TINY = {
     "model": {"name": "ESPCN", "scale": 2, "features": 8},
@@ -154,12 +154,13 @@ def test_tiled_upscale_matches_one_pass(small_model):
 def test_upscale_images_smaller_than_the_blending_margin(small_model, shape):
     image = np.random.default_rng(2).random(shape)
     out = upscale(image, 2, model=small_model)
-    # one tile: the model's own output on the image mirrored by the margin
-    # (a quarter of the overlap, 12), not 0/0
-    x = torch.from_numpy(np.pad(image, 12, mode="symmetric").astype(np.float32))[None, None]
+    # one tile: the model's own output on the image stretched to [0, 1] and
+    # mirrored by the margin (a quarter of the overlap, 12), not 0/0
+    stretched, low, span = unit_range(image)
+    x = torch.from_numpy(np.pad(stretched, 12, mode="symmetric").astype(np.float32))
     with torch.no_grad():
-        expected = small_model(x)[0, 0, 24:24 + 2 * shape[0], 24:24 + 2 * shape[1]].numpy()
-    np.testing.assert_allclose(out, expected, atol=1e-6)
+        y = small_model(x[None, None])[0, 0, 24:24 + 2 * shape[0], 24:24 + 2 * shape[1]]
+    np.testing.assert_allclose(out, y.numpy() * span + low, atol=1e-6)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 1.5])
@@ -220,7 +221,8 @@ def test_upscale_by_other_factors_chains_the_model_and_resizes(small_model):
             y = small_model(x[None, None])[0, 0].double().numpy()
         return y[24:24 + 2 * plane.shape[0], 24:24 + 2 * plane.shape[1]]
 
-    twice = once(once(image))
+    stretched, low, span = unit_range(image)  # once, before the chain
+    twice = once(once(stretched)) * span + low
     out = upscale(image, 4, model=small_model)  # a x2 model twice: no resizing
     assert out.shape == (68, 48)
     np.testing.assert_allclose(out, twice, atol=1e-5)
@@ -249,6 +251,29 @@ def test_shipped_models_beat_bicubic_at_other_factors(scale):
     # measured on this photo: +0.36 dB at x1.5, +1.19 at x4 (x3 then x2)
     assert (psnr(truth[inner], ours.clip(0, 1)[inner], data_range=1)
             > psnr(truth[inner], bicubic.clip(0, 1)[inner], data_range=1) + 0.2)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_twelve_bit_counts_in_uint16_upscale_as_well_as_full_range(scale):
+    """A camera's 12-bit counts in uint16 span a 16th of the type's range: the
+    models, which learnt [0, 1], had scored below bicubic on them (the image is
+    now stretched to [0, 1] and back)."""
+    from skimage import data
+    from skimage.transform import resize
+
+    from deconvkit.nn.data import bicubic_downscale
+
+    truth = data.camera()[:252, :252] / 255.0
+    low = bicubic_downscale(truth, scale)
+    inner = (slice(scale, -scale),) * 2
+    bicubic = resize(low, truth.shape, order=3, mode="reflect", anti_aliasing=False)
+    base = psnr(truth[inner], bicubic.clip(0, 1)[inner], data_range=1)
+    gains = []
+    for top in (65535, 4095):
+        counts = np.round(low * top).astype(np.uint16)
+        ours = upscale(counts, scale).astype(float) / top
+        gains.append(psnr(truth[inner], ours.clip(0, 1)[inner], data_range=1) - base)
+    assert gains[1] > 0.2 and abs(gains[1] - gains[0]) < 0.05, gains
 
 
 @pytest.mark.parametrize("scale", [2, 3])

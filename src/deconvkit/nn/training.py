@@ -411,7 +411,8 @@ def evaluate(model_path, images=None, adapt: int = 0) -> list[dict]:
     """PSNR of a trained model against bicubic on images (default: scikit-image's).
 
     Each image (grey, in [0, 1]) is downscaled with :func:`bicubic_downscale`,
-    then upscaled by the model and by bicubic interpolation; PSNR is measured
+    then upscaled by the model (its range stretched to [0, 1] and back, as
+    :func:`deconvkit.nn.upscale` does) and by bicubic interpolation; PSNR is measured
     on the frame both cover, away from a border of ``scale`` pixels.  With
     ``adapt`` > 0 the model is first fine-tuned for that many steps on each
     downscaled image alone (:func:`deconvkit.nn.adapt.adapt`; the truth is
@@ -419,6 +420,7 @@ def evaluate(model_path, images=None, adapt: int = 0) -> list[dict]:
     """
     from .adapt import adapt as adapt_to
     from .data import bicubic_downscale
+    from .upscale import unit_range
 
     model = load(model_path)
     scale = _scale_of(model)
@@ -430,9 +432,11 @@ def evaluate(model_path, images=None, adapt: int = 0) -> list[dict]:
         truth = image[:height, :width]
         low = bicubic_downscale(truth, scale)
         x = torch.from_numpy(low.astype(np.float32))[None, None]
-        network = adapt_to(model, [low], scale, steps=adapt) if adapt else model
+        stretched, offset, span = unit_range(low)  # as upscale feeds the model
+        network = adapt_to(model, [stretched], scale, steps=adapt) if adapt else model
         with torch.no_grad():
-            ours = network(x)[0, 0].numpy().clip(0, 1)
+            ours = network(torch.from_numpy(stretched.astype(np.float32))[None, None])
+        ours = (ours[0, 0].numpy() * span + offset).clip(0, 1)
         base = nn.functional.interpolate(x, scale_factor=scale, mode="bicubic",
                                          align_corners=False)[0, 0].numpy().clip(0, 1)
         inner = (slice(scale, -scale),) * 2
