@@ -589,7 +589,7 @@ def scale(spectrum, otf) -> None:
 
 
 @_jit
-def _window_change(new, old, offsets, ranges, width):
+def _window_change(new, old, offsets, ranges, width, center):
     oz, oy, ox = offsets
     b0, b1, z0, z1, y0, y1 = ranges
     change = 0.0
@@ -598,19 +598,20 @@ def _window_change(new, old, offsets, ranges, width):
         for z in range(z0, z1):
             for y in range(y0, y1):
                 a = new[b, z + oz, y + oy, ox:ox + width]
-                c, n = _row_change(a, old[b, z + oz, y + oy, ox:ox + width])
+                c, n = _row_change(a, old[b, z + oz, y + oy, ox:ox + width], center)
                 change += c
                 norm += n
     return change, norm
 
 
 @_jit(fastmath={"reassoc"})
-def _row_change(a, b):
+def _row_change(a, b, center):
     change = a.dtype.type(0)
     norm = a.dtype.type(0)
+    level = a.dtype.type(center)
     for i in range(a.size):
         change += (a[i] - b[i]) * (a[i] - b[i])
-        norm += a[i] * a[i]
+        norm += (a[i] - level) * (a[i] - level)
     return change, norm
 
 
@@ -620,15 +621,17 @@ def change_fused(new, old, window) -> bool:
     return fused(new, old) and _plain_window(new, window)
 
 
-def relative_change(new, old, window) -> float:
-    """``|new - old| / |new|`` over ``new[window]`` (0 when both vanish), in
-    one pass; the stopping rule's relative change, summed in float64."""
+def relative_change(new, old, window, center: float = 0.0) -> float:
+    """``|new - old| / |new - center|`` over ``new[window]`` (0 when both
+    vanish), in one pass; the stopping rule's relative change, summed in
+    float64 (see :func:`deconvkit.restoration._stopping.relative_change`)."""
     parts, offsets = _window_layout(new, window)
     spatial = len(parts)
     new4, old4 = _spatial4d(new, spatial), _spatial4d(old, spatial)
     # the window's own extent in that layout: the threads split it
     extent = new4.shape[:1] + (1,) * (3 - spatial) + new[(Ellipsis,) + parts].shape[-spatial:]
-    sums = _over_layers(lambda ranges: _window_change(new4, old4, offsets, ranges, extent[3]),
+    sums = _over_layers(lambda ranges: _window_change(new4, old4, offsets, ranges, extent[3],
+                                                      float(center)),
                         extent, new.nbytes)
     change, norm = (sum(column) ** 0.5 for column in zip(*sums))
     return change / norm if norm > 0 else 0.0

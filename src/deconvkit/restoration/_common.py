@@ -154,6 +154,22 @@ def data_peak(image) -> float:
     return max(float(np.quantile(np.abs(_samples(image)), 0.999)), 1e-30)
 
 
+def data_floor(image) -> float:
+    """The data's floor, robust to a few dead pixels and the noise's dips: the
+    1st percentile over at most 2**16 evenly spaced samples (NaN left out)."""
+    return float(np.quantile(_samples(image), 0.01))
+
+
+def data_spread(image) -> float:
+    """The data's range, robust to a few hot or dead pixels: the 99.9th less
+    the 0.1th percentile over at most 2**16 evenly spaced samples.  The scale
+    of a Gaussian-noise solver's steps: unlike the peak it ignores a constant
+    under the data (a camera's offset, a sky), which does not change the
+    problem."""
+    low, high = np.quantile(_samples(image), [0.001, 0.999])
+    return max(float(high - low), 1e-30)
+
+
 def is_signed(image, sigma: float | None = None) -> bool:
     """Whether the data are a signed signal (a seismic trace, audio, a
     background-subtracted difference): more than 1 % of the samples below

@@ -12,6 +12,7 @@ from .._validate import check_choice, check_weight, has_nan
 from ..operators import BOUNDARIES, Convolution, Pad, SpaceVariantConvolution
 from ._common import (
     blur_operator,
+    data_floor,
     frame,
     mean_over,
     non_negative_psf,
@@ -32,7 +33,7 @@ __all__ = ["gold", "landweber", "van_cittert"]
 
 def landweber(image, psf, *, iterations="auto", step: float | None = None,
               nonnegative="auto", boundary: str = "valid", weight=0.0,
-              penalty: str = "laplacian", upper: float | None = None,
+              penalty: str = "laplacian", upper: float | None = None, start="auto",
               noise_sigma: float | None = None, time_limit: float | None = None,
               callback: Callable | None = None, return_info: bool = False):
     r"""Projected Landweber iteration, and with a ``weight`` the iterative
@@ -73,6 +74,15 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
         squares (Stark & Parker 1995; DeconvolutionLab2's BVLS), for objects
         whose values cannot exceed a known level (a transmittance of 1, a
         detector's full scale).
+    start : float or "auto"
+        The flat image the iteration starts from.  ``"auto"``: the data's
+        floor (1st percentile; 0 at least for a non-negative estimate), or
+        their mean for signed data; the classic start, 0, wherever the data
+        reach 0.  From 0, a constant under the data (a camera's offset) had
+        to be climbed into the unobserved margin of the ``"valid"`` model,
+        whose residual then held the discrepancy stop off: 100 added to a
+        photo in [0, 1] ran 1000 iterations (the cap) to -11.9 dB, where
+        the floor gives the same 47 iterations and 26.8 dB as without it.
     noise_sigma, time_limit, callback, return_info
         As in :func:`deconvkit.richardson_lucy`.
 
@@ -132,7 +142,11 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
         step = (1.0 if weight else 1.9) / (norm**2 + weight * penalty_norm)
     elif not step > 0:
         raise ValueError(f"step must be > 0, got {step!r}")
+    if start != "auto" and (isinstance(start, bool) or not isinstance(start, (int, float))
+                            or not math.isfinite(start)):
+        raise ValueError(f"start must be a finite number or 'auto', got {start!r}")
     sigma = _noise(image, iterations, noise_sigma)
+    floor = data_floor(image)
     image, mask = split_missing(image)
     nonnegative = resolve_nonnegative(nonnegative, image, sigma)
     if upper is not None and nonnegative and upper <= 0:
@@ -142,7 +156,13 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     stop = Stopping(iterations, max_iterations=1000, time_limit=time_limit, tol=1e-4) \
         if weight else Stopping(iterations, max_iterations=1000, target=sigma,
                                 time_limit=time_limit)
-    x = full(op.input_shape(tuple(image.shape)), 0.0, like=image)  # the classic start
+    # the mean for all data (not only signed) gained on photos but lost up to
+    # 1.1 dB on the tests' objects on a dark background
+    if start == "auto":
+        start = max(floor, 0.0) if nonnegative else float(
+            to_numpy(observed_mean(image, mask, op.ndim).mean()))
+        start = start if upper is None else min(start, upper)
+    x = full(op.input_shape(tuple(image.shape)), start, like=image)
 
     def increment(residual, x):
         change = op.adjoint(residual)
@@ -151,7 +171,8 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     x, history = _iterate(op, image, mask, x, increment, nonnegative, stop, callback,
                           momentum=bool(weight), upper=upper)
     stop.warn_if_short("landweber")
-    parameters = dict(step=step, boundary=boundary, nonnegative=nonnegative, noise_sigma=sigma)
+    parameters = dict(step=step, boundary=boundary, nonnegative=nonnegative, noise_sigma=sigma,
+                      start=float(start))
     if weight:
         parameters.update(weight=weight, penalty=penalty)
     if upper is not None:
@@ -429,6 +450,7 @@ def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentu
     history = []
     previous = x
     by_change = stop.auto and stop.target is None  # else the residual (or count) stops it
+    level = float(to_numpy(observed_mean(image, mask, op.ndim).mean()))
     for iteration in stop:
         point = x + ((iteration - 2) / (iteration + 1)) * (x - previous) \
             if momentum and iteration > 1 else x
@@ -447,7 +469,7 @@ def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentu
         if callback is not None and callback(iteration, frame(op, x, image.shape)):
             stop.reason = "callback"
             break
-        if by_change and stop.done(change=relative_change(x, previous)):
+        if by_change and stop.done(change=relative_change(x, previous, level)):
             break
     return x, history
 
