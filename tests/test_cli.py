@@ -568,6 +568,12 @@ def test_psf_file_is_resampled_to_the_images_voxel_size(tmp_path, blurred_tif, c
           "-o", str(reference), "-q"])
     # restored with the PSF at the right width: what the image's own PSF gives
     np.testing.assert_allclose(io.read(tmp_path / "r.tif"), io.read(reference), atol=0.02)
+    # an image that states no voxel size: the PSF is used as it is, and the summary says so
+    io.write(tmp_path / "bare.npy", io.read(blurred_tif))
+    assert main(["deconvolve", str(tmp_path / "bare.npy"), "--psf",
+                 str(_psf_file(tmp_path, spacing, unit, sigma)), "--method", "wiener",
+                 "-o", str(tmp_path / "b.npy")]) == 0
+    assert "states no voxel size: taken as the same" in " ".join(capsys.readouterr().out.split())
 
 
 def test_psf_is_not_resampled_against_a_spacing_without_unit(tmp_path, capsys):

@@ -106,6 +106,12 @@ def _psf_on_grid_of(kernel, psf_meta, meta, source):
     width: it is resampled (:func:`deconvkit.psf.resample`), as Huygens does.
     """
     d = kernel.ndim
+    if psf_meta.spacing is not None and len(psf_meta.spacing) >= d and (
+            meta.spacing is None or len(meta.spacing) < d):
+        unit = f" {psf_meta.unit}" if psf_meta.unit else ""
+        return kernel, (f"the PSF is sampled at "
+                        f"{'x'.join(f'{float(v):.4g}' for v in psf_meta.spacing[-d:])}{unit} "
+                        f"and {source} states no voxel size: taken as the same")
     if (psf_meta.spacing is None or meta.spacing is None or len(psf_meta.spacing) < d
             or len(meta.spacing) < d):
         return kernel, ""
