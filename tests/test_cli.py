@@ -815,7 +815,7 @@ def test_options_the_chosen_mode_ignores_are_refused(tmp_path, capsys):
     assert main([*simulate, "--noise", "mixed", "--sigma", "0.01", "--photons", "50"]) == 0
 
 
-def test_hyperstack_with_time_and_channels(tmp_path):
+def test_hyperstack_with_time_and_channels(tmp_path, capsys):
     """An ImageJ TZCYX hyperstack is restored per channel, Z as Z: a 3-D PSF had
     run along C (the channel axis went unnamed beyond one extra axis)."""
     import tifffile
@@ -834,6 +834,11 @@ def test_hyperstack_with_time_and_channels(tmp_path):
         np.testing.assert_allclose(restored[:, :, c], deconvolve(
             stack[:, :, c].astype(np.float32), kernel, method="richardson_lucy",
             iterations=3, acceleration=None), rtol=1e-4, atol=1e-3)
+    # a PSF as many-dimensional as the hyperstack would blur across its channels
+    np.save(tmp_path / "k5.npy", np.ones((1, 3, 1, 3, 3)) / 9)
+    assert main(["deconvolve", str(tmp_path / "h.tif"), "--psf", str(tmp_path / "k5.npy"),
+                 "-o", str(tmp_path / "x.tif")]) == 2
+    assert "it would blur across the channels" in capsys.readouterr().err
     # a multi-channel bead stack is refused as a measured PSF (one channel at a time)
     assert main(["psf", str(tmp_path / "h.tif"), "--measured", "radial",
                  "-o", str(tmp_path / "p.tif")]) == 2

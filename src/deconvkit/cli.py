@@ -449,6 +449,11 @@ def _restore_file(source, target, job, quiet):
                          f"gaussian:sigma=3,ndim={image.ndim})")
     bit_depth = _output_bit_depth(job["bit_depth"], image, target)
     channel_axis = job["channel_axis"]
+    named = [letter for letter in "CS" if letter in (meta.axes or "")]
+    if named and kernel.ndim >= image.ndim:
+        raise ValueError(f"{source} has axes {meta.axes} ({named[0]}: channels), so its space "
+                         f"is {image.ndim - 1}-D, but the PSF is {kernel.ndim}-D: give a "
+                         f"{image.ndim - 1}-D PSF (it would blur across the channels)")
     if channel_axis is None and image.ndim > kernel.ndim:  # TZCYX: C, not Z, is skipped
         channel_axis = _channel_axis_of(source, image, meta)
     channel_axis = check_channel_axis(channel_axis, image.ndim, kernel.ndim)
