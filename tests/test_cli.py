@@ -839,6 +839,9 @@ def test_hyperstack_with_time_and_channels(tmp_path, capsys):
     assert main(["deconvolve", str(tmp_path / "h.tif"), "--psf", str(tmp_path / "k5.npy"),
                  "-o", str(tmp_path / "x.tif")]) == 2
     assert "it would blur across the channels" in capsys.readouterr().err
+    assert main(["simulate", str(tmp_path / "h.tif"), "--psf", str(tmp_path / "k5.npy"),
+                 "-o", str(tmp_path / "x.tif")]) == 2
+    assert "it would blur across the channels" in capsys.readouterr().err
     # a multi-channel bead stack is refused as a measured PSF (one channel at a time)
     assert main(["psf", str(tmp_path / "h.tif"), "--measured", "radial",
                  "-o", str(tmp_path / "p.tif")]) == 2

@@ -449,11 +449,7 @@ def _restore_file(source, target, job, quiet):
                          f"gaussian:sigma=3,ndim={image.ndim})")
     bit_depth = _output_bit_depth(job["bit_depth"], image, target)
     channel_axis = job["channel_axis"]
-    named = [letter for letter in "CS" if letter in (meta.axes or "")]
-    if named and kernel.ndim >= image.ndim:
-        raise ValueError(f"{source} has axes {meta.axes} ({named[0]}: channels), so its space "
-                         f"is {image.ndim - 1}-D, but the PSF is {kernel.ndim}-D: give a "
-                         f"{image.ndim - 1}-D PSF (it would blur across the channels)")
+    _refuse_psf_across_channels(source, image, meta, kernel)
     if channel_axis is None and image.ndim > kernel.ndim:  # TZCYX: C, not Z, is skipped
         channel_axis = _channel_axis_of(source, image, meta)
     channel_axis = check_channel_axis(channel_axis, image.ndim, kernel.ndim)
@@ -606,6 +602,17 @@ def _space_variant(psfs, psf_spec, measured_psf):
         raise ValueError(f"{psf_spec[0]}: --psf-grid reads a (G1, ..., Gd, K1, ..., Kd) grid "
                          f"of d-D PSFs, d = 1 to 3, but it has {grid.ndim} dims")
     return [(SpaceVariantConvolution(grid), meta)]
+
+
+def _refuse_psf_across_channels(source, image, meta, kernel) -> None:
+    """A file that names a channel axis (an RGB TIFF's S, a hyperstack's C) has
+    one dim fewer of space than of array: a PSF with as many would blur across
+    the channels."""
+    named = [letter for letter in "CS" if letter in (meta.axes or "")]
+    if named and kernel.ndim >= image.ndim:
+        raise ValueError(f"{source} has axes {meta.axes} ({named[0]}: channels), so its space "
+                         f"is {image.ndim - 1}-D, but the PSF is {kernel.ndim}-D: give a "
+                         f"{image.ndim - 1}-D PSF (it would blur across the channels)")
 
 
 def _channel_axis_of(source, image, meta):
@@ -943,6 +950,8 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
         kernel = _space_variant(psfs, [psf_spec], None)[0][0]
     else:
         kernel, _ = _psf_on_grid_of(*psfs[0], meta, input_path)
+    if not psf_grid:
+        _refuse_psf_across_channels(input_path, image, meta, kernel)
     channel = _channel_axis_of(input_path, image, meta) if image.ndim > kernel.ndim else None
     if channel is not None:  # colour last, or a hyperstack's C: blurred plane by plane
         if psf_grid:
