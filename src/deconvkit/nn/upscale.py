@@ -165,8 +165,8 @@ def unit_range(planes: np.ndarray):
     (a 12-bit camera's counts in uint16, a dim photo) was upscaled worse than
     by bicubic: measured on ``benchmarks/sr.py``'s photos stored as 12-bit
     counts in uint16, -0.03 and -0.19 dB at x2 (benchmark and grainy photos)
-    and -1.21 and -6.05 at x3, against +0.81, +0.60, +0.83 and +1.36 stretched;
-    the 8-bit photos themselves gained +0.02 to +0.16 dB from it.
+    and -1.21 and -6.05 at x3, against +0.81, +0.60, +0.83 and +1.36 stretched
+    (by minimum and maximum; the README has the percentiles' figures).
     """
     flat = planes.reshape(planes.shape[:-2] + (-1,))
     samples = flat[..., ::max(1, flat.shape[-1] >> 16)]
