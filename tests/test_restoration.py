@@ -671,6 +671,14 @@ def test_a_constant_under_the_data_changes_nothing(method):
     assert metrics.psnr(scene, lifted - 100.0, data_range=1.0) == pytest.approx(
         metrics.psnr(scene, plain, data_range=1.0), abs=0.2)
     assert abs(lifted_info.iterations - info.iterations) <= 0.1 * info.iterations + 2
+    if method == "total_variation":  # with missing samples too (filled with 0 inside)
+        observed[40:50, 40:60] = np.nan
+        plain, info = deconvolve(observed, kernel, method=method, return_info=True)
+        lifted, lifted_info = deconvolve(observed + 100.0, kernel, method=method,
+                                         return_info=True)
+        assert metrics.psnr(scene, lifted - 100.0, data_range=1.0) == pytest.approx(
+            metrics.psnr(scene, plain, data_range=1.0), abs=0.2)
+        assert abs(lifted_info.iterations - info.iterations) <= 0.1 * info.iterations + 2
 
 
 def test_tv_quadratic_term_alone_is_closed_form_tikhonov():

@@ -141,11 +141,16 @@ def observed_rms(difference, mask) -> float:
     return (float(to_numpy((masked * masked).sum())) / max(float(to_numpy(mask.sum())), 1.0)) ** 0.5
 
 
-def _samples(image) -> np.ndarray:
-    """At most 2**16 evenly spaced samples of ``image``, as float64 numpy."""
+def _samples(image, mask=None) -> np.ndarray:
+    """At most 2**16 evenly spaced samples of ``image``, as float64 numpy;
+    missing ones (NaN, or 0 in ``mask``) left out."""
     flat = image.reshape(-1)
-    samples = to_numpy(flat[::max(1, flat.shape[0] >> 16)]).astype(np.float64)
-    return samples[~np.isnan(samples)]  # missing samples (NaN) say nothing
+    stride = max(1, flat.shape[0] >> 16)
+    samples = to_numpy(flat[::stride]).astype(np.float64)
+    keep = ~np.isnan(samples)  # missing samples (NaN) say nothing
+    if mask is not None:
+        keep &= to_numpy(mask.reshape(-1)[::stride]) > 0
+    return samples[keep]
 
 
 def data_peak(image) -> float:
@@ -160,13 +165,14 @@ def data_floor(image) -> float:
     return float(np.quantile(_samples(image), 0.01))
 
 
-def data_spread(image) -> float:
+def data_spread(image, mask=None) -> float:
     """The data's range, robust to a few hot or dead pixels: the 99.9th less
-    the 0.1th percentile over at most 2**16 evenly spaced samples.  The scale
-    of a Gaussian-noise solver's steps: unlike the peak it ignores a constant
+    the 0.1th percentile over at most 2**16 evenly spaced samples (the
+    observed ones: ``mask`` 1, once NaN were filled).  The scale of a
+    Gaussian-noise solver's steps: unlike the peak it ignores a constant
     under the data (a camera's offset, a sky), which does not change the
     problem."""
-    low, high = np.quantile(_samples(image), [0.001, 0.999])
+    low, high = np.quantile(_samples(image, mask), [0.001, 0.999])
     return max(float(high - low), 1e-30)
 
 

@@ -307,7 +307,7 @@ def _pdhg(image, mask, op, weight, quadratic, *, data, positive, background, cen
         # primal and dual steps balanced like ADMM's penalty (the TV dual's step
         # is rho, see _admm_rho); with rho ~ 1 instead the primal crawled: 10x
         # more iterations, 0.3-0.8 dB short at the relative-change stop
-        balance = 0.5 / _admm_rho(weight, quadratic, image)
+        balance = 0.5 / _admm_rho(weight, quadratic, image, mask)
         tau, sigma_data, sigma_tv = tau * balance, sigma_data / balance, sigma_tv / balance
     if data == "poisson":
         # the Poisson duals are unit-free and x is in data units: steps in the
@@ -388,7 +388,7 @@ def _admm(image, mask, op, weight, quadratic, *, data, positive, background, cen
     grid, observed = fft_grid(op, spatial)
     axes = tuple(range(-d, 0))
     otf = Convolution(op.psf, boundary="periodic").transfer_function(grid, like=image)
-    rho = _admm_rho(weight, quadratic, image)
+    rho = _admm_rho(weight, quadratic, image, mask)
     otf_conj = None  # numpy's passes' conjugate OTF, made when they first run
     # 1 / (|H|^2 + (1 + mu / rho) |D|^2 + 1), real: the x-step's normal equations
     # (with the quadratic term mu/2 |Dx|^2), diagonal in Fourier
@@ -544,14 +544,14 @@ def _magnitude_into(out, *components):
     xp.sqrt(out, out=out)
 
 
-def _admm_rho(weight: float, quadratic: float, image) -> float:
+def _admm_rho(weight: float, quadratic: float, image, mask=None) -> float:
     """ADMM's penalty: the shrinkage threshold ``weight / rho`` is 5 % of the
     data's range, so the iterations depend neither on the data's units nor on
     a constant under them (with the peak instead, 100 added to a photo in
     [0, 1] took 400 iterations, the cap, instead of 109).  Without TV the
     quadratic term's unit-free weight sets it (a tiny rho barely couples the
     data split and crawls)."""
-    return max(20.0 * weight / data_spread(image) if weight > 0 else quadratic, 1e-4)
+    return max(20.0 * weight / data_spread(image, mask) if weight > 0 else quadratic, 1e-4)
 
 
 def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: int = 3,
