@@ -159,10 +159,11 @@ def data_peak(image) -> float:
     return max(float(np.quantile(np.abs(_samples(image)), 0.999)), 1e-30)
 
 
-def data_floor(image) -> float:
+def data_floor(image, mask=None) -> float:
     """The data's floor, robust to a few dead pixels and the noise's dips: the
-    1st percentile over at most 2**16 evenly spaced samples (NaN left out)."""
-    return float(np.quantile(_samples(image), 0.01))
+    1st percentile over at most 2**16 evenly spaced samples (the observed
+    ones: NaN, or 0 in ``mask``, left out)."""
+    return float(np.quantile(_samples(image, mask), 0.01))
 
 
 def data_spread(image, mask=None) -> float:

@@ -146,7 +146,6 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
                             or not math.isfinite(start)):
         raise ValueError(f"start must be a finite number or 'auto', got {start!r}")
     sigma = _noise(image, iterations, noise_sigma)
-    floor = data_floor(image)
     image, mask = split_missing(image)
     nonnegative = resolve_nonnegative(nonnegative, image, sigma)
     if upper is not None and nonnegative and upper <= 0:
@@ -159,7 +158,7 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     # the mean for all data (not only signed) gained on photos but lost up to
     # 1.1 dB on the tests' objects on a dark background
     if start == "auto":
-        start = max(floor, 0.0) if nonnegative else float(
+        start = max(data_floor(image, mask), 0.0) if nonnegative else float(
             to_numpy(observed_mean(image, mask, op.ndim).mean()))
         start = start if upper is None else min(start, upper)
     x = full(op.input_shape(tuple(image.shape)), start, like=image)
@@ -450,7 +449,7 @@ def _iterate(op, image, mask, x, increment, nonnegative, stop, callback, momentu
     history = []
     previous = x
     by_change = stop.auto and stop.target is None  # else the residual (or count) stops it
-    level = float(to_numpy(observed_mean(image, mask, op.ndim).mean()))
+    level = float(to_numpy(observed_mean(image, mask, op.ndim).mean())) if by_change else 0.0
     for iteration in stop:
         point = x + ((iteration - 2) / (iteration + 1)) * (x - previous) \
             if momentum and iteration > 1 else x

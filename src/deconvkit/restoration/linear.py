@@ -321,7 +321,6 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     info.parameters["weight"] = weight
     op = Convolution(psf, boundary=boundary)
     regularizer, _ = penalty_normal(penalty, psf.ndim, boundary)
-    floor = data_floor(image)
     image, mask = split_missing(image)
 
     def normal(x):  # a missing sample leaves the data term: A^T M A
@@ -335,7 +334,8 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     # of a constant under the data (100 added to a photo in [0, 1] had stopped
     # wiener's solve 1.3 dB short); from the data's mean instead, a dark
     # volume's solve ran to the cap (500 iterations against 395)
-    x = full(op.input_shape(tuple(image.shape)), max(floor, 0.0), like=image)
+    x = full(op.input_shape(tuple(image.shape)), max(data_floor(image, mask), 0.0),
+             like=image)
     residual = op.adjoint(image if mask is None else image * mask) - normal(x)
     direction = residual
     gamma = float(to_numpy((residual * residual).sum()))
@@ -522,10 +522,14 @@ def _discrepancy_weight(problem: _PeriodicProblem, penalty, sigma: float) -> flo
         return problem.residual_rms(scale * 10.0**log_lam, penalty) - sigma
 
     low, high = -12.0, 4.0
-    for end, short in ((low, excess(low)), (high, excess(high))):
-        if (short >= 0) if end == low else (short <= 0):
-            _warn_no_discrepancy_weight(short + sigma, sigma, end == low)
-            return scale * 10.0**end
+    at_low = excess(low)
+    if at_low >= 0:
+        _warn_no_discrepancy_weight(at_low + sigma, sigma, weakest=True)
+        return scale * 10.0**low
+    at_high = excess(high)
+    if at_high <= 0:
+        _warn_no_discrepancy_weight(at_high + sigma, sigma, weakest=False)
+        return scale * 10.0**high
     return scale * 10.0 ** scipy.optimize.brentq(excess, low, high, xtol=1e-3)
 
 
