@@ -604,24 +604,29 @@ def _space_variant(psfs, psf_spec, measured_psf):
     return [(SpaceVariantConvolution(grid), meta)]
 
 
+def _channel_letter(meta) -> str | None:
+    """The channel axis a file names: a TIFF's ``C`` (an ImageJ hyperstack's) or
+    ``S`` (an RGB TIFF's samples), else None."""
+    return next((letter for letter in "CS" if letter in (meta.axes or "")), None)
+
+
 def _refuse_psf_across_channels(source, image, meta, kernel) -> None:
     """A file that names a channel axis (an RGB TIFF's S, a hyperstack's C) has
     one dim fewer of space than of array: a PSF with as many would blur across
     the channels."""
-    named = [letter for letter in "CS" if letter in (meta.axes or "")]
-    if named and kernel.ndim >= image.ndim:
-        raise ValueError(f"{source} has axes {meta.axes} ({named[0]}: channels), so its space "
+    letter = _channel_letter(meta)
+    if letter and kernel.ndim >= image.ndim:
+        raise ValueError(f"{source} has axes {meta.axes} ({letter}: channels), so its space "
                          f"is {image.ndim - 1}-D, but the PSF is {kernel.ndim}-D: give a "
                          f"{image.ndim - 1}-D PSF (it would blur across the channels)")
 
 
 def _channel_axis_of(source, image, meta):
-    """The channel axis a file names (a TIFF's ``C`` or ``S`` axis, as in an ImageJ
-    hyperstack ``ZCYX``; a WAV's channels), else the last axis of colour (and alpha)
-    pixels, else None."""
-    for letter in "CS":
-        if meta.axes and letter in meta.axes:
-            return meta.axes.index(letter)
+    """The channel axis a file names (:func:`_channel_letter`; a WAV's channels),
+    else the last axis of colour (and alpha) pixels, else None."""
+    letter = _channel_letter(meta)
+    if letter:
+        return meta.axes.index(letter)
     if Path(source).suffix.lower() == ".wav":  # samples x channels
         return -1
     if image.shape[-1] in (3, 4) or _has_alpha(source, image, -1):
@@ -790,8 +795,7 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     scan, kernels, note = _job_psfs(job, meta, source, image)
     kernel = kernels[0]
     if job["channel_axis"] is not None or len(kernels) > 1 or (
-            image.ndim > kernel.ndim and any(letter in (meta.axes or "")
-                                             for letter in "CS")):
+            image.ndim > kernel.ndim and _channel_letter(meta)):
         raise ValueError(f"{source}: out-of-core restoration takes one channel at a time; "
                          "write each channel to its own file, or drop --memory-limit and "
                          "restore in memory")
