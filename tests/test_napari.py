@@ -42,6 +42,12 @@ def test_restore_layer_on_the_sample_data():
     data, meta, _ = _napari.restore_layer(blurred, kernel, method="richardson_lucy",
                                           iterations=5)
     assert meta["metadata"]["iterations"] == 5
+    # a time series (two frames) under the 2-D PSF: each frame on its own
+    series = np.stack([blurred, blurred[::-1]])
+    data, meta, _ = _napari.restore_layer(series, kernel, method="richardson_lucy")
+    frames = meta["metadata"]["time_points"]
+    assert data.shape == series.shape and len(frames) == 2
+    assert frames[0]["stopped_by"] and frames[0]["iterations"] > 0
     with pytest.raises(ValueError, match="choose an image layer"):
         _napari.restore_layer(None, kernel)
     with pytest.raises(ValueError, match="method='nope'"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import math
 import time
+
+import numpy as np
 
 from . import restoration as _r
 from ._array_api import array_namespace
@@ -106,10 +109,16 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         :class:`deconvkit.Convolution`.
     channel_axis : int, optional
         Axis of colour channels; each channel is restored with the same PSF.
+        The image's axes before the PSF's, other than the channel axis (time
+        points of a TZYX stack, a batch of traces under a 1-D response), are
+        restored one by one: each item chooses its own parameters and stops
+        on its own, as a separate call would.
     return_info : bool
         Also return what was chosen: an :class:`~deconvkit.restoration.Info`
-        (method, parameters, iterations, stopping reason, history), or a list
-        of them, one per channel.
+        (method, parameters, iterations, stopping reason, history); with
+        ``channel_axis`` a list of them, one per channel; with axes before the
+        PSF's a list per item of those axes in C order (per channel, a list of
+        such lists).
 
     Examples
     --------
@@ -193,17 +202,45 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         return result, _r.Info(method, dict(boundary=boundary), seconds=time.perf_counter()
                                - start)
 
+    spatial_ndim = _ndim(psf)
     if channel_axis is None:
-        restored, info = run(image)
+        restored, info = _one_by_one(run, image, psf, options, spatial_ndim)
         return (restored, info) if return_info else restored
     xp = array_namespace(image)
     channels = xp.moveaxis(image, channel_axis, 0)
-    results = [run(c, psf if psfs is None else p, _channel_of(options, image.ndim,
-                                                              channel_axis, index))
+    results = [_one_by_one(run, c, psf if psfs is None else p,
+                           _channel_of(options, image.ndim, channel_axis, index), spatial_ndim)
                for index, (c, p) in enumerate(zip(channels, psfs or [psf] * len(channels)))]
     stacked = xp.stack([r for r, _ in results], axis=0)
     restored = xp.moveaxis(stacked, 0, channel_axis)
     return (restored, [i for _, i in results]) if return_info else restored
+
+
+def _one_by_one(run, image, psf, options, spatial_ndim: int):
+    """``run`` on each item of the axes before the last ``spatial_ndim`` (time
+    points, a batch of traces) on its own, so that none sets another's
+    parameters or stopping: ``(restored, info)``, ``info`` a list for items."""
+    lead = image.ndim - spatial_ndim
+    if lead <= 0:
+        return run(image, psf, options)
+    xp = array_namespace(image)
+    items = math.prod(image.shape[:lead])
+    flat = xp.reshape(image, (items, *image.shape[lead:]))
+    results = [run(flat[i], psf, _item_of(options, image.ndim,
+                                          np.unravel_index(i, image.shape[:lead])))
+               for i in range(items)]
+    restored = xp.reshape(xp.stack([r for r, _ in results], axis=0), image.shape)
+    return restored, [info for _, info in results]
+
+
+def _item_of(options, ndim: int, index: tuple) -> dict:
+    """``options`` for the item ``index`` of an ``ndim``-D image's leading axes: a
+    background map of the image's shape gives that item's part; a smaller one
+    serves every item."""
+    background = options.get("background")
+    if getattr(background, "ndim", 0) == ndim:
+        options = options | {"background": background[tuple(int(i) for i in index)]}
+    return options
 
 
 def _channel_of(options, ndim: int, channel_axis: int, channel: int) -> dict:

@@ -55,12 +55,19 @@ def restore_layer(image: "napari.types.ImageData", psf: "napari.types.ImageData"
     kernel = np.asarray(psf, dtype=np.float64)
     restored, info = deconvolve(np.asarray(image), kernel, method=method, boundary=boundary,
                                 return_info=True, **options)
-    chosen = {key: value for key, value in info.parameters.items()
-              if isinstance(value, (int, float, str, bool))}
-    metadata = dict(method=info.method, iterations=info.iterations,
-                    stopped_by=info.stopped_by, parameters=chosen)
-    return (np.asarray(restored), {"name": f"restored ({info.method})", "metadata": metadata},
-            "image")
+    if isinstance(info, list):  # a time series under a PSF of fewer dims: per time point
+        metadata = dict(method=info[0].method, time_points=[_chosen(i) for i in info])
+    else:
+        metadata = dict(method=info.method, **_chosen(info))
+    return (np.asarray(restored), {"name": f"restored ({metadata['method']})",
+                                   "metadata": metadata}, "image")
+
+
+def _chosen(info) -> dict:
+    """What a restoration chose, as plain values for a layer's metadata."""
+    parameters = {key: value for key, value in info.parameters.items()
+                  if isinstance(value, (int, float, str, bool))}
+    return dict(iterations=info.iterations, stopped_by=info.stopped_by, parameters=parameters)
 
 
 def psf_layer(spec: str = "gaussian:sigma=2") -> "napari.types.LayerDataTuple":
