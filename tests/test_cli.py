@@ -955,3 +955,26 @@ def test_background_command_feeds_deconvolve(tmp_path, capsys):
     np.testing.assert_allclose(io.read(tmp_path / "hb.tif")[1, :, 0],
                                snip_background(stack[1, :, 0], 3, axis=None), rtol=1e-5,
                                atol=1e-6)
+    # ... and its map feeds deconvolve per channel, as one channel's map feeds every channel
+    kernel = psf.gaussian((0.6, 1.5, 1.5))
+    io.write(tmp_path / "k.npy", kernel)
+    run = ["deconvolve", str(tmp_path / "h.tif"), "--psf", str(tmp_path / "k.npy"),
+           "--method", "richardson_lucy", "--iterations", "3", "--background"]
+    assert main([*run, str(tmp_path / "hb.tif"), "-o", str(tmp_path / "ho.tif")]) == 0
+    capsys.readouterr()
+    maps = io.read(tmp_path / "hb.tif")
+    np.testing.assert_allclose(
+        io.read(tmp_path / "ho.tif")[1, :, 0],
+        richardson_lucy(stack[1, :, 0], kernel, iterations=3, background=maps[1, :, 0]),
+        rtol=1e-4, atol=1e-5)
+    io.write(tmp_path / "one.npy", maps[:, :, 0])  # (T, Z, Y, X): every channel's
+    assert main([*run, str(tmp_path / "one.npy"), "-o", str(tmp_path / "h1.tif")]) == 0
+    assert "under every channel" in " ".join(capsys.readouterr().out.split())
+    np.testing.assert_allclose(
+        io.read(tmp_path / "h1.tif")[0, :, 1],
+        richardson_lucy(stack[0, :, 1], kernel, iterations=3, background=maps[0, :, 0]),
+        rtol=1e-4, atol=1e-5)
+    io.write(tmp_path / "wrong.npy", maps[0])
+    assert main([*run, str(tmp_path / "wrong.npy"), "-o", str(tmp_path / "h2.tif")]) == 2
+    assert "(2, 8, 24, 24)" in capsys.readouterr().err
+    assert not (tmp_path / "h2.tif").exists()

@@ -760,8 +760,6 @@ def _background(image, background, method, kernel, channel_axis, options) -> str
     if isinstance(background, float):
         options["background"] = background
         return f"background {background:g} modelled"
-    if channel_axis is not None:
-        raise ValueError("--background with an image or snip takes one channel at a time")
     background = _background_read(background, lazy=is_dask(image))
     if isinstance(background, str):  # snip
         if image.ndim != 1:
@@ -773,10 +771,17 @@ def _background(image, background, method, kernel, channel_axis, options) -> str
 
         options["background"], width = continuum_under(np.nan_to_num(image), kernel)
         return f"continuum by SNIP (half-window {width})"
-    if tuple(background.shape) != tuple(image.shape):
+    shapes = [tuple(image.shape)]
+    if channel_axis is not None:  # one map for every channel, or one per channel
+        shapes.append(tuple(n for i, n in enumerate(image.shape)
+                            if i != channel_axis % image.ndim))
+    if tuple(background.shape) not in shapes:
         raise ValueError(f"--background image has shape {tuple(background.shape)}, the input "
-                         f"{tuple(image.shape)}; they must match")
+                         f"{tuple(image.shape)}; give one of shape "
+                         f"{' or '.join(map(str, shapes))}")
     options["background"] = background
+    if len(shapes) > 1 and tuple(background.shape) == shapes[1]:
+        return "background image modelled under every channel"
     return "background image modelled"
 
 
@@ -863,7 +868,9 @@ def _as_dask(array):
 def _report(source, target, info, seconds, shape, requested, quiet, extra=""):
     if quiet:
         return
-    first = info[0] if isinstance(info, list) else info
+    first = info
+    while isinstance(first, list):  # per channel, then per time point
+        first = first[0]
     chosen = ", ".join(f"{k}={_show(v)}" for k, v in first.parameters.items())
     how = f"{first.iterations} iterations, stopped by {first.stopped_by}" \
         if first.stopped_by != "closed form" else first.stopped_by
