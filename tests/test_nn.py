@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+nn = torch.nn
 
 from deconvkit.nn import (  # noqa: E402
     ResizeConv,
@@ -107,6 +108,8 @@ def test_errors_name_the_argument():
         Fd.conv(x, torch.zeros(2, 3, 3, 3))
     with pytest.raises(ValueError, match="groups=3 must be an int >= 1 dividing"):
         Fd.conv_transpose(x, w, groups=3)
+    with pytest.raises(TypeError, match="input is torch.uint8; convolutions take floats"):
+        Fd.conv_transpose(x.to(torch.uint8), w)
     for layer in (SubPixelConv, ResizeConv):
         with pytest.raises(ValueError, match="scale must be an int >= 1"):
             layer(4, 2, 3, 0)
@@ -132,6 +135,24 @@ def test_icnr_is_correct_for_3d_and_the_classic_layer_checkerboards():
     assert checkerboard_index(SubPixelConv(2, 2, 3, 3, ndim=3)) == pytest.approx(0, abs=1e-12)
     assert checkerboard_index(TransposedConv(4, 4, kernel_size=3, stride=2, padding=1,
                                              output_padding=1)) > 0.1
+
+
+def test_checkerboard_index_reads_torch_layers_and_refuses_others():
+    """torch's own layers: 1-D and 3-D transposed convolutions (they were fed a
+    2-D probe), nn.Upsample and nn.PixelShuffle; a layer that does not
+    upsample is refused by name (a stride-1 convolution read NaN)."""
+    torch.manual_seed(0)
+    for layer in (nn.ConvTranspose1d(3, 3, 3, stride=2), nn.ConvTranspose3d(2, 2, 3, stride=2)):
+        assert checkerboard_index(layer) > 0.1
+    assert checkerboard_index(nn.Upsample(scale_factor=2), in_channels=3) == \
+        pytest.approx(0, abs=1e-12)
+    assert checkerboard_index(nn.PixelShuffle(2), in_channels=4) == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match="Conv2d has scale 1"):
+        checkerboard_index(nn.Conv2d(3, 3, 3))
+    with pytest.raises(ValueError, match="not about 2 times the sides"):
+        checkerboard_index(nn.Conv2d(3, 3, 3, stride=2))  # downsamples
+    with pytest.raises(ValueError, match="pass in_channels="):
+        checkerboard_index(nn.Upsample(scale_factor=2))
 
 
 def test_checkerboard_spectrum_sees_the_artifact():

@@ -52,7 +52,21 @@ def test_config_files_and_errors(tmp_path):
                          ({"model": {"name": "ESPCN", "scale": 2}, "train": {"loss": "huber"}},
                           "train.loss must be one of"),
                          ({"model": {"name": "ESPCN", "scale": 2}, "train": {"loss": ["l1"]}},
-                          "train.loss must be one of")]:
+                          "train.loss must be one of"),
+                         # the data's keys, checked when the config is read, not mid-run
+                         ({"model": {"name": "ESPCN", "scale": 2}, "data": {"noise": "0.1"}},
+                          "config \\[data\\]: noise must be a number"),
+                         ({"model": {"name": "ESPCN", "scale": 2}, "data": {"min_radius": 0}},
+                          "min_radius must be > 0"),
+                         ({"model": {"name": "ESPCN", "scale": 2},
+                           "data": {"degradation": "gaussian"}}, "degradation must be"),
+                         ({"model": {"name": "ESPCN", "scale": 3}, "data": {"patch": 64}},
+                          "patch=64 must be divisible by scale=3"),
+                         ({"model": {"name": "ESPCN", "scale": 2}, "data": {"seed": "a"}},
+                          "data.seed must be an int"),
+                         ({"model": {"name": "ESPCN", "scale": 2, "residual": "no"}},
+                          "model.residual must be true or false"),
+                         ({"model": ["ESPCN"]}, "section model must be a table")]:
         with pytest.raises(ValueError, match=message):
             training.load_config(raw)
     with pytest.raises(FileNotFoundError, match="no such config"):

@@ -179,6 +179,11 @@ def dead_leaves(shape=(256, 256), *, seed=None, count: int = 2000, min_radius: f
         raise ValueError(f"texture must be an amplitude >= 0, got {texture!r}")
     if not 0 <= rectangles <= 1:
         raise ValueError(f"rectangles must be a fraction in [0, 1], got {rectangles!r}")
+    if not 0 < min_radius <= max_radius:
+        raise ValueError(f"radii must satisfy 0 < min_radius <= max_radius, got "
+                         f"{min_radius!r} and {max_radius!r}")
+    if not exponent > 1:  # the radii's power law must be normalisable towards large leaves
+        raise ValueError(f"exponent must be > 1, got {exponent!r}")
     rng = np.random.default_rng(seed)
     h, w = shape
     image = np.full(shape, np.nan)

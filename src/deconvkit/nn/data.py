@@ -80,9 +80,16 @@ class DegradedDataset(Dataset):
         if patch % scale:
             raise ValueError(f"patch={patch} must be divisible by scale={scale}")
         for name, value in (("noise", noise), ("sharp_blur", sharp_blur),
-                            ("sharp_noise", sharp_noise), ("texture", texture)):
+                            ("sharp_noise", sharp_noise), ("texture", texture),
+                            ("rectangles", rectangles), ("min_radius", min_radius)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise TypeError(f"{name} must be a number, got {value!r}")
             if not value >= 0:
                 raise ValueError(f"{name} must be a standard deviation >= 0, got {value!r}")
+        if not min_radius > 0:
+            raise ValueError(f"min_radius must be > 0 (sharp pixels), got {min_radius!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         if degradation not in ("blur", "bicubic"):
             raise ValueError(f"degradation must be 'blur' or 'bicubic', got {degradation!r}")
         self.degradation, self.count, self.min_radius = degradation, count, min_radius

@@ -6,17 +6,31 @@ import torch
 
 
 def _scale(layer, scale):
-    if scale is not None:
-        return int(scale)
-    value = getattr(layer, "scale", None)
-    if value is None:
-        value = getattr(layer, "stride", None)
-    if value is None:
-        raise ValueError("cannot tell the layer's scale; pass scale=")
-    values = (value,) if isinstance(value, int) else tuple(value)
+    if scale is None:
+        for name in ("scale", "stride", "upscale_factor", "scale_factor"):
+            scale = getattr(layer, name, None)
+            if scale is not None:
+                break
+        else:
+            raise ValueError(f"cannot tell the scale of {type(layer).__name__}; pass scale=")
+    values = (scale,) if isinstance(scale, (int, float)) else tuple(scale)
     if len(set(values)) != 1:
         raise ValueError(f"anisotropic scale {values}; pass scale=")
+    if values[0] != int(values[0]) or values[0] < 2:
+        raise ValueError(f"checkerboard_index measures layers that upsample by an integer "
+                         f"factor >= 2; {type(layer).__name__} has scale {values[0]}")
     return int(values[0])
+
+
+def _spatial_ndim(layer, ndim):
+    """The layer's number of spatial axes: given, its ``ndim``, or a torch
+    convolution's kernel dims; else 2."""
+    if ndim is not None:
+        return int(ndim)
+    if hasattr(layer, "ndim"):
+        return int(layer.ndim)
+    kernel_size = getattr(layer, "kernel_size", None)
+    return len(kernel_size) if isinstance(kernel_size, tuple) else 2
 
 
 @torch.no_grad()
@@ -42,11 +56,19 @@ def checkerboard_index(layer, *, scale: int | None = None, in_channels: int | No
         ``ndim``) when not given.
     """
     s = _scale(layer, scale)
-    c = in_channels or layer.in_channels
-    d = ndim or getattr(layer, "ndim", 2)
+    c = in_channels or getattr(layer, "in_channels", None)
+    if c is None:
+        raise ValueError(f"cannot tell the input channels of {type(layer).__name__}; pass "
+                         "in_channels=")
+    d = _spatial_ndim(layer, ndim)
     probe = _float64_copy(layer)
     size = 8 + 6 * s
     y = probe(torch.ones((1, c) + (size,) * d, dtype=torch.float64))
+    if y.ndim != d + 2 or any(not s * size - 2 * s <= n <= s * size + 2 * s
+                              for n in y.shape[2:]):
+        raise ValueError(f"{type(layer).__name__} took {(1, c) + (size,) * d} to "
+                         f"{tuple(y.shape)}, not about {s} times the sides: pass the scale= "
+                         "and ndim= of an upsampling layer")
     margin = 3 * s * 2
     inner = y[(slice(None), slice(None)) + (slice(margin, y.shape[-1] - margin),) * d]
     inner = inner[(slice(None), slice(None)) + tuple(slice(0, (n // s) * s)

@@ -45,6 +45,9 @@ def _dims(x, weight, groups, *, transposed: bool) -> int:
     if x.ndim != d + 2:
         raise ValueError(f"input has {x.ndim} dims but a {d}-D weight needs {d + 2} "
                          "(batch, channels, *spatial)")
+    if not (x.is_floating_point() or x.is_complex()):  # mixed floats are autocast's to take
+        raise TypeError(f"input is {x.dtype}; convolutions take floats: convert it first "
+                        f"(e.g. x.to({weight.dtype}))")
     if not (isinstance(groups, int) and groups >= 1 and weight.shape[0] % groups == 0):
         raise ValueError(f"groups={groups!r} must be an int >= 1 dividing the weight's "
                          f"first axis ({weight.shape[0]})")

@@ -128,6 +128,10 @@ def load_config(source) -> dict:
     if unknown:
         raise ValueError(f"unknown config section(s) {sorted(unknown)}; use "
                          f"{', '.join(DEFAULTS)}")
+    for section, values in raw.items():
+        if not isinstance(values, dict):
+            raise ValueError(f"config section {section} must be a table of keys, got "
+                             f"{values!r}")
     config = {section: {**DEFAULTS[section], **raw.get(section, {})} for section in DEFAULTS}
     model = config["model"]
     if model.get("name") not in MODELS:
@@ -154,6 +158,16 @@ def load_config(source) -> dict:
     if not (isinstance(train["loss"], str) and train["loss"] in LOSSES):
         raise ValueError(f"train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
     _parse_device(train["device"])  # a typo fails here; availability is checked when training
+    if not isinstance(model["residual"], bool):
+        raise ValueError(f"model.residual must be true or false, got {model['residual']!r}")
+    for section in ("data", "train"):
+        seed = config[section]["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"{section}.seed must be an int >= 0, got {seed!r}")
+    try:  # the data's own checks (cheap: nothing is drawn), named as config keys
+        degraded_dataset(config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config [data]: {exc}") from None
     return config
 
 

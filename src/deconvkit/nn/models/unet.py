@@ -35,8 +35,10 @@ class UNet(nn.Module):
 
     Shape
     -----
-    ``(N, in_channels, *L) -> (N, out_channels, *L)``; each ``L`` must be
-    divisible by ``2**depth``.
+    ``(N, in_channels, *L) -> (N, out_channels, *L)``, any ``L``: an input
+    whose sides are not multiples of ``2**depth`` is extended at their ends
+    by mirror images of itself (by copies of its edge when it is too short to
+    mirror) up to the next multiple, and the output cropped back.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, features: int = 32,
@@ -58,10 +60,16 @@ class UNet(nn.Module):
             raise ValueError("residual=True needs in_channels == out_channels")
 
     def forward(self, x):
+        sides = tuple(x.shape[2:])
+        if len(sides) != self.ndim:
+            raise ValueError(f"input has shape {tuple(x.shape)}; this {self.ndim}-D UNet takes "
+                             f"(N, C, {', '.join('L' * self.ndim)})")
+        x_in = x
         factor = 2**self.depth
-        if any(n % factor for n in x.shape[2:]):
-            raise ValueError(f"spatial shape {tuple(x.shape[2:])} must be divisible by "
-                             f"2**depth = {factor}; pad or crop the input")
+        extra = [-n % factor for n in sides]
+        if any(extra):  # each pooling halves the sides: extend them, crop the output
+            mode = "reflect" if all(e < n for e, n in zip(extra, sides)) else "replicate"
+            x = nn.functional.pad(x, [v for e in reversed(extra) for v in (0, e)], mode=mode)
         skips = []
         h = x
         for i, encoder in enumerate(self.encoders):
@@ -72,5 +80,5 @@ class UNet(nn.Module):
         for i in reversed(range(self.depth)):
             h = self.upsamplers[i](h)
             h = self.decoders[i](torch.cat([h, skips[i]], dim=1))
-        out = self.head(h)
-        return out + x if self.residual else out
+        out = self.head(h)[(slice(None), slice(None)) + tuple(slice(0, n) for n in sides)]
+        return out + x_in if self.residual else out
