@@ -57,6 +57,8 @@ def test_models_export(tmp_path):
     unet = models.UNet(1, 1, ndim=3).eval()
     export_onnx(unet, tmp_path / "unet.onnx")
     _agrees_at_a_third_size(unet, tmp_path / "unet.onnx", torch.rand(1, 1, 8, 16, 24))
+    # sides that are not multiples of 2**depth: extended in the graph too
+    _agrees_at_a_third_size(unet, tmp_path / "unet.onnx", torch.rand(2, 1, 7, 13, 22))
     generator = models.DCGANGenerator(upsampler="subpixel", levels=2)
     assert generator.training
     export_onnx(generator, tmp_path / "g.onnx")  # its input is (N, latent)

@@ -37,8 +37,8 @@ class UNet(nn.Module):
     -----
     ``(N, in_channels, *L) -> (N, out_channels, *L)``, any ``L``: an input
     whose sides are not multiples of ``2**depth`` is extended at their ends
-    by mirror images of itself (by copies of its edge when it is too short to
-    mirror) up to the next multiple, and the output cropped back.
+    by copies of its last samples up to the next multiple, and the output
+    cropped back.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, features: int = 32,
@@ -65,11 +65,11 @@ class UNet(nn.Module):
             raise ValueError(f"input has shape {tuple(x.shape)}; this {self.ndim}-D UNet takes "
                              f"(N, C, {', '.join('L' * self.ndim)})")
         x_in = x
-        factor = 2**self.depth
-        extra = [-n % factor for n in sides]
-        if any(extra):  # each pooling halves the sides: extend them, crop the output
-            mode = "reflect" if all(e < n for e, n in zip(extra, sides)) else "replicate"
-            x = nn.functional.pad(x, [v for e in reversed(extra) for v in (0, e)], mode=mode)
+        # each pooling halves the sides: extend them to a multiple of 2**depth by
+        # copies of the edge (always, by 0 or more samples: an exported graph
+        # takes any size), and crop the output
+        extra = [-n % 2**self.depth for n in sides]
+        x = nn.functional.pad(x, [v for e in reversed(extra) for v in (0, e)], mode="replicate")
         skips = []
         h = x
         for i, encoder in enumerate(self.encoders):
