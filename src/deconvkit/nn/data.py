@@ -79,12 +79,13 @@ class DegradedDataset(Dataset):
                  seed: int = 0):
         if patch % scale:
             raise ValueError(f"patch={patch} must be divisible by scale={scale}")
-        for name, value in (("noise", noise), ("sharp_blur", sharp_blur),
-                            ("sharp_noise", sharp_noise), ("texture", texture),
-                            ("rectangles", rectangles), ("min_radius", min_radius)):
+        spreads = {"noise": noise, "sharp_blur": sharp_blur, "sharp_noise": sharp_noise,
+                   "texture": texture}
+        for name, value in {**spreads, "rectangles": rectangles,
+                            "min_radius": min_radius}.items():
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
                 raise TypeError(f"{name} must be a number, got {value!r}")
-            if not value >= 0:
+            if name in spreads and not value >= 0:
                 raise ValueError(f"{name} must be a standard deviation >= 0, got {value!r}")
         if not min_radius > 0:
             raise ValueError(f"min_radius must be > 0 (sharp pixels), got {min_radius!r}")
