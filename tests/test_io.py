@@ -263,6 +263,31 @@ def test_cmyk_jpeg_keeps_its_four_channels(tmp_path):
     assert np.abs(io.read(tmp_path / "out.jpg").astype(int) - image).mean() < 8  # JPEG's loss
 
 
+def test_photos_keep_their_orientation_colour_profile_and_detail(tmp_path):
+    """A phone's JPEG stores its pixels sideways with an orientation tag: it is
+    read as viewers show it (it was read as stored and written without the tag,
+    so the result showed sideways); its colour profile is written back; JPEG is
+    written at quality 95 without chroma subsampling (Pillow's default, 75,
+    lost 2.39 grey levels on average on this crop against 1.51)."""
+    from PIL import Image, ImageCms
+    from skimage import data as photos
+
+    crop = photos.astronaut()[:128, :96]
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    stored = Image.fromarray(crop)
+    exif = stored.getexif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    stored.save(tmp_path / "phone.jpg", exif=exif.tobytes(), icc_profile=icc, quality=100)
+    image, meta = io.read(tmp_path / "phone.jpg", with_metadata=True)
+    assert image.shape == (96, 128, 3) and meta.icc == icc
+    assert np.abs(image.astype(int) - np.rot90(crop, -1)).mean() < 2
+    for name in ("out.jpg", "out.png"):
+        io.write(tmp_path / name, image, metadata=meta)
+        with Image.open(tmp_path / name) as written:
+            assert written.info.get("icc_profile") == icc and written.size == (128, 96)
+    assert np.abs(io.read(tmp_path / "out.jpg").astype(int) - image).mean() < 2.0
+
+
 def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "a.npy"
     io.write(path, np.zeros(3))

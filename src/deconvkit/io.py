@@ -70,6 +70,9 @@ class Metadata:
         a CSV output then gets the time column back.
     columns : tuple of str or None
         A CSV's column names (its header line), written back.
+    icc : bytes or None
+        A PNG's or JPEG's colour profile (ICC), written back to a PNG or JPEG
+        output, so that a photo in Display P3 or Adobe RGB keeps its colours.
     """
 
     spacing: tuple[float, ...] | None = None
@@ -79,6 +82,7 @@ class Metadata:
     header: str | None = None
     start: float | None = None
     columns: tuple[str, ...] | None = None
+    icc: bytes | None = None
 
 
 def _format(path: Path) -> str:
@@ -97,7 +101,8 @@ def read(path, *, with_metadata: bool = False):
     path : str or Path
         ``.tif/.tiff`` (any dtype, N-D; spacing from ImageJ or deconvkit
         metadata and the resolution tags), ``.png/.jpg`` (8/16-bit, grey or
-        colour with channels last), ``.npy``, ``.csv/.txt`` (one signal: a
+        colour with channels last, turned as the camera's orientation tag
+        says, as viewers show it; its colour profile kept), ``.npy``, ``.csv/.txt`` (one signal: a
         single column or row), ``.wav`` (samples × channels),
         ``.fits/.fit/.fts`` (the first HDU with image data, scaled by its
         ``BSCALE``/``BZERO``; NaN samples, FITS's blank pixels, are missing
@@ -216,8 +221,14 @@ def _tiff_resolution(tif, ndim):
 
 def _read_image(path):
     import imageio.v3 as iio
+    from PIL import Image
 
-    return np.asarray(iio.imread(path, plugin="pillow")), Metadata()
+    # as a viewer shows it: a camera's orientation tag applied (the output,
+    # written without the tag, then shows the same way up as the input)
+    data = np.asarray(iio.imread(path, plugin="pillow", rotate=True))
+    with Image.open(path) as opened:
+        icc = opened.info.get("icc_profile") or None
+    return data, Metadata(icc=icc)
 
 
 def _read_npy(path):
@@ -332,7 +343,9 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
     data : array
         numpy or torch array (moved to the host).
     metadata : Metadata, optional
-        Spacing/unit for TIFF, sample rate for WAV (default 44100 Hz).
+        Spacing/unit for TIFF, sample rate for WAV (default 44100 Hz), the
+        colour profile for PNG/JPEG (JPEG is written at quality 95 without
+        chroma subsampling: Pillow's default, 75, blurs fine detail away).
     overwrite : bool
         Replace an existing file (atomically).
     bit_depth : {8, 16, 32}, optional
@@ -545,9 +558,12 @@ def _write_image(path, data, metadata):
     import imageio.v3 as iio
 
     # a JPEG's four channels are CMYK (it has no alpha), as it was read
-    cmyk = {"mode": "CMYK"} if _format(path) == "jpeg" and data.ndim == 3 \
-        and data.shape[-1] == 4 else {}
-    iio.imwrite(path, data, plugin="pillow", **cmyk)
+    options = {"icc_profile": metadata.icc} if metadata.icc else {}
+    if _format(path) == "jpeg":  # Pillow's default quality, 75, blurs what was restored
+        options.update(quality=95, subsampling=0)
+        if data.ndim == 3 and data.shape[-1] == 4:
+            options["mode"] = "CMYK"
+    iio.imwrite(path, data, plugin="pillow", **options)
 
 
 def _write_npy(path, data, metadata):
