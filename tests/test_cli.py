@@ -228,6 +228,50 @@ def test_16_bit_png_stays_16_bit(tmp_path):
     assert simulated.dtype == np.uint16 and simulated.max() > 20000
 
 
+def test_photos_are_restored_in_linear_light(tmp_path, capsys):
+    """A PNG or JPEG holds sRGB-encoded values, but optics blur light: by
+    default they are decoded to linear light, restored and encoded back
+    (simulate blurs the same way, as a camera would).  On a camera crop so
+    blurred, restoring the encoded values as they are scores far lower."""
+    from skimage import data
+
+    from deconvkit import deconvolve as restore
+    from deconvkit import metrics
+
+    truth = data.camera()[96:224, 160:288]
+    io.write(tmp_path / "sharp.png", truth)
+    assert main(["simulate", str(tmp_path / "sharp.png"), "--psf", "motion:length=9,angle=30",
+                 "--sigma", "0.005", "--seed", "1", "-o", str(tmp_path / "shaken.png")]) == 0
+    shaken = io.read(tmp_path / "shaken.png")
+    kernel = psf.motion(9, 30)
+    blurred = io.linear_to_srgb(simulate(io.srgb_to_linear(truth / 255), kernel, noise="none"))
+    assert np.abs(shaken / 255 - blurred).std() < 0.02  # blurred in light, then noise
+    run = ["deconvolve", str(tmp_path / "shaken.png"), "--psf", "motion:length=9,angle=30"]
+    assert main([*run, "-o", str(tmp_path / "light.png")]) == 0
+    assert "sRGB values restored in linear light" in " ".join(capsys.readouterr().out.split())
+    assert main([*run, "--encoding", "linear", "-o", str(tmp_path / "stored.png")]) == 0
+    light, stored = io.read(tmp_path / "light.png"), io.read(tmp_path / "stored.png")
+    expected = io.linear_to_srgb(restore(io.srgb_to_linear(shaken / np.float32(255)),
+                                         kernel)) * 255
+    assert np.abs(light - np.clip(expected.round(), 0, 255)).max() <= 1
+    gain = metrics.psnr(truth, light, data_range=255) - metrics.psnr(truth, stored,
+                                                                      data_range=255)
+    assert gain > 1.0, gain
+    # the noise level is the file's, in encoded units: not taken with sRGB decoding
+    assert main([*run, "--noise-sigma", "2", "-o", str(tmp_path / "n.png")]) == 2
+    assert "--encoding linear" in capsys.readouterr().err
+    assert main([*run, "--encoding", "srgb", "--memory-limit", "1GB", "-o",
+                 str(tmp_path / "m.png")]) == 2
+
+
+def test_simulate_noise_is_a_fraction_of_the_full_scale(tmp_path):
+    """--sigma 0.01 of a 16-bit image is 655 counts (it was 0.01 of a count)."""
+    io.write(tmp_path / "flat.tif", np.full((64, 64), 30000, np.uint16))
+    assert main(["simulate", str(tmp_path / "flat.tif"), "--psf", "gaussian:1", "--seed", "0",
+                 "-o", str(tmp_path / "noisy.tif")]) == 0
+    assert io.read(tmp_path / "noisy.tif").std() == pytest.approx(655.35, rel=0.05)
+
+
 @pytest.mark.parametrize("command", ["deconvolve", "blind"])
 @pytest.mark.parametrize("colours", [1, 3])  # grey + alpha, RGBA
 def test_png_alpha_is_kept_not_restored(tmp_path, command, colours):

@@ -263,6 +263,21 @@ def test_cmyk_jpeg_keeps_its_four_channels(tmp_path):
     assert np.abs(io.read(tmp_path / "out.jpg").astype(int) - image).mean() < 8  # JPEG's loss
 
 
+def test_srgb_transfer_curve():
+    """IEC 61966-2-1's curve: its published points, continuity at the joint, an
+    exact inverse, odd beyond [0, 1] (nothing clipped), NaN kept, dtype kept."""
+    assert io.srgb_to_linear(1.0) == pytest.approx(1.0)
+    assert io.srgb_to_linear(0.5) == pytest.approx(0.214041, abs=1e-6)
+    assert io.srgb_to_linear(0.04045) == pytest.approx(0.04045 / 12.92)
+    assert io.srgb_to_linear(0.04045 + 1e-9) == pytest.approx(0.04045 / 12.92, abs=1e-7)
+    x = np.linspace(-1.0, 2.0, 3001)
+    np.testing.assert_allclose(io.linear_to_srgb(io.srgb_to_linear(x)), x, atol=1e-12)
+    np.testing.assert_allclose(io.srgb_to_linear(-x), -io.srgb_to_linear(x))
+    assert io.srgb_to_linear(np.float32([0.2, np.nan])).dtype == np.float32
+    assert np.isnan(io.linear_to_srgb(np.array([np.nan])))[0]
+    assert io.srgb_to_linear(np.uint8([255])).dtype == np.float64
+
+
 def test_photos_keep_their_orientation_colour_profile_and_detail(tmp_path):
     """A phone's JPEG stores its pixels sideways with an orientation tag: it is
     read as viewers show it (it was read as stored and written without the tag,

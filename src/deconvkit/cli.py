@@ -31,6 +31,10 @@ from ._outofcore import (
 from ._validate import check_channel_axis
 from .tiling import is_dask, working_dtype
 
+_ENCODING_HELP = ("How INPUT's values relate to light.  srgb: a photo's tone curve, decoded "
+                  "to linear light (where optics and motion blur) before the work and "
+                  "encoded after; linear: as stored.  auto: srgb for PNG and JPEG, linear for "
+                  "the rest.")
 BOUNDARY_CHOICES = ["auto", "periodic", "zero", "reflect", "symmetric", "edge", "valid"]
 # kept here (not imported from restoration) so that --help stays fast
 METHOD_NAMES = ["total_variation", "richardson_lucy", "richardson_lucy_tv", "wavelet", "wiener",
@@ -279,6 +283,8 @@ def _parse_options(items):
                    "of a 1-D spectrum by SNIP clipping over 2 PSF widths.  "
                    "total_variation (the usual automatic choice), richardson_lucy(_tv), "
                    "gold and wavelet.")
+@click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
+              show_default=True, help=_ENCODING_HELP + "  In memory, one view at a time.")
 @click.option("--multiview", is_flag=True,
               help="The INPUTs are registered views of one object (a light-sheet "
                    "microscope's angles), each with its --psf (or one for all): restore them "
@@ -297,8 +303,8 @@ def _parse_options(items):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method, boundary,
                iterations, weight, noise_sigma, time_limit, extra, channel_axis, memory_limit,
-               chunks, jobs, bit_depth, bad_pixels, saturated, background, multiview,
-               deskew_angle, z_step, pixel_size, overwrite, quiet):
+               chunks, jobs, bit_depth, bad_pixels, saturated, background, encoding,
+               multiview, deskew_angle, z_step, pixel_size, overwrite, quiet):
     """Restore INPUT(s) blurred by a known PSF, write the results and say what was chosen.
 
     zarr inputs or outputs, and --memory-limit, work chunk by chunk and can be
@@ -313,6 +319,9 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
                       or any(is_lazy_path(p) for p in (*inputs, output or ""))):
         raise click.UsageError("--bit-depth works on a single in-memory restoration; out of "
                                "core and with --multiview the output stays float32")
+    if encoding == "srgb" and (multiview or deskew_angle is not None or memory_limit or chunks):
+        raise click.UsageError("--encoding srgb works on photos restored in memory, one at a "
+                               "time: drop --multiview, --deskew, --memory-limit and --chunks")
     if multiview:
         _restore_views(inputs, psf_spec, output, method, boundary, iterations, noise_sigma,
                        time_limit, extra, background, overwrite, quiet)
@@ -337,7 +346,7 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
                bit_depth=int(bit_depth) if bit_depth else None,
                saturated=_number_or_auto(saturated, "--saturated"),
                bad_pixels=dkio.read(bad_pixels) if bad_pixels else None,
-               background=_background_spec(background),
+               background=_background_spec(background), encoding=encoding,
                deskew=None if deskew_angle is None else dict(angle=deskew_angle,
                                                              z_step=z_step,
                                                              pixel_size=pixel_size))
@@ -476,6 +485,17 @@ def _restore_file(source, target, job, quiet):
                                                       stored, options),
                                    _background(image, job["background"], method, kernels[0],
                                                channel_axis, options))))
+    light = None if scan else _srgb_scale(job["encoding"], source, np.empty(0, stored))
+    if light:  # a photo: restored in linear light, its levels too
+        if options.get("noise_sigma") is not None:
+            raise ValueError("--noise-sigma is in the file's units, which are sRGB-encoded "
+                             "here: leave it out (estimated in linear light), or pass "
+                             "--encoding linear to restore the values as stored")
+        image = _to_light(image, light)
+        for name in ("saturation", "background"):
+            if name in options:
+                options[name] = _to_light(options[name], light)
+        note = "; ".join(filter(None, (note, "sRGB values restored in linear light")))
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
     channels = 1 if channel_axis is None else image.shape[channel_axis]
     total = options["iterations"] * channels if isinstance(options.get("iterations"), int) \
@@ -494,6 +514,8 @@ def _restore_file(source, target, job, quiet):
                              channel_axis=channel_axis, return_info=True, **options)
     if scan:
         restored, meta = scan["deskew"](restored, channel_axis), scan["frame"]
+    if light:
+        restored = _from_light(restored, light)
     seconds = time.perf_counter() - start
     dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
                bit_depth=bit_depth)
@@ -643,6 +665,30 @@ def _output_bit_depth(requested, image, target):
     if Path(target).suffix.lower() not in (".png", ".wav"):
         return None
     return {"uint8": 8, "uint16": 16, "int16": 16, "int32": 32}.get(str(image.dtype))
+
+
+def _srgb_scale(encoding, source, image) -> float | None:
+    """The full scale of INPUT's sRGB-encoded values (255 for 8 bits, 65535 for 16,
+    1 for floats), or None when its values are used as stored (``--encoding``)."""
+    if encoding == "linear" or encoding == "auto" and Path(source).suffix.lower() not in (
+            ".png", ".jpg", ".jpeg"):
+        return None
+    import numpy as np
+
+    return float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
+
+
+def _to_light(values, scale):
+    """A file's sRGB values (or a level of them) as linear light in [0, 1]."""
+    import numpy as np
+
+    values = np.asarray(values)
+    return dkio.srgb_to_linear(values.astype(working_dtype(values.dtype)) / scale)
+
+
+def _from_light(values, scale):
+    """Linear light back to the file's sRGB values."""
+    return dkio.linear_to_srgb(values) * scale
 
 
 def _has_alpha(source, image, channel_axis) -> bool:
@@ -934,7 +980,8 @@ def psf_command(spec, output, measured, grid, size, overwrite):
 @click.option("--noise", type=click.Choice(["gaussian", "poisson", "mixed", "none"]),
               default="gaussian", show_default=True)
 @click.option("--sigma", type=float, default=0.01, show_default=True,
-              help="Gaussian noise std in image units.")
+              help="Gaussian noise std, as a fraction of the full scale (of an integer "
+                   "type's maximum; float data as stored; of linear light for a photo).")
 @click.option("--photons", type=float, default=300.0, show_default=True,
               help="Photons at the peak for Poisson noise.")
 @click.option("--boundary", type=click.Choice(BOUNDARY_CHOICES[1:]), default="symmetric",
@@ -942,10 +989,13 @@ def psf_command(spec, output, measured, grid, size, overwrite):
 @click.option("--seed", type=int, default=None)
 @click.option("--psf-grid", is_flag=True,
               help="The --psf file holds a grid of PSFs across the field (as for deconvolve).")
+@click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
+              show_default=True, help=_ENCODING_HELP.replace("the work", "the blur and noise"))
 @click.option("--overwrite", is_flag=True)
 def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed, psf_grid,
-             overwrite):
-    """Blur INPUT with a PSF and add noise (writes float32)."""
+             encoding, overwrite):
+    """Blur INPUT with a PSF and add noise, as a camera would: in linear light, at the
+    input's full scale (a TIFF or npy output is float32)."""
     import numpy as np
 
     from .simulation import simulate as run
@@ -968,8 +1018,13 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
         if psf_grid:
             raise click.UsageError("--psf-grid blurs grey images and stacks, not colour")
         image, kernel = np.moveaxis(image, channel, -1), kernel[..., None]
-    result = run(image, kernel, noise=noise, sigma=sigma, photons=photons,
-                 boundary=boundary, seed=seed)
+    light = _srgb_scale(encoding, input_path, image)
+    # integers at their full scale (sigma 0.01 was 0.01 of a grey level of 255),
+    # a photo's values as the light they encode
+    scale = light or (float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0)
+    result = run(_to_light(image, scale) if light else image / scale, kernel, noise=noise,
+                 sigma=sigma, photons=photons, boundary=boundary, seed=seed)
+    result = _from_light(result, scale) if light else result * scale
     if channel is not None:
         result = np.moveaxis(result, -1, channel)
     dkio.write(output, result.astype("float32") if output.suffix.lower() in (".tif", ".tiff",
@@ -1013,10 +1068,12 @@ def _psf_size(text: str, option: str = "--psf-size"):
               help="Integer depth (unsigned) for a PNG or TIFF output, rounded, clipped "
                    "with a warning (default: a PNG takes the input's depth, a TIFF stays "
                    "float).")
+@click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
+              show_default=True, help=_ENCODING_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, iterations, weight,
-          restore, channel_axis, bit_depth, overwrite, quiet):
+          restore, channel_axis, bit_depth, encoding, overwrite, quiet):
     """Estimate the PSF of INPUT and restore it (blind deconvolution)."""
     from .blind import blind_deconvolve
 
@@ -1032,12 +1089,16 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
         channel_axis = _channel_axis_of(input_path, image, meta)
         spatial = 3 if channel_axis is None else 2
     image, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
+    light = _srgb_scale(encoding, input_path, image)
     start = time.perf_counter()
     with _Progress(None, f"blind {method}", quiet) as progress:
         restored, kernel, info = blind_deconvolve(
-            image, size, method=method, channel_axis=channel_axis, psf_model=psf_model,
+            image if light is None else _to_light(image, light), size, method=method,
+            channel_axis=channel_axis, psf_model=psf_model,
             iterations=iterations, weight=weight, prior=prior, restore=restore,
             callback=lambda step, steps, k: progress.set(step, steps), return_info=True)
+    if light:
+        restored = _from_light(restored, light)
     dkio.write(output, _with_alpha(restored, alpha), metadata=meta, overwrite=overwrite,
                bit_depth=bit_depth)
     if psf_out is not None:
@@ -1045,7 +1106,9 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     if not quiet:
         chosen = ", ".join(f"{k}={_show(v)}" for k, v in info.parameters.items())
         _console().print(f"{input_path}: blind {method} ({chosen}); PSF {kernel.shape} "
-                         f"({spatial}-D); {time.perf_counter() - start:.2f} s -> {output}"
+                         f"({spatial}-D)"
+                         f"{'; sRGB values restored in linear light' if light else ''}; "
+                         f"{time.perf_counter() - start:.2f} s -> {output}"
                          + (f", PSF -> {psf_out}" if psf_out else ""))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Metadata", "check_output_path", "check_shape", "read", "write", "FORMATS",
-           "MICROMETRES"]
+           "MICROMETRES", "linear_to_srgb", "srgb_to_linear"]
 
 #: lengths in micrometres, by the unit names files use (ImageJ, OME, FITS headers)
 MICROMETRES = {"nm": 1e-3, "um": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "\\u00B5m": 1.0,
@@ -83,6 +83,40 @@ class Metadata:
     start: float | None = None
     columns: tuple[str, ...] | None = None
     icc: bytes | None = None
+
+
+def srgb_to_linear(values) -> np.ndarray:
+    """sRGB-encoded values (a photo's, scaled to [0, 1]) as linear light.
+
+    The transfer curve of IEC 61966-2-1 (a line near black, a 2.4 power
+    above), extended to values outside [0, 1] as an odd function, so that
+    nothing is clipped.  Optics and motion blur light, not its encoding: a
+    camera's JPEG or PNG is restored in linear light and encoded back
+    (:func:`linear_to_srgb`).  Floats keep their dtype; integers become float64.
+
+    >>> float(srgb_to_linear(0.5))  # mid-grey on screen is a fifth of the light
+    0.21404114048223255
+    """
+    values = np.asarray(values)
+    values = values if values.dtype.kind == "f" else values.astype(np.float64)
+    magnitude = np.abs(values)
+    curve = np.where(magnitude <= 0.04045, magnitude / 12.92,
+                     ((magnitude + 0.055) / 1.055) ** 2.4)
+    return (np.sign(values) * curve).astype(values.dtype, copy=False)
+
+
+def linear_to_srgb(values) -> np.ndarray:
+    """Linear light as sRGB-encoded values: the inverse of :func:`srgb_to_linear`.
+
+    >>> float(linear_to_srgb(srgb_to_linear(0.5)))
+    0.5
+    """
+    values = np.asarray(values)
+    values = values if values.dtype.kind == "f" else values.astype(np.float64)
+    magnitude = np.abs(values)
+    curve = np.where(magnitude <= 0.0031308, 12.92 * magnitude,
+                     1.055 * magnitude ** (1 / 2.4) - 0.055)
+    return (np.sign(values) * curve).astype(values.dtype, copy=False)
 
 
 def _format(path: Path) -> str:
