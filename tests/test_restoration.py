@@ -650,6 +650,33 @@ def test_discrepancy_weight_out_of_reach_warns(solver):
     assert np.abs(np.diff(flat)).mean() < 0.5 * np.abs(np.diff(met)).mean()  # over-smoothed
 
 
+@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy_tv", "richardson_lucy",
+                                    "wavelet", "wiener", "unsupervised_wiener"])
+def test_data_in_tiny_units_restore_as_in_any_other(method):
+    """A spectrum's or an image's flux in physical units (HST's 1e-17
+    erg/s/cm^2/A): the automatic weights had floors of 1e-30 (squared
+    gradients) and 1e-12 (RL-TV's mean level), so total variation moved by 9%
+    of the range and RL-TV by 140% at that scale.  (RL's automatic stop
+    turns on rounding: a scale of 1 + 1e-15 moved RL-TV's by 3 iterations,
+    1.5% of the range; they run a fixed count here, their weights chosen.
+    Wiener's CGLS stop by one iteration: 1e-4 of the range.)"""
+    observed, kernel, _ = _observe(2, noise=0.01, seed=4)
+    observed = observed + 0.05
+    options = {"iterations": 30} if method.startswith("richardson") else {}
+    reference = deconvolve(observed, kernel, method=method, **options)
+    for scale in (1e-17, 1e12):
+        scaled = deconvolve(observed * scale, kernel, method=method, **options) / scale
+        np.testing.assert_allclose(scaled, reference, atol=1e-3 * np.ptp(reference))
+
+
+def test_unsupervised_wiener_is_reproducible_by_default():
+    observed, kernel, _ = _observe(2, noise=0.02, seed=3)
+    np.testing.assert_array_equal(unsupervised_wiener(observed, kernel),
+                                  unsupervised_wiener(observed, kernel))
+    assert not np.array_equal(unsupervised_wiener(observed, kernel),
+                              unsupervised_wiener(observed, kernel, seed=1))
+
+
 @pytest.mark.parametrize("method", ["total_variation", "wavelet", "landweber", "wiener",
                                     "cgls", "unsupervised_wiener"])
 def test_a_constant_under_the_data_changes_nothing(method):

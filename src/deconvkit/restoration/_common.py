@@ -20,6 +20,9 @@ from ..operators.space_variant import bind as bind_space_variant
 from ._stopping import estimate_noise, rms
 
 # the solvers that take a SpaceVariantConvolution as their psf
+#: the floor of a data-scaled quantity that is divided by: no scale of its own, so
+#: that data in any units (fluxes of 1e-17 erg/s/cm^2/A) restore as in others
+TINY = float(np.finfo(np.float64).tiny)
 SPACE_VARIANT = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "landweber", "gold")
 
 

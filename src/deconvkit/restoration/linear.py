@@ -364,7 +364,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
 
 def unsupervised_wiener(image, psf, *, boundary: str = "symmetric", burn_in: int = 15,
                         min_samples: int = 30, max_samples: int = 200, tol: float = 1e-4,
-                        seed=None, return_info: bool = False):
+                        seed=0, return_info: bool = False):
     r"""Unsupervised Wiener–Hunt deconvolution (Orieux et al. [1]_), N-D.
 
     The noise and object precisions are unknown; a Gibbs sampler draws them
@@ -382,7 +382,10 @@ def unsupervised_wiener(image, psf, *, boundary: str = "symmetric", burn_in: int
         Bounds on the number of samples.
     tol : float
         Stop when the running mean changes by less than this (relative).
-    seed : int or numpy.random.Generator, optional
+    seed : int, numpy.random.Generator or None
+        The Gibbs sampler's draws: 0 by default, so that the same data give
+        the same result (two calls differed by 4% of the range at some pixels
+        on a 64² photo); None for fresh draws from the operating system.
     return_info : bool
         Also return an :class:`~deconvkit.restoration.Info` with the
         posterior means of the precisions.

@@ -27,6 +27,7 @@ from .._validate import check_choice, check_weight
 from ..operators import BOUNDARIES, Gradient, SpaceVariantConvolution
 from ..operators.convolution import separable_passes
 from ._common import (
+    TINY,
     blur_operator,
     empty_spectrum,
     fft_grid,
@@ -310,7 +311,7 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     image, mask = split_missing(image)
     if tv_weight == "auto":
         observed = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
-        level = max(float(to_numpy(observed).mean()) - level_of_background, 1e-12)
+        level = max(float(to_numpy(observed).mean()) - level_of_background, TINY)
         tv_weight = min(max(0.1 * sigma / level, 1e-4), 0.01)
     if tv_weight:
         # the TV term regularises: run to its MAP estimate, stopping when the

@@ -33,6 +33,7 @@ from ..operators.differences import (
     periodic_differences_adjoint,
 )
 from ._common import (
+    TINY,
     blur_operator,
     data_peak,
     data_spread,
@@ -257,25 +258,25 @@ def _auto_weights(image, mask, grad, sigma: float, data: str, background):
     g = grad.forward(image)
     squares = (g * g).sum(0)
     if mask is None:
-        edge = max(float(to_numpy(xp.sqrt(squares).mean())), 1e-30)
+        edge = max(float(to_numpy(xp.sqrt(squares).mean())), TINY)
         energy = float(to_numpy(squares.mean()))
     else:
         # a difference is known where its sample is observed and its neighbours
         # are too: there the mask's own differences vanish
         known = mask * ((grad.forward(mask) ** 2).sum(0) == 0)
         count = max(float(to_numpy(known.sum())), 1.0)
-        edge = max(float(to_numpy((xp.sqrt(squares) * known).sum())) / count, 1e-30)
+        edge = max(float(to_numpy((xp.sqrt(squares) * known).sum())) / count, TINY)
         energy = float(to_numpy((squares * known).sum())) / count
     # white noise adds 2 sigma^2 per axis to the squared forward differences;
     # the floor caps mu where the data's gradients are nearly all noise
-    signal = max(energy - 2 * g.shape[0] * sigma**2, 0.1 * energy, 1e-30)
+    signal = max(energy - 2 * g.shape[0] * sigma**2, 0.1 * energy, TINY)
     weight = TV_CONSTANT * sigma**2 / edge
     quadratic = QUADRATIC_CONSTANT * sigma**2 / signal
     if data == "poisson":
         # near its minimum the Poisson term is the Gaussian one divided by the
         # mean count: the same regularisation needs the weights divided by it
         level = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
-        count = max(float(to_numpy(level).mean()) + mean_level(background), 1e-30)
+        count = max(float(to_numpy(level).mean()) + mean_level(background), TINY)
         weight, quadratic = weight / count, quadratic / count
     return weight, quadratic
 
@@ -663,7 +664,7 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         weight = 0.5 * sigma
         if data == "poisson":  # near its minimum the Poisson term is the Gaussian / count
             level = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
-            weight /= max(float(to_numpy(level).mean()) + mean_level(background), 1e-30)
+            weight /= max(float(to_numpy(level).mean()) + mean_level(background), TINY)
     nonnegative = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
     domain = op.input_shape(tuple(image.shape))
     shortest = min(domain[-d:])
