@@ -212,3 +212,22 @@ def test_snip_in_2d_gives_richardson_lucy_a_background_map():
         dk.metrics.psnr(truth, level, data_range=1.0) + 5.0
     with pytest.raises(ValueError, match="axis="):
         snip_background(observed, 5, axis=(0, 2))
+
+
+def test_spectra_in_physical_units():
+    """A flux of 1e-17 erg/s/cm^2/A: SNIP's log-log-sqrt transform, which has a
+    count's scale, had made the continuum 0 and find_lines report 55 lines
+    instead of 3; it is kept for counts (whole numbers) only."""
+    kernel = dk.psf.gaussian(4.0, ndim=1)
+    truth = _lines(1024, [200.0, 500.0, 800.0], [800.0, 800.0, 300.0])
+    continuum = 50.0 + 20.0 * np.exp(-np.arange(1024) / 400.0)
+    counts = np.random.default_rng(0).poisson(dk.blur(truth, kernel, boundary="zero")
+                                              + continuum).astype(float)
+    intensity = counts + 0.25  # not whole numbers: the same lines, at any scale
+    reference = dk.spectra.find_lines(intensity, kernel)
+    assert len(reference.positions) == 3
+    for scale in (1e-17, 1e6 / 3):
+        found = dk.spectra.find_lines(intensity * scale, kernel)
+        np.testing.assert_allclose(found.positions, reference.positions, atol=1e-6)
+        np.testing.assert_allclose(found.background / scale, reference.background, rtol=1e-6)
+    assert snip_background(counts, 10).mean() > 40  # counts: the transform, as before

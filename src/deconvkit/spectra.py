@@ -85,8 +85,10 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
     transform : {"auto", "lls", None}
         ``"lls"``: clip ``log(log(sqrt(y + 1) + 1) + 1)`` (Morháč et al.),
         which compresses strong peaks so that small ones next to them are
-        clipped alike, and suits counts; ``"auto"``: when no sample is
-        negative; ``None``: the data as they are.
+        clipped alike, and suits counts; ``"auto"``: for counts (non-negative
+        whole numbers), the data as they are otherwise (the transform has a
+        scale, a count's: a spectrum in physical units of 1e-17 came out as a
+        continuum of 0); ``None``: the data as they are.
     window : {"decreasing", "increasing"}
         The order of the half-windows: from ``width`` down to 1 (Ryan et
         al.'s, and ROOT's tutorials'; a smoother continuum) or up.
@@ -127,7 +129,7 @@ def snip_background(spectrum, width: int, *, smooth: int = 0, axis: int = -1,
     check_choice(transform, "transform", ("auto", "lls", None))
     check_choice(window, "window", ("decreasing", "increasing"))
     if transform == "auto":
-        transform = "lls" if values.min() >= 0 else None
+        transform = "lls" if _counts(values) else None
     if transform == "lls":
         if values.min() < 0:
             raise ValueError("transform='lls' needs a non-negative spectrum (counts); pass "
@@ -362,14 +364,19 @@ def find_lines(spectrum, response, *, background="snip", method: str = "gold",
         background = 0.0
     solver = gold if method == "gold" else richardson_lucy
     restored = solver(values, kernel, background=background, **options)
-    if values.min() >= 0 and np.array_equal(values, np.round(values)):
-        variance = np.maximum(values, 1.0)  # counts: Poisson
+    if _counts(values):
+        variance = np.maximum(values, 1.0)  # Poisson
     else:
         fit = noise_model(values)
         variance = np.maximum(fit.gain * np.clip(values, 0.0, None) + fit.floor, 0.0)
     found = lines_in(restored, min_area=min_area, reach=fwhm, variance=variance,
                      significance=significance)
     return dataclasses.replace(found, background=background)
+
+
+def _counts(values) -> bool:
+    """Whether ``values`` look like counts: non-negative whole numbers."""
+    return bool(values.min() >= 0 and np.array_equal(values, np.round(values)))
 
 
 def continuum_under(spectrum, response) -> tuple[np.ndarray, int]:
