@@ -95,6 +95,18 @@ def test_blind_richardson_lucy_poisson_2d():
         assert estimate.min() >= 0 and np.isclose(estimate.sum(), 1.0)
 
 
+@pytest.mark.parametrize("method", ["richardson_lucy", "map", "parametric"])
+def test_blind_estimates_do_not_depend_on_units(method):
+    """Intensities in units of 1e-17: blind RL's absolute floors (1e-12) had
+    flattened the estimate to 0 (an error: "psf sums to 0")."""
+    kernel = psf.gaussian(1.5, shape=(9, 9))
+    observed = simulate(dead_leaves((64, 64), seed=1) + 0.1, kernel, sigma=0.01, seed=0)
+    restored, estimate = blind_deconvolve(observed, 9, method=method, iterations=5)
+    tiny, estimate_tiny = blind_deconvolve(observed * 1e-17, 9, method=method, iterations=5)
+    np.testing.assert_allclose(estimate_tiny, estimate, atol=1e-6 * estimate.max())
+    np.testing.assert_allclose(tiny / 1e-17, restored, atol=1e-6 * np.ptp(restored))
+
+
 def test_blind_rl_gaussian_model_returns_a_gaussian():
     kernel = psf.gaussian(1.5, shape=(11, 11))
     counts = simulate(40 * dead_leaves((96, 96), seed=5) + 2, kernel, noise="poisson", seed=1)

@@ -496,9 +496,12 @@ def _blind_rl(y, shape, *, iterations, psf_model, options, callback, inner: int 
     observed = np.zeros(grid, dtype=bool)
     observed[window] = True
     observed_spectrum = _rfft(observed.astype(float))
-    x = np.full(grid, max(y.mean(), 1e-12))
-    kernel = _fit_model(_initial_blob(shape), psf_model, options)
+    # floors: unit-free ones for the PSF's sums, the data's scale for blurred
+    # images (an absolute one had flattened data in units of 1e-17 to 0)
     eps = 1e-12
+    tiny = eps * max(float(y.max()), np.finfo(np.float64).tiny)
+    x = np.full(grid, max(y.mean(), tiny))
+    kernel = _fit_model(_initial_blob(shape), psf_model, options)
 
     y_full = np.zeros(grid)
     y_full[window] = y
@@ -508,16 +511,16 @@ def _blind_rl(y, shape, *, iterations, psf_model, options, callback, inner: int 
         sensitivity = _irfft(np.conj(K) * observed_spectrum, grid)
         for _ in range(inner):
             blurred = _irfft(K * _rfft(x), grid)
-            ratio = np.where(observed, y_full / np.maximum(blurred, eps), 0.0)
+            ratio = np.where(observed, y_full / np.maximum(blurred, tiny), 0.0)
             x *= _irfft(np.conj(K) * _rfft(ratio), grid) / np.maximum(sensitivity, eps)
             np.clip(x, 0, None, out=x)
         X = _rfft(x)
         kernel_sensitivity = _crop_kernel(_irfft(np.conj(X) * observed_spectrum, grid), shape)
         for _ in range(inner):
             blurred = _irfft(_otf(kernel, grid) * X, grid)
-            ratio = np.where(observed, y_full / np.maximum(blurred, eps), 0.0)
+            ratio = np.where(observed, y_full / np.maximum(blurred, tiny), 0.0)
             update = _crop_kernel(_irfft(np.conj(X) * _rfft(ratio), grid), shape)
-            kernel = kernel * update / np.maximum(kernel_sensitivity, eps)
+            kernel = kernel * update / np.maximum(kernel_sensitivity, tiny)
             kernel = np.clip(kernel, 0, None) / max(kernel.sum(), eps)
         kernel = _fit_model(kernel, psf_model, options)
         if callback is not None:
