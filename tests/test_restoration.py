@@ -1342,8 +1342,14 @@ def test_multiview_recovers_what_each_view_resolves():
         truth, richardson_lucy_multiview(shifted, along, iterations=500), data_range=1.0) + 3
     with pytest.raises(ValueError, match="one PSF per view"):
         richardson_lucy_multiview(views, along[:1])
-    with pytest.raises(ValueError, match="one shape"):
-        richardson_lucy_multiview(views, [along[0], along[1][1:-1, 1:-1, 1:-1]])
+    # PSFs of other extents are zero-padded to the largest (it was an error)
+    short = along[1][1:-1, 1:-1, 1:-1] / along[1][1:-1, 1:-1, 1:-1].sum()
+    np.testing.assert_allclose(
+        richardson_lucy_multiview(views, [along[0], short], iterations=5),
+        richardson_lucy_multiview(views, [along[0], psf.crop_or_pad(short, along[1].shape)],
+                                  iterations=5), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="give PSFs of one dimensionality"):
+        richardson_lucy_multiview(views, [along[0], along[1][0]])
     with pytest.raises(ValueError, match="registered to one frame"):
         richardson_lucy_multiview([views[0], views[1][1:]], along, boundary="periodic")
     with pytest.raises(TypeError, match="sequences"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from .._array_api import clamp_min, full, to_numpy
 from .._validate import check_choice
 from ..operators import BOUNDARIES
@@ -49,8 +51,9 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         does.
     psfs : sequence of (K1, ..., Kd) arrays
         One PSF per view, in the common frame (each normalised to sum 1;
-        negative samples set to 0 with a warning).  Of one shape under
-        ``"valid"``, so the object is estimated on one extended domain.
+        negative samples set to 0 with a warning).  Under ``"valid"`` they
+        are zero-padded about their centres to the largest extent on each
+        axis, so that the object is estimated on one extended domain.
     iterations : int or "auto"
         ``"auto"``: stop by the discrepancy principle on all views' residuals
         together (at most 500).
@@ -107,6 +110,8 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(acceleration, "acceleration", (None, "biggs"))
     views, kernels = _views(images, psfs)
+    if boundary == "valid":  # one object domain: each PSF zero-padded to the largest
+        kernels = _one_shape(kernels)
     if any(is_dask(v) for v in views):
         from ..tiling import multiview_dask
 
@@ -127,9 +132,6 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     views, masks = zip(*(split_missing(y) for y, _ in prepared))
     kernels = [non_negative_psf(k, "richardson_lucy_multiview", stacklevel=2)
                for _, k in prepared]
-    if boundary == "valid" and len({tuple(k.shape) for k in kernels}) > 1:
-        raise ValueError("under boundary='valid' every view's PSF must have one shape (pad "
-                         "them with zeros to the largest), so the object has one domain")
     backgrounds = [offset(b, y) for b, y in zip(backgrounds, views)]
     shift = read_noise_shift(read_noise)
     if shift:
@@ -198,3 +200,18 @@ def _views(images, psfs):
         raise ValueError(f"the views must be registered to one frame (one shape), got "
                          f"{sorted(shapes)}")
     return views, kernels
+
+
+def _one_shape(kernels) -> list:
+    """The views' PSFs zero-padded about their centres to the largest extent on
+    each axis (a side view's PSF is long where the front view's is short)."""
+    from ..psf import crop_or_pad
+
+    shapes = [tuple(np.shape(k)) for k in kernels]
+    if len(set(shapes)) == 1:
+        return list(kernels)
+    if len({len(shape) for shape in shapes}) > 1:
+        raise ValueError(f"the views' PSFs have {sorted({len(s) for s in shapes})} dims; "
+                         "give PSFs of one dimensionality")
+    largest = tuple(max(sizes) for sizes in zip(*shapes))
+    return [crop_or_pad(to_numpy(k), largest) for k in kernels]
