@@ -67,6 +67,30 @@ def test_airy_first_ring_is_dark():
     assert kernel[c, c + 6] < 1e-3 * kernel[c, c]
 
 
+@pytest.mark.parametrize("beta", [2.5, 4.765])
+def test_moffat_has_its_width_and_wings(beta):
+    """The stated FWHM (measured on the central row, between the half-maximum
+    crossings), the power-law wings a Gaussian of that width lacks, an
+    ellipse along the axes, the spec, and Gaussian in the limit."""
+    star = psf.moffat(12.0, beta=beta, oversample=9)
+    c = star.shape[0] // 2
+    row = star[c] / star[c, c]
+    above = np.nonzero(row >= 0.5)[0]
+    left, right = above[0], above[-1]  # the crossings by linear interpolation
+    width = (right + (row[right] - 0.5) / (row[right] - row[right + 1])) - (
+        left - (row[left] - 0.5) / (row[left] - row[left - 1]))
+    assert width == pytest.approx(12.0, abs=0.1)
+    gaussian = psf.gaussian(12.0 / 2.3548, shape=star.shape)
+    assert star[c, c + 24] > 5 * gaussian[c, c + 24]  # 2 FWHM out
+    ellipse = psf.moffat((4.0, 8.0), beta=beta)
+    assert ellipse.shape[1] > ellipse.shape[0]
+    np.testing.assert_array_equal(psf.from_spec(f"moffat:4x8,beta={beta}"), ellipse)
+    np.testing.assert_allclose(psf.moffat(6.0, beta=1e4, shape=(21, 21)),
+                               psf.gaussian(6.0 / 2.3548, shape=(21, 21)), atol=2e-4)
+    with pytest.raises(ValueError, match="beta must be a number > 1"):
+        psf.moffat(3.0, beta=1.0)
+
+
 def test_widefield_axial_zero_matches_theory():
     # paraxial Born–Wolf: first axial zero at z = 2 λ n / NA²
     lam, na, n = 0.5, 1.0, 1.33
