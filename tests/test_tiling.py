@@ -88,6 +88,21 @@ def test_dask_channels_are_tiled_one_by_one(channel_axis):
         deconvolve(da.from_array(stack, chunks=32), kernel, channel_axis=3)
 
 
+def test_dask_time_points_choose_their_own_parameters():
+    """A fading (T, Y, X) series tiled: each time point's parameters chosen on its
+    own central block (the first time point's had served them all), as in memory."""
+    frames = [_data(seed=s)[0] * fade for s, fade in enumerate((1.0, 0.2))]
+    kernel = _data()[1]
+    lazy, infos = deconvolve(da.from_array(np.stack(frames), chunks=(1, 32, 32)), kernel,
+                             return_info=True)
+    assert len(infos) == 2
+    for t in range(2):
+        alone, info = deconvolve(da.from_array(frames[t], chunks=32), kernel, return_info=True)
+        assert infos[t].parameters["weight"] == pytest.approx(info.parameters["weight"])
+        np.testing.assert_allclose(lazy[t].compute(), alone.compute(), rtol=1e-6, atol=1e-9)
+    assert infos[1].parameters["weight"] != pytest.approx(infos[0].parameters["weight"])
+
+
 @pytest.mark.parametrize("method", ["richardson_lucy", "total_variation"])
 def test_tiled_missing_samples(method):
     """NaN samples are missing data in every chunk, as in memory (the same restoration in

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import time
 
 import numpy as np
@@ -149,17 +148,21 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
                             "image: pass a number, or a numpy or torch image")
         from .tiling import deconvolve_dask
 
+        def tiled(item, psf, options):
+            return deconvolve_dask(item, psf, method=method, boundary=boundary,
+                                   return_info=True, **options)
+
         if channel_axis is None:
-            return deconvolve_dask(image, psf, method=method, boundary=boundary,
-                                   return_info=return_info, **options)
+            restored, info = _one_by_one(tiled, image, psf, options, _ndim(psf))
+            return (restored, info) if return_info else restored
         import dask.array as da
 
         channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
-        # each channel tiled on its own (its parameters chosen on its own data)
-        results = [deconvolve_dask(image[(slice(None),) * channel_axis + (c,)],
-                                   psf if psfs is None else psfs[c], method=method,
-                                   boundary=boundary, return_info=True,
-                                   **_channel_of(options, image.ndim, channel_axis, c))
+        # each channel (and time point) tiled on its own, its parameters chosen on
+        # its own data
+        results = [_one_by_one(tiled, image[(slice(None),) * channel_axis + (c,)],
+                               psf if psfs is None else psfs[c],
+                               _channel_of(options, image.ndim, channel_axis, c), _ndim(psf))
                    for c in range(image.shape[channel_axis])]
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
@@ -223,14 +226,16 @@ def _one_by_one(run, image, psf, options, spatial_ndim: int):
     lead = image.ndim - spatial_ndim
     if lead <= 0:
         return run(image, psf, options)
-    xp = array_namespace(image)
-    items = math.prod(image.shape[:lead])
-    flat = xp.reshape(image, (items, *image.shape[lead:]))
-    results = [run(flat[i], psf, _item_of(options, image.ndim,
-                                          np.unravel_index(i, image.shape[:lead])))
-               for i in range(items)]
-    restored = xp.reshape(xp.stack([r for r, _ in results], axis=0), image.shape)
-    return restored, [info for _, info in results]
+    indices = list(np.ndindex(*image.shape[:lead]))
+    results = [run(image[index], psf, _item_of(options, image.ndim, index))
+               for index in indices]
+    if type(image).__module__.split(".")[0] == "dask":
+        import dask.array as da
+
+        stacked = da.stack([r for r, _ in results], axis=0)
+    else:
+        stacked = array_namespace(image).stack([r for r, _ in results], axis=0)
+    return stacked.reshape(image.shape), [info for _, info in results]
 
 
 def _item_of(options, ndim: int, index: tuple) -> dict:
