@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import shutil
 import sys
@@ -497,8 +498,10 @@ def _restore_file(source, target, job, quiet):
                 options[name] = _to_light(options[name], light)
         note = "; ".join(filter(None, (note, "sRGB values restored in linear light")))
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
-    channels = 1 if channel_axis is None else image.shape[channel_axis]
-    total = options["iterations"] * channels if isinstance(options.get("iterations"), int) \
+    # one run per channel and time point: the axes other than the PSF's
+    others = [n for i, n in enumerate(image.shape) if i != channel_axis][:-kernels[0].ndim]
+    runs = math.prod(others) * (1 if channel_axis is None else image.shape[channel_axis])
+    total = options["iterations"] * runs if isinstance(options.get("iterations"), int) \
         else None  # "auto": a counter without a bar's end
     start = time.perf_counter()
     with _Progress(total, method.replace("_", " "), quiet or not accepts_callback) as progress:
