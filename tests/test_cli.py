@@ -264,6 +264,34 @@ def test_photos_are_restored_in_linear_light(tmp_path, capsys):
                  str(tmp_path / "m.png")]) == 2
 
 
+def test_photos_clipped_highlights_are_lower_bounds_by_default(tmp_path, capsys):
+    """A photo's samples at 255 are clipped highlights: by default taken as
+    lower bounds (--saturated auto) by the methods that can; --saturated none
+    fits them as measurements, which rings around them."""
+    from skimage import data
+
+    from deconvkit import metrics
+
+    light = io.srgb_to_linear(data.camera()[96:224, 160:288] / 255.0) * 2.0  # a stop over
+    kernel = psf.motion(9, 30)
+    blurred = simulate(light, kernel, sigma=0.005, seed=2)
+    stored = np.round(io.linear_to_srgb(np.clip(blurred, 0, 1)) * 255).astype(np.uint8)
+    io.write(tmp_path / "bright.png", stored)
+    run = ["deconvolve", str(tmp_path / "bright.png"), "--psf", "motion:length=9,angle=30"]
+    assert main([*run, "-o", str(tmp_path / "bounds.png")]) == 0
+    clipped = int((stored == 255).sum())
+    assert f"{clipped} saturated samples (>= 255) taken as lower bounds" in \
+        " ".join(capsys.readouterr().out.split())
+    assert main([*run, "--saturated", "none", "-o", str(tmp_path / "fitted.png")]) == 0
+    assert "saturated" not in capsys.readouterr().out
+    shown = np.round(io.linear_to_srgb(np.clip(light, 0, 1)) * 255)  # the sharp photo
+    gains = [metrics.psnr(shown, io.read(tmp_path / name), data_range=255)
+             for name in ("bounds.png", "fitted.png")]
+    assert gains[0] > gains[1] + 2.0, gains
+    # a method that cannot model them is not refused for it
+    assert main([*run, "--method", "wiener", "-q", "-o", str(tmp_path / "w.png")]) == 0
+
+
 def test_simulate_noise_is_a_fraction_of_the_full_scale(tmp_path):
     """--sigma 0.01 of a 16-bit image is 655 counts (it was 0.01 of a count)."""
     io.write(tmp_path / "flat.tif", np.full((64, 64), 30000, np.uint16))

@@ -274,9 +274,11 @@ def _parse_options(items):
               help="Image whose nonzero samples mark missing data in INPUT (a bad- or "
                    "hot-pixel map, a data-quality array): the image's shape, or one plane "
                    "or channel of it, repeated (out of core too).")
-@click.option("--saturated", default=None, metavar="LEVEL|auto",
+@click.option("--saturated", default=None, metavar="LEVEL|auto|none",
               help="Samples at or above LEVEL are saturated: lower bounds, not "
-                   "measurements (auto: the integer input's maximum, 255 or 65535).  "
+                   "measurements (auto: the integer input's maximum, 255 or 65535; the "
+                   "default for PNG and JPEG photos, whose highlights clip, with the "
+                   "methods that take it; none: every sample a measurement).  "
                    "total_variation and richardson_lucy(_tv) only.")
 @click.option("--background", default=None, metavar="LEVEL|FILE|snip",
               help="Known background under the data, modelled (y = Ax + b): a level, an "
@@ -345,7 +347,8 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
                options=options,
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None,
-               saturated=_number_or_auto(saturated, "--saturated"),
+               saturated=saturated if saturated == "none" else _number_or_auto(
+                   saturated, "--saturated"),
                bad_pixels=dkio.read(bad_pixels) if bad_pixels else None,
                background=_background_spec(background), encoding=encoding,
                deskew=None if deskew_angle is None else dict(angle=deskew_angle,
@@ -754,11 +757,21 @@ def _saturation(image, level, method, source, stored, options) -> str:
     """Put the ``--saturated`` level into the solver's ``options`` (``"auto"``: the
     maximum of the integer type the file ``stored``), and return a note that
     counts the samples at it (not for dask arrays); "" without the option."""
-    if level is None:
-        return ""
     import numpy as np
 
     from ._validate import SATURATION_METHODS
+
+    photo = Path(source).suffix.lower() in (".png", ".jpg", ".jpeg") and np.issubdtype(
+        stored, np.integer)
+    if level is None and photo and method in SATURATION_METHODS and not is_dask(image):
+        top = int(np.iinfo(stored).max)  # a photo's clipped highlights, by default
+        clipped = int((image >= top).sum())
+        if clipped:
+            options["saturation"] = top
+            return (f"{clipped} saturated samples (>= {top}) taken as lower bounds "
+                    "(--saturated none fits them)")
+    if level is None or level == "none":
+        return ""
 
     if method not in SATURATION_METHODS:
         raise ValueError(f"--saturated needs a method whose data term can treat saturated "
