@@ -11,6 +11,7 @@ from .._validate import check_choice
 from ..operators import BOUNDARIES
 from ..tiling import is_dask
 from ._common import (
+    TINY,
     blur_operator,
     frame,
     non_negative_psf,
@@ -139,6 +140,28 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         backgrounds = [b + shift for b in backgrounds]
     ops = [blur_operator(k, y, boundary) for k, y in zip(kernels, views)]
     shape = tuple(views[0].shape)
+    x, history, stop, sigma = joint_richardson_lucy(
+        ops, views, masks, backgrounds, noisy, iterations=iterations,
+        acceleration=acceleration, noise_sigma=noise_sigma, time_limit=time_limit,
+        callback=callback, crop=lambda x: frame(ops[0], x, shape))
+    stop.warn_if_short("richardson_lucy_multiview")
+    restored = frame(ops[0], x, shape)
+    if not return_info:
+        return restored
+    return restored, Info("richardson_lucy_multiview",
+                          dict(boundary=boundary, acceleration=acceleration, views=len(views),
+                               noise_sigma=sigma),
+                          iterations=len(history), stopped_by=stop.reason, history=history,
+                          seconds=stop.seconds)
+
+
+def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, acceleration,
+                          noise_sigma, time_limit, callback, crop):
+    """The EM iteration of several views' operators on one object: ``(x, history,
+    stop, sigma)``, ``x`` on the operators' common input domain.  ``noisy``: the
+    views with NaN where missing (for the noise level); ``crop`` maps ``x`` to
+    what the callback sees."""
+    shape = tuple(views[0].shape)
     domain = ops[0].input_shape(shape)
     sigma = None
     if iterations == "auto":
@@ -154,8 +177,8 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     weights = clamp_min(weights, floor)
     level = sum(float(to_numpy(observed_mean(clamp_min(y - b, 0.0), m, len(domain))).mean())
                 for y, b, m in zip(views, backgrounds, masks)) / len(views)
-    x = full(domain, max(level, 1e-12), like=views[0]) * seen
-    tiny = 1e-12 * max(float(to_numpy(y.max())) for y in views)
+    tiny = 1e-12 * max(max(float(to_numpy(y.max())) for y in views), TINY)
+    x = full(domain, max(level, tiny), like=views[0]) * seen
     history, biggs = [], BiggsExtrapolation(enabled=bool(acceleration))
     for iteration in stop:
         point = biggs.point(x)
@@ -171,20 +194,12 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
             total = total + op.adjoint(ratio)
         history.append((squares / len(views)) ** 0.5)
         x = biggs.advance(point * total / weights, point, x)
-        if callback is not None and callback(iteration, frame(ops[0], x, shape)):
+        if callback is not None and callback(iteration, crop(x)):
             stop.reason = "callback"
             break
         if stop.done(residual=history[-1]):
             break
-    stop.warn_if_short("richardson_lucy_multiview")
-    restored = frame(ops[0], x, shape)
-    if not return_info:
-        return restored
-    return restored, Info("richardson_lucy_multiview",
-                          dict(boundary=boundary, acceleration=acceleration, views=len(views),
-                               noise_sigma=sigma),
-                          iterations=len(history), stopped_by=stop.reason, history=history,
-                          seconds=stop.seconds)
+    return x, history, stop, sigma
 
 
 def _views(images, psfs):
