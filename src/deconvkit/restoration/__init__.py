@@ -14,6 +14,7 @@ gold                   Gold ratio / ISRA (NNLS), Morhac boosting        valid
 richardson_lucy        Poisson ML, Biggs-accelerated, auto stopping    valid
 richardson_lucy_tv     RL with TV (Dey et al. 2006)                    valid
 richardson_lucy_multiview  joint RL of registered views (light sheet)  valid
+super_resolve          RL onto a finer grid from shifted frames         valid
 total_variation        TV by ADMM / primal-dual, Gaussian or Poisson   valid
 wavelet                wavelet-l1 by FISTA                             valid
 =====================  ==============================================  ==================
@@ -24,6 +25,7 @@ from .iterative import gold, landweber, van_cittert
 from .linear import cgls, inverse_filter, tikhonov, unsupervised_wiener, wiener
 from .multiview import richardson_lucy_multiview
 from .richardson_lucy import richardson_lucy, richardson_lucy_tv
+from .super_resolution import register_shifts, super_resolve
 from .variational import total_variation, wavelet
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "richardson_lucy",
     "richardson_lucy_multiview",
     "richardson_lucy_tv",
+    "register_shifts",
+    "super_resolve",
     "tikhonov",
     "total_variation",
     "unsupervised_wiener",

@@ -1,0 +1,219 @@
+"""Classical super-resolution: one object on a finer grid from one or more frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.ndimage as ndi
+import scipy.signal
+
+from .._array_api import asarray, to_numpy
+from .._validate import check_choice
+from ..operators import Convolution
+from ._common import offset, prepare, split_missing
+from ._stopping import Info
+from .multiview import joint_richardson_lucy
+
+__all__ = ["register_shifts", "super_resolve"]
+
+
+def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", background=0.0,
+                  acceleration: str | None = "biggs", noise_sigma: float | None = None,
+                  time_limit: float | None = None, callback: Callable | None = None,
+                  return_info: bool = False):
+    r"""Richardson–Lucy onto a grid ``scale`` times finer than the frames, N-D.
+
+    A camera integrates the light over pixels larger than the detail the
+    optics pass (undersampled stars, a microscope's large camera pixels).
+    Several frames shifted by fractions of a pixel (dithered exposures, a
+    burst from a moving hand) sample the scene at different phases, and
+    together determine it on a finer grid; one frame alone is restored onto
+    the finer grid as far as its samples allow.  This is the model-based
+    alternative to shift-and-add and drizzle: each frame's blur, pixel
+    integration and shift form one strided :class:`~deconvkit.Convolution`,
+    and the frames are fitted jointly.
+
+    Parameters
+    ----------
+    frames : (N1, ..., Nd) array or sequence of them
+        One frame, or several of one shape (numpy or torch; NaN samples are
+        missing data: cosmic-ray hits, bad pixels).
+    psf : (K1, ..., Kd) array
+        The optical PSF sampled on the fine grid (a pitch ``scale`` times finer
+        than the frames' pixels), without the pixel: each frame pixel's
+        integration over ``scale**d`` fine samples is added here.
+    scale : int or sequence of int
+        The fine grid's pitch, per axis or one for all (>= 1; 1 deconvolves
+        registered frames on their own grid).
+    shifts : "auto" or (F, d) array
+        Each frame's offset from the first, in frame pixels: frame ``k``'s
+        pixel ``i`` sees what the first frame's pixel ``i + shifts[k]`` sees.
+        ``"auto"``: :func:`register_shifts` (phase correlation to a
+        hundredth of a pixel).
+    iterations, background, acceleration, noise_sigma, time_limit, callback
+        As in :func:`deconvkit.richardson_lucy_multiview` (the discrepancy
+        stop on every frame's residual together; ``background`` of every
+        frame, or one per frame).
+    return_info : bool
+        Also return an :class:`Info` with the shifts used.
+
+    Returns
+    -------
+    restored : (N1 * scale1, ..., Nd * scaled) array
+        Non-negative; fine sample ``f`` lies in the first frame's pixel
+        ``f // scale``.
+
+    Notes
+    -----
+    Frame :math:`k` is :math:`y_k \sim \mathrm{Poisson}(S\, (h_k * x) + b_k)`
+    with :math:`h_k` the PSF convolved with the pixel's box and shifted by
+    :math:`\mathrm{scale} \cdot \delta_k` fine samples (the fractional part
+    by linear interpolation, which keeps it non-negative) and :math:`S` the
+    stride; the object lives on the extended ("valid") domain, so no
+    boundary is assumed, and the EM update of
+    :func:`deconvkit.richardson_lucy_multiview` fits all frames [1]_ [2]_.
+
+    References
+    ----------
+    .. [1] M. Elad and A. Feuer, "Restoration of a single superresolution
+       image from several blurred, noisy, and undersampled measured images",
+       IEEE Trans. Image Process. 6(12), 1997.
+    .. [2] S. Farsiu, M. D. Robinson, M. Elad and P. Milanfar, "Fast and
+       robust multiframe super resolution", IEEE Trans. Image Process.
+       13(10), 2004.
+
+    Examples
+    --------
+    Four frames of a scene, each a 2 x 2 binning at another half-pixel phase:
+
+    >>> import numpy as np
+    >>> import deconvkit as dk
+    >>> scene = dk.cell_phantom((96, 96), seed=0)
+    >>> blur = dk.psf.gaussian(1.0)
+    >>> sharp = dk.blur(scene, blur)
+    >>> frames = [sharp[i:i + 94, j:j + 94].reshape(47, 2, 47, 2).mean(axis=(1, 3))
+    ...           for i, j in [(0, 0), (1, 0), (0, 1), (1, 1)]]
+    >>> fine = dk.super_resolve(frames, blur, 2, shifts=[(0, 0), (0.5, 0), (0, 0.5), (0.5, 0.5)])
+    >>> fine.shape
+    (94, 94)
+    """
+    views = [frames] if hasattr(frames, "shape") else list(frames)
+    if not views:
+        raise ValueError("frames is empty; give one frame or several")
+    if len({tuple(v.shape) for v in views}) > 1:
+        raise ValueError(f"the frames must have one shape, got "
+                         f"{sorted({tuple(v.shape) for v in views})}")
+    check_choice(acceleration, "acceleration", (None, "biggs"))
+    prepared = [prepare(v, psf, missing=True) for v in views]
+    noisy = [y for y, _ in prepared]
+    kernel = np.asarray(to_numpy(prepared[0][1]), dtype=np.float64)
+    d = kernel.ndim
+    if noisy[0].ndim != d:
+        raise ValueError(f"the frames have {noisy[0].ndim} dims but psf has {d}; give a "
+                         f"{noisy[0].ndim}-D PSF on the fine grid")
+    steps = _scale(scale, d)
+    offsets = _shifts(shifts, noisy, steps)
+    backgrounds = list(background) if isinstance(background, (list, tuple)) else \
+        [background] * len(views)
+    if len(backgrounds) != len(views):
+        raise ValueError(f"background gives {len(backgrounds)} values for {len(views)} "
+                         "frames; give one, or one per frame")
+    kernels = _frame_kernels(kernel, steps, offsets)
+    views, masks = zip(*(split_missing(y) for y in noisy))
+    backgrounds = [offset(b, y) for b, y in zip(backgrounds, views)]
+    ops = [Convolution(asarray(k, like=views[0]), boundary="valid", stride=steps)
+           for k in kernels]
+    shape = tuple(views[0].shape)
+    fine = tuple(n * s for n, s in zip(shape, steps))
+    # fine sample f of the output lies in the first frame's pixel f // s
+    start = tuple(s // 2 - s + 1 + k - 1 - k // 2 for s, k in zip(steps, kernels[0].shape))
+
+    def crop(x):
+        return x[tuple(slice(a, a + n) for a, n in zip(start, fine))]
+
+    x, history, stop, sigma = joint_richardson_lucy(
+        ops, views, masks, backgrounds, noisy, iterations=iterations,
+        acceleration=acceleration, noise_sigma=noise_sigma, time_limit=time_limit,
+        callback=callback, crop=crop)
+    stop.warn_if_short("super_resolve")
+    restored = crop(x)
+    if not return_info:
+        return restored
+    return restored, Info("super_resolve",
+                          dict(scale=steps, frames=len(views), shifts=offsets.tolist(),
+                               acceleration=acceleration, noise_sigma=sigma),
+                          iterations=len(history), stopped_by=stop.reason, history=history,
+                          seconds=stop.seconds)
+
+
+def register_shifts(frames, *, precision: float = 0.01) -> np.ndarray:
+    """Each frame's offset from the first, in pixels, by phase correlation.
+
+    Returns an ``(F, d)`` array: frame ``k``'s pixel ``i`` sees what the first
+    frame's pixel ``i + shifts[k]`` sees (``shifts[0]`` is 0), to
+    ``precision`` pixels (:func:`skimage.registration.phase_cross_correlation`
+    with its upsampled refinement).  NaN samples are filled with the frame's
+    median first.  Undersampled frames alias, which biases any registration
+    of them towards whole pixels: half-pixel dithers of sharp-edged scenes
+    came out 0.08-0.11 pixel short, so pass known dithers as they are.
+    """
+    from skimage.registration import phase_cross_correlation
+
+    views = [np.asarray(to_numpy(v), dtype=np.float64) for v in frames]
+    if not 0 < precision <= 1:
+        raise ValueError(f"precision must be in (0, 1] pixels, got {precision!r}")
+    views = [np.where(np.isnan(v), np.nanmedian(v), v) for v in views]
+    reference = views[0]
+    found = [np.zeros(reference.ndim)]
+    for view in views[1:]:
+        # the shift that registers view onto the reference: view[i] = ref[i + shift]
+        # plain cross-correlation: the whitened (phase) one weighs the aliased
+        # high frequencies of undersampled frames as much as the rest (measured
+        # on 2x and 3x binned frames: errors of 0.02-0.04 pixel on cells, where
+        # the plain one erred by 0-0.013; 0.10-0.11 against 0.08-0.11 on leaves)
+        shift, _, _ = phase_cross_correlation(reference, view, normalization=None,
+                                              upsample_factor=int(round(1 / precision)))
+        found.append(np.asarray(shift, dtype=np.float64))
+    return np.stack(found)
+
+
+def _scale(scale, d: int) -> tuple[int, ...]:
+    values = (scale,) * d if np.ndim(scale) == 0 else tuple(scale)
+    if len(values) != d or any(isinstance(v, bool) or not float(v).is_integer() or v < 1
+                                for v in values):
+        raise ValueError(f"scale must be an int >= 1 or {d} of them, got {scale!r}")
+    return tuple(int(v) for v in values)
+
+
+def _shifts(shifts, views, steps) -> np.ndarray:
+    d = views[0].ndim
+    if isinstance(shifts, str):
+        check_choice(shifts, "shifts", ("auto",))
+        if len(views) == 1:
+            return np.zeros((1, d))
+        return register_shifts(views)
+    found = np.asarray(shifts, dtype=np.float64).reshape(len(views), -1) if np.size(
+        shifts) == len(views) * d else None
+    if found is None or not np.isfinite(found).all():
+        raise ValueError(f"shifts must be 'auto' or {len(views)} x {d} finite offsets (one "
+                         f"per frame and axis, in frame pixels), got {shifts!r}")
+    return found
+
+
+def _frame_kernels(psf, steps, offsets) -> list:
+    """Each frame's kernel on the fine grid: the PSF, the pixel's box, and the
+    frame's shift (``steps * offset`` fine samples), all of one shape."""
+    box = np.ones(steps) / np.prod(steps)
+    if any(k % 2 == 0 for k in psf.shape):  # odd, so that the centres compose
+        psf = np.pad(psf, [(0, 1 - k % 2) for k in psf.shape])
+    pixel = np.clip(scipy.signal.fftconvolve(psf, box), 0.0, None)
+    moves = offsets * np.asarray(steps)  # in fine samples
+    reach = np.ceil(np.abs(moves).max(axis=0)).astype(int) + 1
+    padded = np.pad(pixel, [(r, r) for r in reach])
+    kernels = []
+    for move in moves:
+        # frame pixel i sees the first frame's i + offset: h(j + move), i.e. h moved back
+        moved = ndi.shift(padded, -move, order=1, mode="constant", cval=0.0)
+        kernels.append(np.clip(moved, 0.0, None) / moved.sum())
+    return kernels

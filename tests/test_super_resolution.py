@@ -1,0 +1,93 @@
+"""super_resolve: one object on a finer grid from one or more undersampled frames."""
+
+import numpy as np
+import pytest
+from skimage import transform
+
+import deconvkit as dk
+from deconvkit.restoration import register_shifts
+
+
+def _frames(scene, blur, scale, offsets, sigma=0.005, seed=0):
+    """Frames binned scale x scale from the blurred scene at fine offsets: made
+    without the library's operators, so that the model is checked too."""
+    sharp = dk.blur(scene, blur)
+    rng = np.random.default_rng(seed)
+    n = (scene.shape[0] - scale) // scale
+    frames = [sharp[i:i + n * scale, j:j + n * scale].reshape(n, scale, n, scale)
+              .mean(axis=(1, 3)) + rng.normal(0, sigma, (n, n)) for i, j in offsets]
+    return frames, scene[:n * scale, :n * scale]
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_frames_at_known_phases_beat_one_frame_and_bicubic(scale):
+    """Measured (dead leaves, 120 px, Gaussian optics of 0.5 scale fine pixels,
+    noise 0.005): x2 20.66 dB from 4 frames, 19.44 from one, 17.93 bicubic;
+    x3 18.80 / 17.70 / 16.65.  The output registers with the first frame:
+    moved by one fine sample it scores lower."""
+    scene = dk.dead_leaves((120, 120), seed=1) * 0.8 + 0.1
+    blur = dk.psf.gaussian(0.5 * scale)
+    offsets = [(i, j) for i in range(scale) for j in range(scale)]
+    frames, truth = _frames(scene, blur, scale, offsets)
+    known = [(i / scale, j / scale) for i, j in offsets]
+    fine, info = dk.super_resolve(frames, blur, scale, shifts=known, noise_sigma=0.005,
+                                  return_info=True)
+    assert fine.shape == truth.shape and fine.min() >= 0
+    assert info.parameters["frames"] == len(frames) and info.stopped_by == "discrepancy"
+    m = 2 * scale
+
+    def score(estimate):
+        return dk.metrics.psnr(truth[m:-m, m:-m], estimate[m:-m, m:-m], data_range=1.0)
+
+    one = dk.super_resolve(frames[0], blur, scale, noise_sigma=0.005)
+    bicubic = transform.resize(frames[0], truth.shape, order=3)
+    assert score(fine) > score(one) + 0.8 and score(one) > score(bicubic) + 1.0
+    for axis in (0, 1):
+        for step in (1, -1):
+            assert score(np.roll(fine, step, axis=axis)) < score(fine) - 1.0
+
+
+def test_shifts_are_registered_when_not_given():
+    scene = dk.cell_phantom((120, 120), seed=0)
+    frames, truth = _frames(scene, dk.psf.gaussian(1.0), 2, [(0, 0), (1, 0), (0, 1), (1, 1)])
+    found = register_shifts(frames)
+    np.testing.assert_allclose(found, [(0, 0), (0.5, 0), (0, 0.5), (0.5, 0.5)], atol=0.03)
+    whole = register_shifts([frames[0], np.roll(frames[0], (-3, 2), axis=(0, 1))])
+    np.testing.assert_allclose(whole[1], (3, -2), atol=1e-6)
+    fine, info = dk.super_resolve(frames, dk.psf.gaussian(1.0), 2, return_info=True)
+    np.testing.assert_allclose(info.parameters["shifts"], found)
+
+
+def test_one_dimensional_missing_samples_and_scale_one():
+    rng = np.random.default_rng(2)
+    signal = np.zeros(400)
+    signal[rng.integers(20, 380, 12)] = rng.uniform(0.5, 1.0, 12)
+    blur = dk.psf.gaussian(1.0, ndim=1)
+    sharp = dk.blur(signal, blur)
+    frames = [sharp[k:k + 396].reshape(132, 3).mean(axis=1) for k in range(3)]
+    frames[1][40] = np.nan  # a cosmic-ray hit, masked
+    fine = dk.super_resolve(frames, blur, 3, shifts=[(0,), (1 / 3,), (2 / 3,)], iterations=30)
+    assert fine.shape == (396,) and np.isfinite(fine).all()
+    one = dk.super_resolve(frames[0], blur, 3, iterations=30)
+    # measured 36.15 dB from three frames (one sample masked), 27.27 from one
+    assert dk.metrics.psnr(signal[:396], fine, data_range=1.0) > dk.metrics.psnr(
+        signal[:396], one, data_range=1.0) + 5.0
+    # scale 1: registered frames deconvolved together on their own grid
+    same = dk.super_resolve([sharp, sharp], blur, 1, shifts=[(0,), (0,)], iterations=10)
+    np.testing.assert_allclose(same, dk.richardson_lucy_multiview(
+        [sharp, sharp], [blur, blur], iterations=10), rtol=1e-6, atol=1e-9)
+
+
+def test_errors_name_the_argument():
+    frame = np.ones((20, 20))
+    blur = dk.psf.gaussian(1.0)
+    with pytest.raises(ValueError, match="frames must have one shape"):
+        dk.super_resolve([frame, frame[1:]], blur, 2)
+    with pytest.raises(ValueError, match="scale must be an int >= 1"):
+        dk.super_resolve(frame, blur, 1.5)
+    with pytest.raises(ValueError, match="shifts must be 'auto' or 2 x 2"):
+        dk.super_resolve([frame, frame], blur, 2, shifts=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="2-D PSF"):
+        dk.super_resolve(frame, dk.psf.gaussian(1.0, ndim=1), 2)
+    with pytest.raises(ValueError, match="frames is empty"):
+        dk.super_resolve([], blur, 2)
