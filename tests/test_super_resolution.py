@@ -52,8 +52,9 @@ def test_shifts_are_registered_when_not_given():
     frames, truth = _frames(scene, dk.psf.gaussian(1.0), 2, [(0, 0), (1, 0), (0, 1), (1, 1)])
     found = register_shifts(frames)
     np.testing.assert_allclose(found, [(0, 0), (0.5, 0), (0, 0.5), (0.5, 0.5)], atol=0.03)
-    whole = register_shifts([frames[0], np.roll(frames[0], (-3, 2), axis=(0, 1))])
-    np.testing.assert_allclose(whole[1], (3, -2), atol=1e-6)
+    # whole pixels, between two windows on one scene (no wrap-around)
+    whole = register_shifts([scene[10:90, 10:90], scene[13:93, 8:88]])
+    np.testing.assert_allclose(whole[1], (3, -2), atol=0.02)
     fine, info = dk.super_resolve(frames, dk.psf.gaussian(1.0), 2, return_info=True)
     np.testing.assert_allclose(info.parameters["shifts"], found)
 
@@ -91,3 +92,29 @@ def test_errors_name_the_argument():
         dk.super_resolve(frame, dk.psf.gaussian(1.0, ndim=1), 2)
     with pytest.raises(ValueError, match="frames is empty"):
         dk.super_resolve([], blur, 2)
+
+
+def test_command_line(tmp_path, capsys):
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    scene = dk.cell_phantom((120, 120), seed=0)
+    offsets = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    frames, truth = _frames(scene, dk.psf.gaussian(1.0), 2, offsets)
+    names = []
+    for k, frame in enumerate(frames):
+        names.append(str(tmp_path / f"f{k}.tif"))
+        io.write(names[-1], frame.astype(np.float32))
+    np.savetxt(tmp_path / "shifts.csv", [(i / 2, j / 2) for i, j in offsets], delimiter=",")
+    run = ["super-resolve", *names, "--psf", "gaussian:1", "--scale", "2", "--noise-sigma",
+           "0.005"]
+    assert main([*run, "--shifts", str(tmp_path / "shifts.csv"), "-o",
+                 str(tmp_path / "fine.tif")]) == 0
+    assert "4 frame(s) (59, 59) -> (118, 118) (x2); shifts +0.50, +0.00;" in \
+        " ".join(capsys.readouterr().out.split())
+    expected = dk.super_resolve([f.astype(np.float32) for f in frames], dk.psf.gaussian(1.0), 2,
+                                shifts=[(i / 2, j / 2) for i, j in offsets], noise_sigma=0.005)
+    np.testing.assert_allclose(io.read(tmp_path / "fine.tif"), expected, rtol=1e-5, atol=1e-6)
+    assert main([*run, "-o", str(tmp_path / "auto.tif")]) == 0  # registered
+    assert main([*run, "--shifts", "nofile", "-o", str(tmp_path / "x.tif")]) == 2
+    assert "neither auto nor a file" in capsys.readouterr().err

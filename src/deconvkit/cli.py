@@ -1205,6 +1205,62 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                          f"-> {output}")
 
 
+@cli.command("super-resolve")
+@click.argument("inputs", metavar="FRAME...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("--psf", "psf_spec", required=True,
+              help="The optics' PSF sampled on the fine grid (a pitch SCALE times finer "
+                   "than the frames'), without the pixel: a file or a spec.")
+@click.option("--scale", type=click.IntRange(min=1), required=True,
+              help="How many times finer the output grid is, on every axis.")
+@click.option("--shifts", default="auto", show_default=True,
+              help="Each frame's offset from the first in frame pixels: auto (registered "
+                   "by cross-correlation), or a .csv/.txt/.npy file of one row per frame.")
+@click.option("--iterations", default=None, help="A number, or auto (the stopping rule).")
+@click.option("--noise-sigma", type=float, default=None,
+              help="Noise standard deviation of the frames (default: estimated).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary.")
+def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, noise_sigma, output,
+                          overwrite, quiet):
+    """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
+    exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve)."""
+    import numpy as np
+
+    from .restoration import super_resolve
+
+    target = dkio.check_output_path(output, inputs, overwrite=overwrite)
+    read = [dkio.read(path, with_metadata=True) for path in inputs]
+    frames, meta = [frame for frame, _ in read], read[0][1]
+    if len({frame.shape for frame in frames}) > 1:
+        raise ValueError(f"the frames must have one shape, got "
+                         f"{sorted({frame.shape for frame in frames})}")
+    dkio.check_shape(target, tuple(n * scale for n in frames[0].shape))
+    if shifts != "auto":
+        path = Path(shifts)
+        if not path.is_file():
+            raise click.BadParameter(f"{shifts!r} is neither auto nor a file",
+                                     param_hint="--shifts")
+        shifts = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(
+            path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2)
+    kernel, _ = _load_psf(psf_spec)
+    start = time.perf_counter()
+    restored, info = super_resolve(frames, kernel, scale, shifts=shifts, noise_sigma=noise_sigma,
+                                   iterations=_number_or_auto(iterations, "--iterations") or
+                                   "auto", return_info=True)
+    if meta.spacing:
+        meta = dataclasses.replace(meta, spacing=tuple(s / scale for s in meta.spacing))
+    dkio.write(target, restored, metadata=meta, overwrite=overwrite)
+    if not quiet:
+        moved = "; ".join(", ".join(f"{v:+.2f}" for v in row)
+                          for row in info.parameters["shifts"][1:])
+        _console().print(f"{len(frames)} frame(s) {frames[0].shape} -> {restored.shape} "
+                         f"(x{scale}); shifts {moved or 'none'}; {info.iterations} iterations, "
+                         f"stopped by {info.stopped_by}; {time.perf_counter() - start:.2f} s "
+                         f"-> {target}")
+
+
 @cli.command("background")
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
