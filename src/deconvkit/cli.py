@@ -287,7 +287,8 @@ def _parse_options(items):
                    "total_variation (the usual automatic choice), richardson_lucy(_tv), "
                    "gold and wavelet.")
 @click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
-              show_default=True, help=_ENCODING_HELP + "  In memory, one view at a time.")
+              show_default=True, help=_ENCODING_HELP + "  Not with --multiview, --deskew or out "
+              "of core.")
 @click.option("--multiview", is_flag=True,
               help="The INPUTs are registered views of one object (a light-sheet "
                    "microscope's angles), each with its --psf (or one for all): restore them "
