@@ -1218,13 +1218,16 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
               help="Each frame's offset from the first in frame pixels: auto (registered "
                    "by cross-correlation), or a .csv/.txt/.npy file of one row per frame.")
 @click.option("--iterations", default=None, help="A number, or auto (the stopping rule).")
+@click.option("--tv-weight", default="auto", show_default=True,
+              help="The total-variation factor's weight: auto (from the noise level), a "
+                   "number, or none for plain Richardson-Lucy.")
 @click.option("--noise-sigma", type=float, default=None,
               help="Noise standard deviation of the frames (default: estimated).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
-def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, noise_sigma, output,
-                          overwrite, quiet):
+def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight, noise_sigma,
+                          output, overwrite, quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
     exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve)."""
     import numpy as np
@@ -1247,17 +1250,22 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, noise_sig
             path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2)
     kernel, _ = _load_psf(psf_spec)
     start = time.perf_counter()
-    restored, info = super_resolve(frames, kernel, scale, shifts=shifts, noise_sigma=noise_sigma,
-                                   iterations=_number_or_auto(iterations, "--iterations") or
-                                   "auto", return_info=True)
+    restored, info = super_resolve(
+        frames, kernel, scale, shifts=shifts, noise_sigma=noise_sigma,
+        iterations=_number_or_auto(iterations, "--iterations") or "auto",
+        tv_weight=None if tv_weight == "none" else _number_or_auto(tv_weight, "--tv-weight"),
+        return_info=True)
     if meta.spacing:
         meta = dataclasses.replace(meta, spacing=tuple(s / scale for s in meta.spacing))
     dkio.write(target, restored, metadata=meta, overwrite=overwrite)
     if not quiet:
         moved = "; ".join(", ".join(f"{v:+.2f}" for v in row)
                           for row in info.parameters["shifts"][1:])
+        weight = info.parameters["tv_weight"]
         _console().print(f"{len(frames)} frame(s) {frames[0].shape} -> {restored.shape} "
-                         f"(x{scale}); shifts {moved or 'none'}; {info.iterations} iterations, "
+                         f"(x{scale}); shifts {moved or 'none'}; TV weight "
+                         f"{'none' if weight is None else f'{weight:.3g}'}; {info.iterations} "
+                         "iterations, "
                          f"stopped by {info.stopped_by}; {time.perf_counter() - start:.2f} s "
                          f"-> {target}")
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._array_api import clamp_min, full, to_numpy
+from .._array_api import array_namespace, clamp_min, full, to_numpy
 from .._validate import check_choice
-from ..operators import BOUNDARIES
+from ..operators import BOUNDARIES, Gradient
 from ..tiling import is_dask
 from ._common import (
     TINY,
@@ -23,7 +23,7 @@ from ._common import (
     split_missing,
 )
 from ._stopping import Info, Stopping, noise_level, rms_of_difference
-from .richardson_lucy import BiggsExtrapolation
+from .richardson_lucy import BiggsExtrapolation, _tv_curvature
 
 __all__ = ["richardson_lucy_multiview"]
 
@@ -140,7 +140,7 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
         backgrounds = [b + shift for b in backgrounds]
     ops = [blur_operator(k, y, boundary) for k, y in zip(kernels, views)]
     shape = tuple(views[0].shape)
-    x, history, stop, sigma = joint_richardson_lucy(
+    x, history, stop, sigma, _ = joint_richardson_lucy(
         ops, views, masks, backgrounds, noisy, iterations=iterations,
         acceleration=acceleration, noise_sigma=noise_sigma, time_limit=time_limit,
         callback=callback, crop=lambda x: frame(ops[0], x, shape))
@@ -156,19 +156,29 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
 
 
 def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, acceleration,
-                          noise_sigma, time_limit, callback, crop):
+                          noise_sigma, time_limit, callback, crop, tv_weight=None):
     """The EM iteration of several views' operators on one object: ``(x, history,
-    stop, sigma)``, ``x`` on the operators' common input domain.  ``noisy``: the
+    stop, sigma, tv_weight)``, ``x`` on the operators' common input domain.  ``noisy``: the
     views with NaN where missing (for the noise level); ``crop`` maps ``x`` to
-    what the callback sees."""
+    what the callback sees; ``tv_weight`` (a number or ``"auto"``) adds Dey et
+    al.'s TV factor as :func:`deconvkit.richardson_lucy_tv` does, and its stop."""
     shape = tuple(views[0].shape)
     domain = ops[0].input_shape(shape)
     sigma = None
-    if iterations == "auto":
+    if iterations == "auto" or tv_weight == "auto":
         sigma = noise_sigma if noise_sigma is not None else float(
             sum(noise_level(y, None) ** 2 for y in noisy) / len(views)) ** 0.5
-    stop = Stopping(iterations, max_iterations=500, target=sigma, time_limit=time_limit,
-                    min_iterations=3, settle_tol=1e-3)  # as richardson_lucy's
+    if tv_weight == "auto":  # richardson_lucy_tv's rule, on the views' mean level
+        level = sum(float(to_numpy(observed_mean(clamp_min(y - b, 0.0), m, len(shape))).mean())
+                    for y, b, m in zip(views, backgrounds, masks)) / len(views)
+        tv_weight = min(max(0.1 * sigma / max(level, TINY), 1e-4), 0.01)
+    if tv_weight:  # run to the MAP estimate, as richardson_lucy_tv does
+        stop = Stopping(iterations, max_iterations=300, time_limit=time_limit,
+                        min_iterations=20, settle_tol=5e-5)
+    else:
+        stop = Stopping(iterations, max_iterations=500, target=sigma, time_limit=time_limit,
+                        min_iterations=3, settle_tol=1e-3)  # as richardson_lucy's
+    grad = Gradient(len(domain))
     ones = full(shape, 1.0, like=views[0])
     # a missing sample (NaN) of a view leaves that view's data term: A_v^T M_v
     weights = sum(op.adjoint(ones if m is None else m) for op, m in zip(ops, masks))
@@ -193,13 +203,17 @@ def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, 
                 ratio = ratio * m
             total = total + op.adjoint(ratio)
         history.append((squares / len(views)) ** 0.5)
-        x = biggs.advance(point * total / weights, point, x)
+        if tv_weight:  # the prior must not swamp A^T 1 (as in richardson_lucy_tv)
+            damped = weights - tv_weight * _tv_curvature(grad, point)
+            x = point * total / array_namespace(point).maximum(damped, 0.5 * weights)
+        else:
+            x = biggs.advance(point * total / weights, point, x)
         if callback is not None and callback(iteration, crop(x)):
             stop.reason = "callback"
             break
         if stop.done(residual=history[-1]):
             break
-    return x, history, stop, sigma
+    return x, history, stop, sigma, tv_weight
 
 
 def _views(images, psfs):

@@ -19,10 +19,11 @@ __all__ = ["register_shifts", "super_resolve"]
 
 
 def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", background=0.0,
-                  acceleration: str | None = "biggs", noise_sigma: float | None = None,
+                  tv_weight="auto", acceleration: str | None = "biggs",
+                  noise_sigma: float | None = None,
                   time_limit: float | None = None, callback: Callable | None = None,
                   return_info: bool = False):
-    r"""Richardson–Lucy onto a grid ``scale`` times finer than the frames, N-D.
+    r"""Richardson–Lucy (with TV) onto a grid ``scale`` times finer than the frames, N-D.
 
     A camera integrates the light over pixels larger than the detail the
     optics pass (undersampled stars, a microscope's large camera pixels).
@@ -55,6 +56,13 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
         As in :func:`deconvkit.richardson_lucy_multiview` (the discrepancy
         stop on every frame's residual together; ``background`` of every
         frame, or one per frame).
+    tv_weight : float, "auto" or None
+        Dey et al.'s total-variation factor, as in
+        :func:`deconvkit.richardson_lucy_tv` (``"auto"``, the default: its
+        rule from the noise level; run until the residual settles, without
+        acceleration); None: plain Richardson–Lucy, stopped by the
+        discrepancy principle (``benchmarks/super_resolution.py``: TV gained
+        1.4-5.5 dB over it on every scene at x2 and x3).
     return_info : bool
         Also return an :class:`Info` with the shifts used.
 
@@ -132,17 +140,18 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
     def crop(x):
         return x[tuple(slice(a, a + n) for a, n in zip(start, fine))]
 
-    x, history, stop, sigma = joint_richardson_lucy(
+    x, history, stop, sigma, tv_weight = joint_richardson_lucy(
         ops, views, masks, backgrounds, noisy, iterations=iterations,
         acceleration=acceleration, noise_sigma=noise_sigma, time_limit=time_limit,
-        callback=callback, crop=crop)
+        callback=callback, crop=crop, tv_weight=tv_weight)
     stop.warn_if_short("super_resolve")
     restored = crop(x)
     if not return_info:
         return restored
     return restored, Info("super_resolve",
                           dict(scale=steps, frames=len(views), shifts=offsets.tolist(),
-                               acceleration=acceleration, noise_sigma=sigma),
+                               tv_weight=tv_weight, acceleration=acceleration,
+                               noise_sigma=sigma),
                           iterations=len(history), stopped_by=stop.reason, history=history,
                           seconds=stop.seconds)
 
