@@ -128,3 +128,40 @@ def test_command_line(tmp_path, capsys):
         noise_sigma=0.005), rtol=1e-5, atol=1e-6)
     assert main([*run, "--shifts", "nofile", "-o", str(tmp_path / "x.tif")]) == 2
     assert "neither auto nor a file" in capsys.readouterr().err
+
+
+def test_colour_photos_share_their_shifts(tmp_path, capsys):
+    """RGB frames: one set of shifts for every channel (registered on their
+    mean), each channel restored on its own; PNG frames in linear light."""
+    from skimage import data
+
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    light = io.srgb_to_linear(data.astronaut()[100:222, 100:222] / 255.0)
+    blur = dk.psf.gaussian(1.0)
+    sharp = np.stack([dk.blur(light[..., c], blur) for c in range(3)], axis=-1)
+    offsets = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    frames = [sharp[i:i + 120, j:j + 120].reshape(60, 2, 60, 2, 3).mean(axis=(1, 3))
+              for i, j in offsets]
+    restored, infos = dk.super_resolve(frames, blur, 2, channel_axis=-1, return_info=True)
+    assert restored.shape == (120, 120, 3) and len(infos) == 3
+    assert infos[0].parameters["shifts"] == infos[2].parameters["shifts"]
+    np.testing.assert_allclose(infos[0].parameters["shifts"],
+                               [(i / 2, j / 2) for i, j in offsets], atol=0.06)
+    green = dk.super_resolve([f[..., 1] for f in frames], blur, 2,
+                             shifts=infos[0].parameters["shifts"])
+    np.testing.assert_allclose(restored[..., 1], green, rtol=1e-6, atol=1e-9)
+    names = []
+    for k, frame in enumerate(frames):
+        names.append(str(tmp_path / f"f{k}.png"))
+        io.write(names[-1], np.round(io.linear_to_srgb(frame) * 255).astype(np.uint8))
+    assert main(["super-resolve", *names, "--psf", "gaussian:1", "--scale", "2", "-q",
+                 "-o", str(tmp_path / "fine.png")]) == 0
+    fine = io.read(tmp_path / "fine.png")
+    assert fine.shape == (120, 120, 3) and fine.dtype == np.uint8
+    shown = np.round(io.linear_to_srgb(light[:120, :120]) * 255)
+    bicubic = np.clip(transform.resize(io.read(names[0]).astype(float), (120, 120, 3),
+                                       order=3), 0, 255)
+    assert dk.metrics.psnr(shown, fine, data_range=255) > dk.metrics.psnr(
+        shown, bicubic, data_range=255) + 1.0

@@ -1223,11 +1223,13 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                    "number, or none for plain Richardson-Lucy.")
 @click.option("--noise-sigma", type=float, default=None,
               help="Noise standard deviation of the frames (default: estimated).")
+@click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
+              show_default=True, help=_ENCODING_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight, noise_sigma,
-                          output, overwrite, quiet):
+                          encoding, output, overwrite, quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
     exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve)."""
     import numpy as np
@@ -1240,7 +1242,7 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight
     if len({frame.shape for frame in frames}) > 1:
         raise ValueError(f"the frames must have one shape, got "
                          f"{sorted({frame.shape for frame in frames})}")
-    dkio.check_shape(target, tuple(n * scale for n in frames[0].shape))
+
     if shifts != "auto":
         path = Path(shifts)
         if not path.is_file():
@@ -1249,15 +1251,30 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight
         shifts = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(
             path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2)
     kernel, _ = _load_psf(psf_spec)
+    channel = _channel_axis_of(inputs[0], frames[0], meta) if frames[0].ndim > kernel.ndim \
+        else None  # a colour photo's, or a hyperstack's C
+    dkio.check_shape(target, tuple(n if a == channel % frames[0].ndim else n * scale
+                                   for a, n in enumerate(frames[0].shape))
+                     if channel is not None else tuple(n * scale for n in frames[0].shape))
+    light = _srgb_scale(encoding, inputs[0], frames[0])
+    if light:
+        if noise_sigma is not None:
+            raise ValueError("--noise-sigma is in the file's units, which are sRGB-encoded "
+                             "here: leave it out, or pass --encoding linear")
+        frames = [_to_light(frame, light) for frame in frames]
     start = time.perf_counter()
     restored, info = super_resolve(
-        frames, kernel, scale, shifts=shifts, noise_sigma=noise_sigma,
+        frames, kernel, scale, shifts=shifts, noise_sigma=noise_sigma, channel_axis=channel,
         iterations=_number_or_auto(iterations, "--iterations") or "auto",
         tv_weight=None if tv_weight == "none" else _number_or_auto(tv_weight, "--tv-weight"),
         return_info=True)
-    if meta.spacing:
+    if light:
+        restored = _from_light(restored, light)
+    info = info[0] if isinstance(info, list) else info  # the channels share their shifts
+    if meta.spacing:  # the spatial axes' sampling
         meta = dataclasses.replace(meta, spacing=tuple(s / scale for s in meta.spacing))
-    dkio.write(target, restored, metadata=meta, overwrite=overwrite)
+    dkio.write(target, restored, metadata=meta, overwrite=overwrite,
+               bit_depth=_output_bit_depth(None, read[0][0], target))
     if not quiet:
         moved = "; ".join(", ".join(f"{v:+.2f}" for v in row)
                           for row in info.parameters["shifts"][1:])
