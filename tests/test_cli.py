@@ -302,7 +302,7 @@ def test_simulate_noise_is_a_fraction_of_the_full_scale(tmp_path):
 
 @pytest.mark.parametrize("command", ["deconvolve", "blind"])
 @pytest.mark.parametrize("colours", [1, 3])  # grey + alpha, RGBA
-def test_png_alpha_is_kept_not_restored(tmp_path, command, colours):
+def test_png_alpha_is_kept_not_restored(tmp_path, command, colours, capsys):
     rng = np.random.default_rng(1)
     colour = (rng.random((48, 48, colours)) * 255).astype(np.uint8)
     alpha = np.zeros((48, 48, 1), np.uint8)
@@ -314,6 +314,11 @@ def test_png_alpha_is_kept_not_restored(tmp_path, command, colours):
     out = io.read(tmp_path / "out.png")
     assert out.shape == (48, 48, colours + 1)
     np.testing.assert_array_equal(out[..., -1], alpha[..., 0])
+    # a JPEG has no alpha (four channels would be read as CMYK): left out, said
+    args[args.index(str(tmp_path / "out.png"))] = str(tmp_path / "out.jpg")
+    assert main(args) == 0
+    assert "JPEG has no alpha channel" in " ".join(capsys.readouterr().err.split())
+    assert io.read(tmp_path / "out.jpg").shape == ((48, 48, 3) if colours == 3 else (48, 48))
 
 
 def test_imagej_hyperstack_channels_are_found_and_kept(tmp_path):

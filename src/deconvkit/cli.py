@@ -454,7 +454,6 @@ def _restore_file(source, target, job, quiet):
     from ._deconvolve import deconvolve as run
 
     image, meta = dkio.read(source, with_metadata=True)
-    dkio.check_shape(target, image.shape)  # before the work, not after it
     scan, kernels, note = _job_psfs(job, meta, source, image)
     kernel = kernels[0]
     if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
@@ -468,6 +467,7 @@ def _restore_file(source, target, job, quiet):
         channel_axis = _channel_axis_of(source, image, meta)
     channel_axis = check_channel_axis(channel_axis, image.ndim, kernel.ndim)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
+    dkio.check_shape(target, _written_shape(image, alpha, target))  # before the work
     kernels, cropped = _psfs_within(kernels, image.shape, channel_axis)
     note = "; ".join(filter(None, (note, cropped)))
     kernel = kernels[0]
@@ -524,7 +524,8 @@ def _restore_file(source, target, job, quiet):
     if light:
         restored = _from_light(restored, light)
     seconds = time.perf_counter() - start
-    dkio.write(target, _with_alpha(restored, alpha), metadata=meta, overwrite=job["overwrite"],
+    dkio.write(target, _with_alpha(restored, alpha, target), metadata=meta,
+               overwrite=job["overwrite"],
                bit_depth=bit_depth)
     return info, seconds, tuple(image.shape), note
 
@@ -715,8 +716,22 @@ def _split_alpha(source, image, channel_axis):
     return colour, channel_axis, alpha
 
 
-def _with_alpha(restored, alpha):
+def _written_shape(image, alpha, target) -> tuple:
+    """The shape :func:`_with_alpha` gives the restored ``image``."""
+    if alpha is None or Path(target).suffix.lower() in (".jpg", ".jpeg"):
+        return tuple(image.shape)
+    return (*image.shape[:alpha.ndim - 1], (image.shape[-1] if image.ndim == alpha.ndim
+                                            else 1) + 1)
+
+
+def _with_alpha(restored, alpha, target):
+    """The restored colours with the input's alpha channel back, but for a JPEG
+    (no alpha: its four channels would be read as CMYK)."""
     if alpha is None:
+        return restored
+    if Path(target).suffix.lower() in (".jpg", ".jpeg"):
+        warnings.warn(f"{target}: JPEG has no alpha channel, so the input's was left out "
+                      "(write a .png to keep it)", UserWarning, stacklevel=2)
         return restored
     import numpy as np
 
@@ -1098,7 +1113,6 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     if psf_out is not None:
         psf_out = dkio.check_output_path(psf_out, [input_path, output], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
-    dkio.check_shape(output, image.shape)
     bit_depth = _output_bit_depth(bit_depth, image, output)
     size = _psf_size(psf_size)
     spatial = image.ndim
@@ -1106,6 +1120,7 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
         channel_axis = _channel_axis_of(input_path, image, meta)
         spatial = 3 if channel_axis is None else 2
     image, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
+    dkio.check_shape(output, _written_shape(image, alpha, output))
     light = _srgb_scale(encoding, input_path, image)
     start = time.perf_counter()
     with _Progress(None, f"blind {method}", quiet) as progress:
@@ -1116,7 +1131,7 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
             callback=lambda step, steps, k: progress.set(step, steps), return_info=True)
     if light:
         restored = _from_light(restored, light)
-    dkio.write(output, _with_alpha(restored, alpha), metadata=meta, overwrite=overwrite,
+    dkio.write(output, _with_alpha(restored, alpha, output), metadata=meta, overwrite=overwrite,
                bit_depth=bit_depth)
     if psf_out is not None:
         dkio.write(psf_out, kernel.astype("float32"), overwrite=overwrite)
@@ -1628,7 +1643,7 @@ def upscale_command(input_path, scale, output, model_path, tile, device, adapt, 
 
         alpha = resize(alpha.astype(float), (new_height, new_width, 1), order=1,
                        preserve_range=True, anti_aliasing=False)
-        result = _with_alpha(result, alpha.round())
+        result = _with_alpha(result, alpha.round(), output)
     if meta.spacing is not None:  # the samples are closer in y and x
         *other, y, x = meta.spacing
         meta = dataclasses.replace(meta, spacing=(*other, y * height / new_height,
