@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import deconvkit
+import deconvkit as dk
 from deconvkit import _napari, metrics
 
 
@@ -26,7 +27,7 @@ def test_manifest_commands_resolve():
     samples = {s["command"] for s in contributions["sample_data"]}
     assert widgets == {"deconvkit.restore", "deconvkit.psf", "deconvkit.blind",
                        "deconvkit.upscale", "deconvkit.background", "deconvkit.multiview",
-                       "deconvkit.deskew"} \
+                       "deconvkit.deskew", "deconvkit.super_resolve"} \
         and widgets <= set(commands)
     assert samples == {"deconvkit.sample_image", "deconvkit.sample_volume"}
 
@@ -143,3 +144,19 @@ def test_deskew_layer():
     np.testing.assert_allclose(data, deconvolve_stage_scan(stack, kernel, 31.5, z_step=0.4,
                                                            pixel_size=0.104, fill=np.nan))
     assert meta["name"] == "restored and deskewed"
+
+
+def test_super_resolve_layer_takes_stacked_frames():
+    scene = dk.cell_phantom((96, 96), seed=0)
+    blur = dk.psf.gaussian(1.0)
+    sharp = dk.blur(scene, blur)
+    frames = np.stack([sharp[i:i + 94, j:j + 94].reshape(47, 2, 47, 2).mean(axis=(1, 3))
+                       for i, j in [(0, 0), (1, 0), (0, 1), (1, 1)]])
+    data, meta, kind = _napari.super_resolve_layer(frames, blur, 2)
+    assert kind == "image" and data.shape == (94, 94)
+    np.testing.assert_allclose(meta["metadata"]["shifts"],
+                               [(0, 0), (0.5, 0), (0, 0.5), (0.5, 0.5)], atol=0.05)
+    single, _, _ = _napari.super_resolve_layer(frames[0], blur, 2, total_variation=False)
+    assert single.shape == (94, 94)
+    with pytest.raises(ValueError, match="frames layer is 5-D"):
+        _napari.super_resolve_layer(frames[None, None], blur, 2)

@@ -150,6 +150,30 @@ def upscale_layer(image: "napari.types.ImageData",
     return (result, {"name": f"upscaled x{scale:g}"}, "image")
 
 
+def super_resolve_layer(frames: "napari.types.ImageData", psf: "napari.types.ImageData",
+                        scale: Annotated[int, {"min": 1, "max": 8}] = 2,
+                        total_variation: bool = True) -> "napari.types.LayerDataTuple":
+    """One object on a grid ``scale`` times finer (:func:`deconvkit.super_resolve`)
+    from a layer of frames stacked on its first axis (dithered exposures, a
+    burst: one more axis than the PSF; shifts registered) or one frame, with a
+    PSF layer sampled on the fine grid; ``total_variation`` off: plain RL."""
+    from .restoration import super_resolve
+
+    if frames is None or psf is None:
+        raise ValueError("choose a layer of frames and a PSF layer (on the fine grid)")
+    frames, kernel = np.asarray(frames), np.asarray(psf, dtype=np.float64)
+    stack = frames.ndim == kernel.ndim + 1
+    if not stack and frames.ndim != kernel.ndim:
+        raise ValueError(f"the frames layer is {frames.ndim}-D and the PSF {kernel.ndim}-D: "
+                         "give one frame of the PSF's dims, or frames stacked on one more axis")
+    restored, info = super_resolve(list(frames) if stack else frames, kernel, int(scale),
+                                   tv_weight="auto" if total_variation else None,
+                                   return_info=True)
+    metadata = dict(_chosen(info), shifts=info.parameters["shifts"])
+    return (np.asarray(restored), {"name": f"super-resolved x{int(scale)}",
+                                   "metadata": metadata}, "image")
+
+
 def deskew_layer(image: "napari.types.ImageData",
                  angle: Annotated[float, {"min": -89.0, "max": 89.0}] = 31.5,
                  z_step: Annotated[float, {"min": 0.001, "max": 100.0, "step": 0.01}] = 0.4,
