@@ -290,6 +290,14 @@ def test_photos_clipped_highlights_are_lower_bounds_by_default(tmp_path, capsys)
     assert gains[0] > gains[1] + 2.0, gains
     # a method that cannot model them is not refused for it
     assert main([*run, "--method", "wiener", "-q", "-o", str(tmp_path / "w.png")]) == 0
+    # blind's final restoration takes them the same way
+    blind = ["blind", str(tmp_path / "bright.png"), "--psf-size", "11"]
+    assert main([*blind, "-o", str(tmp_path / "b1.png")]) == 0
+    assert f"{clipped} saturated samples (>= 255)" in " ".join(capsys.readouterr().out.split())
+    assert main([*blind, "--saturated", "none", "-o", str(tmp_path / "b2.png")]) == 0
+    assert "saturated" not in capsys.readouterr().out
+    assert main([*blind, "--restore", "wiener", "--saturated", "auto", "-o",
+                 str(tmp_path / "b3.png")]) == 2
 
 
 def test_simulate_noise_is_a_fraction_of_the_full_scale(tmp_path):

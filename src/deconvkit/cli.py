@@ -1102,11 +1102,15 @@ def _psf_size(text: str, option: str = "--psf-size"):
                    "float).")
 @click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
               show_default=True, help=_ENCODING_HELP)
+@click.option("--saturated", default=None, metavar="LEVEL|auto|none",
+              help="As for deconvolve, in the final restoration (a photo's samples at 255 "
+                   "are lower bounds by default).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, iterations, weight,
-          restore, channel_axis, bit_depth, encoding, overwrite, quiet):
+          restore, channel_axis, bit_depth, encoding, saturated, overwrite, quiet):
     """Estimate the PSF of INPUT and restore it (blind deconvolution)."""
+    from ._deconvolve import choose_method
     from .blind import blind_deconvolve
 
     output = dkio.check_output_path(output, [input_path], overwrite=overwrite)
@@ -1122,13 +1126,20 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     image, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
     dkio.check_shape(output, _written_shape(image, alpha, output))
     light = _srgb_scale(encoding, input_path, image)
+    options = {}  # the final restoration's
+    final = choose_method(image, None) if restore == "auto" else restore
+    clipped = _saturation(image, saturated if saturated == "none" else _number_or_auto(
+        saturated, "--saturated"), final, input_path, image.dtype, options)
+    if light and "saturation" in options:
+        options["saturation"] = _to_light(options["saturation"], light)
     start = time.perf_counter()
     with _Progress(None, f"blind {method}", quiet) as progress:
         restored, kernel, info = blind_deconvolve(
             image if light is None else _to_light(image, light), size, method=method,
             channel_axis=channel_axis, psf_model=psf_model,
             iterations=iterations, weight=weight, prior=prior, restore=restore,
-            callback=lambda step, steps, k: progress.set(step, steps), return_info=True)
+            callback=lambda step, steps, k: progress.set(step, steps), return_info=True,
+            **options)
     if light:
         restored = _from_light(restored, light)
     dkio.write(output, _with_alpha(restored, alpha, output), metadata=meta, overwrite=overwrite,
@@ -1137,9 +1148,10 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
         dkio.write(psf_out, kernel.astype("float32"), overwrite=overwrite)
     if not quiet:
         chosen = ", ".join(f"{k}={_show(v)}" for k, v in info.parameters.items())
+        notes = "".join(f"; {n}" for n in (clipped, "sRGB values restored in linear light"
+                                           if light else "") if n)
         _console().print(f"{input_path}: blind {method} ({chosen}); PSF {kernel.shape} "
-                         f"({spatial}-D)"
-                         f"{'; sRGB values restored in linear light' if light else ''}; "
+                         f"({spatial}-D){notes}; "
                          f"{time.perf_counter() - start:.2f} s -> {output}"
                          + (f", PSF -> {psf_out}" if psf_out else ""))
 
