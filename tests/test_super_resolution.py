@@ -126,6 +126,18 @@ def test_command_line(tmp_path, capsys):
     np.testing.assert_allclose(io.read(tmp_path / "rl.tif"), dk.super_resolve(
         [f.astype(np.float32) for f in frames], dk.psf.gaussian(1.0), 2, tv_weight=None,
         noise_sigma=0.005), rtol=1e-5, atol=1e-6)
+    # a sky under the frames, named: modelled as the library does
+    skies = [str(tmp_path / f"s{k}.tif") for k in range(4)]
+    for name, frame in zip(skies, frames):
+        io.write(name, (frame + 0.5).astype(np.float32))
+    sky = ["super-resolve", *skies, "--psf", "gaussian:1", "--scale", "2", "--noise-sigma",
+           "0.005", "--shifts", str(tmp_path / "shifts.csv"), "-q", "-o"]
+    assert main([*sky, str(tmp_path / "sky.tif"), "--background", "0.5"]) == 0
+    assert main([*sky, str(tmp_path / "object.tif")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "sky.tif"), dk.super_resolve(
+        [io.read(name) for name in skies], dk.psf.gaussian(1.0), 2, background=0.5,
+        shifts=[(i / 2, j / 2) for i, j in offsets], noise_sigma=0.005), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(io.read(tmp_path / "object.tif"), io.read(tmp_path / "sky.tif"))
     assert main([*run, "--shifts", "nofile", "-o", str(tmp_path / "x.tif")]) == 2
     assert "neither auto nor a file" in capsys.readouterr().err
 

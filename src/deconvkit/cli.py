@@ -1250,13 +1250,16 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                    "number, or none for plain Richardson-Lucy.")
 @click.option("--noise-sigma", type=float, default=None,
               help="Noise standard deviation of the frames (default: estimated).")
+@click.option("--background", type=float, default=None, metavar="LEVEL",
+              help="A known level under every frame (a sky, a camera's offset), modelled "
+                   "(RL takes a constant under the data as object otherwise).")
 @click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
               show_default=True, help=_ENCODING_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight, noise_sigma,
-                          encoding, output, overwrite, quiet):
+                          background, encoding, output, overwrite, quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
     exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve)."""
     import numpy as np
@@ -1289,9 +1292,11 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight
             raise ValueError("--noise-sigma is in the file's units, which are sRGB-encoded "
                              "here: leave it out, or pass --encoding linear")
         frames = [_to_light(frame, light) for frame in frames]
+        background = None if background is None else float(_to_light(background, light))
     start = time.perf_counter()
     restored, info = super_resolve(
         frames, kernel, scale, shifts=shifts, noise_sigma=noise_sigma, channel_axis=channel,
+        background=0.0 if background is None else background,
         iterations=_number_or_auto(iterations, "--iterations") or "auto",
         tv_weight=None if tv_weight == "none" else _number_or_auto(tv_weight, "--tv-weight"),
         return_info=True)
