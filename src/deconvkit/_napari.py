@@ -53,14 +53,23 @@ def restore_layer(image: "napari.types.ImageData", psf: "napari.types.ImageData"
     if background is not None:
         options["background"] = np.asarray(background, dtype=np.float64)
     kernel = np.asarray(psf, dtype=np.float64)
-    restored, info = deconvolve(np.asarray(image), kernel, method=method, boundary=boundary,
-                                return_info=True, **options)
-    if isinstance(info, list):  # a time series under a PSF of fewer dims: per time point
+    image = np.asarray(image)
+    colour = _colour_axis(image, kernel.ndim)
+    restored, info = deconvolve(image, kernel, method=method, boundary=boundary,
+                                channel_axis=colour, return_info=True, **options)
+    if colour is not None:  # an RGB(A) layer: per channel
+        metadata = dict(method=info[0].method, channels=[_chosen(i) for i in info])
+    elif isinstance(info, list):  # a time series under a PSF of fewer dims: per time point
         metadata = dict(method=info[0].method, time_points=[_chosen(i) for i in info])
     else:
         metadata = dict(method=info.method, **_chosen(info))
     return (np.asarray(restored), {"name": f"restored ({metadata['method']})",
                                    "metadata": metadata}, "image")
+
+
+def _colour_axis(image, spatial_ndim: int):
+    """-1 for an RGB(A) layer, (H, W, 3 or 4) over a 2-D PSF, else None."""
+    return -1 if image.ndim == spatial_ndim + 1 == 3 and image.shape[-1] in (3, 4) else None
 
 
 def _chosen(info) -> dict:
@@ -124,7 +133,10 @@ def blind_layer(image: "napari.types.ImageData",
     if image is None:
         raise ValueError("choose an image layer")
     image = np.asarray(image)
-    restored, kernel = blind_deconvolve(image, (int(psf_size),) * image.ndim, method=method)
+    colour = _colour_axis(image, 2)  # an RGB(A) layer: a 2-D PSF for every channel
+    spatial = image.ndim - (colour is not None)
+    restored, kernel = blind_deconvolve(image, (int(psf_size),) * spatial, method=method,
+                                        channel_axis=colour)
     return [(np.asarray(restored), {"name": f"restored (blind {method})"}, "image"),
             (np.asarray(kernel), {"name": "estimated psf", "colormap": "magma"}, "image")]
 
