@@ -156,6 +156,8 @@ def upscale_layer(image: "napari.types.ImageData",
     image = np.asarray(image)
     if image.ndim < 2:
         raise ValueError(f"upscaling takes 2-D planes; this layer is {image.ndim}-D")
+    if _colour_axis(image, 2) is not None:  # an RGB(A) layer: (H, W, C)
+        return (upscale(image, scale), {"name": f"upscaled x{scale:g}"}, "image")
     planes = image.reshape((-1,) + image.shape[-2:])
     result = np.stack([upscale(plane, scale) for plane in planes])
     result = result.reshape(image.shape[:-2] + result.shape[-2:])
