@@ -173,6 +173,11 @@ def test_rgb_layers_are_restored_per_channel():
         rgb[..., 1], kernel, method="richardson_lucy", iterations=5), rtol=1e-6, atol=1e-9)
     layers = _napari.blind_layer(rgb, psf_size=9)
     assert layers[0][0].shape == rgb.shape and layers[1][0].shape == (9, 9)
+    sky, _, _ = _napari.background_layer(rgb, width=5)  # along the sides, not across RGB
+    np.testing.assert_allclose(sky[..., 2], dk.spectra.snip_background(
+        rgb[..., 2], 5, smooth=3, axis=None))
+    restored, _, _ = _napari.restore_layer(rgb, kernel, background=sky)
+    assert restored.shape == rgb.shape
     pytest.importorskip("torch")
     big, _, _ = _napari.upscale_layer(rgb[:32, :32], 2.0)  # (H, W, 3): not 32 planes
     assert big.shape == (64, 64, 3)

@@ -98,7 +98,10 @@ def background_layer(image: "napari.types.ImageData",
 
     if image is None:
         raise ValueError("choose an image layer")
-    estimate = snip_background(np.asarray(image), int(width), smooth=int(smooth), axis=None)
+    image = np.asarray(image)
+    # an RGB(A) layer: along its two sides, each channel on its own
+    axes = (0, 1) if _colour_axis(image, 2) is not None else None
+    estimate = snip_background(image, int(width), smooth=int(smooth), axis=axes)
     return (estimate, {"name": "background", "colormap": "gray", "visible": False}, "image")
 
 
