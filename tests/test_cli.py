@@ -538,6 +538,7 @@ def test_demo_writes_table_files_and_figure(tmp_path, capsys):
     assert "comparison.png" in files
     assert "phantom3d_richardson_lucy.tif" in files and "signal1d_wiener.csv" in files
     assert "camera_defects.tif" in files and "camera_defects_restored.tif" in files
+    assert "camera_super_resolved.tif" in files and "super-resolution" in out
     assert main(["demo", "--out", str(tmp_path), "-q"]) == 2  # no silent overwrite
 
 

@@ -118,8 +118,40 @@ def run_demo(out_dir: Path, *, overwrite: bool = False, quiet: bool = False) -> 
     seconds = _blind_photo(out_dir, overwrite)
     console.print(f"[bold]clock[/]: scikit-image's real motion-blurred photo, PSF unknown: "
                   f"kernel estimated and image restored in {seconds:.1f} s")
+    console.print(_super_resolution(out_dir, overwrite))
     console.print(f"wrote restored files, {figure} and {out_dir / 'blind.png'}")
     return rows
+
+
+def _super_resolution(out_dir: Path, overwrite: bool) -> str:
+    """Four frames of the camera photo, each binned 2 x 2 at another half-pixel
+    phase (a dithered camera), restored onto the fine grid: a line for the report."""
+    from skimage import data
+    from skimage.transform import resize
+
+    from .restoration import super_resolve
+
+    scene = data.camera()[96:352, 128:384].astype(np.float64) / 255.0
+    optics = psf.gaussian(1.0)
+    sharp = simulate(scene, optics, noise="none")
+    rng = np.random.default_rng(5)
+    frames = [sharp[i:i + 254, j:j + 254].reshape(127, 2, 127, 2).mean(axis=(1, 3))
+              + rng.normal(0, 0.01, (127, 127)) for i, j in ((0, 0), (1, 0), (0, 1), (1, 1))]
+    start = time.perf_counter()
+    fine, info = super_resolve(frames, optics, 2, return_info=True)  # shifts registered
+    seconds = time.perf_counter() - start
+    truth = scene[:254, :254]
+    bicubic = resize(frames[0], truth.shape, order=3)
+    dkio.write(out_dir / "camera_super_resolved.tif", fine.astype(np.float32),
+               overwrite=overwrite)
+
+    def score(estimate):
+        return metrics.psnr(truth[4:-4, 4:-4], estimate[4:-4, 4:-4], data_range=1.0)
+
+    return (f"[bold]super-resolution[/]: 4 frames of the camera binned 2 x 2 at half-pixel "
+            f"phases (registered: {info.parameters['shifts'][3][0]:.2f}, "
+            f"{info.parameters['shifts'][3][1]:.2f} for 0.5, 0.5) -> x2: {score(fine):.2f} dB "
+            f"against {score(bicubic):.2f} for bicubic on one frame, in {seconds:.1f} s")
 
 
 def _defect_rows(case: Case, out_dir: Path, overwrite: bool) -> list[dict]:
