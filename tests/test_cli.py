@@ -862,7 +862,8 @@ def test_psf_longer_than_a_thin_stack_is_cropped(tmp_path, capsys):
 
 def test_bit_depth_for_tiff_outputs(tmp_path, capsys):
     """--bit-depth 16 writes an unsigned 16-bit TIFF (blind's help promised it
-    and wrote float32); without it a TIFF stays float; refused out of core."""
+    and wrote float32); without it a TIFF stays float; out of core too, block
+    by block, the clipped samples counted (it was refused there)."""
     rng = np.random.default_rng(0)
     io.write(tmp_path / "in.tif", (rng.random((48, 48)) * 1000).astype(np.uint16))
     common = ["deconvolve", str(tmp_path / "in.tif"), "--psf", "gaussian:1.5", "-q"]
@@ -874,9 +875,26 @@ def test_bit_depth_for_tiff_outputs(tmp_path, capsys):
     assert main(["blind", str(tmp_path / "in.tif"), "--psf-size", "7", "--bit-depth", "16",
                  "-q", "-o", str(tmp_path / "b.tif")]) == 0
     assert io.read(tmp_path / "b.tif").dtype == np.uint16
-    assert main([*common, "--bit-depth", "16", "--memory-limit", "1GB",
-                 "-o", str(tmp_path / "m.tif")]) == 2
-    assert "--bit-depth works on a single in-memory restoration" in capsys.readouterr().err
+    for name in ("m.tif", "m.zarr"):
+        assert main([*common, "--bit-depth", "16", "--chunks", "24x24",
+                     "-o", str(tmp_path / name)]) == 0
+        chunked = io.read(tmp_path / name) if name.endswith(".tif") else np.asarray(
+            __import__("zarr").open(str(tmp_path / name), mode="r"))
+        assert chunked.dtype == np.uint16 and chunked.shape == (48, 48)
+        tiled = main([*common, "--chunks", "24x24", "-o", str(tmp_path / f"float_{name}")])
+        assert tiled == 0
+    floats = io.read(tmp_path / "float_m.tif")
+    np.testing.assert_array_equal(io.read(tmp_path / "m.tif"), np.clip(np.rint(floats), 0,
+                                                                          65535))
+    # an 8-bit output of values up to 1000: clipped, and said
+    capsys.readouterr()
+    assert main([*common, "--bit-depth", "8", "--chunks", "24x24", "-o",
+                 str(tmp_path / "m8.tif")]) == 0
+    clipped = int((np.rint(floats) > 255).sum())
+    assert f"{clipped} samples outside 0..255 were clipped" in \
+        " ".join(capsys.readouterr().err.split())
+    assert main([*common, "--bit-depth", "16", "--multiview", "-o",
+                 str(tmp_path / "v.tif")]) == 2
 
 
 def test_options_the_chosen_mode_ignores_are_refused(tmp_path, capsys):

@@ -115,8 +115,8 @@ def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch, n
     real_save = ooc._save_journal
     saved = []
 
-    def crash_after_two(journal, signature, done):
-        real_save(journal, signature, done)
+    def crash_after_two(journal, signature, done, clipped=0):
+        real_save(journal, signature, done, clipped)
         saved.append(len(done))
         if len(done) == 2:
             raise KeyboardInterrupt
@@ -127,7 +127,7 @@ def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch, n
     assert len(json.loads((tmp_path / f"{name}.journal.json").read_text())["done"]) == 2
     saved.clear()
     monkeypatch.setattr(ooc, "_save_journal",
-                        lambda j, s, d: (saved.append(len(d)), real_save(j, s, d)))
+                        lambda j, s, d, c=0: (saved.append(len(d)), real_save(j, s, d, c)))
     assert main(args) == 0
     assert saved == [3, 4]  # 4 chunks, 2 were done: only two computed now
     assert target.exists() and not (tmp_path / f"{name}.journal.json").exists()
@@ -295,3 +295,34 @@ print((status("VmHWM") - before) / chunk.nbytes)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # the solver's own copies; the estimate adds the chunk read and the result
     assert float(out.stdout.split()[-1]) < working_copies(method, options) - 2
+
+
+def test_integer_output_counts_clipped_samples_across_a_resume(tmp_path, monkeypatch, capsys):
+    """--bit-depth 8 out of core: the warning counts the clipped samples of every
+    block, those written before an interruption too (kept in the journal)."""
+    import deconvkit._outofcore as ooc
+
+    data = simulate(np.random.default_rng(1).random((240, 240)) * 400, psf.gaussian(1.0),
+                    seed=0)
+    source = _write_zarr(tmp_path / "in.zarr", data.astype(np.float32), (80, 80))
+    common = ["deconvolve", str(source), "--chunks", "80x80", "--jobs", "1", "--psf",
+              "gaussian:1", "--method", "richardson_lucy", "--iterations", "3", "-q"]
+    assert main([*common, "-o", str(tmp_path / "float.zarr")]) == 0
+    floats = zarr.open_array(str(tmp_path / "float.zarr"), mode="r")[...]
+    expected = int((np.rint(floats) > 255).sum())
+    real_save = ooc._save_journal
+
+    def crash_after_two(journal, signature, done, clipped=0):
+        real_save(journal, signature, done, clipped)
+        if len(done) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ooc, "_save_journal", crash_after_two)
+    assert main([*common, "--bit-depth", "8", "-o", str(tmp_path / "u8.zarr")]) == 130
+    monkeypatch.setattr(ooc, "_save_journal", real_save)
+    capsys.readouterr()
+    assert main([*common, "--bit-depth", "8", "-o", str(tmp_path / "u8.zarr")]) == 0
+    assert f"{expected} samples outside 0..255 were clipped" in \
+        " ".join(capsys.readouterr().err.split())
+    written = zarr.open_array(str(tmp_path / "u8.zarr"), mode="r")[...]
+    np.testing.assert_array_equal(written, np.clip(np.rint(floats), 0, 255))

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -218,12 +219,14 @@ def choose_chunks(shape, psf_shape, method: str, memory_limit: int, workers: int
 
 
 def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
-                progress=None, workers: int = 1, metadata=None):
+                progress=None, workers: int = 1, metadata=None, bit_depth: int | None = None):
     """Compute ``deconvolve`` on ``image`` (dask) chunk by chunk into ``output``.
 
     ``output`` is a ``.zarr`` folder (resumable) or a ``.tif`` file (written
     through a memory map, with ``metadata``'s voxel size and axes: a
-    :class:`deconvkit.io.Metadata`).  Returns the Info of the parameters used.
+    :class:`deconvkit.io.Metadata`).  ``bit_depth`` 8 or 16: unsigned integers,
+    rounded and clipped block by block (a warning counts the clipped samples,
+    across resumed runs too).  Returns the Info of the parameters used.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -232,16 +235,17 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     output = Path(output)
     image = image.rechunk(chunks)
     lazy, info = deconvolve(image, psf, method=method, return_info=True, **options)
+    stored = lazy if bit_depth is None else lazy.astype({8: np.uint8, 16: np.uint16}[bit_depth])
     partial = output.with_name(output.name + ".partial")
     journal = output.with_name(output.name + ".journal.json")
     signature = dict(shape=list(image.shape), chunks=[list(c) for c in image.chunks],
-                     method=method, dtype=str(lazy.dtype),
+                     method=method, dtype=str(stored.dtype),
                      options=repr(sorted((key, _described(value))
                                          for key, value in options.items())),
                      psf=hashlib.sha1(np.ascontiguousarray(
                          getattr(psf, "psfs", psf), dtype=float).tobytes()).hexdigest())
-    done = _load_journal(journal, signature) if partial.exists() else set()
-    target = _open_target(partial, lazy, fresh=not done, metadata=metadata)
+    done, clipped = _load_journal(journal, signature) if partial.exists() else (set(), 0)
+    target = _open_target(partial, stored, fresh=not done, metadata=metadata)
     blocks = list(itertools.product(*(range(len(c)) for c in lazy.chunks)))
     offsets = [np.cumsum((0,) + c) for c in lazy.chunks]
     todo = [b for b in blocks if b not in done]
@@ -251,17 +255,28 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     def compute(block):
         region = tuple(slice(o[i], o[i + 1]) for o, i in zip(offsets, block))
         values = lazy.blocks[block].compute(scheduler="synchronous")
+        count = 0
+        if stored is not lazy:  # integers: rounded, clipped to the type's range
+            top = np.iinfo(stored.dtype).max
+            rounded = np.rint(np.nan_to_num(values, nan=0.0))
+            count = int(((rounded < 0) | (rounded > top)).sum())
+            values = np.clip(rounded, 0, top).astype(stored.dtype)
         target[region] = values
-        return block
+        return block, count
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        for block in pool.map(compute, todo):
+        for block, count in pool.map(compute, todo):
             done.add(block)
-            _save_journal(journal, signature, done)
+            clipped += count
+            _save_journal(journal, signature, done, clipped)
             if progress is not None:
                 progress(len(done), len(blocks))
     _finish(target, partial, output, overwrite)
     journal.unlink(missing_ok=True)
+    if clipped:
+        warnings.warn(f"{output}: {clipped} samples outside 0..{np.iinfo(stored.dtype).max} "
+                      "were clipped; scale the data or leave --bit-depth out for float32",
+                      UserWarning, stacklevel=2)
     return info
 
 
@@ -334,17 +349,19 @@ def _finish(target, partial: Path, output: Path, overwrite: bool):
     os.replace(partial, output)
 
 
-def _load_journal(journal: Path, signature: dict) -> set:
+def _load_journal(journal: Path, signature: dict) -> tuple[set, int]:
+    """The blocks a resumed job has written, and the samples it clipped."""
     try:
         record = json.loads(journal.read_text())
     except (OSError, ValueError):
-        return set()
+        return set(), 0
     if record.get("signature") != signature:
-        return set()  # a different job wrote this partial output: start again
-    return {tuple(b) for b in record.get("done", [])}
+        return set(), 0  # a different job wrote this partial output: start again
+    return {tuple(b) for b in record.get("done", [])}, int(record.get("clipped", 0))
 
 
-def _save_journal(journal: Path, signature: dict, done: set):
+def _save_journal(journal: Path, signature: dict, done: set, clipped: int = 0):
     tmp = journal.with_name(journal.name + ".tmp")
-    tmp.write_text(json.dumps({"signature": signature, "done": sorted(done)}))
+    tmp.write_text(json.dumps({"signature": signature, "done": sorted(done),
+                               "clipped": clipped}))
     os.replace(tmp, journal)

@@ -319,10 +319,10 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
     if deskew_angle is not None and (multiview or psf_grid):
         raise click.UsageError("--deskew takes one PSF for the stack: drop --multiview and "
                                "--psf-grid")
-    if bit_depth and (multiview or memory_limit or chunks
-                      or any(is_lazy_path(p) for p in (*inputs, output or ""))):
-        raise click.UsageError("--bit-depth works on a single in-memory restoration; out of "
-                               "core and with --multiview the output stays float32")
+    if bit_depth and (multiview or deskew_angle is not None and (
+            memory_limit or chunks or any(is_lazy_path(p) for p in (*inputs, output or "")))):
+        raise click.UsageError("--bit-depth does not go with --multiview, nor with --deskew "
+                               "out of core: their output stays float32")
     if encoding == "srgb" and (multiview or deskew_angle is not None or memory_limit or chunks):
         raise click.UsageError("--encoding srgb works on photos restored in memory, one at a "
                                "time: drop --multiview, --deskew, --memory-limit and --chunks")
@@ -917,7 +917,8 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
     with _Progress(None, "chunks", quiet) as progress:
         info = run_chunked(image, kernel, restored, method=method, options=options,
                            chunks=shape, overwrite=job["overwrite"] or bool(scan), workers=jobs,
-                           metadata=meta, progress=lambda done, total: progress.set(done, total))
+                           metadata=meta, progress=lambda done, total: progress.set(done, total),
+                           bit_depth=job["bit_depth"])
     if scan:
         write_lazy(scan["deskew"](open_lazy(restored), None), target, metadata=scan["frame"],
                    overwrite=job["overwrite"])
