@@ -229,7 +229,9 @@ def _one_by_one(run, image, psf, options, spatial_ndim: int):
     indices = list(np.ndindex(*image.shape[:lead]))
     results = [run(image[index], psf, _item_of(options, image.ndim, index))
                for index in indices]
-    if type(image).__module__.split(".")[0] == "dask":
+    from .tiling import is_dask
+
+    if is_dask(image):
         import dask.array as da
 
         stacked = da.stack([r for r, _ in results], axis=0)

@@ -231,6 +231,7 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
     from concurrent.futures import ThreadPoolExecutor
 
     from ._deconvolve import deconvolve
+    from .io import rounded_to
 
     output = Path(output)
     image = image.rechunk(chunks)
@@ -257,10 +258,7 @@ def run_chunked(image, psf, output, *, method, options, chunks, overwrite=False,
         values = lazy.blocks[block].compute(scheduler="synchronous")
         count = 0
         if stored is not lazy:  # integers: rounded, clipped to the type's range
-            top = np.iinfo(stored.dtype).max
-            rounded = np.rint(np.nan_to_num(values, nan=0.0))
-            count = int(((rounded < 0) | (rounded > top)).sum())
-            values = np.clip(rounded, 0, top).astype(stored.dtype)
+            values, count = rounded_to(np.nan_to_num(values, nan=0.0), stored.dtype)
         target[region] = values
         return block, count
 

@@ -32,6 +32,9 @@ from ._outofcore import (
 from ._validate import check_channel_axis
 from .tiling import is_dask, working_dtype
 
+#: file types that hold photos: sRGB-encoded values, highlights clipped at the top
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+PHOTO_SUFFIXES = (".png", *JPEG_SUFFIXES)
 _ENCODING_HELP = ("How INPUT's values relate to light.  srgb: a photo's tone curve, decoded "
                   "to linear light (where optics and motion blur) before the work and "
                   "encoded after; linear: as stored.  auto: srgb for PNG and JPEG, linear for "
@@ -197,6 +200,12 @@ def _number_or_auto(value, option):
         else number
 
 
+def _saturated_option(value):
+    """``--saturated``: a level, auto, none (every sample a measurement), or None
+    (the default: a photo's clipped highlights)."""
+    return value if value == "none" else _number_or_auto(value, "--saturated")
+
+
 def _solver_options_given(extra, **flags):
     """The solver's keywords: the ``--option`` pairs, then the flags given (not None)."""
     options = _parse_options(extra)
@@ -348,8 +357,7 @@ def deconvolve(inputs, psf_spec, measured_psf, psf_grid, output, out_dir, method
                options=options,
                channel_axis=channel_axis, overwrite=overwrite,
                bit_depth=int(bit_depth) if bit_depth else None,
-               saturated=saturated if saturated == "none" else _number_or_auto(
-                   saturated, "--saturated"),
+               saturated=_saturated_option(saturated),
                bad_pixels=dkio.read(bad_pixels) if bad_pixels else None,
                background=_background_spec(background), encoding=encoding,
                deskew=None if deskew_angle is None else dict(angle=deskew_angle,
@@ -490,7 +498,7 @@ def _restore_file(source, target, job, quiet):
                                                       stored, options),
                                    _background(image, job["background"], method, kernels[0],
                                                channel_axis, options))))
-    light = None if scan else _srgb_scale(job["encoding"], source, np.empty(0, stored))
+    light = None if scan else _srgb_scale(job["encoding"], source, stored)
     if light:  # a photo: restored in linear light, its levels too
         if options.get("noise_sigma") is not None:
             raise ValueError("--noise-sigma is in the file's units, which are sRGB-encoded "
@@ -675,15 +683,16 @@ def _output_bit_depth(requested, image, target):
     return {"uint8": 8, "uint16": 16, "int16": 16, "int32": 32}.get(str(image.dtype))
 
 
-def _srgb_scale(encoding, source, image) -> float | None:
-    """The full scale of INPUT's sRGB-encoded values (255 for 8 bits, 65535 for 16,
-    1 for floats), or None when its values are used as stored (``--encoding``)."""
-    if encoding == "linear" or encoding == "auto" and Path(source).suffix.lower() not in (
-            ".png", ".jpg", ".jpeg"):
+def _srgb_scale(encoding, source, dtype) -> float | None:
+    """The full scale of INPUT's sRGB-encoded values of ``dtype`` (255 for 8 bits,
+    65535 for 16, 1 for floats), or None when its values are used as stored
+    (``--encoding``)."""
+    if encoding == "linear" or (encoding == "auto"
+                                and Path(source).suffix.lower() not in PHOTO_SUFFIXES):
         return None
     import numpy as np
 
-    return float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
+    return float(np.iinfo(dtype).max) if np.dtype(dtype).kind in "ui" else 1.0
 
 
 def _to_light(values, scale):
@@ -718,7 +727,7 @@ def _split_alpha(source, image, channel_axis):
 
 def _written_shape(image, alpha, target) -> tuple:
     """The shape :func:`_with_alpha` gives the restored ``image``."""
-    if alpha is None or Path(target).suffix.lower() in (".jpg", ".jpeg"):
+    if alpha is None or Path(target).suffix.lower() in JPEG_SUFFIXES:
         return tuple(image.shape)
     return (*image.shape[:alpha.ndim - 1], (image.shape[-1] if image.ndim == alpha.ndim
                                             else 1) + 1)
@@ -729,7 +738,7 @@ def _with_alpha(restored, alpha, target):
     (no alpha: its four channels would be read as CMYK)."""
     if alpha is None:
         return restored
-    if Path(target).suffix.lower() in (".jpg", ".jpeg"):
+    if Path(target).suffix.lower() in JPEG_SUFFIXES:
         warnings.warn(f"{target}: JPEG has no alpha channel, so the input's was left out "
                       "(write a .png to keep it)", UserWarning, stacklevel=2)
         return restored
@@ -777,8 +786,7 @@ def _saturation(image, level, method, source, stored, options) -> str:
 
     from ._validate import SATURATION_METHODS
 
-    photo = Path(source).suffix.lower() in (".png", ".jpg", ".jpeg") and np.issubdtype(
-        stored, np.integer)
+    photo = Path(source).suffix.lower() in PHOTO_SUFFIXES and np.issubdtype(stored, np.integer)
     if level is None and photo and method in SATURATION_METHODS and not is_dask(image):
         top = int(np.iinfo(stored).max)  # a photo's clipped highlights, by default
         clipped = int((image >= top).sum())
@@ -1051,7 +1059,7 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
         if psf_grid:
             raise click.UsageError("--psf-grid blurs grey images and stacks, not colour")
         image, kernel = np.moveaxis(image, channel, -1), kernel[..., None]
-    light = _srgb_scale(encoding, input_path, image)
+    light = _srgb_scale(encoding, input_path, image.dtype)
     # integers at their full scale (sigma 0.01 was 0.01 of a grey level of 255),
     # a photo's values as the light they encode
     scale = light or (float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0)
@@ -1126,11 +1134,11 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
         spatial = 3 if channel_axis is None else 2
     image, channel_axis, alpha = _split_alpha(input_path, image, channel_axis)
     dkio.check_shape(output, _written_shape(image, alpha, output))
-    light = _srgb_scale(encoding, input_path, image)
+    light = _srgb_scale(encoding, input_path, image.dtype)
     options = {}  # the final restoration's
     final = choose_method(image, None) if restore == "auto" else restore
-    clipped = _saturation(image, saturated if saturated == "none" else _number_or_auto(
-        saturated, "--saturated"), final, input_path, image.dtype, options)
+    clipped = _saturation(image, _saturated_option(saturated), final, input_path, image.dtype,
+                          options)
     if light and "saturation" in options:
         options["saturation"] = _to_light(options["saturation"], light)
     start = time.perf_counter()
@@ -1270,10 +1278,6 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight
     target = dkio.check_output_path(output, inputs, overwrite=overwrite)
     read = [dkio.read(path, with_metadata=True) for path in inputs]
     frames, meta = [frame for frame, _ in read], read[0][1]
-    if len({frame.shape for frame in frames}) > 1:
-        raise ValueError(f"the frames must have one shape, got "
-                         f"{sorted({frame.shape for frame in frames})}")
-
     if shifts != "auto":
         path = Path(shifts)
         if not path.is_file():
@@ -1284,10 +1288,10 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight
     kernel, _ = _load_psf(psf_spec)
     channel = _channel_axis_of(inputs[0], frames[0], meta) if frames[0].ndim > kernel.ndim \
         else None  # a colour photo's, or a hyperstack's C
-    dkio.check_shape(target, tuple(n if a == channel % frames[0].ndim else n * scale
-                                   for a, n in enumerate(frames[0].shape))
-                     if channel is not None else tuple(n * scale for n in frames[0].shape))
-    light = _srgb_scale(encoding, inputs[0], frames[0])
+    colour = None if channel is None else channel % frames[0].ndim
+    dkio.check_shape(target, tuple(n if axis == colour else n * scale
+                                   for axis, n in enumerate(frames[0].shape)))
+    light = _srgb_scale(encoding, inputs[0], frames[0].dtype)
     if light:
         if noise_sigma is not None:
             raise ValueError("--noise-sigma is in the file's units, which are sRGB-encoded "

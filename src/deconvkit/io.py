@@ -97,12 +97,8 @@ def srgb_to_linear(values) -> np.ndarray:
     >>> float(srgb_to_linear(0.5))  # mid-grey on screen is a fifth of the light
     0.21404114048223255
     """
-    values = np.asarray(values)
-    values = values if values.dtype.kind == "f" else values.astype(np.float64)
-    magnitude = np.abs(values)
-    curve = np.where(magnitude <= 0.04045, magnitude / 12.92,
-                     ((magnitude + 0.055) / 1.055) ** 2.4)
-    return (np.sign(values) * curve).astype(values.dtype, copy=False)
+    return _odd(values, lambda v: np.where(v <= 0.04045, v / 12.92,
+                                           ((v + 0.055) / 1.055) ** 2.4))
 
 
 def linear_to_srgb(values) -> np.ndarray:
@@ -111,12 +107,15 @@ def linear_to_srgb(values) -> np.ndarray:
     >>> float(linear_to_srgb(srgb_to_linear(0.5)))
     0.5
     """
+    return _odd(values, lambda v: np.where(v <= 0.0031308, 12.92 * v,
+                                           1.055 * v ** (1 / 2.4) - 0.055))
+
+
+def _odd(values, curve):
+    """``curve`` of ``|values|`` with their signs (floats keep their dtype)."""
     values = np.asarray(values)
     values = values if values.dtype.kind == "f" else values.astype(np.float64)
-    magnitude = np.abs(values)
-    curve = np.where(magnitude <= 0.0031308, 12.92 * magnitude,
-                     1.055 * magnitude ** (1 / 2.4) - 0.055)
-    return (np.sign(values) * curve).astype(values.dtype, copy=False)
+    return (np.sign(values) * curve(np.abs(values))).astype(values.dtype, copy=False)
 
 
 def _format(path: Path) -> str:
@@ -497,15 +496,23 @@ def _rounded_into(data, dtype, path):
         raise ValueError(f"{path}: {missing} samples are NaN (missing), which "
                          f"{_format(path).upper()} cannot store; write a .tif, .npy or .fits, "
                          "or fill them first (numpy.nan_to_num)")
-    low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
-    rounded = np.rint(data.astype(np.float64))
-    clipped = int(((rounded < low) | (rounded > high)).sum())
+    rounded, clipped = rounded_to(data, dtype)
     if clipped:
         keep = ("leave bit_depth out (CLI: --bit-depth) for a float TIFF"
                 if _format(Path(path)) == "tiff" else "write a .tif or .npy")
-        warnings.warn(f"{path}: {clipped} samples outside {low}..{high} were clipped; scale "
-                      f"the data or {keep} to keep them", stacklevel=4)
-    return np.clip(rounded, low, high).astype(dtype)
+        warnings.warn(f"{path}: {clipped} samples outside {np.iinfo(dtype).min}.."
+                      f"{np.iinfo(dtype).max} were clipped; scale the data or {keep} to keep "
+                      "them", stacklevel=4)
+    return rounded
+
+
+def rounded_to(data, dtype) -> tuple[np.ndarray, int]:
+    """``data`` rounded to the integer ``dtype`` and clipped to its range, and how
+    many samples the clipping moved."""
+    low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+    rounded = np.rint(np.asarray(data, dtype=np.float64))
+    clipped = int(((rounded < low) | (rounded > high)).sum())
+    return np.clip(rounded, low, high).astype(dtype), clipped
 
 
 def _write_tiff(path, data, metadata):

@@ -22,8 +22,13 @@ from ._common import (
     read_noise_shift,
     split_missing,
 )
-from ._stopping import Info, Stopping, noise_level, rms_of_difference
-from .richardson_lucy import BiggsExtrapolation, _tv_curvature
+from ._stopping import Info, noise_level, rms_of_difference
+from .richardson_lucy import (
+    BiggsExtrapolation,
+    _tv_curvature,
+    automatic_tv_weight,
+    rl_stopping,
+)
 
 __all__ = ["richardson_lucy_multiview"]
 
@@ -168,16 +173,12 @@ def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, 
     if iterations == "auto" or tv_weight == "auto":
         sigma = noise_sigma if noise_sigma is not None else float(
             sum(noise_level(y, None) ** 2 for y in noisy) / len(views)) ** 0.5
-    if tv_weight == "auto":  # richardson_lucy_tv's rule, on the views' mean level
-        level = sum(float(to_numpy(observed_mean(clamp_min(y - b, 0.0), m, len(shape))).mean())
-                    for y, b, m in zip(views, backgrounds, masks)) / len(views)
-        tv_weight = min(max(0.1 * sigma / max(level, TINY), 1e-4), 0.01)
-    if tv_weight:  # run to the MAP estimate, as richardson_lucy_tv does
-        stop = Stopping(iterations, max_iterations=300, time_limit=time_limit,
-                        min_iterations=20, settle_tol=5e-5)
-    else:
-        stop = Stopping(iterations, max_iterations=500, target=sigma, time_limit=time_limit,
-                        min_iterations=3, settle_tol=1e-3)  # as richardson_lucy's
+    # the views' mean level above their backgrounds: the start, and the TV weight
+    level = sum(float(to_numpy(observed_mean(clamp_min(y - b, 0.0), m, len(domain))).mean())
+                for y, b, m in zip(views, backgrounds, masks)) / len(views)
+    if tv_weight == "auto":
+        tv_weight = automatic_tv_weight(sigma, level)
+    stop = rl_stopping(iterations, tv=bool(tv_weight), target=sigma, time_limit=time_limit)
     grad = Gradient(len(domain))
     ones = full(shape, 1.0, like=views[0])
     # a missing sample (NaN) of a view leaves that view's data term: A_v^T M_v
@@ -185,8 +186,6 @@ def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, 
     floor = 1e-6 * float(to_numpy(weights.max()))
     seen = weights > floor
     weights = clamp_min(weights, floor)
-    level = sum(float(to_numpy(observed_mean(clamp_min(y - b, 0.0), m, len(domain))).mean())
-                for y, b, m in zip(views, backgrounds, masks)) / len(views)
     tiny = 1e-12 * max(max(float(to_numpy(y.max())) for y in views), TINY)
     x = full(domain, max(level, tiny), like=views[0]) * seen
     history, biggs = [], BiggsExtrapolation(enabled=bool(acceleration))

@@ -311,17 +311,9 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     image, mask = split_missing(image)
     if tv_weight == "auto":
         observed = observed_mean(clamp_min(image, 0.0), mask, image.ndim)
-        level = max(float(to_numpy(observed).mean()) - level_of_background, TINY)
-        tv_weight = min(max(0.1 * sigma / level, 1e-4), 0.01)
-    if tv_weight:
-        # the TV term regularises: run to its MAP estimate, stopping when the
-        # residual settles (the discrepancy principle, RL's early stop, halted
-        # it 0.1-2 dB short; see richardson_lucy_tv's Notes)
-        stop = Stopping(iterations, max_iterations=300, time_limit=time_limit,
-                        min_iterations=20, settle_tol=5e-5)
-    else:
-        stop = Stopping(iterations, max_iterations=500, target=sigma, time_limit=time_limit,
-                        min_iterations=3, settle_tol=1e-3)
+        tv_weight = automatic_tv_weight(sigma, float(to_numpy(observed).mean())
+                                        - level_of_background)
+    stop = rl_stopping(iterations, tv=bool(tv_weight), target=sigma, time_limit=time_limit)
     grad = Gradient(op.ndim)
     # floor of the predicted data, relative to the data so y / Ax cannot overflow
     peak_of_background = background if background_map is None else float(
@@ -787,6 +779,24 @@ def _unit_box(weights, tolerance):
         if not float(abs(inside[start:start + rows] - 1.0).max()) <= tolerance:
             return None
     return box
+
+
+def automatic_tv_weight(sigma: float, level: float) -> float:
+    """RL-TV's weight from the noise level over the object's mean level (above
+    its background), within [1e-4, 0.01] (Dey et al. use 0.002)."""
+    return min(max(0.1 * sigma / max(level, TINY), 1e-4), 0.01)
+
+
+def rl_stopping(iterations, *, tv: bool, target, time_limit) -> Stopping:
+    """Richardson-Lucy's stop: the discrepancy principle (``target``, the noise
+    level) and a settling residual; with the TV factor, which regularises, the
+    run goes on to the MAP estimate, stopping when the residual settles (the
+    discrepancy stop halted it 0.1-2 dB short; see richardson_lucy_tv's Notes)."""
+    if tv:
+        return Stopping(iterations, max_iterations=300, time_limit=time_limit,
+                        min_iterations=20, settle_tol=5e-5)
+    return Stopping(iterations, max_iterations=500, target=target, time_limit=time_limit,
+                    min_iterations=3, settle_tol=1e-3)
 
 
 def _tv_curvature(grad, x):
