@@ -78,3 +78,11 @@ def test_spectra_block_runs():
     assert len(find_peaks(spectrum[80:126], prominence=100)[0]) == 1
     np.testing.assert_allclose(lines.positions, [100, 106, 300], atol=1)
     np.testing.assert_allclose(lines.areas, [2000, 2000, 5000], rtol=0.25)
+
+
+def test_super_resolution_block_runs():
+    namespace = {}
+    exec(block_starting("import deconvkit as dk\noptics"), namespace)
+    assert namespace["fine"].shape == (94, 94)
+    np.testing.assert_allclose(namespace["info"].parameters["shifts"],
+                               [(0, 0), (0.5, 0), (0, 0.5), (0.5, 0.5)], atol=0.05)
