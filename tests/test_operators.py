@@ -5,7 +5,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from conftest import BACKENDS, to_backend
-from deconvkit import BOUNDARIES, Convolution, Gradient, Pad, SpaceVariantConvolution
+from deconvkit import BOUNDARIES, Convolution, Gradient, Pad, SpaceVariantConvolution, Warp
 from deconvkit.operators import PAD_MODES
 from deconvkit.testing import adjoint_error, assert_adjoint
 
@@ -57,6 +57,41 @@ def test_space_variant_convolution_adjoint(ndim, boundary, backend, dname):
     shape = op.input_shape(SHAPES[ndim])  # a batch axis in front too
     err = assert_adjoint(op, (2,) + shape, like=_like(backend), dtype=DTYPES[dname])
     assert err <= (1e-12 if dname == "f64" else 1e-5)
+
+
+@pytest.mark.parametrize("dname", sorted(DTYPES))
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_warp_adjoint(ndim, backend, dname):
+    rng = np.random.default_rng(ndim)
+    matrix = np.eye(ndim) + 0.1 * rng.standard_normal((ndim, ndim))  # rotation, shear, zoom
+    shape = SHAPES[ndim]
+    out = tuple(n + 2 - i for i, n in enumerate(shape))  # another grid, smaller and larger
+    op = Warp(matrix, rng.uniform(-2, 2, ndim), shape, out)
+    assert op.output_shape((2,) + shape) == (2,) + out
+    err = assert_adjoint(op, (2,) + shape, like=_like(backend), dtype=DTYPES[dname])
+    assert err <= (1e-12 if dname == "f64" else 1e-5)
+
+
+def test_warp_interpolates_linearly_and_keeps_dtype():
+    x = np.random.default_rng(0).random((12, 13)).astype(np.float32)
+    angle = np.deg2rad(3.0)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    centre = np.array([5.5, 6.0])
+    op = Warp(rotation, centre - rotation @ centre + [0.3, -0.2], x.shape)
+    out = op.forward(x)
+    coords = np.tensordot(rotation, np.indices(x.shape), axes=1) + (
+        centre - rotation @ centre + [0.3, -0.2])[:, None, None]
+    expected = ndi.map_coordinates(x.astype(np.float64), coords, order=1, mode="constant",
+                                   cval=0.0)
+    inside = np.all((coords >= 0) & (coords <= np.array(x.shape)[:, None, None] - 1), axis=0)
+    assert out.dtype == np.float32 and inside.sum() > 100
+    np.testing.assert_allclose(out[inside], expected[inside], atol=1e-6)
+    assert out.min() >= 0  # non-negative weights
+    with pytest.raises(ValueError, match="2 x 2 matrix"):
+        Warp(np.eye(3), [0, 0], (4, 4))
+    with pytest.raises(ValueError, match="last 2 axes are"):
+        op.forward(np.zeros((4, 4)))
 
 
 @pytest.mark.parametrize("boundary", ["neumann", "periodic"])

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 from skimage import transform
 
 import deconvkit as dk
-from deconvkit.restoration import register_shifts
+from deconvkit.restoration import register_rigid, register_shifts
 
 
 def _frames(scene, blur, scale, offsets, sigma=0.005, seed=0):
@@ -92,12 +93,114 @@ def test_errors_name_the_argument():
         dk.super_resolve([frame, frame[1:]], blur, 2)
     with pytest.raises(ValueError, match="scale must be an int >= 1"):
         dk.super_resolve(frame, blur, 1.5)
-    with pytest.raises(ValueError, match="shifts must be 'auto' or 2 x 2"):
+    with pytest.raises(ValueError, match="shifts must be 'auto', 2 x 2 .* 2 affine maps of 2 x 3"):
         dk.super_resolve([frame, frame], blur, 2, shifts=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="motion='affine' is not one of"):
+        dk.super_resolve([frame, frame], blur, 2, motion="affine")
+    with pytest.raises(ValueError, match="motion='rigid' registers 2-D frames, got 1-D"):
+        dk.super_resolve([frame[0], frame[1]], dk.psf.gaussian(1.0, ndim=1), 2, motion="rigid")
     with pytest.raises(ValueError, match="2-D PSF"):
         dk.super_resolve(frame, dk.psf.gaussian(1.0, ndim=1), 2)
     with pytest.raises(ValueError, match="frames is empty"):
         dk.super_resolve([], blur, 2)
+
+
+def _turned_frames(scale, motions, sigma=0.005, n=60, seed=0):
+    """Frames of a scene turned and shifted, (angle in degrees, dy, dx) in frame
+    pixels about the frame's centre, each blurred and binned; made with scipy's
+    spline interpolation of a finer scene, not the library's Warp.  Returns the
+    frames, their affine maps (frame pixel i sees the first frame's point
+    A i + b) and the first frame's fine truth."""
+    scene = dk.dead_leaves((n * scale + 80,) * 2, seed=seed) * 0.8 + 0.1
+    blur = dk.psf.gaussian(0.5 * scale)
+    rng = np.random.default_rng(seed)
+    centre = np.full(2, (n - 1) / 2)
+    fine = np.indices((n * scale + 24,) * 2).reshape(2, -1) - 12.0
+    pixel = 0.5 * scale - 0.5  # a frame pixel's centre on the fine grid
+    frames, maps = [], []
+    for angle, dy, dx in motions:
+        turn = np.array([[np.cos(np.radians(angle)), -np.sin(np.radians(angle))],
+                         [np.sin(np.radians(angle)), np.cos(np.radians(angle))]])
+        shift = centre + (dy, dx) - turn @ centre
+        maps.append(np.hstack([turn, shift[:, None]]))
+        points = turn @ (fine - pixel) + (scale * shift + pixel + 40)[:, None]
+        seen = ndi.map_coordinates(scene, points, order=3).reshape((n * scale + 24,) * 2)
+        sharp = dk.blur(seen, blur)[12:-12, 12:-12]
+        frames.append(sharp.reshape(n, scale, n, scale).mean(axis=(1, 3))
+                      + rng.normal(0, sigma, (n, n)))
+    return frames, np.stack(maps), scene[40:40 + n * scale, 40:40 + n * scale], blur
+
+
+def test_turned_frames_are_registered_and_restored():
+    """A hand-held burst turns as well as shifts.  Measured (dead leaves, x2,
+    four 60-pixel frames turned by up to 3 degrees): register_rigid within 0.007
+    pixel of the true maps everywhere in the frame; 22.39 dB from the maps
+    registered, 22.39 given, 18.49 for the translation model, 21.02 from one
+    frame, 18.57 bicubic (another scene: 24.75, 24.75, 21.22, 23.28, 21.01)."""
+    motions = [(0, 0, 0), (2.5, 0.5, -0.3), (-3.0, -0.8, 1.2), (1.2, 1.5, 0.5)]
+    frames, maps, truth, blur = _turned_frames(2, motions)
+    found = register_rigid(frames)
+    points = np.indices(frames[0].shape).reshape(2, -1)
+    error = max(np.abs(f[:, :2] @ points + f[:, 2:] - m[:, :2] @ points - m[:, 2:]).max()
+                for f, m in zip(found, maps))
+    assert found.shape == (4, 2, 3) and error < 0.05
+
+    def score(estimate):
+        return dk.metrics.psnr(truth[6:-6, 6:-6], estimate[6:-6, 6:-6], data_range=1.0)
+
+    fine, info = dk.super_resolve(frames, blur, 2, motion="rigid", noise_sigma=0.005,
+                                  return_info=True)
+    np.testing.assert_allclose(info.parameters["maps"], found)
+    given = dk.super_resolve(frames, blur, 2, shifts=maps, noise_sigma=0.005)
+    shifted = dk.super_resolve(frames, blur, 2, noise_sigma=0.005)
+    one = dk.super_resolve(frames[0], blur, 2, noise_sigma=0.005)
+    assert fine.shape == truth.shape and fine.min() >= 0
+    assert abs(score(fine) - score(given)) < 0.2
+    assert score(fine) > score(shifted) + 2.5 and score(fine) > score(one) + 0.8
+    # maps that are translations take the kernels' path; a turn of 1e-7 rad
+    # takes the warp's, and the two models agree
+    still = [(0, 0, 0), (0, 0.5, 0), (0, 0, 0.5), (0, 0.5, 0.5)]
+    frames, maps, truth, blur = _turned_frames(2, still)
+    by_kernel = dk.super_resolve(frames, blur, 2, shifts=maps, noise_sigma=0.005)
+    np.testing.assert_array_equal(by_kernel, dk.super_resolve(
+        frames, blur, 2, shifts=maps[:, :, 2], noise_sigma=0.005))
+    maps[:, 0, 1], maps[:, 1, 0] = -1e-7, 1e-7
+    by_warp = dk.super_resolve(frames, blur, 2, shifts=maps, noise_sigma=0.005)
+    assert abs(score(by_warp) - score(by_kernel)) < 0.1
+
+
+def test_turned_frames_from_the_command_line_and_in_colour(tmp_path, capsys):
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    motions = [(0, 0, 0), (2.0, 0.5, 0.0), (-1.5, 0.0, 0.5)]
+    frames, maps, _, blur = _turned_frames(2, motions)
+    names = []
+    for k, frame in enumerate(frames):
+        names.append(str(tmp_path / f"f{k}.tif"))
+        io.write(names[-1], frame.astype(np.float32))
+    np.savetxt(tmp_path / "maps.txt", maps.reshape(3, 6))  # a row of 2 x 3 per frame
+    run = ["super-resolve", *names, "--psf", "gaussian:1", "--scale", "2", "--noise-sigma",
+           "0.005"]
+    assert main([*run, "--shifts", str(tmp_path / "maps.txt"), "-o",
+                 str(tmp_path / "given.tif")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "turns and shifts (of the centre) +2.00 deg, +0.50, +0.00; -1.50 deg," in out
+    expected = dk.super_resolve([f.astype(np.float32) for f in frames], blur, 2, shifts=maps,
+                                noise_sigma=0.005)
+    np.testing.assert_allclose(io.read(tmp_path / "given.tif"), expected, rtol=1e-5,
+                               atol=1e-6)
+    assert main([*run, "--motion", "rigid", "-o", str(tmp_path / "found.tif")]) == 0
+    assert "+2.00 deg, +0.50, +0.00" in " ".join(capsys.readouterr().out.split())
+    # colour frames share one set of maps, registered on the channels' mean
+    rgb = [np.stack([f, 0.8 * f, 0.5 * f], axis=-1) for f in frames]
+    restored, infos = dk.super_resolve(rgb, blur, 2, motion="rigid", channel_axis=-1,
+                                       noise_sigma=0.005, return_info=True)
+    assert restored.shape == (120, 120, 3)
+    assert infos[0].parameters["maps"] == infos[2].parameters["maps"]
+    np.testing.assert_allclose(restored[..., 1], dk.super_resolve(
+        [f[..., 1] for f in rgb], blur, 2, shifts=infos[0].parameters["maps"],
+        noise_sigma=0.005), rtol=1e-6, atol=1e-9)
 
 
 def test_command_line(tmp_path, capsys):

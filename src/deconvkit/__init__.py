@@ -16,6 +16,7 @@ from .operators import (
     LinearOperator,
     Pad,
     SpaceVariantConvolution,
+    Warp,
 )
 from .restoration import (
     cgls,
@@ -45,6 +46,7 @@ __all__ = [
     "LinearOperator",
     "Pad",
     "SpaceVariantConvolution",
+    "Warp",
     "blind_deconvolve",
     "blur",
     "cell_phantom",

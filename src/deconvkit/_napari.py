@@ -169,11 +169,14 @@ def upscale_layer(image: "napari.types.ImageData",
 
 def super_resolve_layer(frames: "napari.types.ImageData", psf: "napari.types.ImageData",
                         scale: Annotated[int, {"min": 1, "max": 8}] = 2,
+                        motion: Annotated[str, {"choices": ("translation", "rigid")}]
+                        = "translation",
                         total_variation: bool = True) -> "napari.types.LayerDataTuple":
     """One object on a grid ``scale`` times finer (:func:`deconvkit.super_resolve`)
     from a layer of frames stacked on its first axis (dithered exposures, a
-    burst: one more axis than the PSF; shifts registered) or one frame, with a
-    PSF layer sampled on the fine grid; ``total_variation`` off: plain RL."""
+    burst: one more axis than the PSF; registered as ``motion`` says: shifts,
+    or 2-D turns and shifts) or one frame, with a PSF layer sampled on the fine
+    grid; ``total_variation`` off: plain RL."""
     from .restoration import super_resolve
 
     if frames is None or psf is None:
@@ -184,9 +187,10 @@ def super_resolve_layer(frames: "napari.types.ImageData", psf: "napari.types.Ima
         raise ValueError(f"the frames layer is {frames.ndim}-D and the PSF {kernel.ndim}-D: "
                          "give one frame of the PSF's dims, or frames stacked on one more axis")
     restored, info = super_resolve(list(frames) if stack else frames, kernel, int(scale),
-                                   tv_weight="auto" if total_variation else None,
+                                   motion=motion, tv_weight="auto" if total_variation else None,
                                    return_info=True)
-    metadata = dict(_chosen(info), shifts=info.parameters["shifts"])
+    moves = {key: info.parameters[key] for key in ("shifts", "maps") if key in info.parameters}
+    metadata = dict(_chosen(info), **moves)
     return (np.asarray(restored), {"name": f"super-resolved x{int(scale)}",
                                    "metadata": metadata}, "image")
 

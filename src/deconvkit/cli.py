@@ -1252,7 +1252,13 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
               help="How many times finer the output grid is, on every axis.")
 @click.option("--shifts", default="auto", show_default=True,
               help="Each frame's offset from the first in frame pixels: auto (registered "
-                   "by cross-correlation), or a .csv/.txt/.npy file of one row per frame.")
+                   "as --motion says), or a .csv/.txt/.npy file of one row per frame: d "
+                   "offsets, or an affine map's d x (d+1) values row by row (frame pixel i "
+                   "sees the first frame's point A i + b).")
+@click.option("--motion", type=click.Choice(["translation", "rigid"]), default="translation",
+              show_default=True,
+              help="What --shifts auto registers: shifts (dithered exposures), or 2-D turns "
+                   "and shifts (a hand-held burst, a field that turns).")
 @click.option("--iterations", default=None, help="A number, or auto (the stopping rule).")
 @click.option("--tv-weight", default="auto", show_default=True,
               help="The total-variation factor's weight: auto (from the noise level), a "
@@ -1267,8 +1273,8 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
-def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight, noise_sigma,
-                          background, encoding, output, overwrite, quiet):
+def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, tv_weight,
+                          noise_sigma, background, encoding, output, overwrite, quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
     exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve)."""
     import numpy as np
@@ -1300,7 +1306,8 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight
         background = None if background is None else float(_to_light(background, light))
     start = time.perf_counter()
     restored, info = super_resolve(
-        frames, kernel, scale, shifts=shifts, noise_sigma=noise_sigma, channel_axis=channel,
+        frames, kernel, scale, shifts=shifts, motion=motion, noise_sigma=noise_sigma,
+        channel_axis=channel,
         background=0.0 if background is None else background,
         iterations=_number_or_auto(iterations, "--iterations") or "auto",
         tv_weight=None if tv_weight == "none" else _number_or_auto(tv_weight, "--tv-weight"),
@@ -1313,15 +1320,34 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, iterations, tv_weight
     dkio.write(target, restored, metadata=meta, overwrite=overwrite,
                bit_depth=_output_bit_depth(None, read[0][0], target))
     if not quiet:
-        moved = "; ".join(", ".join(f"{v:+.2f}" for v in row)
-                          for row in info.parameters["shifts"][1:])
         weight = info.parameters["tv_weight"]
         _console().print(f"{len(frames)} frame(s) {frames[0].shape} -> {restored.shape} "
-                         f"(x{scale}); shifts {moved or 'none'}; TV weight "
+                         f"(x{scale}); {_motion_summary(info.parameters, frames[0].shape)}; "
+                         "TV weight "
                          f"{'none' if weight is None else f'{weight:.3g}'}; {info.iterations} "
                          "iterations, "
                          f"stopped by {info.stopped_by}; {time.perf_counter() - start:.2f} s "
                          f"-> {target}")
+
+
+def _motion_summary(parameters, shape) -> str:
+    """The frames' shifts, or for affine maps each one's turn (2-D) and the
+    shift of the frame's centre, as the summary prints them."""
+    import numpy as np
+
+    if "shifts" in parameters:
+        moved = "; ".join(", ".join(f"{v:+.2f}" for v in row)
+                          for row in parameters["shifts"][1:])
+        return f"shifts {moved or 'none'}"
+    maps = np.asarray(parameters["maps"])[1:]
+    d = maps.shape[1]
+    centre = (np.asarray(shape[-d:], dtype=np.float64) - 1) / 2
+    rows = []
+    for m in maps:
+        shift = ", ".join(f"{v:+.2f}" for v in m[:, :d] @ centre + m[:, d] - centre)
+        turn = f"{np.degrees(np.arctan2(m[1, 0], m[0, 0])):+.2f} deg, " if d == 2 else ""
+        rows.append(turn + shift)
+    return "turns and shifts (of the centre) " + "; ".join(rows)
 
 
 @cli.command("background")

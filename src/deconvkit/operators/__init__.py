@@ -1,11 +1,12 @@
 """Linear operators: convolution (every boundary, stride), space-variant convolution,
-padding, gradient."""
+padding, gradient, warp."""
 
 from ._base import LinearOperator
 from ._padding import PAD_MODES, Pad
 from .convolution import BOUNDARIES, Convolution
 from .differences import Gradient
 from .space_variant import SpaceVariantConvolution
+from .warp import Warp
 
 __all__ = ["BOUNDARIES", "PAD_MODES", "Convolution", "Gradient", "LinearOperator", "Pad",
-           "SpaceVariantConvolution"]
+           "SpaceVariantConvolution", "Warp"]

@@ -25,7 +25,7 @@ from .iterative import gold, landweber, van_cittert
 from .linear import cgls, inverse_filter, tikhonov, unsupervised_wiener, wiener
 from .multiview import richardson_lucy_multiview
 from .richardson_lucy import richardson_lucy, richardson_lucy_tv
-from .super_resolution import register_shifts, super_resolve
+from .super_resolution import register_rigid, register_shifts, super_resolve
 from .variational import total_variation, wavelet
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "richardson_lucy",
     "richardson_lucy_multiview",
     "richardson_lucy_tv",
+    "register_rigid",
     "register_shifts",
     "super_resolve",
     "tikhonov",

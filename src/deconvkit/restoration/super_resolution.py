@@ -10,15 +10,16 @@ import scipy.signal
 
 from .._array_api import array_namespace, as_float, asarray, to_numpy
 from .._validate import check_choice
-from ..operators import Convolution
+from ..operators import Convolution, Warp
 from ._common import offset, prepare, split_missing
 from ._stopping import Info
 from .multiview import joint_richardson_lucy
 
-__all__ = ["register_shifts", "super_resolve"]
+__all__ = ["register_rigid", "register_shifts", "super_resolve"]
 
 
-def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", background=0.0,
+def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translation",
+                  iterations="auto", background=0.0,
                   tv_weight="auto", acceleration: str | None = "biggs",
                   noise_sigma: float | None = None,
                   time_limit: float | None = None, callback: Callable | None = None,
@@ -47,11 +48,17 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
     scale : int or sequence of int
         The fine grid's pitch, per axis or one for all (>= 1; 1 deconvolves
         registered frames on their own grid).
-    shifts : "auto" or (F, d) array
+    shifts : "auto", (F, d) array or (F, d, d + 1) array
         Each frame's offset from the first, in frame pixels: frame ``k``'s
-        pixel ``i`` sees what the first frame's pixel ``i + shifts[k]`` sees.
-        ``"auto"``: :func:`register_shifts` (phase correlation to a
-        hundredth of a pixel).
+        pixel ``i`` sees what the first frame's pixel ``i + shifts[k]`` sees;
+        or each frame's affine map (a turn, a shear): frame ``k``'s pixel
+        ``i`` sees the first frame's point ``shifts[k][:, :d] @ i +
+        shifts[k][:, d]``.  ``"auto"``: registered as ``motion`` says.
+    motion : {"translation", "rigid"}
+        What ``shifts="auto"`` registers: shifts (:func:`register_shifts`,
+        cross-correlation to a hundredth of a pixel; dithered exposures), or
+        2-D turns and shifts (:func:`register_rigid`; a hand-held burst,
+        a field that turns between exposures).
     iterations, background, acceleration, noise_sigma, time_limit, callback
         As in :func:`deconvkit.richardson_lucy_multiview` (the discrepancy
         stop on every frame's residual together; ``background`` of every
@@ -67,8 +74,8 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
         The frames' colour axis: each channel restored on its own, with one
         set of shifts (registered on the channels' mean).
     return_info : bool
-        Also return an :class:`Info` with the shifts used (a list of them,
-        one per channel, with ``channel_axis``).
+        Also return an :class:`Info` with the shifts used, or the affine maps
+        (a list of them, one per channel, with ``channel_axis``).
 
     Returns
     -------
@@ -82,8 +89,10 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
     with :math:`h_k` the PSF convolved with the pixel's box and shifted by
     :math:`\mathrm{scale} \cdot \delta_k` fine samples (the fractional part
     by linear interpolation, which keeps it non-negative) and :math:`S` the
-    stride; the object lives on the extended ("valid") domain, so no
-    boundary is assumed, and the EM update of
+    stride; with affine maps, :math:`h_k * x` is :math:`h * (W_k x)` instead,
+    :math:`W_k` the map on the fine grid as a :class:`~deconvkit.operators.Warp`.
+    The object lives on the extended ("valid") domain, enlarged to hold what
+    every frame sees, so no boundary is assumed, and the EM update of
     :func:`deconvkit.richardson_lucy_multiview` fits all frames [1]_ [2]_.
 
     References
@@ -116,8 +125,9 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
     if len({tuple(v.shape) for v in views}) > 1:
         raise ValueError(f"the frames must have one shape, got "
                          f"{sorted({tuple(v.shape) for v in views})}")
+    check_choice(motion, "motion", ("translation", "rigid"))
     if channel_axis is not None:
-        return _per_channel(views, psf, scale, channel_axis, shifts=shifts,
+        return _per_channel(views, psf, scale, channel_axis, shifts=shifts, motion=motion,
                             iterations=iterations, background=background, tv_weight=tv_weight,
                             acceleration=acceleration, noise_sigma=noise_sigma,
                             time_limit=time_limit, callback=callback, return_info=return_info)
@@ -133,22 +143,25 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
         raise ValueError(f"the frames have {noisy[0].ndim} dims but psf has {d}; give a "
                          f"{noisy[0].ndim}-D PSF on the fine grid")
     steps = _scale(scale, d)
-    offsets = _shifts(shifts, noisy, steps)
+    offsets = _motions(shifts, motion, noisy)
     backgrounds = list(background) if isinstance(background, (list, tuple)) else \
         [background] * len(views)
     if len(backgrounds) != len(views):
         raise ValueError(f"background gives {len(backgrounds)} values for {len(views)} "
                          "frames; give one, or one per frame")
-    kernels = _frame_kernels(kernel, steps, offsets)
     views, masks = zip(*(split_missing(y) for y in noisy))
     backgrounds = [offset(b, y) for b, y in zip(backgrounds, views)]
-    ops = [Convolution(asarray(k, like=views[0]), boundary="valid", stride=steps)
-           for k in kernels]
     shape = tuple(views[0].shape)
     fine = tuple(n * s for n, s in zip(shape, steps))
-    # fine sample f of the output lies in the first frame's pixel f // s
-    start = tuple(s // 2 - s + 1 + k - 1 - k // 2 for s, k in zip(steps, kernels[0].shape))
+    if offsets.ndim == 2:  # shifts: each moves its frame's kernel
+        kernels = _frame_kernels(kernel, steps, offsets)
+        ops = [Convolution(asarray(k, like=views[0]), boundary="valid", stride=steps)
+               for k in kernels]
+        start = _fine_start(steps, kernels[0].shape)
+    else:  # affine maps: each warps the object under one kernel
+        ops, start = _warped_operators(kernel, steps, offsets, shape, like=views[0])
 
+    # fine sample f of the output lies in the first frame's pixel f // s
     def crop(x):
         return x[tuple(slice(a, a + n) for a, n in zip(start, fine))]
 
@@ -160,8 +173,9 @@ def super_resolve(frames, psf, scale, *, shifts="auto", iterations="auto", backg
     restored = as_float(crop(x), dtype)
     if not return_info:
         return restored
+    moves = dict(shifts=offsets.tolist()) if offsets.ndim == 2 else dict(maps=offsets.tolist())
     return restored, Info("super_resolve",
-                          dict(scale=steps, frames=len(views), shifts=offsets.tolist(),
+                          dict(scale=steps, frames=len(views), **moves,
                                tv_weight=tv_weight, acceleration=acceleration,
                                noise_sigma=sigma),
                           iterations=len(history), stopped_by=stop.reason, history=history,
@@ -173,15 +187,15 @@ def _float64_of(x):
     return array_namespace(x).float64
 
 
-def _per_channel(views, psf, scale, channel_axis, *, shifts, return_info, **options):
-    """:func:`super_resolve` channel by channel, with one set of shifts."""
+def _per_channel(views, psf, scale, channel_axis, *, shifts, motion, return_info, **options):
+    """:func:`super_resolve` channel by channel, with one set of shifts or maps."""
     from .._validate import check_channel_axis
 
     axis = check_channel_axis(channel_axis, views[0].ndim, np.ndim(psf))
     xp = array_namespace(views[0])
     channels = [xp.moveaxis(v, axis, 0) for v in views]  # (C, ...) each
     if isinstance(shifts, str) and shifts == "auto" and len(views) > 1:
-        shifts = register_shifts([c.mean(0) for c in channels])
+        shifts = _motions(shifts, motion, [c.mean(0) for c in channels])
     results = [super_resolve([c[k] for c in channels], psf, scale, shifts=shifts,
                              return_info=True, **options)
                for k in range(channels[0].shape[0])]
@@ -224,6 +238,86 @@ def register_shifts(frames, *, precision: float = 0.01) -> np.ndarray:
     return np.stack(found)
 
 
+def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> np.ndarray:
+    """Each 2-D frame's rotation and shift from the first, to a fraction of a pixel.
+
+    Returns an ``(F, 2, 3)`` array of affine maps in pixel indices: frame
+    ``k``'s pixel ``i`` sees what the first frame's point
+    ``maps[k][:, :2] @ i + maps[k][:, 2]`` sees (a rotation about any point
+    plus a shift; ``maps[0]`` is the identity).  Frames of a hand-held burst,
+    or exposures between which the field turned, are not translations of
+    each other: 0.3 degree turns the corners of a 1000-pixel frame by 2.6
+    pixels.
+
+    The shifts start from :func:`register_shifts`; then Gauss–Newton
+    (Lucas–Kanade) fits the angle and shift that bring each frame onto the
+    first, both smoothed by a Gaussian of ``smoothing`` pixels (which damps
+    the aliasing of undersampled frames), the reference interpolated by cubic
+    splines, the residual weighted by a Hann window.  Measured on 100-pixel
+    crops of a photo: within 0.03 pixel for turns of up to 8 degrees (one of
+    three bursts turned by 15 degrees failed; give such maps).  NaN samples
+    count as the frame's mean.
+    """
+    from skimage.filters import window
+
+    views = [np.asarray(to_numpy(v), dtype=np.float64) for v in frames]
+    if views[0].ndim != 2:
+        raise ValueError(f"register_rigid takes 2-D frames, got {views[0].ndim}-D; use "
+                         "register_shifts for translations in any dimension")
+    if not smoothing >= 0:
+        raise ValueError(f"smoothing must be >= 0 pixels, got {smoothing!r}")
+    shifts = register_shifts(views)
+    views = [ndi.gaussian_filter(np.where(np.isnan(v), np.nanmean(v), v), smoothing)
+             for v in views]
+    reference = ndi.spline_filter(views[0], order=3)
+    slopes = [ndi.spline_filter(g, order=3) for g in np.gradient(views[0])]
+    grid = np.indices(views[0].shape, dtype=np.float64).reshape(2, -1)
+    centre = (np.asarray(views[0].shape, dtype=np.float64)[:, None] - 1) / 2
+    arm = grid - centre
+    taper = window("hann", views[0].shape).reshape(-1)
+    maps = [np.hstack([np.eye(2), np.zeros((2, 1))])]
+    for view, shift in zip(views[1:], shifts[1:]):
+        angle, move = _rigid_fit(reference, slopes, view.reshape(-1), arm, centre, taper,
+                                 shift, iterations)
+        turn = _rotation(angle)
+        # point = turn (i - centre) + centre + move
+        maps.append(np.hstack([turn, (centre[:, 0] + move - turn @ centre[:, 0])[:, None]]))
+    return np.stack(maps)
+
+
+def _rotation(angle):
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+def _rigid_fit(reference, slopes, view, arm, centre, taper, shift, iterations):
+    """Gauss–Newton on sum taper (reference(turn arm + centre + move) - view)**2."""
+    angle, move = 0.0, np.asarray(shift, dtype=np.float64)
+    shape = np.asarray(reference.shape)[:, None]
+    for _ in range(iterations):
+        turn = _rotation(angle)
+        points = turn @ arm + centre + move[:, None]
+        inside = np.all((points >= 0) & (points <= shape - 1), axis=0)
+        weights = taper * inside
+
+        def sample(a, points=points):
+            return ndi.map_coordinates(a, points, order=3, prefilter=False)
+
+        residual = sample(reference) - view
+        gy, gx = (sample(s) for s in slopes)
+        # d(turn arm)/d angle = [[-sin, -cos], [cos, -sin]] arm
+        bent = np.array([[-np.sin(angle), -np.cos(angle)],
+                         [np.cos(angle), -np.sin(angle)]]) @ arm
+        jacobian = np.stack([gy * bent[0] + gx * bent[1], gy, gx])
+        normal = (jacobian * weights) @ jacobian.T
+        step = np.linalg.lstsq(normal, -(jacobian * weights) @ residual, rcond=None)[0]
+        angle += step[0]
+        move = move + step[1:]
+        # a hundredth of a pixel at the frame's corner, and of a pixel
+        if abs(step[0]) * np.abs(arm).max() < 1e-4 and np.abs(step[1:]).max() < 1e-4:
+            break
+    return angle, move
+
+
 def _scale(scale, d: int) -> tuple[int, ...]:
     values = (scale,) * d if np.ndim(scale) == 0 else tuple(scale)
     if len(values) != d or any(isinstance(v, bool) or not float(v).is_integer() or v < 1
@@ -232,19 +326,65 @@ def _scale(scale, d: int) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def _shifts(shifts, views, steps) -> np.ndarray:
-    d = views[0].ndim
+def _motions(shifts, motion, views) -> np.ndarray:
+    """Each frame's motion: (F, d) shifts, or (F, d, d + 1) affine maps where
+    some are not translations."""
+    d, frames = views[0].ndim, len(views)
     if isinstance(shifts, str):
         check_choice(shifts, "shifts", ("auto",))
-        if len(views) == 1:
+        if frames == 1:
             return np.zeros((1, d))
+        if motion == "rigid":
+            if d != 2:
+                raise ValueError(f"motion='rigid' registers 2-D frames, got {d}-D; give "
+                                 "shifts, or affine maps as shifts")
+            return _translations_or(register_rigid(views))
         return register_shifts(views)
-    found = np.asarray(shifts, dtype=np.float64).reshape(len(views), -1) if np.size(
-        shifts) == len(views) * d else None
-    if found is None or not np.isfinite(found).all():
-        raise ValueError(f"shifts must be 'auto' or {len(views)} x {d} finite offsets (one "
-                         f"per frame and axis, in frame pixels), got {shifts!r}")
-    return found
+    found = np.asarray(shifts, dtype=np.float64)
+    if found.size == frames * d and np.isfinite(found).all():
+        return found.reshape(frames, d)
+    if found.size == frames * d * (d + 1) and np.isfinite(found).all():  # rows of d x (d + 1)
+        return _translations_or(found.reshape(frames, d, d + 1))
+    raise ValueError(f"shifts must be 'auto', {frames} x {d} finite offsets (one per frame "
+                     f"and axis, in frame pixels) or {frames} affine maps of {d} x {d + 1}, "
+                     f"got {shifts!r}")
+
+
+def _translations_or(maps):
+    """Affine maps as shifts where all are translations (the kernels carry them)."""
+    d = maps.shape[1]
+    if np.allclose(maps[:, :, :d], np.eye(d), rtol=0, atol=1e-9):
+        return maps[:, :, d].copy()
+    return maps
+
+
+def _fine_start(steps, kernel_shape):
+    """Where the first frame's fine grid starts in the extended domain of a
+    strided "valid" convolution."""
+    return tuple(s // 2 - s + 1 + k - 1 - k // 2 for s, k in zip(steps, kernel_shape))
+
+
+def _warped_operators(psf, steps, maps, shape, like):
+    """Each frame's operator, the pixel's kernel after the frame's map on the fine
+    grid, and where the first frame's fine grid starts in their common domain,
+    which is enlarged to hold every frame's view."""
+    kernel = _frame_kernels(psf, steps, np.zeros((1, len(steps))))[0]
+    convolution = Convolution(asarray(kernel, like=like), boundary="valid", stride=steps)
+    domain = convolution.input_shape(shape)
+    start = np.asarray(_fine_start(steps, kernel.shape), dtype=np.float64)
+    s = np.asarray(steps, dtype=np.float64)
+    centre = 0.5 * s - 0.5  # the first frame pixel's centre on the fine grid
+    # domain index q sees the first frame's domain point A q + b (fine samples)
+    matrices = [s[:, None] * m[:, :-1] / s[None, :] for m in maps]
+    offsets = [s * m[:, -1] + centre + start - a @ (start + centre)
+               for a, m in zip(matrices, maps)]
+    corners = np.array(list(np.ndindex(*(2,) * len(shape)))).T * (np.asarray(domain)[:, None] - 1)
+    reach = np.stack([a @ corners + b[:, None] for a, b in zip(matrices, offsets)], axis=-1)
+    low = np.maximum(0, np.ceil(-reach.min(axis=(1, 2)))).astype(int)
+    high = np.maximum(0, np.ceil(reach.max(axis=(1, 2)) - (np.asarray(domain) - 1))).astype(int)
+    extended = tuple(np.asarray(domain) + low + high)
+    ops = [convolution @ Warp(a, b + low, extended, domain) for a, b in zip(matrices, offsets)]
+    return ops, tuple(int(v) for v in start + low)
 
 
 def _frame_kernels(psf, steps, offsets) -> list:
