@@ -188,14 +188,16 @@ def cli():
     """Deconvolution of signals, images and volumes."""
 
 
-def _number_or_auto(value, option):
-    """A float, an int, or the word auto; ``option`` names the flag in the error."""
-    if value is None or value == "auto":
+def _number_or_auto(value, option, *, words=("auto",)):
+    """A float, an int, or one of ``words`` (kept as given); ``option`` names the
+    flag in the error."""
+    if value is None or value in words:
         return value
     try:
         number = float(value)
     except ValueError:
-        raise click.UsageError(f"{option}: {value!r} is not a number or 'auto'") from None
+        named = " or ".join(repr(w) for w in words)
+        raise click.UsageError(f"{option}: {value!r} is not a number or {named}") from None
     return int(number) if number.is_integer() and "." not in value and "e" not in value \
         else number
 
@@ -203,7 +205,7 @@ def _number_or_auto(value, option):
 def _saturated_option(value):
     """``--saturated``: a level, auto, none (every sample a measurement), or None
     (the default: a photo's clipped highlights)."""
-    return value if value == "none" else _number_or_auto(value, "--saturated")
+    return _number_or_auto(value, "--saturated", words=("auto", "none"))
 
 
 def _solver_options_given(extra, **flags):
@@ -1310,7 +1312,8 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
         channel_axis=channel,
         background=0.0 if background is None else background,
         iterations=_number_or_auto(iterations, "--iterations") or "auto",
-        tv_weight=None if tv_weight == "none" else _number_or_auto(tv_weight, "--tv-weight"),
+        tv_weight=None if tv_weight == "none" else _number_or_auto(
+            tv_weight, "--tv-weight", words=("auto", "none")),
         return_info=True)
     if light:
         restored = _from_light(restored, light)
