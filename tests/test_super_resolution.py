@@ -203,6 +203,45 @@ def test_turned_frames_from_the_command_line_and_in_colour(tmp_path, capsys):
         noise_sigma=0.005), rtol=1e-6, atol=1e-9)
 
 
+def _rays(frames, count, seed):
+    """Cosmic rays added to each frame, and where they hit."""
+    rays = [dk.cosmic_rays(f.shape, count, seed=seed + k) for k, f in enumerate(frames)]
+    return [f + r for f, r in zip(frames, rays)], [r > 0 for r in rays]
+
+
+def test_cosmic_rays_are_rejected():
+    """Measured (cell phantom, x2, four 59-pixel frames, 12 tracks a frame):
+    25.16 dB clean, 17.46 with the rays fitted, 25.06 with reject=5 (22, 20,
+    21 and 25 samples left out of the 22, 20, 22 and 25 hit); nothing left out
+    of the clean frames, nor of a star field's under-fitted cores."""
+    scene = dk.cell_phantom((120, 120), seed=0)
+    offsets = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    frames, truth = _frames(scene, dk.psf.gaussian(1.0), 2, offsets)
+    hit, where = _rays(frames, 12, seed=3)
+    blur, known = dk.psf.gaussian(1.0), [(i / 2, j / 2) for i, j in offsets]
+
+    def score(estimate):
+        return dk.metrics.psnr(truth[4:-4, 4:-4], estimate[4:-4, 4:-4], data_range=1.0)
+
+    clean, info = dk.super_resolve(frames, blur, 2, shifts=known, reject=5, return_info=True)
+    assert info.parameters["rejected"] == [0, 0, 0, 0]
+    fitted = dk.super_resolve(hit, blur, 2, shifts=known)
+    cleaned, info = dk.super_resolve(hit, blur, 2, shifts=known, reject=5, return_info=True)
+    assert score(cleaned) > score(clean) - 0.5 and score(fitted) < score(clean) - 6
+    assert all(0.9 * m.sum() <= n <= 1.2 * m.sum()
+               for n, m in zip(info.parameters["rejected"], where))
+    # stars whose cores the TV fit leaves too faint are no rays (Poisson counts)
+    rng = np.random.default_rng(0)
+    sky = np.full((120, 120), 5.0)
+    sky[tuple(rng.integers(10, 110, (2, 25)))] += rng.uniform(200, 20000, 25)
+    optics = dk.psf.moffat(2.0, beta=3.0)
+    stars = [rng.poisson(f).astype(float) for f in _frames(sky, optics, 2, offsets, sigma=0)[0]]
+    _, info = dk.super_resolve(stars, optics, 2, shifts=known, reject=5, return_info=True)
+    assert info.parameters["rejected"] == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="reject must be a number > 0"):
+        dk.super_resolve(frames, blur, 2, reject=0)
+
+
 def test_command_line(tmp_path, capsys):
     from deconvkit import io
     from deconvkit.cli import main
@@ -241,6 +280,15 @@ def test_command_line(tmp_path, capsys):
         [io.read(name) for name in skies], dk.psf.gaussian(1.0), 2, background=0.5,
         shifts=[(i / 2, j / 2) for i, j in offsets], noise_sigma=0.005), rtol=1e-5, atol=1e-6)
     assert not np.allclose(io.read(tmp_path / "object.tif"), io.read(tmp_path / "sky.tif"))
+    hit = [str(tmp_path / f"h{k}.tif") for k in range(4)]
+    rays, where = _rays(frames, 10, seed=1)
+    for name, frame in zip(hit, rays):
+        io.write(name, frame.astype(np.float32))
+    assert main(["super-resolve", *hit, "--psf", "gaussian:1", "--scale", "2", "--reject",
+                 "5", "-o", str(tmp_path / "rays.tif")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    counts = [int(n) for n in out.split("rejected ")[1].split(" sample(s)")[0].split(", ")]
+    assert all(0.8 * m.sum() <= n <= 1.2 * m.sum() for n, m in zip(counts, where))
     assert main([*run, "--shifts", "nofile", "-o", str(tmp_path / "x.tif")]) == 2
     assert "neither auto nor a file" in capsys.readouterr().err
 

@@ -34,7 +34,7 @@ from .restoration import (
     wavelet,
     wiener,
 )
-from .simulation import blur, cell_phantom, dead_leaves, simulate
+from .simulation import blur, cell_phantom, cosmic_rays, dead_leaves, simulate
 
 __version__ = "0.1.0"
 
@@ -52,6 +52,7 @@ __all__ = [
     "cell_phantom",
     "cgls",
     "choose_method",
+    "cosmic_rays",
     "dead_leaves",
     "deconvolve",
     "deskew",

@@ -1270,13 +1270,18 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 @click.option("--background", type=float, default=None, metavar="LEVEL",
               help="A known level under every frame (a sky, a camera's offset), modelled "
                    "(RL takes a constant under the data as object otherwise).")
+@click.option("--reject", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SIGMAS",
+              help="Leave out samples a cosmic ray or hot pixel brightened in one frame: "
+                   "those SIGMAS local noise levels above the fit (5 is usual), then "
+                   "restore again. Default: fit every sample.")
 @click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
               show_default=True, help=_ENCODING_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, tv_weight,
-                          noise_sigma, background, encoding, output, overwrite, quiet):
+                          noise_sigma, background, reject, encoding, output, overwrite, quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
     exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve)."""
     import numpy as np
@@ -1309,7 +1314,7 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
     start = time.perf_counter()
     restored, info = super_resolve(
         frames, kernel, scale, shifts=shifts, motion=motion, noise_sigma=noise_sigma,
-        channel_axis=channel,
+        reject=reject, channel_axis=channel,
         background=0.0 if background is None else background,
         iterations=_number_or_auto(iterations, "--iterations") or "auto",
         tv_weight=None if tv_weight == "none" else _number_or_auto(
@@ -1317,7 +1322,8 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
         return_info=True)
     if light:
         restored = _from_light(restored, light)
-    info = info[0] if isinstance(info, list) else info  # the channels share their shifts
+    infos = info if isinstance(info, list) else [info]
+    info = infos[0]  # the channels share their shifts
     if meta.spacing:  # the spatial axes' sampling
         meta = dataclasses.replace(meta, spacing=tuple(s / scale for s in meta.spacing))
     dkio.write(target, restored, metadata=meta, overwrite=overwrite,
@@ -1326,11 +1332,19 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
         weight = info.parameters["tv_weight"]
         _console().print(f"{len(frames)} frame(s) {frames[0].shape} -> {restored.shape} "
                          f"(x{scale}); {_motion_summary(info.parameters, frames[0].shape)}; "
-                         "TV weight "
+                         f"{_rejected_summary(infos)}TV weight "
                          f"{'none' if weight is None else f'{weight:.3g}'}; {info.iterations} "
                          "iterations, "
                          f"stopped by {info.stopped_by}; {time.perf_counter() - start:.2f} s "
                          f"-> {target}")
+
+
+def _rejected_summary(infos) -> str:
+    """The samples ``--reject`` left out of each frame (over the channels)."""
+    if "rejected" not in infos[0].parameters:
+        return ""
+    counts = [sum(n) for n in zip(*(i.parameters["rejected"] for i in infos))]
+    return f"rejected {', '.join(map(str, counts))} sample(s) a frame; "
 
 
 def _motion_summary(parameters, shape) -> str:

@@ -8,7 +8,7 @@ from ._array_api import asarray, to_numpy
 from ._validate import check_array, check_choice, check_psf
 from .operators import BOUNDARIES, Convolution, SpaceVariantConvolution
 
-__all__ = ["blur", "cell_phantom", "dead_leaves", "simulate"]
+__all__ = ["blur", "cell_phantom", "cosmic_rays", "dead_leaves", "simulate"]
 
 NOISE_MODELS = ("gaussian", "poisson", "mixed", "none")
 
@@ -90,6 +90,34 @@ def simulate(image, psf, *, noise: str = "gaussian", sigma: float = 0.01,
     if noise in ("gaussian", "mixed"):
         noisy = noisy + rng.normal(0.0, sigma, clean.shape)
     return asarray(noisy, blurred)
+
+
+def cosmic_rays(shape, count: int, *, amplitude=(0.3, 2.0), length=(1, 3),
+                seed=None) -> np.ndarray:
+    """What ``count`` cosmic rays deposit on a detector of ``shape``, N-D: to add to
+    a frame.
+
+    Each ray is a straight track of ``length`` samples (drawn between the two
+    bounds; one sample is a hot pixel) along a random direction between
+    neighbours, each sample brightened by an amount drawn from ``amplitude``;
+    tracks start at least 5 samples from the edges.  ``result > 0`` marks the
+    hit samples.
+
+    >>> hits = cosmic_rays((64, 64), 10, seed=0)
+    >>> hits.shape, 10 <= int((hits > 0).sum()) <= 30
+    ((64, 64), True)
+    """
+    shape = tuple(int(n) for n in np.atleast_1d(shape))
+    if not shape or min(shape) < 11:
+        raise ValueError(f"shape must have every side >= 11 samples, got {shape}")
+    rng = np.random.default_rng(seed)
+    hits = np.zeros(shape)
+    for _ in range(int(count)):
+        start = rng.integers(5, np.asarray(shape) - 5)
+        step = rng.integers(-1, 2, len(shape))
+        for t in range(int(rng.integers(length[0], length[1] + 1))):
+            hits[tuple(start + t * step)] += rng.uniform(*amplitude)
+    return hits
 
 
 def cell_phantom(shape=(40, 96, 96), *, seed=None) -> np.ndarray:
