@@ -263,6 +263,17 @@ def test_command_line(tmp_path, capsys):
     expected = dk.super_resolve([f.astype(np.float32) for f in frames], dk.psf.gaussian(1.0), 2,
                                 shifts=[(i / 2, j / 2) for i, j in offsets], noise_sigma=0.005)
     np.testing.assert_allclose(io.read(tmp_path / "fine.tif"), expected, rtol=1e-5, atol=1e-6)
+    # one file holding the frames stacked on its first axis (a cube, a burst)
+    io.write(tmp_path / "stack.tif", np.stack(frames).astype(np.float32))
+    assert main(["super-resolve", str(tmp_path / "stack.tif"), "--psf", "gaussian:1",
+                 "--scale", "2", "--noise-sigma", "0.005", "--shifts",
+                 str(tmp_path / "shifts.csv"), "-q", "-o", str(tmp_path / "stacked.tif")]) == 0
+    np.testing.assert_array_equal(io.read(tmp_path / "stacked.tif"),
+                                  io.read(tmp_path / "fine.tif"))
+    io.write(tmp_path / "4d.tif", np.stack([np.stack(frames)] * 2).astype(np.float32))
+    assert main(["super-resolve", str(tmp_path / "4d.tif"), "--psf", "gaussian:1",
+                 "--scale", "2", "-o", str(tmp_path / "x.tif")]) == 2
+    assert "4 spatial axes for a 2-D PSF; give frames of 2 axes" in capsys.readouterr().err
     assert main([*run, "-o", str(tmp_path / "auto.tif")]) == 0  # registered
     assert main([*run, "--tv-weight", "none", "-q", "-o", str(tmp_path / "rl.tif")]) == 0
     np.testing.assert_allclose(io.read(tmp_path / "rl.tif"), dk.super_resolve(
@@ -323,6 +334,13 @@ def test_colour_photos_share_their_shifts(tmp_path, capsys):
                  "-o", str(tmp_path / "fine.png")]) == 0
     fine = io.read(tmp_path / "fine.png")
     assert fine.shape == (120, 120, 3) and fine.dtype == np.uint8
+    # a stack of colour frames in one file: frames on the first axis, colour last
+    io.write(tmp_path / "burst.tif", np.stack(frames).astype(np.float32))
+    assert main(["super-resolve", str(tmp_path / "burst.tif"), "--psf", "gaussian:1",
+                 "--scale", "2", "-q", "-o", str(tmp_path / "burst_fine.tif")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "burst_fine.tif"), dk.super_resolve(
+        [f.astype(np.float32) for f in frames], blur, 2, channel_axis=-1), rtol=1e-5,
+        atol=1e-6)
     shown = np.round(io.linear_to_srgb(light[:120, :120]) * 255)
     bicubic = np.clip(transform.resize(io.read(names[0]).astype(float), (120, 120, 3),
                                        order=3), 0, 255)

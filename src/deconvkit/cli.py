@@ -1283,14 +1283,15 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, tv_weight,
                           noise_sigma, background, reject, encoding, output, overwrite, quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
-    exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve)."""
+    exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve).
+    A FRAME file with one axis more than the PSF (a TIFF or FITS cube) holds
+    frames stacked on its first axis."""
     import numpy as np
 
     from .restoration import super_resolve
 
     target = dkio.check_output_path(output, inputs, overwrite=overwrite)
     read = [dkio.read(path, with_metadata=True) for path in inputs]
-    frames, meta = [frame for frame, _ in read], read[0][1]
     if shifts != "auto":
         path = Path(shifts)
         if not path.is_file():
@@ -1299,8 +1300,7 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
         shifts = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(
             path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2)
     kernel, _ = _load_psf(psf_spec)
-    channel = _channel_axis_of(inputs[0], frames[0], meta) if frames[0].ndim > kernel.ndim \
-        else None  # a colour photo's, or a hyperstack's C
+    frames, channel, meta = _burst_frames(inputs, read, kernel.ndim)
     colour = None if channel is None else channel % frames[0].ndim
     dkio.check_shape(target, tuple(n if axis == colour else n * scale
                                    for axis, n in enumerate(frames[0].shape)))
@@ -1337,6 +1337,37 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
                          "iterations, "
                          f"stopped by {info.stopped_by}; {time.perf_counter() - start:.2f} s "
                          f"-> {target}")
+
+
+def _burst_frames(inputs, read, ndim):
+    """The frames in the files: each file one frame of ``ndim`` spatial axes, or a
+    stack of frames on its first axis (a burst, an astronomical cube, a time
+    series); with the channel axis (a colour photo's, a hyperstack's C) of a
+    frame, and the first file's metadata for one frame."""
+    frames, channels, first = [], set(), None
+    for path, (image, meta) in zip(inputs, read):
+        channel = _channel_axis_of(path, image, meta) if image.ndim > ndim else None
+        channel = None if channel is None else channel % image.ndim
+        spatial = image.ndim - (channel is not None)
+        if spatial == ndim:
+            found = [image]
+        elif spatial == ndim + 1 and channel != 0:
+            found = list(image)  # frames on the first axis
+            channel = None if channel is None else channel - 1
+            meta = dataclasses.replace(
+                meta, axes=meta.axes[1:] if meta.axes else meta.axes,
+                spacing=meta.spacing[1:] if meta.spacing and len(meta.spacing) == spatial
+                else meta.spacing)
+        else:
+            raise ValueError(f"{path}: {spatial} spatial axes for a {ndim}-D PSF; give frames "
+                             f"of {ndim} axes (and colour), or a stack of them on the first "
+                             "axis")
+        frames += found
+        channels.add(channel)
+        first = first or meta
+    if len(channels) > 1:
+        raise ValueError("the frames differ in their colour axis; give frames of one kind")
+    return frames, channels.pop(), first
 
 
 def _rejected_summary(infos) -> str:
