@@ -300,14 +300,16 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     each other: 0.3 degree turns the corners of a 1000-pixel frame by 2.6
     pixels.
 
-    The shifts start from :func:`register_shifts`; then Gauss–Newton
-    (Lucas–Kanade) fits the angle and shift that bring each frame onto the
-    first, both smoothed by a Gaussian of ``smoothing`` pixels (which damps
-    the aliasing of undersampled frames), the reference interpolated by cubic
-    splines, the residual weighted by a Hann window.  Measured on 100-pixel
-    crops of a photo: within 0.03 pixel for turns of up to 8 degrees (one of
-    three bursts turned by 15 degrees failed; give such maps).  NaN samples
-    count as the frame's mean.
+    Gauss–Newton (Lucas–Kanade) fits the angle and shift that bring each
+    frame onto the first, both smoothed by a Gaussian of ``smoothing`` pixels
+    (which damps the aliasing of undersampled frames), the reference
+    interpolated by cubic splines, the residual weighted by a Hann window.
+    It starts from no turn and :func:`register_shifts`'s shift, and where the
+    frames' spectra say they turned by more than 2 degrees (Fourier–Mellin:
+    the magnitudes' correlation in polar coordinates, which ignores shifts)
+    also from that turn and its 180-degree twin, each with the shift that
+    cross-correlation then finds; the fit that matches best wins.  NaN
+    samples count as the frame's mean.
     """
     from skimage.filters import window
 
@@ -328,8 +330,10 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     taper = window("hann", views[0].shape).reshape(-1)
     maps = [np.hstack([np.eye(2), np.zeros((2, 1))])]
     for view, shift in zip(views[1:], shifts[1:]):
-        angle, move = _rigid_fit(reference, slopes, view.reshape(-1), arm, centre, taper,
-                                 shift, iterations)
+        starts = [(0.0, shift)] + _turned_starts(views[0], view, centre[:, 0])
+        fits = [_rigid_fit(reference, slopes, view.reshape(-1), arm, centre, taper, start,
+                           iterations) for start in starts]
+        angle, move, _ = min(fits, key=lambda fit: fit[2])
         turn = _rotation(angle)
         # point = turn (i - centre) + centre + move
         maps.append(np.hstack([turn, (centre[:, 0] + move - turn @ centre[:, 0])[:, None]]))
@@ -340,9 +344,41 @@ def _rotation(angle):
     return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
 
 
-def _rigid_fit(reference, slopes, view, arm, centre, taper, shift, iterations):
-    """Gauss–Newton on sum taper (reference(turn arm + centre + move) - view)**2."""
-    angle, move = 0.0, np.asarray(shift, dtype=np.float64)
+def _turned_starts(reference, view, centre) -> list:
+    """``(angle, move)`` starts for frames turned by more than 2 degrees: the turn
+    that the spectra's magnitudes give (Fourier–Mellin; known up to 180
+    degrees), both ways, each with the shift cross-correlation then finds."""
+    from skimage.filters import window
+    from skimage.registration import phase_cross_correlation
+    from skimage.transform import warp_polar
+
+    taper = window("hann", reference.shape)
+    radius = min(reference.shape) // 2
+    polar = [warp_polar(np.log1p(np.abs(np.fft.fftshift(np.fft.fft2((v - v.mean()) * taper)))),
+                        radius=radius, output_shape=(720, radius))
+             for v in (reference, view)]
+    band = slice(radius // 10, 3 * radius // 4)  # past the mean's peak, short of aliasing
+    rows, _, _ = phase_cross_correlation(polar[0][:, band], polar[1][:, band],
+                                         upsample_factor=10, normalization=None)
+    turn = -np.radians(rows[0] / 2)  # 720 rows: half a degree each
+    if abs(np.degrees(turn)) <= 2:
+        return []
+    starts = []
+    for angle in (turn, turn + np.pi):
+        rotation = _rotation(angle)
+        grid = np.indices(reference.shape, dtype=np.float64).reshape(2, -1) - centre[:, None]
+        turned = ndi.map_coordinates(reference, rotation @ grid + centre[:, None], order=1,
+                                     mode="nearest").reshape(reference.shape)
+        # view[i] = turned(i + shift) = reference(rotation (i + shift - centre) + centre)
+        shift = register_shifts([turned, view])[1]
+        starts.append((angle, rotation @ shift))
+    return starts
+
+
+def _rigid_fit(reference, slopes, view, arm, centre, taper, start, iterations):
+    """Gauss–Newton on sum taper (reference(turn arm + centre + move) - view)**2 from
+    ``start`` = (angle, move): ``(angle, move, mean squared residual)``."""
+    angle, move = start[0], np.asarray(start[1], dtype=np.float64)
     shape = np.asarray(reference.shape)[:, None]
     for _ in range(iterations):
         turn = _rotation(angle)
@@ -366,7 +402,7 @@ def _rigid_fit(reference, slopes, view, arm, centre, taper, shift, iterations):
         # a hundredth of a pixel at the frame's corner, and of a pixel
         if abs(step[0]) * np.abs(arm).max() < 1e-4 and np.abs(step[1:]).max() < 1e-4:
             break
-    return angle, move
+    return angle, move, float((weights * residual ** 2).sum() / max(weights.sum(), TINY))
 
 
 def _scale(scale, d: int) -> tuple[int, ...]:
