@@ -169,6 +169,55 @@ def test_turned_frames_are_registered_and_restored():
     assert abs(score(by_warp) - score(by_kernel)) < 0.1
 
 
+def test_one_psf_per_frame(tmp_path):
+    """Exposures under different seeing: each frame's own PSF.  Measured (cell
+    phantom, x2, Gaussians of 0.8, 1.4, 2.0 and 1.1 fine samples): 25.23 dB
+    with each frame's PSF, 23.39 with their mean; the same through the
+    warp's path."""
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    scene = dk.cell_phantom((120, 120), seed=0)
+    offsets = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    psfs = [dk.psf.gaussian(s, shape=(17, 17)) for s in (0.8, 1.4, 2.0, 1.1)]
+    frames = [_frames(scene, p, 2, [o], seed=k)[0][0] for k, (p, o) in
+              enumerate(zip(psfs, offsets))]
+    truth = scene[:118, :118]
+    known = [(i / 2, j / 2) for i, j in offsets]
+
+    def score(estimate):
+        return dk.metrics.psnr(truth[4:-4, 4:-4], estimate[4:-4, 4:-4], data_range=1.0)
+
+    each = dk.super_resolve(frames, psfs, 2, shifts=known, noise_sigma=0.005)
+    mean = dk.super_resolve(frames, np.mean(psfs, axis=0), 2, shifts=known, noise_sigma=0.005)
+    assert score(each) > score(mean) + 1.0
+    maps = np.array([np.hstack([np.eye(2), np.array(k)[:, None]]) for k in known])
+    maps[:, 0, 1], maps[:, 1, 0] = -1e-7, 1e-7  # the warp's path
+    turned = dk.super_resolve(frames, psfs, 2, shifts=maps, noise_sigma=0.005)
+    assert abs(score(turned) - score(each)) < 0.1
+    # PSFs of other sizes are padded about their centres
+    cropped = [psfs[0][4:-4, 4:-4] / psfs[0][4:-4, 4:-4].sum()] + psfs[1:]
+    small = dk.super_resolve(frames, cropped, 2, shifts=known, noise_sigma=0.005)
+    assert abs(score(small) - score(each)) < 0.1
+    with pytest.raises(ValueError, match="psf gives 2 PSFs for 4 frames"):
+        dk.super_resolve(frames, psfs[:2], 2, shifts=known)
+    names, specs = [], []
+    for k, (frame, psf) in enumerate(zip(frames, psfs)):
+        names.append(str(tmp_path / f"f{k}.tif"))
+        io.write(names[-1], frame.astype(np.float32))
+        io.write(tmp_path / f"p{k}.tif", psf.astype(np.float32))
+        specs += ["--psf", str(tmp_path / f"p{k}.tif")]
+    np.savetxt(tmp_path / "shifts.csv", known, delimiter=",")
+    assert main(["super-resolve", *names, *specs, "--scale", "2", "--noise-sigma", "0.005",
+                 "--shifts", str(tmp_path / "shifts.csv"), "-q", "-o",
+                 str(tmp_path / "fine.tif")]) == 0
+    np.testing.assert_allclose(io.read(tmp_path / "fine.tif"), dk.super_resolve(
+        [f.astype(np.float32) for f in frames], [p.astype(np.float32) for p in psfs], 2,
+        shifts=known, noise_sigma=0.005), rtol=1e-5, atol=1e-6)
+    assert main(["super-resolve", *names, *specs[:4], "--scale", "2", "-o",
+                 str(tmp_path / "x.tif")]) == 2
+
+
 def test_large_turns_are_registered():
     """Exposures of a field that turned between them (an alt-az mount): the
     spectra's magnitudes give the turn up to 180 degrees, Gauss-Newton the

@@ -1247,9 +1247,10 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 @cli.command("super-resolve")
 @click.argument("inputs", metavar="FRAME...", nargs=-1, required=True,
                 type=click.Path(dir_okay=False))
-@click.option("--psf", "psf_spec", required=True,
+@click.option("--psf", "psf_spec", required=True, multiple=True,
               help="The optics' PSF sampled on the fine grid (a pitch SCALE times finer "
-                   "than the frames'), without the pixel: a file or a spec.")
+                   "than the frames'), without the pixel: a file or a spec; once, or once "
+                   "per frame (each exposure's seeing or focus).")
 @click.option("--scale", type=click.IntRange(min=1), required=True,
               help="How many times finer the output grid is, on every axis.")
 @click.option("--shifts", default="auto", show_default=True,
@@ -1299,8 +1300,12 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
                                      param_hint="--shifts")
         shifts = np.load(path) if path.suffix.lower() == ".npy" else np.loadtxt(
             path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2)
-    kernel, _ = _load_psf(psf_spec)
-    frames, channel, meta = _burst_frames(inputs, read, kernel.ndim)
+    kernels = [_load_psf(spec)[0] for spec in psf_spec]
+    frames, channel, meta = _burst_frames(inputs, read, kernels[0].ndim)
+    if len(kernels) not in (1, len(frames)):
+        raise click.BadParameter(f"{len(kernels)} PSFs for {len(frames)} frames; give one, "
+                                 "or one per frame", param_hint="--psf")
+    kernel = kernels[0] if len(kernels) == 1 else kernels
     colour = None if channel is None else channel % frames[0].ndim
     dkio.check_shape(target, tuple(n if axis == colour else n * scale
                                    for axis, n in enumerate(frames[0].shape)))

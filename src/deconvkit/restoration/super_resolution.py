@@ -41,10 +41,13 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     frames : (N1, ..., Nd) array or sequence of them
         One frame, or several of one shape (numpy or torch; NaN samples are
         missing data: cosmic-ray hits, bad pixels).
-    psf : (K1, ..., Kd) array
+    psf : (K1, ..., Kd) array, or sequence of them
         The optical PSF sampled on the fine grid (a pitch ``scale`` times finer
         than the frames' pixels), without the pixel: each frame pixel's
-        integration over ``scale**d`` fine samples is added here.
+        integration over ``scale**d`` fine samples is added here.  One PSF per
+        frame where the blur changes between frames (the seeing of each
+        exposure, each frame's focus); zero-padded about their centres to the
+        largest.
     scale : int or sequence of int
         The fine grid's pitch, per axis or one for all (>= 1; 1 deconvolves
         registered frames on their own grid).
@@ -155,13 +158,14 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
                             acceleration=acceleration, noise_sigma=noise_sigma,
                             time_limit=time_limit, callback=callback, return_info=return_info)
     check_choice(acceleration, "acceleration", (None, "biggs"))
-    prepared = [prepare(v, psf, missing=True) for v in views]
+    psfs = _frame_psfs(psf, len(views))
+    prepared = [prepare(v, k, missing=True) for v, k in zip(views, psfs)]
     dtype = prepared[0][0].dtype
     # in float64: the TV factor's steps at the sparsely covered corners of the
     # fine domain compound float32's round-off (a float32 burst diverged there)
     noisy = [as_float(y, _float64_of(y)) for y, _ in prepared]
-    kernel = np.asarray(to_numpy(prepared[0][1]), dtype=np.float64)
-    d = kernel.ndim
+    psfs = [np.asarray(to_numpy(k), dtype=np.float64) for _, k in prepared]
+    d = psfs[0].ndim
     if noisy[0].ndim != d:
         raise ValueError(f"the frames have {noisy[0].ndim} dims but psf has {d}; give a "
                          f"{noisy[0].ndim}-D PSF on the fine grid")
@@ -176,12 +180,12 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     shape = tuple(noisy[0].shape)
     fine = tuple(n * s for n, s in zip(shape, steps))
     if offsets.ndim == 2:  # shifts: each moves its frame's kernel
-        kernels = _frame_kernels(kernel, steps, offsets)
+        kernels = _frame_kernels(psfs, steps, offsets)
         ops = [Convolution(asarray(k, like=noisy[0]), boundary="valid", stride=steps)
                for k in kernels]
         start = _fine_start(steps, kernels[0].shape)
     else:  # affine maps: each warps the object under one kernel
-        ops, start = _warped_operators(kernel, steps, offsets, shape, like=noisy[0])
+        ops, start = _warped_operators(psfs, steps, offsets, shape, like=noisy[0])
 
     # fine sample f of the output lies in the first frame's pixel f // s
     def crop(x):
@@ -242,7 +246,7 @@ def _per_channel(views, psf, scale, channel_axis, *, shifts, motion, return_info
     """:func:`super_resolve` channel by channel, with one set of shifts or maps."""
     from .._validate import check_channel_axis
 
-    axis = check_channel_axis(channel_axis, views[0].ndim, np.ndim(psf))
+    axis = check_channel_axis(channel_axis, views[0].ndim, np.ndim(_frame_psfs(psf, len(views))[0]))
     xp = array_namespace(views[0])
     channels = [xp.moveaxis(v, axis, 0) for v in views]  # (C, ...) each
     if isinstance(shifts, str) and shifts == "auto" and len(views) > 1:
@@ -451,13 +455,15 @@ def _fine_start(steps, kernel_shape):
     return tuple(s // 2 - s + 1 + k - 1 - k // 2 for s, k in zip(steps, kernel_shape))
 
 
-def _warped_operators(psf, steps, maps, shape, like):
-    """Each frame's operator, the pixel's kernel after the frame's map on the fine
+def _warped_operators(psfs, steps, maps, shape, like):
+    """Each frame's operator, its pixel's kernel after the frame's map on the fine
     grid, and where the first frame's fine grid starts in their common domain,
     which is enlarged to hold every frame's view."""
-    kernel = _frame_kernels(psf, steps, np.zeros((1, len(steps))))[0]
-    convolution = Convolution(asarray(kernel, like=like), boundary="valid", stride=steps)
-    domain = convolution.input_shape(shape)
+    kernels = _frame_kernels(psfs, steps, np.zeros((len(psfs), len(steps))))
+    convolutions = [Convolution(asarray(k, like=like), boundary="valid", stride=steps)
+                    for k in kernels]
+    kernel = kernels[0]
+    domain = convolutions[0].input_shape(shape)
     start = np.asarray(_fine_start(steps, kernel.shape), dtype=np.float64)
     s = np.asarray(steps, dtype=np.float64)
     centre = 0.5 * s - 0.5  # the first frame pixel's centre on the fine grid
@@ -470,22 +476,36 @@ def _warped_operators(psf, steps, maps, shape, like):
     low = np.maximum(0, np.ceil(-reach.min(axis=(1, 2)))).astype(int)
     high = np.maximum(0, np.ceil(reach.max(axis=(1, 2)) - (np.asarray(domain) - 1))).astype(int)
     extended = tuple(np.asarray(domain) + low + high)
-    ops = [convolution @ Warp(a, b + low, extended, domain) for a, b in zip(matrices, offsets)]
+    ops = [convolution @ Warp(a, b + low, extended, domain)
+           for convolution, a, b in zip(convolutions, matrices, offsets)]
     return ops, tuple(int(v) for v in start + low)
 
 
-def _frame_kernels(psf, steps, offsets) -> list:
-    """Each frame's kernel on the fine grid: the PSF, the pixel's box, and the
+def _frame_psfs(psf, frames: int) -> list:
+    """One PSF per frame: the one given for all, or one each (a sequence of
+    arrays), zero-padded about their centres to one shape."""
+    from .multiview import _one_shape
+
+    if not (isinstance(psf, (list, tuple)) and psf and all(hasattr(k, "shape") for k in psf)):
+        return [psf] * frames
+    if len(psf) != frames:
+        raise ValueError(f"psf gives {len(psf)} PSFs for {frames} frames; give one PSF, or "
+                         "one per frame")
+    return _one_shape(psf)
+
+
+def _frame_kernels(psfs, steps, offsets) -> list:
+    """Each frame's kernel on the fine grid: its PSF, the pixel's box, and the
     frame's shift (``steps * offset`` fine samples), all of one shape."""
     box = np.ones(steps) / np.prod(steps)
-    if any(k % 2 == 0 for k in psf.shape):  # odd, so that the centres compose
-        psf = np.pad(psf, [(0, 1 - k % 2) for k in psf.shape])
-    pixel = np.clip(scipy.signal.fftconvolve(psf, box), 0.0, None)
     moves = offsets * np.asarray(steps)  # in fine samples
     reach = np.ceil(np.abs(moves).max(axis=0)).astype(int) + 1
-    padded = np.pad(pixel, [(r, r) for r in reach])
     kernels = []
-    for move in moves:
+    for psf, move in zip(psfs, moves):
+        if any(k % 2 == 0 for k in psf.shape):  # odd, so that the centres compose
+            psf = np.pad(psf, [(0, 1 - k % 2) for k in psf.shape])
+        pixel = np.clip(scipy.signal.fftconvolve(psf, box), 0.0, None)
+        padded = np.pad(pixel, [(r, r) for r in reach])
         # frame pixel i sees the first frame's i + offset: h(j + move), i.e. h moved back
         moved = ndi.shift(padded, -move, order=1, mode="constant", cval=0.0)
         kernels.append(np.clip(moved, 0.0, None) / moved.sum())
