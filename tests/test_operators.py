@@ -73,6 +73,19 @@ def test_warp_adjoint(ndim, backend, dname):
     assert err <= (1e-12 if dname == "f64" else 1e-5)
 
 
+def test_warp_on_a_gpu_uses_torch_sparse_product():
+    """The product a GPU tensor takes (torch's sparse matrix on its device),
+    run here on the CPU: the same as scipy's."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    op = Warp(np.eye(2) + 0.05 * rng.standard_normal((2, 2)), [0.4, -0.7], (9, 11), (8, 12))
+    x, y = torch.tensor(rng.random((3, 99))).T, torch.tensor(rng.random((3, 96))).T
+    np.testing.assert_allclose((op._torch_matrix(x, False) @ x).numpy(),
+                               op.sparse @ x.numpy(), rtol=1e-12)
+    np.testing.assert_allclose((op._torch_matrix(y, True) @ y).numpy(),
+                               op.sparse.T @ y.numpy(), rtol=1e-12)
+
+
 def test_warp_interpolates_linearly_and_keeps_dtype():
     x = np.random.default_rng(0).random((12, 13)).astype(np.float32)
     angle = np.deg2rad(3.0)
