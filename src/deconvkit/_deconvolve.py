@@ -162,7 +162,8 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         # its own data
         results = [_one_by_one(tiled, image[(slice(None),) * channel_axis + (c,)],
                                psf if psfs is None else psfs[c],
-                               _channel_of(options, image.ndim, channel_axis, c), _ndim(psf))
+                               _part_of(options, image.ndim, (slice(None),) * channel_axis + (c,)),
+                               _ndim(psf))
                    for c in range(image.shape[channel_axis])]
         restored = da.stack([r for r, _ in results], axis=channel_axis)
         return (restored, [info for _, info in results]) if return_info else restored
@@ -212,7 +213,8 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     xp = array_namespace(image)
     channels = xp.moveaxis(image, channel_axis, 0)
     results = [_one_by_one(run, c, psf if psfs is None else p,
-                           _channel_of(options, image.ndim, channel_axis, index), spatial_ndim)
+                           _part_of(options, image.ndim, (slice(None),) * channel_axis + (index,)),
+                           spatial_ndim)
                for index, (c, p) in enumerate(zip(channels, psfs or [psf] * len(channels)))]
     stacked = xp.stack([r for r, _ in results], axis=0)
     restored = xp.moveaxis(stacked, 0, channel_axis)
@@ -227,7 +229,7 @@ def _one_by_one(run, image, psf, options, spatial_ndim: int):
     if lead <= 0:
         return run(image, psf, options)
     indices = list(np.ndindex(*image.shape[:lead]))
-    results = [run(image[index], psf, _item_of(options, image.ndim, index))
+    results = [run(image[index], psf, _part_of(options, image.ndim, tuple(map(int, index))))
                for index in indices]
     from .tiling import is_dask
 
@@ -240,24 +242,13 @@ def _one_by_one(run, image, psf, options, spatial_ndim: int):
     return stacked.reshape(image.shape), [info for _, info in results]
 
 
-def _item_of(options, ndim: int, index: tuple) -> dict:
-    """``options`` for the item ``index`` of an ``ndim``-D image's leading axes: a
-    background map of the image's shape gives that item's part; a smaller one
-    serves every item."""
+def _part_of(options, ndim: int, key: tuple) -> dict:
+    """``options`` for the part ``image[key]`` of an ``ndim``-D image (a time
+    point, a channel): a background map of the image's shape gives that part;
+    a smaller one serves every part."""
     background = options.get("background")
     if getattr(background, "ndim", 0) == ndim:
-        options = options | {"background": background[tuple(int(i) for i in index)]}
-    return options
-
-
-def _channel_of(options, ndim: int, channel_axis: int, channel: int) -> dict:
-    """``options`` for one channel of an ``ndim``-D image: a background map of
-    the image's shape gives that channel's part; one of a channel's shape
-    serves every channel."""
-    background = options.get("background")
-    if getattr(background, "ndim", 0) == ndim:
-        options = options | {"background": background[(slice(None),) * channel_axis
-                                                      + (channel,)]}
+        options = options | {"background": background[key]}
     return options
 
 
