@@ -303,6 +303,44 @@ def test_photos_keep_their_orientation_colour_profile_and_detail(tmp_path):
     assert np.abs(io.read(tmp_path / "out.jpg").astype(int) - image).mean() < 2.0
 
 
+def _png16(path, rgb):
+    """A 16-bit colour PNG made with zlib alone (not the writer under test)."""
+    import struct
+    import zlib
+
+    height, width, planes = rgb.shape
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in rgb)
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, {3: 2, 4: 6}[planes], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_sixteen_bit_colour_png_keeps_every_bit(tmp_path):
+    """Pillow reads a 16-bit colour PNG as 8 bits (41743 came back as 163) and
+    cannot write one: pypng reads and writes them, with the colour profile."""
+    from PIL import ImageCms
+
+    rng = np.random.default_rng(0)
+    for planes in (3, 4):
+        rgb = (rng.random((9, 11, planes)) * 65535).astype(np.uint16)
+        _png16(tmp_path / f"in{planes}.png", rgb)
+        image = io.read(tmp_path / f"in{planes}.png")
+        assert image.dtype == np.uint16
+        np.testing.assert_array_equal(image, rgb)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    io.write(tmp_path / "out.png", rgb[..., :3], metadata=io.Metadata(icc=icc))
+    image, meta = io.read(tmp_path / "out.png", with_metadata=True)
+    np.testing.assert_array_equal(image, rgb[..., :3])
+    assert meta.icc == icc
+    io.write(tmp_path / "float.png", rgb[..., :3].astype(np.float32), bit_depth=16)
+    np.testing.assert_array_equal(io.read(tmp_path / "float.png"), rgb[..., :3])
+
+
 def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "a.npy"
     io.write(path, np.zeros(3))

@@ -256,12 +256,31 @@ def _read_image(path):
     import imageio.v3 as iio
     from PIL import Image
 
+    with Image.open(path) as opened:
+        icc = opened.info.get("icc_profile") or None
+    if _png_deep_colour(path):  # Pillow would keep 8 of the 16 bits
+        return _read_png16(path), Metadata(icc=icc)
     # as a viewer shows it: a camera's orientation tag applied (the output,
     # written without the tag, then shows the same way up as the input)
     data = np.asarray(iio.imread(path, plugin="pillow", rotate=True))
-    with Image.open(path) as opened:
-        icc = opened.info.get("icc_profile") or None
     return data, Metadata(icc=icc)
+
+
+def _png_deep_colour(path) -> bool:
+    """A PNG of 16 bits a sample in colour or with alpha (its header's bit depth
+    and colour type): Pillow reads these as 8 bits, pypng in full."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 4, 6)
+
+
+def _read_png16(path) -> np.ndarray:
+    import png
+
+    with open(path, "rb") as f:  # pypng leaves a file it opened itself open
+        width, height, rows, info = png.Reader(file=f).asDirect()
+        data = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    return data.reshape(height, width, info["planes"])
 
 
 def _read_npy(path):
@@ -598,6 +617,8 @@ def _in_order(axes: str, order: str) -> bool:
 def _write_image(path, data, metadata):
     import imageio.v3 as iio
 
+    if data.dtype == np.uint16 and data.ndim == 3 and _format(path) == "png":
+        return _write_png16(path, data, metadata)  # Pillow writes no 16-bit colour
     # a JPEG's four channels are CMYK (it has no alpha), as it was read
     options = {"icc_profile": metadata.icc} if metadata.icc else {}
     if _format(path) == "jpeg":  # Pillow's default quality, 75, blurs what was restored
@@ -605,6 +626,25 @@ def _write_image(path, data, metadata):
         if data.ndim == 3 and data.shape[-1] == 4:
             options["mode"] = "CMYK"
     iio.imwrite(path, data, plugin="pillow", **options)
+
+
+def _write_png16(path, data, metadata):
+    """A 16-bit colour (or grey and alpha) PNG by pypng, with the ICC profile."""
+    import zlib
+
+    import png
+
+    height, width, planes = data.shape
+    writer = png.Writer(width=width, height=height, bitdepth=16, greyscale=planes < 3,
+                        alpha=planes in (2, 4))
+    with open(path, "wb") as f:
+        writer.write(f, data.reshape(height, width * planes))
+    if metadata.icc:  # an iCCP chunk after the header: profile name, method 0, zlib
+        with open(path, "rb") as f:
+            chunks = list(png.Reader(file=f).chunks())
+        profile = (b"iCCP", b"icc\x00\x00" + zlib.compress(metadata.icc))
+        with open(path, "wb") as f:
+            png.write_chunks(f, [chunks[0], profile, *chunks[1:]])
 
 
 def _write_npy(path, data, metadata):
