@@ -156,6 +156,8 @@ def test_super_resolve_layer_takes_stacked_frames():
     assert kind == "image" and data.shape == (94, 94)
     np.testing.assert_allclose(meta["metadata"]["shifts"],
                                [(0, 0), (0.5, 0), (0, 0.5), (0.5, 0.5)], atol=0.05)
+    raw, _, _ = _napari.super_resolve_layer(frames, blur, 1, bayer="RGGB")
+    assert raw.shape == (47, 47, 3)
     turned, meta, _ = _napari.super_resolve_layer(frames, blur, 2, motion="rigid")
     assert turned.shape == (94, 94) and np.shape(meta["metadata"]["maps"]) == (4, 2, 3)
     single, _, _ = _napari.super_resolve_layer(frames[0], blur, 2, total_variation=False)

@@ -218,6 +218,85 @@ def test_one_psf_per_frame(tmp_path):
                  str(tmp_path / "x.tif")]) == 2
 
 
+def _raw_burst(motions, pattern="RGGB", n=60, sigma=0.003, seed=0):
+    """Raw frames of a colour scene turned and shifted, (angle in degrees, dy, dx),
+    each blurred and sampled behind a Bayer mosaic; and the scene on the
+    sensor's grid (linear light)."""
+    from skimage import data
+
+    scene = dk.io.srgb_to_linear(data.astronaut()[100:100 + n + 40, 180:180 + n + 40] / 255.0)
+    blur, rng = dk.psf.gaussian(0.5), np.random.default_rng(seed)
+    sites = {colour: (k // 2, k % 2) for k, colour in enumerate(pattern) if colour != "G"}
+    centre, frames = (n - 1) / 2, []
+    grid = np.indices((n + 24, n + 24)).reshape(2, -1) - 12.0
+    for angle, dy, dx in motions:
+        turn = np.array([[np.cos(np.radians(angle)), -np.sin(np.radians(angle))],
+                         [np.sin(np.radians(angle)), np.cos(np.radians(angle))]])
+        points = turn @ (grid - centre) + (centre + np.array([dy, dx]) + 20)[:, None]
+        seen = [dk.blur(ndi.map_coordinates(scene[..., c], points, order=3).reshape(
+            n + 24, n + 24), blur)[12:-12, 12:-12] for c in range(3)]
+        raw = seen[1].copy()  # green, then red and blue at their sites
+        for colour, (i, j) in sites.items():
+            raw[i::2, j::2] = seen["RGB".index(colour)][i::2, j::2]
+        frames.append(raw + rng.normal(0, sigma, raw.shape))
+    return frames, blur, scene[20:20 + n, 20:20 + n]
+
+
+def _bilinear_demosaic(raw, pattern="RGGB"):
+    from deconvkit.restoration._mosaic import channel_masks
+
+    weights = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+    return np.stack([ndi.convolve(raw * m, weights, mode="mirror")
+                     / ndi.convolve(m.astype(float), weights, mode="mirror")
+                     for m in channel_masks(pattern, raw.shape)], axis=-1)
+
+
+def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path):
+    """A hand-held raw burst: each frame sees one colour a pixel, and the
+    motion fills in the others.  Measured (astronaut, 60-pixel RGGB frames,
+    turned up to 1 degree, x1): 35.90 dB from 4 frames registered, 30.72
+    from the first frame alone, 29.03 for its bilinear demosaic; BGGR 35.71,
+    30.48 and 28.96."""
+    from deconvkit import io
+    from deconvkit.cli import main
+    from deconvkit.restoration._mosaic import channel_masks
+
+    masks = channel_masks("GBRG", (4, 4))
+    assert masks[2][0, 1] and masks[0][1, 0] and masks[1][0, 0] and masks[1][1, 1]
+    motions = [(0, 0, 0), (0.8, 0.6, -1.3), (-0.5, -1.1, 0.4), (0.3, 1.4, 1.1)]
+
+    def score(estimate):
+        return dk.metrics.psnr(truth[4:-4, 4:-4], estimate[4:-4, 4:-4], data_range=1.0)
+
+    for pattern in ("RGGB", "BGGR"):
+        frames, blur, truth = _raw_burst(motions, pattern)
+        burst, infos = dk.super_resolve(frames, blur, 1, bayer=pattern, motion="rigid",
+                                        return_info=True)
+        one = dk.super_resolve(frames[0], blur, 1, bayer=pattern)
+        assert burst.shape == truth.shape and len(infos) == 3
+        assert infos[0].parameters["maps"] == infos[2].parameters["maps"]
+        assert score(burst) > score(one) + 3.5
+        assert score(one) > score(_bilinear_demosaic(frames[0], pattern)) + 1.0
+    with pytest.raises(ValueError, match="bayer='RGBG' is not one of"):
+        dk.super_resolve(frames, blur, 1, bayer="RGBG")
+    with pytest.raises(ValueError, match="give channel_axis for colour frames, or bayer"):
+        dk.super_resolve(frames, blur, 1, bayer="RGGB", channel_axis=-1)
+    with pytest.raises(ValueError, match="bayer takes 2-D raw frames"):
+        dk.super_resolve([np.stack([f] * 3) for f in frames], dk.psf.gaussian(0.5, ndim=3), 1,
+                         bayer="RGGB")
+    # the command line: a raw stack in counts with a black level, as dcraw -D writes it
+    counts = [np.round(f * 4000 + 256).astype(np.uint16) for f in frames]
+    io.write(tmp_path / "raw.tif", np.stack(counts))
+    assert main(["super-resolve", str(tmp_path / "raw.tif"), "--psf", "gaussian:0.5",
+                 "--scale", "1", "--bayer", "BGGR", "--background", "256", "--motion",
+                 "rigid", "-q", "-o", str(tmp_path / "rgb.tif")]) == 0
+    expected = dk.super_resolve(counts, blur, 1, bayer="BGGR", background=256,
+                                motion="rigid")
+    np.testing.assert_allclose(io.read(tmp_path / "rgb.tif"), expected, rtol=1e-4, atol=1e-2)
+    assert main(["super-resolve", str(tmp_path / "rgb.tif"), "--psf", "gaussian:0.5",
+                 "--scale", "1", "--bayer", "RGGB", "-o", str(tmp_path / "x.tif")]) == 2
+
+
 def test_large_turns_are_registered():
     """Exposures of a field that turned between them (an alt-az mount): the
     spectra's magnitudes give the turn up to 180 degrees, Gauss-Newton the

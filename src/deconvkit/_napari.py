@@ -173,13 +173,16 @@ def super_resolve_layer(frames: "napari.types.ImageData", psf: "napari.types.Ima
                         = "translation",
                         total_variation: bool = True,
                         reject: Annotated[float, {"min": 0.0, "max": 100.0}] = 0.0,
+                        bayer: Annotated[str, {"choices": ("none", "RGGB", "BGGR", "GRBG",
+                                                           "GBRG")}] = "none",
                         ) -> "napari.types.LayerDataTuple":
     """One object on a grid ``scale`` times finer (:func:`deconvkit.super_resolve`)
     from a layer of frames stacked on its first axis (dithered exposures, a
     burst: one more axis than the PSF; registered as ``motion`` says: shifts,
     or 2-D turns and shifts) or one frame, with a PSF layer sampled on the fine
     grid; ``total_variation`` off: plain RL; ``reject`` > 0 leaves out samples
-    that many local noise levels above the fit (cosmic rays, hot pixels)."""
+    that many local noise levels above the fit (cosmic rays, hot pixels);
+    ``bayer``: the frames are raw mosaics behind that pattern (an RGB layer out)."""
     from .restoration import super_resolve
 
     if frames is None or psf is None:
@@ -191,7 +194,9 @@ def super_resolve_layer(frames: "napari.types.ImageData", psf: "napari.types.Ima
                          "give one frame of the PSF's dims, or frames stacked on one more axis")
     restored, info = super_resolve(list(frames) if stack else frames, kernel, int(scale),
                                    motion=motion, tv_weight="auto" if total_variation else None,
-                                   reject=float(reject) or None, return_info=True)
+                                   reject=float(reject) or None,
+                                   bayer=None if bayer == "none" else bayer, return_info=True)
+    info = info[0] if isinstance(info, list) else info  # the colours share their motion
     moves = {key: info.parameters[key] for key in ("shifts", "maps", "rejected")
              if key in info.parameters}
     metadata = dict(_chosen(info), **moves)

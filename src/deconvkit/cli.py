@@ -1276,13 +1276,18 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
               help="Leave out samples a cosmic ray or hot pixel brightened in one frame: "
                    "those SIGMAS local noise levels above the fit (5 is usual), then "
                    "restore again. Default: fit every sample.")
+@click.option("--bayer", type=click.Choice(["RGGB", "BGGR", "GRBG", "GBRG"]), default=None,
+              help="The frames are raw mosaics behind this Bayer pattern (a 2x2 tile row by "
+                   "row; e.g. from dcraw -D -4 -T, black level as --background): colour is "
+                   "restored from them, linear camera RGB out.")
 @click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
               show_default=True, help=_ENCODING_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, tv_weight,
-                          noise_sigma, background, reject, encoding, output, overwrite, quiet):
+                          noise_sigma, background, reject, bayer, encoding, output, overwrite,
+                          quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
     exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve).
     A FRAME file with one axis more than the PSF (a TIFF or FITS cube) holds
@@ -1307,8 +1312,12 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
                                  "or one per frame", param_hint="--psf")
     kernel = kernels[0] if len(kernels) == 1 else kernels
     colour = None if channel is None else channel % frames[0].ndim
+    if bayer and channel is not None:
+        raise click.BadParameter("raw mosaics have one sample a pixel; these frames have "
+                                 "colour channels", param_hint="--bayer")
     dkio.check_shape(target, tuple(n if axis == colour else n * scale
-                                   for axis, n in enumerate(frames[0].shape)))
+                                   for axis, n in enumerate(frames[0].shape))
+                     + ((3,) if bayer else ()))
     light = _srgb_scale(encoding, inputs[0], frames[0].dtype)
     if light:
         if noise_sigma is not None:
@@ -1319,7 +1328,7 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
     start = time.perf_counter()
     restored, info = super_resolve(
         frames, kernel, scale, shifts=shifts, motion=motion, noise_sigma=noise_sigma,
-        reject=reject, channel_axis=channel,
+        reject=reject, channel_axis=channel, bayer=bayer,
         background=0.0 if background is None else background,
         iterations=_number_or_auto(iterations, "--iterations") or "auto",
         tv_weight=None if tv_weight == "none" else _number_or_auto(

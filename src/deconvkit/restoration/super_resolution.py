@@ -23,7 +23,8 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
                   tv_weight="auto", acceleration: str | None = "biggs",
                   noise_sigma: float | None = None, reject: float | None = None,
                   time_limit: float | None = None, callback: Callable | None = None,
-                  channel_axis: int | None = None, return_info: bool = False):
+                  channel_axis: int | None = None, bayer: str | None = None,
+                  return_info: bool = False):
     r"""Richardson–Lucy (with TV) onto a grid ``scale`` times finer than the frames, N-D.
 
     A camera integrates the light over pixels larger than the detail the
@@ -83,10 +84,20 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     channel_axis : int, optional
         The frames' colour axis: each channel restored on its own, with one
         set of shifts (registered on the channels' mean).
+    bayer : {"RGGB", "BGGR", "GRBG", "GBRG"}, optional
+        The frames are a colour camera's raw mosaics (one sample a pixel,
+        behind the red, green or blue filter of a Bayer pattern, its 2 x 2
+        tile given row by row; black level as ``background``): they are
+        registered on their 2 x 2 tiles, and each colour is restored from
+        its own samples with the others missing, so that the frames' motion
+        fills in the colours one frame lacks (demosaicking and
+        super-resolution in one fit).  Returns ``(..., 3)`` linear camera
+        RGB (no white balance or colour matrix); each channel's noise level
+        is estimated from its sub-lattices.
     return_info : bool
         Also return an :class:`Info` with the shifts used, or the affine maps,
         and with ``reject`` the samples left out of each frame (a list of
-        them, one per channel, with ``channel_axis``).
+        them, one per channel, with ``channel_axis`` or ``bayer``).
 
     Returns
     -------
@@ -151,6 +162,17 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     if reject is not None and not (isinstance(reject, (int, float)) and reject > 0):
         raise ValueError(f"reject must be a number > 0 (noise levels; 5 is usual) or None, "
                          f"got {reject!r}")
+    if bayer is not None:
+        if channel_axis is not None:
+            raise ValueError("bayer frames are raw mosaics, one sample a pixel: give "
+                             "channel_axis for colour frames, or bayer for raw ones")
+        from ._mosaic import from_mosaics
+
+        return from_mosaics(views, psf, scale, bayer, shifts=shifts, motion=motion,
+                            noise_sigma=noise_sigma, return_info=return_info, reject=reject,
+                            iterations=iterations, background=background, tv_weight=tv_weight,
+                            acceleration=acceleration, time_limit=time_limit,
+                            callback=callback)
     if channel_axis is not None:
         return _per_channel(views, psf, scale, channel_axis, shifts=shifts, motion=motion,
                             reject=reject,
@@ -201,7 +223,7 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     x, history, stop, sigma, tv_weight = solve(noisy, noise_sigma, tv_weight)
     seconds, rejected = stop.seconds, [0] * len(noisy)
     for _ in range(3 if reject is not None else 0):
-        found = [_outliers(y, op.forward(x) + b, reject)
+        found = [_outliers(y, op.forward(x) + b, reject, sigma)
                  for op, y, b in zip(ops, noisy, backgrounds)]
         if not any(f.any() for f in found):
             break
@@ -225,13 +247,16 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
                           seconds=seconds)
 
 
-def _outliers(frame, fitted, reject) -> np.ndarray:
+def _outliers(frame, fitted, reject, level=None) -> np.ndarray:
     """The observed samples of ``frame`` that exceed the fit by more than ``reject``
-    local noise levels plus half the fit's largest step to a neighbour."""
+    local noise levels (at least ``level``, estimated when None) plus half the
+    fit's largest step to a neighbour."""
     y, fit = (np.asarray(to_numpy(a), dtype=np.float64) for a in (frame, fitted))
     observed = ~np.isnan(y)
     residual = np.where(observed, y - fit, 0.0)
-    level = max(noise_level(np.where(observed, y, np.nanmean(y))), TINY)
+    if level is None:
+        level = noise_level(np.where(observed, y, np.nanmean(y)))
+    level = max(level, TINY)
     local = np.maximum(1.4826 * ndi.median_filter(np.abs(residual), size=7), level)
     steep = np.maximum(ndi.maximum_filter(fit, size=3) - fit, fit - ndi.minimum_filter(fit, size=3))
     return observed & (residual > reject * local + 0.5 * steep)
