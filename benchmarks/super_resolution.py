@@ -59,6 +59,14 @@ SCENES = {
 }
 
 
+def scorer(truth, margin):
+    """PSNR against ``truth``, a border of ``margin`` samples left out."""
+    def score(estimate):
+        inside = (slice(margin, -margin),) * 2
+        return dk.metrics.psnr(truth[inside], estimate[inside], data_range=1.0)
+    return score
+
+
 def frames_of(scene, scale, sigma, seed):
     blur = dk.psf.gaussian(0.5 * scale)
     sharp = dk.blur(scene, blur)
@@ -103,11 +111,7 @@ def burst_table():
     for scale in (2, 3):
         for name, make in SCENES.items():
             frames, maps, blur, truth = turned_frames(make(), scale, sigma=0.01, seed=2)
-            m = 2 * scale
-
-            def score(estimate, truth=truth, m=m):
-                return dk.metrics.psnr(truth[m:-m, m:-m], estimate[m:-m, m:-m],
-                                       data_range=1.0)
+            score = scorer(truth, 2 * scale)
 
             bicubic = transform.resize(frames[0], truth.shape, order=3)
             one = dk.super_resolve(frames[0], blur, scale)
@@ -139,8 +143,7 @@ def rays_table():
         rays = [dk.cosmic_rays(f.shape, 30, seed=5 + k) for k, f in enumerate(frames)]
         hit = [f + r for f, r in zip(frames, rays)]
 
-        def score(estimate, truth=truth):
-            return dk.metrics.psnr(truth[4:-4, 4:-4], estimate[4:-4, 4:-4], data_range=1.0)
+        score = scorer(truth, 4)
 
         clean = dk.super_resolve(frames, blur, 2)
         fitted = dk.super_resolve(hit, blur, 2)
@@ -205,11 +208,7 @@ def bayer_table():
         for name, make in COLOUR_SCENES.items():
             rgb = dk.io.srgb_to_linear(make() / 255.0)
             raws, maps, blur, truth = raw_burst(rgb, scale, count, seed=3)
-            m = 3 * scale
-
-            def score(estimate, truth=truth, m=m):
-                return dk.metrics.psnr(truth[m:-m, m:-m], estimate[m:-m, m:-m],
-                                       data_range=1.0)
+            score = scorer(truth, 3 * scale)
 
             bilinear = transform.resize(bilinear_demosaic(raws[0]), truth.shape, order=3)
             one = dk.super_resolve(raws[0], blur, scale, bayer="RGGB")
@@ -237,11 +236,7 @@ def main():
     for scale in (2, 3):
         for name, make in SCENES.items():
             frames, phases, blur, truth = frames_of(make(), scale, sigma=0.01, seed=1)
-            m = 2 * scale
-
-            def score(estimate, truth=truth, m=m):
-                return dk.metrics.psnr(truth[m:-m, m:-m], estimate[m:-m, m:-m],
-                                       data_range=1.0)
+            score = scorer(truth, 2 * scale)
 
             bicubic = transform.resize(frames[0], truth.shape, order=3)
             interleaved = np.zeros(truth.shape)
