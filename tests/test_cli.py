@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deconvkit import io, psf, simulate
+from deconvkit import blur, io, psf, simulate
 from deconvkit.cli import main
 
 
@@ -262,6 +262,46 @@ def test_photos_are_restored_in_linear_light(tmp_path, capsys):
     assert "--encoding linear" in capsys.readouterr().err
     assert main([*run, "--encoding", "srgb", "--memory-limit", "1GB", "-o",
                  str(tmp_path / "m.png")]) == 2
+
+
+def test_jpeg_noise_is_measured_below_its_codec(tmp_path, capsys, monkeypatch):
+    """A JPEG's codec quantises away the noise's finest part, which the noise
+    estimate measures: at quality 75 the default restoration of a blurred,
+    noisy photo came out below the JPEG itself (astronaut crop: 24.51 dB
+    against 24.81).  The CLI now gives a JPEG's methods the larger estimate of
+    the image and of its 2 x 2 binning (28.09 dB there; measured on three
+    photos at qualities 95, 85 and 75: +0.09 to +4.41 dB)."""
+    from PIL import Image
+    from skimage import data
+
+    from deconvkit import cli, metrics
+    from deconvkit.restoration import estimate_noise
+
+    truth = data.astronaut()[100:228, 150:278]
+    kernel = psf.gaussian(1.5)
+    light = io.srgb_to_linear(truth / 255.0)
+    blurred = np.stack([blur(light[..., c], kernel) for c in range(3)], axis=-1)
+    shown = io.linear_to_srgb(blurred) + np.random.default_rng(0).normal(0, 0.01, blurred.shape)
+    Image.fromarray(np.round(np.clip(shown, 0, 1) * 255).astype(np.uint8)).save(
+        tmp_path / "photo.jpg", quality=75)
+    photo = io.read(tmp_path / "photo.jpg") / 255.0
+    assert estimate_noise(photo[..., 1], compressed=True) > 2 * estimate_noise(photo[..., 1])
+    # white noise without a codec: the binned image says about the same
+    noisy = blur(light[..., 1], kernel) + np.random.default_rng(1).normal(0, 0.02, (128, 128))
+    assert estimate_noise(noisy, compressed=True) == pytest.approx(estimate_noise(noisy),
+                                                                   rel=0.15)
+    np.save(tmp_path / "psf.npy", kernel)
+    run = ["deconvolve", str(tmp_path / "photo.jpg"), "--psf", str(tmp_path / "psf.npy")]
+    assert main([*run, "-o", str(tmp_path / "after.tif")]) == 0
+    assert "noise of a JPEG" in " ".join(capsys.readouterr().out.split())
+    monkeypatch.setattr(cli, "_compressed_noise", lambda *args: "")
+    assert main([*run, "-q", "-o", str(tmp_path / "before.tif")]) == 0
+
+    def score(name):
+        restored = np.clip(io.read(tmp_path / name) / 255.0, 0, 1)
+        return metrics.psnr(truth[8:-8, 8:-8] / 255.0, restored[8:-8, 8:-8], data_range=1.0)
+
+    assert score("after.tif") > score("before.tif") + 1.0
 
 
 def test_photos_clipped_highlights_are_lower_bounds_by_default(tmp_path, capsys):

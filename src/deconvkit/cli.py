@@ -511,6 +511,8 @@ def _restore_file(source, target, job, quiet):
             if name in options:
                 options[name] = _to_light(options[name], light)
         note = "; ".join(filter(None, (note, "sRGB values restored in linear light")))
+    note = "; ".join(filter(None, (note, _compressed_noise(image, source, method, options,
+                                                           channel_axis))))
     accepts_callback = "callback" in inspect.signature(METHODS[method][0]).parameters
     # one run per channel and time point: the axes other than the PSF's
     others = [n for i, n in enumerate(image.shape) if i != channel_axis][:-kernels[0].ndim]
@@ -538,6 +540,24 @@ def _restore_file(source, target, job, quiet):
                overwrite=job["overwrite"],
                bit_depth=bit_depth)
     return info, seconds, tuple(image.shape), note
+
+
+def _compressed_noise(image, source, method, options, channel_axis) -> str:
+    """A JPEG's noise level, given to the method (``noise_sigma``) unless the user
+    gave it: its codec quantised away the noise's finest part, which the
+    default estimate measures (:func:`restoration.estimate_noise` with
+    ``compressed=True``; each channel's, the largest taken)."""
+    import numpy as np
+
+    from ._deconvolve import METHODS
+    from .restoration import estimate_noise
+
+    if Path(source).suffix.lower() not in JPEG_SUFFIXES or options.get("noise_sigma") \
+            is not None or "noise_sigma" not in inspect.signature(METHODS[method][0]).parameters:
+        return ""
+    channels = [image] if channel_axis is None else list(np.moveaxis(image, channel_axis, 0))
+    options["noise_sigma"] = max(estimate_noise(c, compressed=True) for c in channels)
+    return f"noise of a JPEG {options['noise_sigma']:.3g} (its codec removed the finest part)"
 
 
 def _psfs_within(kernels, shape, channel_axis):

@@ -9,6 +9,7 @@ reports back (:class:`Info`).
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import time
 import warnings
@@ -32,7 +33,7 @@ def noise_level(image, noise_sigma=None) -> float:
     return float(noise_sigma)
 
 
-def estimate_noise(image) -> float:
+def estimate_noise(image, *, compressed: bool = False) -> float:
     """Noise standard deviation (RMS over the image) estimated from the data.
 
     Uses the Poisson–Gaussian :func:`noise_model`, so photon noise, whose
@@ -40,8 +41,25 @@ def estimate_noise(image) -> float:
     estimate (scikit-image's ``estimate_sigma``, Donoho's MAD) would
     underestimate it; for white Gaussian noise the two agree.  NaN samples
     (missing data) are left out.
+
+    ``compressed=True`` is for images that went through a lossy codec (a
+    JPEG): it quantises away the noise's finest part, which this estimate
+    measures, and leaves the next octave, which deconvolution amplifies.  The
+    larger of the estimate and twice that of the image binned 2 x ... x 2 (the
+    same for white noise) is returned.  Measured on four scikit-image crops
+    blurred by a Gaussian of 1.5 with noise 0.003 and 0.01, saved at JPEG
+    quality 90 and 75: the default TV restoration gained 0.7 to 12.1 dB
+    (camera at 0.01, quality 75: 23.85 to 29.32; its PNG 29.90).
     """
-    return noise_model(image).rms(image)
+    level = noise_model(image).rms(image)
+    if not compressed:
+        return level
+    y = np.asarray(to_numpy(image), dtype=np.float64)
+    for axis in range(y.ndim):  # 2 x ... x 2 block means
+        n = y.shape[axis] // 2 * 2
+        y = (np.take(y, np.arange(0, n, 2), axis=axis)
+             + np.take(y, np.arange(1, n, 2), axis=axis)) / 2
+    return max(level, 2 ** (y.ndim / 2) * noise_model(y).rms(y))
 
 
 @dataclass(frozen=True)
@@ -129,21 +147,17 @@ def _exact_zeros(detail, y):
 
 def _interpolated(detail, y) -> bool:
     """Whether many details (over 30 %) vanish on a lattice, as a linear
-    interpolation between samples makes them (a bilinear demosaic: 50-75 % of
-    them, each zero block beside a non-zero one 0.65-2 times on average),
-    rather than over flat regions (noise-free phantoms: at most 0.18 times),
-    unless the data are whole numbers (counts, 8-bit photos: their zeros are
-    quantised noise)."""
-    finite = y[~np.isnan(y)]
-    if finite.size == 0 or np.all(finite == np.round(finite)):
-        return False
+    interpolation between every other sample makes them: their share of zeros
+    then differs between the blocks at even and odd places (a bilinear
+    demosaic's channels: by 1.0), where flat regions (a noise-free phantom)
+    or quantised noise (an 8-bit photo, a JPEG) leave zeros anywhere (by
+    0.17 at most)."""
     zero = _exact_zeros(detail, y)
     if zero.mean() <= 0.3:
         return False
-    beside = sum(int((np.take(zero, np.arange(n - 1), axis=axis)
-                      & ~np.take(zero, np.arange(1, n), axis=axis)).sum())
-                 for axis, n in enumerate(zero.shape))
-    return beside > 0.4 * zero.sum()
+    shares = [zero[tuple(slice(p, None, 2) for p in phase)].mean()
+              for phase in itertools.product((0, 1), repeat=zero.ndim)]
+    return max(shares) - min(shares) > 0.5
 
 
 @dataclass
