@@ -1163,10 +1163,13 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
                           options)
     if light and "saturation" in options:
         options["saturation"] = _to_light(options["saturation"], light)
+    if light:
+        image = _to_light(image, light)
+    jpeg = _compressed_noise(image, input_path, final, options, channel_axis)
     start = time.perf_counter()
     with _Progress(None, f"blind {method}", quiet) as progress:
         restored, kernel, info = blind_deconvolve(
-            image if light is None else _to_light(image, light), size, method=method,
+            image, size, method=method,
             channel_axis=channel_axis, psf_model=psf_model,
             iterations=iterations, weight=weight, prior=prior, restore=restore,
             callback=lambda step, steps, k: progress.set(step, steps), return_info=True,
@@ -1180,7 +1183,7 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     if not quiet:
         chosen = ", ".join(f"{k}={_show(v)}" for k, v in info.parameters.items())
         notes = "".join(f"; {n}" for n in (clipped, "sRGB values restored in linear light"
-                                           if light else "") if n)
+                                           if light else "", jpeg) if n)
         _console().print(f"{input_path}: blind {method} ({chosen}); PSF {kernel.shape} "
                          f"({spatial}-D){notes}; "
                          f"{time.perf_counter() - start:.2f} s -> {output}"
