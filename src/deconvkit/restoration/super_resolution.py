@@ -201,13 +201,7 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     backgrounds = [offset(b, y) for b, y in zip(backgrounds, noisy)]
     shape = tuple(noisy[0].shape)
     fine = tuple(n * s for n, s in zip(shape, steps))
-    if offsets.ndim == 2:  # shifts: each moves its frame's kernel
-        kernels = _frame_kernels(psfs, steps, offsets)
-        ops = [Convolution(asarray(k, like=noisy[0]), boundary="valid", stride=steps)
-               for k in kernels]
-        start = _fine_start(steps, kernels[0].shape)
-    else:  # affine maps: each warps the object under one kernel
-        ops, start = _warped_operators(psfs, steps, offsets, shape, like=noisy[0])
+    ops, start = _frame_operators(psfs, steps, offsets, shape, like=noisy[0])
 
     # fine sample f of the output lies in the first frame's pixel f // s
     def crop(x):
@@ -223,7 +217,8 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     x, history, stop, sigma, tv_weight = solve(noisy, noise_sigma, tv_weight)
     seconds, rejected = stop.seconds, [0] * len(noisy)
     for _ in range(3 if reject is not None else 0):
-        found = [_outliers(y, op.forward(x) + b, reject, sigma)
+        level = sigma if sigma is not None else noise_sigma  # None: each frame's, estimated
+        found = [_outliers(y, op.forward(x) + b, reject, level)
                  for op, y, b in zip(ops, noisy, backgrounds)]
         if not any(f.any() for f in found):
             break
@@ -478,6 +473,18 @@ def _fine_start(steps, kernel_shape):
     """Where the first frame's fine grid starts in the extended domain of a
     strided "valid" convolution."""
     return tuple(s // 2 - s + 1 + k - 1 - k // 2 for s, k in zip(steps, kernel_shape))
+
+
+def _frame_operators(psfs, steps, motions, shape, like):
+    """Each frame's operator on a common object domain, and where the first
+    frame's fine grid starts in it: shifts move each frame's kernel, affine
+    maps warp the object under it."""
+    if motions.ndim == 2:
+        kernels = _frame_kernels(psfs, steps, motions)
+        ops = [Convolution(asarray(k, like=like), boundary="valid", stride=steps)
+               for k in kernels]
+        return ops, _fine_start(steps, kernels[0].shape)
+    return _warped_operators(psfs, steps, motions, shape, like)
 
 
 def _warped_operators(psfs, steps, maps, shape, like):
