@@ -297,6 +297,46 @@ def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path):
                  "--scale", "1", "--bayer", "RGGB", "-o", str(tmp_path / "x.tif")]) == 2
 
 
+def _dng(path, mosaic, pattern=(0, 1, 1, 2), black=256):
+    """A minimal DNG (a CFA TIFF with the DNG tags LibRaw needs), by tifffile."""
+    import tifffile
+
+    tags = [(50706, "B", 4, (1, 4, 0, 0), True), (50707, "B", 4, (1, 1, 0, 0), True),
+            (50708, "s", 0, "deconvkit test", True), (33421, "H", 2, (2, 2), True),
+            (33422, "B", 4, pattern, True), (50714, "H", 1, (black,), True),
+            (50717, "H", 1, (4095,), True),
+            (50721, "2i", 9, (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1), True)]
+    tifffile.imwrite(path, mosaic, photometric=32803, extratags=tags, metadata=None)
+
+
+def test_camera_raw_files(tmp_path, capsys):
+    """DNG frames read through rawpy: the pattern and black level come from the
+    files, so super-resolve needs neither --bayer nor --background."""
+    pytest.importorskip("rawpy")
+    from deconvkit import io
+    from deconvkit.cli import main
+
+    frames, blur, _ = _raw_burst([(0, 0, 0), (0.6, 0.7, -1.2), (-0.4, -1.0, 0.5)])
+    counts = [np.round(f * 3000 + 256).astype(np.uint16) for f in frames]
+    names = [str(tmp_path / f"f{k}.dng") for k in range(3)]
+    for name, mosaic in zip(names, counts):
+        _dng(name, mosaic)
+    mosaic, meta = io.read(names[0], with_metadata=True)
+    np.testing.assert_array_equal(mosaic, counts[0])
+    assert meta.cfa == "RGGB" and meta.black_level == (256.0,) * 4
+    assert io.read(tmp_path / "f0.dng").dtype == np.uint16
+    assert main(["super-resolve", *names, "--psf", "gaussian:0.5", "--scale", "1", "-q",
+                 "-o", str(tmp_path / "rgb.tif")]) == 0
+    expected = dk.super_resolve(counts, blur, 1, bayer="RGGB", background=256.0)
+    np.testing.assert_allclose(io.read(tmp_path / "rgb.tif"), expected, rtol=1e-4, atol=1e-2)
+    assert main(["deconvolve", names[0], "--psf", "gaussian:0.5", "-o",
+                 str(tmp_path / "x.tif")]) == 2
+    assert "raw RGGB mosaic; demosaic and restore it with deconvkit super-resolve" in \
+        " ".join(capsys.readouterr().err.split())
+    with pytest.raises(ValueError, match="camera raw files are read, not written"):
+        io.write(tmp_path / "out.dng", counts[0])
+
+
 def test_large_turns_are_registered():
     """Exposures of a field that turned between them (an alt-az mount): the
     spectra's magnitudes give the turn up to 180 degrees, Gauss-Newton the

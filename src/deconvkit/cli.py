@@ -464,6 +464,7 @@ def _restore_file(source, target, job, quiet):
     from ._deconvolve import deconvolve as run
 
     image, meta = dkio.read(source, with_metadata=True)
+    _refuse_mosaic(source, meta)
     scan, kernels, note = _job_psfs(job, meta, source, image)
     kernel = kernels[0]
     if kernel.ndim > image.ndim and not Path(job["psf_spec"]).is_file():
@@ -540,6 +541,14 @@ def _restore_file(source, target, job, quiet):
                overwrite=job["overwrite"],
                bit_depth=bit_depth)
     return info, seconds, tuple(image.shape), note
+
+
+def _refuse_mosaic(source, meta) -> None:
+    """A camera's raw mosaic holds one colour a pixel: restoring it as an image
+    would mix the colours."""
+    if meta.cfa:
+        raise ValueError(f"{source} is a raw {meta.cfa} mosaic; demosaic and restore it with "
+                         "deconvkit super-resolve FILE... --psf PSF --scale 1")
 
 
 def _compressed_noise(image, source, method, options, channel_axis) -> str:
@@ -1148,6 +1157,7 @@ def blind(input_path, psf_size, output, psf_out, method, psf_model, prior, itera
     if psf_out is not None:
         psf_out = dkio.check_output_path(psf_out, [input_path, output], overwrite=overwrite)
     image, meta = dkio.read(input_path, with_metadata=True)
+    _refuse_mosaic(input_path, meta)
     bit_depth = _output_bit_depth(bit_depth, image, output)
     size = _psf_size(psf_size)
     spatial = image.ndim
@@ -1330,6 +1340,9 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
             path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2)
     kernels = [_load_psf(spec)[0] for spec in psf_spec]
     frames, channel, meta = _burst_frames(inputs, read, kernels[0].ndim)
+    bayer = bayer or meta.cfa  # a camera raw file's pattern
+    if background is None and meta.black_level and bayer:
+        background = _black_level_map(meta.black_level, frames[0].shape)
     if len(kernels) not in (1, len(frames)):
         raise click.BadParameter(f"{len(kernels)} PSFs for {len(frames)} frames; give one, "
                                  "or one per frame", param_hint="--psf")
@@ -1405,6 +1418,14 @@ def _burst_frames(inputs, read, ndim):
     if len(channels) > 1:
         raise ValueError("the frames differ in their colour axis; give frames of one kind")
     return frames, channels.pop(), first
+
+
+def _black_level_map(levels, shape):
+    """A raw file's black level at each site of its 2 x 2 tile, over a frame."""
+    import numpy as np
+
+    tile = np.asarray(levels, dtype=np.float64).reshape(2, 2)
+    return np.tile(tile, (shape[0] // 2 + 1, shape[1] // 2 + 1))[:shape[0], :shape[1]]
 
 
 def _rejected_summary(infos) -> str:

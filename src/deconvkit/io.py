@@ -40,6 +40,8 @@ FORMATS = {
     ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
     ".npy": "npy", ".csv": "csv", ".txt": "csv", ".wav": "wav",
     ".fits": "fits", ".fit": "fits", ".fts": "fits",
+    **{suffix: "raw" for suffix in (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf",
+                                    ".rw2", ".pef", ".srw")},
 }
 
 
@@ -73,6 +75,11 @@ class Metadata:
     icc : bytes or None
         A PNG's or JPEG's colour profile (ICC), written back to a PNG or JPEG
         output, so that a photo in Display P3 or Adobe RGB keeps its colours.
+    cfa : str or None
+        A camera raw file's Bayer pattern, its 2 x 2 tile row by row
+        (``"RGGB"``): ``super_resolve(..., bayer=cfa)``.
+    black_level : tuple of float or None
+        A raw file's black level at each site of that tile, row by row.
     """
 
     spacing: tuple[float, ...] | None = None
@@ -83,6 +90,8 @@ class Metadata:
     start: float | None = None
     columns: tuple[str, ...] | None = None
     icc: bytes | None = None
+    cfa: str | None = None
+    black_level: tuple[float, ...] | None = None
 
 
 def srgb_to_linear(values) -> np.ndarray:
@@ -140,7 +149,11 @@ def read(path, *, with_metadata: bool = False):
         ``.fits/.fit/.fts`` (the first HDU with image data, scaled by its
         ``BSCALE``/``BZERO``; NaN samples, FITS's blank pixels, are missing
         data for the solvers that take them; needs astropy, the ``fits``
-        extra).
+        extra), or a camera's raw file (``.dng``, ``.cr2``, ``.cr3``,
+        ``.nef``, ``.arw``, ``.raf``, ``.orf``, ``.rw2``, ``.pef``, ``.srw``:
+        its Bayer mosaic as recorded, the visible area, with the pattern and
+        black levels in the metadata; needs rawpy, the ``raw`` extra; read
+        only).
     with_metadata : bool
         Also return a :class:`Metadata`.
 
@@ -342,6 +355,23 @@ def _read_wav(path):
     return np.asarray(data), Metadata(sample_rate=float(rate))
 
 
+def _read_raw(path):
+    try:
+        import rawpy
+    except ImportError:
+        raise ValueError("camera raw files need rawpy: pip install 'deconvkit[raw]'") from None
+    with rawpy.imread(str(path)) as raw:
+        pattern = np.asarray(raw.raw_pattern) if raw.raw_pattern is not None else None
+        colours = raw.color_desc.decode()
+        if pattern is None or pattern.shape != (2, 2) or set(colours) != set("RGB"):
+            raise ValueError("not a 2 x 2 RGB Bayer mosaic (an X-Trans or four-colour "
+                             "sensor); develop it elsewhere")
+        cfa = "".join(colours[i] for i in pattern.ravel())
+        black = tuple(float(raw.black_level_per_channel[i]) for i in pattern.ravel())
+        mosaic = np.array(raw.raw_image_visible, dtype=np.uint16)
+    return mosaic, Metadata(cfa=cfa, black_level=black)
+
+
 def _astropy_fits():
     try:
         from astropy.io import fits
@@ -364,7 +394,7 @@ def _read_fits(path):
 
 
 _READERS: dict[str, Callable] = {
-    "tiff": _read_tiff, "png": _read_image, "jpeg": _read_image, "npy": _read_npy,
+    "tiff": _read_tiff, "png": _read_image, "jpeg": _read_image, "npy": _read_npy, "raw": _read_raw,
     "csv": _read_csv, "wav": _read_wav, "fits": _read_fits,
 }
 
@@ -372,7 +402,8 @@ _READERS: dict[str, Callable] = {
 def check_output_path(output, inputs=(), *, overwrite: bool = False) -> Path:
     """Refuse an output that is one of the inputs, or exists without ``overwrite``."""
     output = Path(output)
-    _format(output)
+    if _format(output) == "raw":
+        raise ValueError(f"{output}: camera raw files are read, not written; write a .tif")
     for source in inputs:
         if Path(source).resolve() == output.resolve():
             raise ValueError(f"output {output} is the input file; choose another output path "
