@@ -317,7 +317,8 @@ def test_camera_raw_files(tmp_path, capsys):
     from deconvkit.cli import main
 
     frames, blur, _ = _raw_burst([(0, 0, 0), (0.6, 0.7, -1.2), (-0.4, -1.0, 0.5)])
-    counts = [np.round(f * 3000 + 256).astype(np.uint16) for f in frames]
+    counts = [np.minimum(np.round(f * 6000 + 256), 4095).astype(np.uint16) for f in frames]
+    assert sum(int((c == 4095).sum()) for c in counts) > 20  # clipped at the white level
     names = [str(tmp_path / f"f{k}.dng") for k in range(3)]
     for name, mosaic in zip(names, counts):
         _dng(name, mosaic)
@@ -325,9 +326,12 @@ def test_camera_raw_files(tmp_path, capsys):
     np.testing.assert_array_equal(mosaic, counts[0])
     assert meta.cfa == "RGGB" and meta.black_level == (256.0,) * 4
     assert io.read(tmp_path / "f0.dng").dtype == np.uint16
-    assert main(["super-resolve", *names, "--psf", "gaussian:0.5", "--scale", "1", "-q",
+    assert meta.white_level == 4095
+    assert main(["super-resolve", *names, "--psf", "gaussian:0.5", "--scale", "1",
                  "-o", str(tmp_path / "rgb.tif")]) == 0
-    expected = dk.super_resolve(counts, blur, 1, bayer="RGGB", background=256.0)
+    assert "clipped sample(s) left out" in " ".join(capsys.readouterr().out.split())
+    expected = dk.super_resolve(counts, blur, 1, bayer="RGGB", background=256.0,
+                                saturation=4095)
     np.testing.assert_allclose(io.read(tmp_path / "rgb.tif"), expected, rtol=1e-4, atol=1e-2)
     assert main(["deconvolve", names[0], "--psf", "gaussian:0.5", "-o",
                  str(tmp_path / "x.tif")]) == 2
@@ -335,6 +339,33 @@ def test_camera_raw_files(tmp_path, capsys):
         " ".join(capsys.readouterr().err.split())
     with pytest.raises(ValueError, match="camera raw files are read, not written"):
         io.write(tmp_path / "out.dng", counts[0])
+
+
+def test_clipped_samples_are_left_out():
+    """Stars whose cores a camera clipped: fitted as measurements they pull the
+    estimate down and ring; left out (saturation=) they are lower bounds the
+    other samples fill.  Measured (30 stars under a Moffat PSF, x2 from 4
+    dithered frames clipped at 0.3, 286 samples): the estimate reblurred by the
+    PSF 32.17 dB against 31.42 fitted (plain RL 32.88 against 30.81)."""
+    rng = np.random.default_rng(0)
+    sky = np.full((160, 160), 0.02)
+    sky[tuple(rng.integers(10, 150, (2, 30)))] += rng.uniform(0.5, 20, 30)
+    optics = dk.psf.moffat(2.5, beta=3.0)
+    offsets = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    frames, truth = _frames(sky, optics, 2, offsets, sigma=0.002)
+    clipped = [np.minimum(f, 0.3) for f in frames]
+    known = [(i / 2, j / 2) for i, j in offsets]
+    seen = dk.blur(truth, optics)[6:-6, 6:-6]
+
+    def score(estimate):
+        return dk.metrics.psnr(seen, dk.blur(estimate, optics)[6:-6, 6:-6],
+                               data_range=float(seen.max()))
+
+    fitted = dk.super_resolve(clipped, optics, 2, shifts=known)
+    left_out = dk.super_resolve(clipped, optics, 2, shifts=known, saturation=0.3)
+    assert score(left_out) > score(fitted) + 0.4
+    with pytest.raises(ValueError, match="saturation must be a finite level"):
+        dk.super_resolve(clipped, optics, 2, saturation="high")
 
 
 def test_large_turns_are_registered():

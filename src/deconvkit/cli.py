@@ -1309,6 +1309,10 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
               help="Leave out samples a cosmic ray or hot pixel brightened in one frame: "
                    "those SIGMAS local noise levels above the fit (5 is usual), then "
                    "restore again. Default: fit every sample.")
+@click.option("--saturated", default=None, metavar="LEVEL|auto|none",
+              help="Samples at or above LEVEL are clipped and left out (auto: the integer "
+                   "type's maximum). Default: a photo's 255 (or 65535), a raw file's white "
+                   "level; none fits every sample.")
 @click.option("--bayer", type=click.Choice(["RGGB", "BGGR", "GRBG", "GBRG"]), default=None,
               help="The frames are raw mosaics behind this Bayer pattern (a 2x2 tile row by "
                    "row; e.g. from dcraw -D -4 -T, black level as --background): colour is "
@@ -1319,8 +1323,8 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, tv_weight,
-                          noise_sigma, background, reject, bayer, encoding, output, overwrite,
-                          quiet):
+                          noise_sigma, background, reject, saturated, bayer, encoding, output,
+                          overwrite, quiet):
     """Restore FRAME(s), undersampled and shifted by fractions of a pixel (dithered
     exposures, a burst), onto a grid SCALE times finer (deconvkit.super_resolve).
     A FRAME file with one axis more than the PSF (a TIFF or FITS cube) holds
@@ -1354,6 +1358,8 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
     dkio.check_shape(target, tuple(n if axis == colour else n * scale
                                    for axis, n in enumerate(frames[0].shape))
                      + ((3,) if bayer else ()))
+    clip = _clip_level(_saturated_option(saturated), inputs[0], frames[0].dtype, meta)
+    clipped = 0 if clip is None else sum(int((np.asarray(f) >= clip).sum()) for f in frames)
     light = _srgb_scale(encoding, inputs[0], frames[0].dtype)
     if light:
         if noise_sigma is not None:
@@ -1361,10 +1367,11 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
                              "here: leave it out, or pass --encoding linear")
         frames = [_to_light(frame, light) for frame in frames]
         background = None if background is None else float(_to_light(background, light))
+        clip = None if clip is None else float(_to_light(clip, light))
     start = time.perf_counter()
     restored, info = super_resolve(
         frames, kernel, scale, shifts=shifts, motion=motion, noise_sigma=noise_sigma,
-        reject=reject, channel_axis=channel, bayer=bayer,
+        reject=reject, channel_axis=channel, bayer=bayer, saturation=clip,
         background=0.0 if background is None else background,
         iterations=_number_or_auto(iterations, "--iterations") or "auto",
         tv_weight=None if tv_weight == "none" else _number_or_auto(
@@ -1382,7 +1389,9 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
         weight = info.parameters["tv_weight"]
         _console().print(f"{len(frames)} frame(s) {frames[0].shape} -> {restored.shape} "
                          f"(x{scale}); {_motion_summary(info.parameters, frames[0].shape)}; "
-                         f"{_rejected_summary(infos)}TV weight "
+                         f"{_rejected_summary(infos)}"
+                         f"{f'{clipped} clipped sample(s) left out; ' if clipped else ''}"
+                         "TV weight "
                          f"{'none' if weight is None else f'{weight:.3g}'}; {info.iterations} "
                          "iterations, "
                          f"stopped by {info.stopped_by}; {time.perf_counter() - start:.2f} s "
@@ -1418,6 +1427,27 @@ def _burst_frames(inputs, read, ndim):
     if len(channels) > 1:
         raise ValueError("the frames differ in their colour axis; give frames of one kind")
     return frames, channels.pop(), first
+
+
+def _clip_level(option, source, dtype, meta):
+    """super-resolve's clipping level in the file's units: ``--saturated`` as
+    given (``"auto"``: the integer type's maximum, or a raw file's white level),
+    else by default a raw file's white level or a photo's full scale."""
+    import numpy as np
+
+    if option == "none":
+        return None
+    if option is None and meta.white_level is None and not (
+            Path(source).suffix.lower() in PHOTO_SUFFIXES and np.issubdtype(dtype, np.integer)):
+        return None
+    if option in (None, "auto"):
+        if meta.white_level is not None:
+            return meta.white_level
+        if not np.issubdtype(dtype, np.integer):
+            raise ValueError(f"--saturated auto needs integer samples, but {source} holds "
+                             f"{dtype}; give the level, e.g. --saturated 0.98")
+        return float(np.iinfo(dtype).max)
+    return float(option)
 
 
 def _black_level_map(levels, shape):

@@ -80,6 +80,8 @@ class Metadata:
         (``"RGGB"``): ``super_resolve(..., bayer=cfa)``.
     black_level : tuple of float or None
         A raw file's black level at each site of that tile, row by row.
+    white_level : float or None
+        A raw file's white level: samples there are clipped.
     """
 
     spacing: tuple[float, ...] | None = None
@@ -92,6 +94,7 @@ class Metadata:
     icc: bytes | None = None
     cfa: str | None = None
     black_level: tuple[float, ...] | None = None
+    white_level: float | None = None
 
 
 def srgb_to_linear(values) -> np.ndarray:
@@ -369,7 +372,8 @@ def _read_raw(path):
         cfa = "".join(colours[i] for i in pattern.ravel())
         black = tuple(float(raw.black_level_per_channel[i]) for i in pattern.ravel())
         mosaic = np.array(raw.raw_image_visible, dtype=np.uint16)
-    return mosaic, Metadata(cfa=cfa, black_level=black)
+        white = float(raw.white_level)
+    return mosaic, Metadata(cfa=cfa, black_level=black, white_level=white)
 
 
 def _astropy_fits():

@@ -22,6 +22,7 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
                   iterations="auto", background=0.0,
                   tv_weight="auto", acceleration: str | None = "biggs",
                   noise_sigma: float | None = None, reject: float | None = None,
+                  saturation: float | None = None,
                   time_limit: float | None = None, callback: Callable | None = None,
                   channel_axis: int | None = None, bayer: str | None = None,
                   return_info: bool = False):
@@ -81,6 +82,11 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
         itself; the frames are then restored again without them, up to three
         rounds until no new one is found.  See Notes.  None (the default):
         every sample is fitted.
+    saturation : float, optional
+        Samples at or above this level are clipped (a photo's 255, a raw
+        file's white level, a camera's full well): they only bound the light
+        from below, and are left out as missing data, so that no ringing
+        grows around a blown highlight.
     channel_axis : int, optional
         The frames' colour axis: each channel restored on its own, with one
         set of shifts (registered on the channels' mean).
@@ -162,6 +168,8 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     if reject is not None and not (isinstance(reject, (int, float)) and reject > 0):
         raise ValueError(f"reject must be a number > 0 (noise levels; 5 is usual) or None, "
                          f"got {reject!r}")
+    if saturation is not None:
+        views = [_clipped_left_out(v, saturation) for v in views]
     if bayer is not None:
         if channel_axis is not None:
             raise ValueError("bayer frames are raw mosaics, one sample a pixel: give "
@@ -255,6 +263,18 @@ def _outliers(frame, fitted, reject, level=None) -> np.ndarray:
     local = np.maximum(1.4826 * ndi.median_filter(np.abs(residual), size=7), level)
     steep = np.maximum(ndi.maximum_filter(fit, size=3) - fit, fit - ndi.minimum_filter(fit, size=3))
     return observed & (residual > reject * local + 0.5 * steep)
+
+
+def _clipped_left_out(frame, saturation):
+    """``frame`` in a float type with NaN (missing) where it reaches ``saturation``."""
+    from .._validate import check_array
+
+    if not (isinstance(saturation, (int, float, np.integer, np.floating))
+            and np.isfinite(saturation)):
+        raise ValueError(f"saturation must be a finite level, or None; got {saturation!r}")
+    frame = check_array(frame, "frames", missing=True)
+    xp = array_namespace(frame)
+    return xp.where(frame >= saturation, xp.nan, frame)
 
 
 def _float64_of(x):
