@@ -339,6 +339,10 @@ def test_sixteen_bit_colour_png_keeps_every_bit(tmp_path):
     assert meta.icc == icc
     io.write(tmp_path / "float.png", rgb[..., :3].astype(np.float32), bit_depth=16)
     np.testing.assert_array_equal(io.read(tmp_path / "float.png"), rgb[..., :3])
+    broken = (tmp_path / "in3.png").read_bytes()
+    (tmp_path / "broken.png").write_bytes(broken[:60] + b"garbage" + broken[67:])
+    with pytest.raises(ValueError, match="cannot read .*broken.png as png"):
+        io.read(tmp_path / "broken.png")
 
 
 def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):

@@ -339,6 +339,10 @@ def test_camera_raw_files(tmp_path, capsys):
         " ".join(capsys.readouterr().err.split())
     with pytest.raises(ValueError, match="camera raw files are read, not written"):
         io.write(tmp_path / "out.dng", counts[0])
+    (tmp_path / "bad.nef").write_bytes(b"not a raw file")
+    assert main(["super-resolve", str(tmp_path / "bad.nef"), "--psf", "gaussian:1",
+                 "--scale", "2", "-o", str(tmp_path / "y.tif")]) == 2
+    assert "cannot read" in capsys.readouterr().err  # a message, not a traceback
 
 
 def test_clipped_samples_are_left_out():

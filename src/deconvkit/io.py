@@ -291,11 +291,16 @@ def _png_deep_colour(path) -> bool:
 
 
 def _read_png16(path) -> np.ndarray:
+    import zlib
+
     import png
 
-    with open(path, "rb") as f:  # pypng leaves a file it opened itself open
-        width, height, rows, info = png.Reader(file=f).asDirect()
-        data = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    try:
+        with open(path, "rb") as f:  # pypng leaves a file it opened itself open
+            width, height, rows, info = png.Reader(file=f).asDirect()
+            data = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    except (png.Error, zlib.error) as exc:  # neither is an OSError: read would not catch it
+        raise ValueError(f"a broken PNG ({exc})") from None
     return data.reshape(height, width, info["planes"])
 
 
@@ -363,7 +368,11 @@ def _read_raw(path):
         import rawpy
     except ImportError:
         raise ValueError("camera raw files need rawpy: pip install 'deconvkit[raw]'") from None
-    with rawpy.imread(str(path)) as raw:
+    try:
+        opened = rawpy.imread(str(path))
+    except rawpy.LibRawError as exc:  # not an OSError: read's caller would see a traceback
+        raise ValueError(f"LibRaw cannot decode it ({type(exc).__name__}: {exc})") from None
+    with opened as raw:
         pattern = np.asarray(raw.raw_pattern) if raw.raw_pattern is not None else None
         colours = raw.color_desc.decode()
         if pattern is None or pattern.shape != (2, 2) or set(colours) != set("RGB"):
