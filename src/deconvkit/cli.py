@@ -1369,14 +1369,21 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
         background = None if background is None else float(_to_light(background, light))
         clip = None if clip is None else float(_to_light(clip, light))
     start = time.perf_counter()
-    restored, info = super_resolve(
-        frames, kernel, scale, shifts=shifts, motion=motion, noise_sigma=noise_sigma,
-        reject=reject, channel_axis=channel, bayer=bayer, saturation=clip,
-        background=0.0 if background is None else background,
-        iterations=_number_or_auto(iterations, "--iterations") or "auto",
-        tv_weight=None if tv_weight == "none" else _number_or_auto(
-            tv_weight, "--tv-weight", words=("auto", "none")),
-        return_info=True)
+    with _Progress(None, "super-resolve", quiet) as progress:
+        done = [0]
+
+        def tick(iteration, estimate):  # over colours and rejection rounds
+            done[0] += 1
+            return progress(done[0])
+
+        restored, info = super_resolve(
+            frames, kernel, scale, shifts=shifts, motion=motion, noise_sigma=noise_sigma,
+            reject=reject, channel_axis=channel, bayer=bayer, saturation=clip,
+            background=0.0 if background is None else background,
+            iterations=_number_or_auto(iterations, "--iterations") or "auto",
+            tv_weight=None if tv_weight == "none" else _number_or_auto(
+                tv_weight, "--tv-weight", words=("auto", "none")),
+            callback=tick, return_info=True)
     if light:
         restored = _from_light(restored, light)
     infos = info if isinstance(info, list) else [info]
