@@ -1316,7 +1316,8 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
 @click.option("--bayer", type=click.Choice(["RGGB", "BGGR", "GRBG", "GBRG"]), default=None,
               help="The frames are raw mosaics behind this Bayer pattern (a 2x2 tile row by "
                    "row; e.g. from dcraw -D -4 -T, black level as --background): colour is "
-                   "restored from them, linear camera RGB out.")
+                   "restored from them, linear camera RGB out. Camera raw files (.dng, "
+                   ".cr2, .nef...) give their own pattern and black levels.")
 @click.option("--encoding", type=click.Choice(["auto", "srgb", "linear"]), default="auto",
               show_default=True, help=_ENCODING_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
