@@ -387,6 +387,25 @@ def test_large_turns_are_registered():
     assert error < 0.1
 
 
+def test_large_frames_are_registered_on_a_subgrid():
+    """Over 2**18 pixels the fit takes every k-th pixel (here every 2nd)."""
+    from skimage import data
+
+    scene = data.camera() / 255.0
+    turn = np.radians(0.7)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    grid = np.indices((600, 600)).reshape(2, -1).astype(float)
+    centre, move = np.full((2, 1), 299.5), np.array([[0.4], [-0.9]])
+    first = ndi.map_coordinates(scene, grid - 299.5 + 255.5, order=3).reshape(600, 600)
+    second = ndi.map_coordinates(scene, rotation @ (grid - centre) - 299.5 + 255.5 + centre
+                                 + move, order=3).reshape(600, 600)
+    found = register_rigid([first, second])[1]
+    true = np.hstack([rotation, centre + move - rotation @ centre])
+    corners = np.array([[0, 0, 599, 599], [0, 599, 0, 599]], dtype=float)
+    assert np.abs(found[:, :2] @ corners + found[:, 2:]
+                  - true[:, :2] @ corners - true[:, 2:]).max() < 0.02
+
+
 def test_turned_frames_from_the_command_line_and_in_colour(tmp_path, capsys):
     from deconvkit import io
     from deconvkit.cli import main
