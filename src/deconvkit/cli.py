@@ -813,13 +813,11 @@ def _saturation(image, level, method, source, stored, options) -> str:
     """Put the ``--saturated`` level into the solver's ``options`` (``"auto"``: the
     maximum of the integer type the file ``stored``), and return a note that
     counts the samples at it (not for dask arrays); "" without the option."""
-    import numpy as np
-
     from ._validate import SATURATION_METHODS
 
-    photo = Path(source).suffix.lower() in PHOTO_SUFFIXES and np.issubdtype(stored, np.integer)
-    if level is None and photo and method in SATURATION_METHODS and not is_dask(image):
-        top = int(np.iinfo(stored).max)  # a photo's clipped highlights, by default
+    if level is None and _integer_photo(source, stored) and method in SATURATION_METHODS \
+            and not is_dask(image):
+        top = _full_scale(source, stored)  # a photo's clipped highlights, by default
         clipped = int((image >= top).sum())
         if clipped:
             options["saturation"] = top
@@ -833,10 +831,7 @@ def _saturation(image, level, method, source, stored, options) -> str:
                          f"samples as lower bounds ({', '.join(SATURATION_METHODS)}), not "
                          f"{method}")
     if level == "auto":
-        if not np.issubdtype(stored, np.integer):
-            raise ValueError(f"--saturated auto needs integer samples, but {source} holds "
-                             f"{stored}; give the level, e.g. --saturated 0.98")
-        level = int(np.iinfo(stored).max)
+        level = _full_scale(source, stored)
     options["saturation"] = level
     if is_dask(image):
         return f"samples >= {level:g} taken as saturated"
@@ -1441,21 +1436,32 @@ def _clip_level(option, source, dtype, meta):
     """super-resolve's clipping level in the file's units: ``--saturated`` as
     given (``"auto"``: the integer type's maximum, or a raw file's white level),
     else by default a raw file's white level or a photo's full scale."""
-    import numpy as np
 
     if option == "none":
         return None
-    if option is None and meta.white_level is None and not (
-            Path(source).suffix.lower() in PHOTO_SUFFIXES and np.issubdtype(dtype, np.integer)):
+    if option is None and meta.white_level is None and not _integer_photo(source, dtype):
         return None
     if option in (None, "auto"):
-        if meta.white_level is not None:
-            return meta.white_level
-        if not np.issubdtype(dtype, np.integer):
-            raise ValueError(f"--saturated auto needs integer samples, but {source} holds "
-                             f"{dtype}; give the level, e.g. --saturated 0.98")
-        return float(np.iinfo(dtype).max)
+        return meta.white_level if meta.white_level is not None else float(
+            _full_scale(source, dtype))
     return float(option)
+
+
+def _integer_photo(source, dtype) -> bool:
+    """A PNG or JPEG of integers, whose highlights clip at the type's maximum."""
+    import numpy as np
+
+    return Path(source).suffix.lower() in PHOTO_SUFFIXES and np.issubdtype(dtype, np.integer)
+
+
+def _full_scale(source, dtype) -> int:
+    """``--saturated auto``: the maximum of the integer type ``source`` stored."""
+    import numpy as np
+
+    if not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"--saturated auto needs integer samples, but {source} holds "
+                         f"{dtype}; give the level, e.g. --saturated 0.98")
+    return int(np.iinfo(dtype).max)
 
 
 def _black_level_map(levels, shape):

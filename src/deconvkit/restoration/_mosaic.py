@@ -18,14 +18,6 @@ def channel_masks(pattern: str, shape) -> np.ndarray:
     return masks
 
 
-def binned(frame) -> np.ndarray:
-    """A mosaic's 2 x 2 tiles summed (each holds every colour): a grey frame of
-    half the size, for registration."""
-    y = np.asarray(to_numpy(frame), dtype=np.float64)
-    rows, cols = (n // 2 * 2 for n in y.shape)
-    return y[:rows, :cols].reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3))
-
-
 def lifted(motions: np.ndarray) -> np.ndarray:
     """Shifts or affine maps registered on the binned frames, in the mosaic's
     pixels: tile ``u`` is centred on pixel ``2 u + 0.5``."""
@@ -57,6 +49,7 @@ def from_mosaics(views, psf, scale, pattern, *, shifts, motion, noise_sigma, ret
     tiles, then each colour restored from its own samples (the others missing),
     stacked on a last axis."""
     from .._validate import check_array, check_choice
+    from ._stopping import binned_by_two
     from .super_resolution import _motions, super_resolve
 
     check_choice(pattern, "bayer", BAYER_PATTERNS)
@@ -65,8 +58,8 @@ def from_mosaics(views, psf, scale, pattern, *, shifts, motion, noise_sigma, ret
         raise ValueError(f"bayer takes 2-D raw frames (one sample a pixel), got "
                          f"{views[0].ndim}-D; demosaic colour frames first, or give "
                          "channel_axis")
-    if isinstance(shifts, str):
-        shifts = lifted(_motions(shifts, motion, [binned(v) for v in views]))
+    if isinstance(shifts, str):  # registered on the 2 x 2 tiles, which hold every colour
+        shifts = lifted(_motions(shifts, motion, [binned_by_two(v) for v in views]))
     masks = channel_masks(pattern, views[0].shape)
     levels = channel_noise(views, masks) if noise_sigma is None else [noise_sigma] * 3
     xp = array_namespace(views[0])

@@ -54,12 +54,19 @@ def estimate_noise(image, *, compressed: bool = False) -> float:
     level = noise_model(image).rms(image)
     if not compressed:
         return level
+    y = binned_by_two(image)
+    return max(level, 2 ** (y.ndim / 2) * noise_model(y).rms(y))
+
+
+def binned_by_two(image) -> np.ndarray:
+    """The means of ``image``'s 2 x ... x 2 blocks (float64, numpy; a last odd
+    sample on an axis dropped)."""
     y = np.asarray(to_numpy(image), dtype=np.float64)
-    for axis in range(y.ndim):  # 2 x ... x 2 block means
+    for axis in range(y.ndim):
         n = y.shape[axis] // 2 * 2
         y = (np.take(y, np.arange(0, n, 2), axis=axis)
              + np.take(y, np.arange(1, n, 2), axis=axis)) / 2
-    return max(level, 2 ** (y.ndim / 2) * noise_model(y).rms(y))
+    return y
 
 
 @dataclass(frozen=True)

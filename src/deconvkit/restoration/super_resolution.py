@@ -169,6 +169,9 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
         raise ValueError(f"reject must be a number > 0 (noise levels; 5 is usual) or None, "
                          f"got {reject!r}")
     if saturation is not None:
+        if not (isinstance(saturation, (int, float, np.integer, np.floating))
+                and np.isfinite(saturation)):
+            raise ValueError(f"saturation must be a finite level, or None; got {saturation!r}")
         views = [_clipped_left_out(v, saturation) for v in views]
     if bayer is not None:
         if channel_axis is not None:
@@ -269,9 +272,6 @@ def _clipped_left_out(frame, saturation):
     """``frame`` in a float type with NaN (missing) where it reaches ``saturation``."""
     from .._validate import check_array
 
-    if not (isinstance(saturation, (int, float, np.integer, np.floating))
-            and np.isfinite(saturation)):
-        raise ValueError(f"saturation must be a finite level, or None; got {saturation!r}")
     frame = check_array(frame, "frames", missing=True)
     xp = array_namespace(frame)
     return xp.where(frame >= saturation, xp.nan, frame)
@@ -377,10 +377,12 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     grid = np.indices(views[0].shape, dtype=np.float64)[(slice(None),) + every].reshape(2, -1)
     centre = (np.asarray(views[0].shape, dtype=np.float64)[:, None] - 1) / 2
     arm = grid - centre
-    taper = window("hann", views[0].shape)[every].reshape(-1)
+    hann = window("hann", views[0].shape)
+    taper = hann[every].reshape(-1)  # the fit's weights
+    spectrum = _polar_spectrum(views[0], hann)  # the reference's, once for every frame
     maps = [np.hstack([np.eye(2), np.zeros((2, 1))])]
     for view, shift in zip(views[1:], shifts[1:]):
-        starts = [(0.0, shift)] + _turned_starts(views[0], view, centre[:, 0])
+        starts = [(0.0, shift)] + _turned_starts(views[0], spectrum, view, hann, centre[:, 0])
         fits = [_rigid_fit(reference, slopes, view[every].reshape(-1), arm, centre, taper,
                            start, iterations) for start in starts]
         angle, move, _ = min(fits, key=lambda fit: fit[2])
@@ -394,29 +396,34 @@ def _rotation(angle):
     return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
 
 
-def _turned_starts(reference, view, centre) -> list:
-    """``(angle, move)`` starts for frames turned by more than 2 degrees: the turn
-    that the spectra's magnitudes give (Fourier–Mellin; known up to 180
-    degrees), both ways, each with the shift cross-correlation then finds."""
-    from skimage.filters import window
-    from skimage.registration import phase_cross_correlation
+def _polar_spectrum(frame, taper):
+    """The log magnitude of ``frame``'s spectrum (less its mean, under ``taper``)
+    in polar coordinates, 720 angles by radius, over the band Fourier–Mellin
+    compares: past the mean's peak, short of aliasing."""
     from skimage.transform import warp_polar
 
-    taper = window("hann", reference.shape)
-    radius = min(reference.shape) // 2
-    polar = [warp_polar(np.log1p(np.abs(np.fft.fftshift(np.fft.fft2((v - v.mean()) * taper)))),
-                        radius=radius, output_shape=(720, radius))
-             for v in (reference, view)]
-    band = slice(radius // 10, 3 * radius // 4)  # past the mean's peak, short of aliasing
-    rows, _, _ = phase_cross_correlation(polar[0][:, band], polar[1][:, band],
+    radius = min(frame.shape) // 2
+    magnitude = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2((frame - frame.mean()) * taper))))
+    polar = warp_polar(magnitude, radius=radius, output_shape=(720, radius))
+    return polar[:, radius // 10:3 * radius // 4]
+
+
+def _turned_starts(reference, spectrum, view, taper, centre) -> list:
+    """``(angle, move)`` starts for frames turned by more than 2 degrees: the turn
+    that the spectra's magnitudes give (Fourier–Mellin, ``spectrum`` the
+    reference's :func:`_polar_spectrum`; known up to 180 degrees), both ways,
+    each with the shift cross-correlation then finds."""
+    from skimage.registration import phase_cross_correlation
+
+    rows, _, _ = phase_cross_correlation(spectrum, _polar_spectrum(view, taper),
                                          upsample_factor=10, normalization=None)
     turn = -np.radians(rows[0] / 2)  # 720 rows: half a degree each
     if abs(np.degrees(turn)) <= 2:
         return []
     starts = []
+    grid = np.indices(reference.shape, dtype=np.float64).reshape(2, -1) - centre[:, None]
     for angle in (turn, turn + np.pi):
         rotation = _rotation(angle)
-        grid = np.indices(reference.shape, dtype=np.float64).reshape(2, -1) - centre[:, None]
         turned = ndi.map_coordinates(reference, rotation @ grid + centre[:, None], order=1,
                                      mode="nearest").reshape(reference.shape)
         # view[i] = turned(i + shift) = reference(rotation (i + shift - centre) + centre)
