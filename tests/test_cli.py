@@ -198,6 +198,11 @@ def test_measured_psf_file(tmp_path, blurred_tif, capsys):
         warned = "like a measured bead's or star's background" in capsys.readouterr().err
         assert warned == (name == "raw")
     assert scores["measured"] < 0.5 * scores["raw"]
+    # a uniform kernel (a box blur) stands at its peak everywhere: a model, no warning
+    np.save(tmp_path / "box.npy", np.full((5, 5), 1 / 25))
+    assert main(["deconvolve", str(blurred_tif), "--psf", str(tmp_path / "box.npy"),
+                 "--method", "wiener", "-q", "-o", str(tmp_path / "box.tif")]) == 0
+    assert "like a measured bead's" not in capsys.readouterr().err
     # the same PSF written once, for reuse, with the bead file's voxel size
     io.write(tmp_path / "bead_um.tif", io.read(tmp_path / "bead.tif"),
              metadata=io.Metadata(spacing=(0.1, 0.1), unit="um"))

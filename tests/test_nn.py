@@ -115,6 +115,19 @@ def test_errors_name_the_argument():
             layer(4, 2, 3, 0)
     with pytest.raises(ValueError, match="scale must be an int >= 1"):
         Upsample(4, 2, 2.5)
+    # an AttributeError, a ZeroDivisionError, or layers torch refused only when run
+    with pytest.raises(TypeError, match="input must be a torch tensor, got ndarray"):
+        Fd.conv_transpose(x.numpy(), w)
+    with pytest.raises(ValueError, match="kernel_size must be an int >= 1"):
+        TransposedConv(4, 4, 0)
+    with pytest.raises(ValueError, match="groups must be an int >= 1"):
+        TransposedConv(4, 4, groups=0)
+    with pytest.raises(ValueError, match="in_channels must be an int >= 1, got 0"):
+        Upsample(0, 4, 2)
+    with pytest.raises(ValueError, match="ndim must be 1, 2 or 3, got 4"):
+        Upsample(4, 4, 2, ndim=4)
+    with pytest.raises(ValueError, match="kernel_size must be an odd int"):
+        SubPixelConv(4, 4, 2)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

@@ -202,6 +202,10 @@ def test_upscale_errors(small_model):
         upscale(np.zeros((8, 8)), 2, model=small_model, overlap=-1)
     with pytest.raises(ValueError, match="real 2-D grey"):
         upscale(np.zeros((4, 4, 4, 4)), 2, model=small_model)
+    # np.asarray dropped the mask: what it hid was upscaled as data
+    hidden = np.ma.masked_array(np.zeros((8, 8)), np.eye(8, dtype=bool))
+    with pytest.raises(ValueError, match="masked samples, and upscale needs every sample"):
+        upscale(hidden, 2, model=small_model)
 
 
 def test_a_file_that_is_not_a_model(tmp_path):

@@ -226,6 +226,17 @@ def test_psf_errors():
         psf.widefield((5, 5, 5), na=1.6)
     with pytest.raises(ValueError, match="positive sum"):
         psf.normalize(np.zeros(3))
+    # a MemoryError deep in numpy, or a shape taken as given, before
+    with pytest.raises(ValueError, match=r"shape \(8000001, 8000001\) is too large"):
+        psf.gaussian(1e6)
+    with pytest.raises(ValueError, match="sampled 8x finer is too large.*oversample="):
+        psf.disk(1000)
+    with pytest.raises(ValueError, match=r"shape must be 2 positive ints, got \(-3, 3\)"):
+        psf.gaussian(1.0, shape=(-3, 3))
+    with pytest.raises(TypeError, match="shape must be a tuple of 2 ints"):
+        psf.moffat(3.0, shape=(3.5, 3))
+    with pytest.raises(TypeError, match="sigma must be a number or a sequence"):
+        psf.gaussian("wide")
     # a spacing per axis of the wrong count failed inside numpy's broadcasting
     for spacing in ((0.2, 0.1), (0.0, 0.1, 0.1), "fine"):
         with pytest.raises(ValueError, match="spacing must be a positive number or 3"):

@@ -110,3 +110,52 @@ def test_all_zero_data_gives_zero(method):
     # a degenerate but valid input: no method may overflow or divide by zero
     restored = deconvolve(np.zeros((24, 24)), KERNEL, method=method)
     assert np.all(np.isfinite(restored)) and np.abs(restored).max() < 1e-12
+
+
+@pytest.mark.parametrize("method", sorted({"auto", "wiener", "tikhonov", "cgls", "wavelet",
+                                           "richardson_lucy", "total_variation"}))
+@pytest.mark.parametrize("shape", [(2, 2), (4, 4), (8, 8), (5,), (3, 3, 3)])
+def test_too_small_for_a_noise_estimate(shape, method):
+    # a handful of second differences once gave a noise level of 0 (one of them)
+    # or the signal itself (none): name the cause and the way out instead
+    image = np.random.default_rng(0).random(shape)
+    with pytest.raises(ValueError, match="too small to estimate their noise level.*noise_sigma"):
+        deconvolve(image, np.ones((1,) * len(shape)), method=method)
+
+
+@pytest.mark.parametrize("method", ["auto", "wiener", "tikhonov", "cgls", "unsupervised_wiener"])
+def test_one_sample_has_nothing_to_deconvolve(method):
+    # tikhonov's weight search failed inside scipy's root finder on it
+    with pytest.raises(ValueError, match="one sample per 2-D item: there is nothing"):
+        deconvolve(np.ones((1, 1)), np.ones((1, 1)), method=method)
+
+
+def test_masked_samples_are_missing_data():
+    truth = cell_phantom((48, 48), seed=1)
+    kernel = psf.gaussian(1.5)
+    data = simulate(truth, kernel, noise="gaussian", sigma=0.01, seed=2)
+    hidden = np.zeros(data.shape, bool)
+    hidden[10:14, 20:30] = True
+    corrupt = np.where(hidden, 50.0, data)  # what the mask hides is never used
+    masked = np.ma.masked_array(corrupt, hidden)
+    before = masked.copy()
+    restored = deconvolve(masked, kernel)
+    expected = deconvolve(np.where(hidden, np.nan, data), kernel)
+    assert type(restored) is np.ndarray
+    np.testing.assert_allclose(restored, expected, atol=1e-6)
+    assert np.array_equal(masked.mask, before.mask) and np.array_equal(masked.data, before.data)
+    with pytest.raises(ValueError, match="NaN or masked samples .* which tikhonov"):
+        deconvolve(masked, kernel, method="tikhonov")
+    # a mask with nothing masked is the plain data
+    np.testing.assert_allclose(deconvolve(np.ma.masked_array(data, False), kernel),
+                               deconvolve(data, kernel), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,kernel", [((1, 40), (1, 5)), ((6, 6), (3, 3))])
+def test_wavelet_on_short_axes_is_quiet(shape, kernel, recwarn):
+    # pywt warned that a level exceeds a short axis: periodised, it is still orthonormal
+    image = np.random.default_rng(0).random(shape)
+    restored = deconvolve(image, np.ones(kernel) / np.prod(kernel), method="wavelet",
+                          noise_sigma=0.05)
+    assert restored.shape == shape and np.all(np.isfinite(restored))
+    assert not [w for w in recwarn if "Level value" in str(w.message)]

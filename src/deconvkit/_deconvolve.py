@@ -78,7 +78,8 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
         numpy, torch (CPU or CUDA) or CuPy array; the result has the same
         library, device and shape, in the working float dtype (float32 stays
         float32; integers and float16 are promoted).  Never clipped.  NaN
-        samples are missing data (bad pixels, detector gaps),
+        samples, and the masked samples of a ``numpy.ma.MaskedArray`` (the
+        result is a plain array), are missing data (bad pixels, detector gaps),
         left out of the data term by ``"total_variation"`` (the default),
         ``"richardson_lucy"``, ``"richardson_lucy_tv"``, ``"wavelet"``,
         ``"landweber"``, ``"gold"`` and ``"wiener"`` with ``boundary="valid"``, and
@@ -185,9 +186,10 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
                                                and boundary == "valid") or (
         method == "cgls" and options.get("weight", "auto") != "auto")
     if not leaves_out and has_nan(image):
-        raise ValueError(f"image has NaN samples (missing data), which {method} cannot leave "
-                         f"out{' with this boundary' if method in MISSING_VALID_ONLY else ''}"
-                         f"{' with its automatic weight' if method == 'cgls' else ''}; "
+        condition = (" with this boundary" if method in MISSING_VALID_ONLY else
+                     " with its automatic weight" if method == "cgls" else "")
+        raise ValueError(f"image has NaN or masked samples (missing data), which {method} "
+                         f"cannot leave out{condition}; "
                          f"use method={' or '.join(map(repr, MISSING_METHODS))} (or wiener "
                          "with boundary='valid', or cgls with a weight), or replace them first")
     accepted = inspect.signature(solver).parameters

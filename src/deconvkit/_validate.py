@@ -29,6 +29,9 @@ def check_array(x, name: str, *, min_ndim: int = 1, missing: bool = False,
     changes, and no caller writes into the returned array in place unless it
     made the copy itself.
     """
+    if isinstance(x, np.ma.MaskedArray):  # masked samples are missing data
+        x = np.ma.filled(x.astype(np.result_type(x.dtype, np.float32)), np.nan) \
+            if np.ma.is_masked(x) else np.ma.getdata(x)
     xp = array_namespace(x)
     if not is_torch(xp) and not hasattr(x, "shape"):
         try:

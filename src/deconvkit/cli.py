@@ -89,9 +89,11 @@ def _warn_if_raw_measurement(kernel, spec: str) -> None:
 
     if not Path(spec).is_file():
         return
-    level, _ = psf_module._background(np.asarray(kernel, dtype=np.float64))
+    kernel = np.asarray(kernel, dtype=np.float64)
+    level, _ = psf_module._background(kernel)
     peak = float(np.max(kernel))
-    if peak > 0 and level > 0.01 * peak:
+    # a uniform kernel (a box blur, a pixel's integration) is a model, not a bead
+    if peak > 0 and level > 0.01 * peak and np.ptp(kernel) > 1e-9 * peak:
         warnings.warn(f"{spec}: its faces stand at {100 * level / peak:.1f} % of its peak, "
                       "like a measured bead's or star's background; pass --measured-psf "
                       "radial (or plain) to subtract it and centre the peak", stacklevel=2)

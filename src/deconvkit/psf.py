@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 
 import numpy as np
 import scipy.ndimage as ndi
@@ -450,8 +451,32 @@ def _bin(values, shape, oversample: int):
     return values.reshape(blocks).mean(axis=tuple(range(1, 2 * len(shape), 2)))
 
 
+_MAX_SAMPLES = 2**27  # a billion bytes of float64: a larger PSF grid is a mistake
+
+
+def _psf_shape(shape, ndim: int, oversample: int = 1) -> tuple[int, ...]:
+    """``shape`` checked: ``ndim`` positive ints, and a grid (oversampled) of at
+    most ``_MAX_SAMPLES`` samples, rather than a MemoryError deep in numpy."""
+    try:
+        shape = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of {ndim} ints, got {shape!r}") from None
+    if len(shape) != ndim or any(n < 1 for n in shape):
+        raise ValueError(f"shape must be {ndim} positive ints, got {shape}")
+    if math.prod(shape) * oversample**ndim > _MAX_SAMPLES:
+        finer = f" sampled {oversample}x finer" if oversample > 1 else ""
+        raise ValueError(f"a PSF of shape {shape}{finer} is too large; check the size "
+                         "parameter's units (pixels), or pass a smaller shape="
+                         f"{'' if oversample == 1 else ' or oversample='}")
+    return shape
+
+
 def _check_positive(value, name):
-    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, "
+                        f"got {value!r}") from None
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
     return arr
@@ -485,6 +510,7 @@ def gaussian(sigma, *, shape=None, ndim: int | None = None) -> np.ndarray:
         shape = tuple(2 * max(1, math.ceil(4 * s)) + 1 for s in sigma)
     if len(shape) != sigma.size:
         raise ValueError(f"shape {shape} has {len(shape)} dims but sigma has {sigma.size}")
+    shape = _psf_shape(shape, sigma.size)
     profiles = []
     for s, n in zip(sigma, shape):
         t = np.arange(n) - n // 2
@@ -514,7 +540,8 @@ def disk(radius: float, *, ndim: int = 2, shape=None, oversample: int = 8) -> np
         Sub-samples per pixel and axis for the pixel coverage.
     """
     radius = float(_check_positive(radius, "radius"))
-    shape = tuple(shape) if shape is not None else _default_shape(radius + 0.5, ndim)
+    shape = _psf_shape(shape if shape is not None else _default_shape(radius + 0.5, ndim), ndim,
+                       oversample)
     if radius < 0.5 / oversample:
         out = np.zeros(shape)
         out[tuple(n // 2 for n in shape)] = 1.0
@@ -541,8 +568,7 @@ def motion(length: float, angle: float = 0.0, *, shape=None, oversample: int = 1
     """
     length = float(_check_positive(length, "length"))
     theta = math.radians(float(angle))
-    if shape is None:
-        shape = _default_shape(length / 2 + 1, 2)
+    shape = _psf_shape(shape if shape is not None else _default_shape(length / 2 + 1, 2), 2)
     count = max(2, int(math.ceil(length * oversample)) + 1)
     t = np.linspace(-length / 2, length / 2, count)
     rows, cols = -t * math.sin(theta), t * math.cos(theta)
@@ -646,7 +672,8 @@ def airy(radius: float, *, shape=None, oversample: int = 5) -> np.ndarray:
     radius = float(_check_positive(radius, "radius"))
     if radius == 0:
         raise ValueError("radius must be positive")
-    shape = tuple(shape) if shape is not None else _default_shape(4 * radius, 2)
+    shape = _psf_shape(shape if shape is not None else _default_shape(4 * radius, 2), 2,
+                       oversample)
     y, x = _grid(shape, oversample)
     v = 3.8317059702075125 * np.hypot(y, x) / radius
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -710,6 +737,7 @@ def moffat(fwhm, beta: float = 4.765, *, ndim: int | None = None, shape=None,
         shape = tuple(2 * max(1, math.ceil(r)) + 1 for r in reach)
     if len(shape) != fwhm.size:
         raise ValueError(f"shape {shape} has {len(shape)} dims but fwhm has {fwhm.size}")
+    shape = _psf_shape(shape, fwhm.size, oversample)
     coords = _grid(shape, oversample)
     squared = sum((c / a) ** 2 for c, a in zip(coords, alpha))
     return normalize(_bin((1 + squared) ** -beta, shape, oversample))

@@ -38,6 +38,12 @@ def _tuple(value, d: int, name: str) -> tuple[int, ...]:
 
 
 def _dims(x, weight, groups, *, transposed: bool) -> int:
+    import torch
+
+    for name, value in (("input", x), ("weight", weight)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__} "
+                            "(torch.as_tensor converts an array)")
     d = weight.ndim - 2
     if d not in _CONV:
         raise ValueError(f"weight has {weight.ndim} dims; expected 3, 4 or 5 "

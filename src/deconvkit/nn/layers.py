@@ -12,8 +12,18 @@ from . import functional as Fd
 __all__ = ["ResizeConv", "SubPixelConv", "TransposedConv", "Upsample"]
 
 
-def _ntuple(value, d):
-    return (value,) * d if isinstance(value, int) else tuple(value)
+def _ntuple(value, d, name: str = "kernel_size"):
+    """``value`` for each of ``d`` axes, checked (as the functional form checks it)."""
+    return Fd._tuple(value, d, name)
+
+
+def _check_layer(in_channels, out_channels, ndim) -> None:
+    """Clear errors for what torch would refuse later, or not at all."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if ndim not in (1, 2, 3):
+        raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
 
 
 def _kaiming(weight, fan_in):
@@ -59,16 +69,19 @@ class TransposedConv(nn.Module):
         super().__init__()
         if init not in ("default", "bilinear", "icnr"):
             raise ValueError(f"init={init!r} is not one of 'default', 'bilinear', 'icnr'")
+        _check_layer(in_channels, out_channels, ndim)
+        if not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"groups must be an int >= 1, got {groups!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels={in_channels} and out_channels={out_channels} must "
                              f"be divisible by groups={groups}")
         Fd._check_boundary(boundary)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.kernel_size = _ntuple(kernel_size, ndim)
-        self.stride = _ntuple(stride, ndim)
-        self.padding = _ntuple(padding, ndim)
-        self.output_padding = _ntuple(output_padding, ndim)
-        self.dilation = _ntuple(dilation, ndim)
+        self.stride = _ntuple(stride, ndim, "stride")
+        self.padding = _ntuple(padding, ndim, "padding")
+        self.output_padding = _ntuple(output_padding, ndim, "output_padding")
+        self.dilation = _ntuple(dilation, ndim, "dilation")
         self.groups, self.boundary, self.init = groups, boundary, init
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(in_channels, out_channels // groups,
@@ -167,8 +180,10 @@ class ResizeConv(nn.Module):
         if mode not in ("nearest", "linear"):
             raise ValueError(f"mode={mode!r} is not 'nearest' or 'linear'")
         _check_scale(scale)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size={kernel_size} must be odd for 'same' padding")
+        _check_layer(in_channels, out_channels, ndim)
+        if not (isinstance(kernel_size, int) and kernel_size >= 1 and kernel_size % 2):
+            raise ValueError(f"kernel_size must be an odd int >= 1 (for 'same' padding), "
+                             f"got {kernel_size!r}")
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.kernel_size, self.scale, self.mode, self.boundary = kernel_size, scale, mode, \
             boundary
@@ -223,8 +238,10 @@ class SubPixelConv(nn.Module):
                  bias: bool = True, boundary: str = "zero", device=None, dtype=None):
         super().__init__()
         _check_scale(scale)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size={kernel_size} must be odd for 'same' padding")
+        _check_layer(in_channels, out_channels, ndim)
+        if not (isinstance(kernel_size, int) and kernel_size >= 1 and kernel_size % 2):
+            raise ValueError(f"kernel_size must be an odd int >= 1 (for 'same' padding), "
+                             f"got {kernel_size!r}")
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.kernel_size, self.scale, self.icnr, self.blur = kernel_size, scale, icnr, blur
         self.boundary = boundary

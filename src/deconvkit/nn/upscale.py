@@ -285,6 +285,9 @@ def upscale(image, scale: float = 2, *, model=None, tile: int = 256, overlap: in
     >>> upscale(np.zeros((20, 30), dtype=np.uint8), 1.5).shape
     (30, 45)
     """
+    if np.ma.is_masked(image):  # np.asarray would drop the mask and use what it hides
+        raise ValueError("image has masked samples, and upscale needs every sample: fill "
+                         "them first (numpy.ma.filled, or deconvkit.deconvolve inpaints them)")
     image = np.asarray(image)
     if image.dtype.kind == "c" or image.dtype.kind not in "uif" or image.ndim not in (2, 3):
         raise ValueError(f"image must be a real 2-D grey or (H, W, C) colour array, got "

@@ -52,6 +52,9 @@ def prepare(image, psf, *, in_place: str | None = None, missing: bool = False,
                              f"{image.ndim} dims")
         return image, psf
     psf = check_psf(psf, tuple(image.shape))
+    if all(n == 1 for n in image.shape[-psf.ndim:]):
+        raise ValueError(f"image of shape {tuple(image.shape)} has one sample per {psf.ndim}-D "
+                         "item: there is nothing to deconvolve")
     psf = asarray(psf, image)
     return image, psf / psf.sum()
 

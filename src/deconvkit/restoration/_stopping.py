@@ -55,7 +55,10 @@ def estimate_noise(image, *, compressed: bool = False) -> float:
     if not compressed:
         return level
     y = binned_by_two(image)
-    return max(level, 2 ** (y.ndim / 2) * noise_model(y).rms(y))
+    try:
+        return max(level, 2 ** (y.ndim / 2) * noise_model(y).rms(y))
+    except ValueError:  # too few binned blocks: the direct estimate is all there is
+        return level
 
 
 def binned_by_two(image) -> np.ndarray:
@@ -88,6 +91,9 @@ class NoiseModel:
         return float(np.sqrt(max(self.gain * max(mean, 0.0) + self.floor, 0.0)))
 
 
+MIN_DETAILS = 8  # second differences needed for a noise estimate
+
+
 def noise_model(image, *, bins: int = 16) -> NoiseModel:
     """Fit ``variance = gain * intensity + floor`` to the data (Poisson–Gaussian noise).
 
@@ -104,6 +110,9 @@ def noise_model(image, *, bins: int = 16) -> NoiseModel:
        data", IEEE TIP 17(10), 2008.
     """
     y = to_numpy(image).astype(np.float64, copy=False)
+    if all(n < 3 for n in y.shape):
+        raise ValueError(f"data of shape {y.shape} are too small to estimate their noise level "
+                         "(no axis has 3 samples); pass noise_sigma (CLI: --noise-sigma)")
     detail, mean = y, y
     for axis in range(y.ndim):
         n = y.shape[axis] // 3 * 3
@@ -124,7 +133,11 @@ def noise_model(image, *, bins: int = 16) -> NoiseModel:
     detail, mean = detail[observed], mean[observed]
     if detail.size == 0:
         raise ValueError("too few observed samples to estimate the noise (every 3x3 block "
-                         "holds a NaN); pass noise_sigma")
+                         "holds a NaN); pass noise_sigma (CLI: --noise-sigma)")
+    if detail.size < MIN_DETAILS:  # a median of fewer says little (one of them: 0)
+        raise ValueError(f"data of shape {y.shape} are too small to estimate their noise level "
+                         f"({detail.size} disjoint blocks of 3 samples a side, at least "
+                         f"{MIN_DETAILS} needed); pass noise_sigma (CLI: --noise-sigma)")
     bins = max(1, min(bins, detail.size // 64))  # at least 64 details per bin
     edges = np.unique(np.quantile(mean, np.linspace(0, 1, bins + 1)))
     which = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, len(edges) - 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -478,8 +479,8 @@ def _rigid_fit(reference, slopes, view, arm, centre, taper, start, iterations):
 
 def _scale(scale, d: int) -> tuple[int, ...]:
     values = (scale,) * d if np.ndim(scale) == 0 else tuple(scale)
-    if len(values) != d or any(isinstance(v, bool) or not float(v).is_integer() or v < 1
-                                for v in values):
+    if len(values) != d or any(isinstance(v, bool) or not isinstance(v, numbers.Real)
+                                or not float(v).is_integer() or v < 1 for v in values):
         raise ValueError(f"scale must be an int >= 1 or {d} of them, got {scale!r}")
     return tuple(int(v) for v in values)
 

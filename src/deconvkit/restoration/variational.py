@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -667,17 +668,20 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
             weight /= max(float(to_numpy(level).mean()) + mean_level(background), TINY)
     nonnegative = resolve_nonnegative(nonnegative, image, sigma) or data == "poisson"
     domain = op.input_shape(tuple(image.shape))
-    shortest = min(domain[-d:])
+    # axes of one sample (a row given as 1 x N) have no details to shrink
+    axes = tuple(a for a in range(-d, 0) if domain[a] > 1)
+    shortest = min(domain[a] for a in axes)
     levels = max(1, min(levels, pywt.dwt_max_level(shortest, wavelet_name)))
     block = 2**levels
-    padded = domain[:-d] + tuple(-(-n // block) * block for n in domain[-d:])
+    padded = tuple(-(-n // block) * block if a - len(domain) in axes else n
+                   for a, n in enumerate(domain))
     crop = (Ellipsis,) + tuple(slice(0, n) for n in domain[-d:])
-    axes = tuple(range(-d, 0))
     norm = 1.0 if float(to_numpy(psf.min())) >= 0 else op.norm(domain[-d:], like=image)
     step = 1.0 / norm**2
 
     # shifts beyond 2**levels would repeat the same grids
-    offsets = list(itertools.product(range(0, block, block // min(shifts, block)), repeat=d))
+    offsets = list(itertools.product(range(0, block, block // min(shifts, block)),
+                                     repeat=len(axes)))
 
     transform = functools.partial(_wavelet_analysis, wavelet_name=wavelet_name, levels=levels,
                                   axes=axes)
@@ -758,7 +762,10 @@ def _wavelet_analysis(host, *, wavelet_name, levels, axes):
     shape, with the slices that locate each band (the first: the approximation)."""
     import pywt
 
-    coeffs = pywt.wavedecn(host, wavelet_name, mode="periodization", level=levels, axes=axes)
+    with warnings.catch_warnings():
+        # an axis shorter than the filter: its periodised level is still orthonormal
+        warnings.filterwarnings("ignore", "Level value of", UserWarning)
+        coeffs = pywt.wavedecn(host, wavelet_name, mode="periodization", level=levels, axes=axes)
     return pywt.coeffs_to_array(coeffs, axes=axes)
 
 
