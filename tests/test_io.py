@@ -166,6 +166,34 @@ def test_sample_types_a_format_lacks(tmp_path):
                                                           "u.wav"]
 
 
+def test_samples_no_format_can_hold_are_refused(tmp_path):
+    """Once a PNG of the real part (numpy's warning only), a zero-sample TIFF,
+    numpy's pickling error, tifffile's OmeXmlError."""
+    wave = np.ones((4, 4)) + 1j
+    for name in ("c.png", "c.jpg", "c.wav"):
+        with pytest.raises(TypeError, match="holds real samples, got complex128; write a .tif"):
+            io.write(tmp_path / name, wave)
+    io.write(tmp_path / "c.tif", wave)
+    np.testing.assert_array_equal(io.read(tmp_path / "c.tif"), wave)
+    with pytest.raises(ValueError, match=r"hold no samples \(shape \(0, 3\)\)"):
+        io.write(tmp_path / "e.tif", np.zeros((0, 3)))
+    with pytest.raises(TypeError, match="cannot write samples of dtype object"):
+        io.write(tmp_path / "o.npy", np.array([{}], dtype=object))
+    with pytest.raises(ValueError, match="OME-TIFF holds at most 5 axes"):
+        io.write(tmp_path / "six.ome.tif", np.zeros((2, 2, 2, 2, 4, 4)))
+    io.write(tmp_path / "six.tif", np.zeros((2, 2, 2, 2, 4, 4)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tif", "six.tif"]
+
+
+def test_a_mask_round_trips_as_a_one_bit_png(tmp_path):
+    # it was written as 0 and 1 in 8 bits: a black image read back as uint8
+    mask = np.eye(8, dtype=bool)
+    io.write(tmp_path / "mask.png", mask)
+    back = io.read(tmp_path / "mask.png")
+    assert back.dtype == bool
+    np.testing.assert_array_equal(back, mask)
+
+
 def test_csv_comments_and_european_exports(tmp_path):
     """Comment lines before the header, and ";" fields with decimal commas (a
     spreadsheet's export in much of Europe), were errors."""

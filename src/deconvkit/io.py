@@ -460,7 +460,10 @@ def write(path, data, *, metadata: Metadata | None = None, overwrite: bool = Fal
     metadata = metadata or Metadata()
     fmt = _format(path)
     check_shape(path, data.shape)
-    if fmt in ("png", "jpeg"):
+    _check_samples(path, fmt, data)
+    if fmt == "png" and data.dtype == bool:
+        pass  # a 1-bit PNG, read back as bool
+    elif fmt in ("png", "jpeg"):
         data = _to_integer_image(data, 8 if fmt == "jpeg" else bit_depth, path)
     if fmt == "tiff" and bit_depth is not None:
         if bit_depth not in (8, 16):
@@ -507,6 +510,21 @@ def check_shape(path, shape) -> None:
     elif fmt == "tiff" and len(shape) < 2:
         raise ValueError(f"{path}: TIFF holds images (2-D or more), got shape {shape}; "
                          "write a 1-D signal as .csv, .wav or .npy")
+    elif fmt == "tiff" and is_ome_path(path) and len(shape) > 5:
+        raise ValueError(f"{path}: OME-TIFF holds at most 5 axes (TCZYX), got shape {shape}; "
+                         "write a plain .tif")
+
+
+def _check_samples(path, fmt: str, data) -> None:
+    """Refuse what the format would store wrongly or not at all: no samples,
+    Python objects, complex samples where only real ones fit."""
+    if data.size == 0:
+        raise ValueError(f"{path}: the data hold no samples (shape {data.shape})")
+    if data.dtype.kind not in "biufc":
+        raise TypeError(f"{path}: cannot write samples of dtype {data.dtype}; pass numbers")
+    if data.dtype.kind == "c" and fmt not in ("tiff", "npy"):
+        raise TypeError(f"{path}: {fmt.upper()} holds real samples, got {data.dtype}; write a "
+                        ".tif or .npy, or pass the real part or magnitude")
 
 
 def _to_integer_image(data, bit_depth, path):
