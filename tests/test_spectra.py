@@ -75,6 +75,8 @@ def test_lines_in_gives_centroids_and_areas_and_merges_small_peaks():
         lines_in(np.zeros((4, 4)), min_area=1.0)
     with pytest.raises(ValueError, match="min_area"):
         lines_in(noisy, min_area=np.nan)
+    with pytest.raises(ValueError, match="significance must be a number >= 0"):
+        lines_in(noisy, significance=-1.0)  # taken as given before: no line was weak
 
 
 def test_gold_takes_a_continuum_array():

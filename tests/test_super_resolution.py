@@ -95,6 +95,9 @@ def test_errors_name_the_argument():
         dk.super_resolve(frame, blur, 1.5)
     with pytest.raises(ValueError, match="scale must be an int >= 1"):
         dk.super_resolve(frame, blur, "2")  # a TypeError from a comparison before
+    for count in (-1, 2.5):  # -1 gave no rays, 2.5 two
+        with pytest.raises(ValueError, match="count must be an int >= 0"):
+            dk.cosmic_rays((32, 32), count)
     with pytest.raises(ValueError, match="shifts must be 'auto', 2 x 2 .* 2 affine maps of 2 x 3"):
         dk.super_resolve([frame, frame], blur, 2, shifts=[0.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="motion='affine' is not one of"):

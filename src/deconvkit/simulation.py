@@ -110,6 +110,8 @@ def cosmic_rays(shape, count: int, *, amplitude=(0.3, 2.0), length=(1, 3),
     shape = tuple(int(n) for n in np.atleast_1d(shape))
     if not shape or min(shape) < 11:
         raise ValueError(f"shape must have every side >= 11 samples, got {shape}")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count must be an int >= 0, got {count!r}")
     rng = np.random.default_rng(seed)
     hits = np.zeros(shape)
     for _ in range(int(count)):

@@ -224,6 +224,9 @@ def lines_in(restored, *, min_area: float = 0.0, reach: float | None = None, var
         raise ValueError(f"min_area must be a finite number >= 0, got {min_area!r}")
     if reach is not None and not reach >= 0:
         raise ValueError(f"reach must be >= 0 channels or None, got {reach!r}")
+    if not (isinstance(significance, (int, float, np.integer, np.floating)) and significance >= 0):
+        raise ValueError(f"significance must be a number >= 0 (noise levels; 5 is usual), "
+                         f"got {significance!r}")
     if variance is not None:
         variance = np.asarray(to_numpy(check_array(variance, "variance")), np.float64)
         if variance.shape != values.shape or variance.min() < 0:
