@@ -6,7 +6,7 @@ import scipy.ndimage as ndi
 
 from conftest import BACKENDS, to_backend
 from deconvkit import BOUNDARIES, Convolution, Gradient, Pad, SpaceVariantConvolution, Warp
-from deconvkit.operators import PAD_MODES
+from deconvkit.operators import PAD_MODES, Diagonal
 from deconvkit.testing import adjoint_error, assert_adjoint
 
 SHAPES = {1: (23,), 2: (17, 20), 3: (9, 10, 11)}
@@ -113,6 +113,16 @@ def test_warp_interpolates_linearly_and_keeps_dtype():
 def test_gradient_adjoint(ndim, backend, boundary):
     assert_adjoint(Gradient(ndim, spacing=0.5, boundary=boundary), SHAPES[ndim],
                    like=_like(backend))
+
+
+def test_diagonal_composed_with_a_blur_is_the_blur_of_the_product():
+    rng = np.random.default_rng(3)
+    weights, x = rng.uniform(0.5, 2.0, (12, 10)), rng.standard_normal((12, 10))
+    blur = Convolution(np.ones((3, 3)) / 9, boundary="valid")
+    guided = blur @ Diagonal(weights)
+    np.testing.assert_allclose(guided.forward(x), blur.forward(weights * x))
+    assert guided.input_shape((10, 8)) == (12, 10)
+    assert assert_adjoint(guided, (12, 10)) <= 1e-12
 
 
 @pytest.mark.parametrize("mode", sorted(PAD_MODES))

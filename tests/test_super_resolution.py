@@ -259,9 +259,10 @@ def _bilinear_demosaic(raw, pattern="RGGB"):
 def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path):
     """A hand-held raw burst: each frame sees one colour a pixel, and the
     motion fills in the others.  Measured (astronaut, 60-pixel RGGB frames,
-    turned up to 1 degree, x1): 35.90 dB from 4 frames registered, 30.72
-    from the first frame alone, 29.03 for its bilinear demosaic; BGGR 35.71,
-    30.48 and 28.96."""
+    turned up to 1 degree, x1): 36.48 dB from 4 frames registered, 33.29
+    from the first frame alone, 29.03 for its bilinear demosaic; BGGR 36.43,
+    33.76 and 28.96 (with each colour restored on its own, before red and
+    blue were guided by green: 35.90, 30.72; 35.71, 30.48)."""
     from deconvkit import io
     from deconvkit.cli import main
     from deconvkit.restoration._mosaic import channel_masks
@@ -280,8 +281,8 @@ def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path):
         one = dk.super_resolve(frames[0], blur, 1, bayer=pattern)
         assert burst.shape == truth.shape and len(infos) == 3
         assert infos[0].parameters["maps"] == infos[2].parameters["maps"]
-        assert score(burst) > score(one) + 3.5
-        assert score(one) > score(_bilinear_demosaic(frames[0], pattern)) + 1.0
+        assert score(burst) > score(one) + 2.0
+        assert score(one) > score(_bilinear_demosaic(frames[0], pattern)) + 3.5
     with pytest.raises(ValueError, match="bayer='RGBG' is not one of"):
         dk.super_resolve(frames, blur, 1, bayer="RGBG")
     with pytest.raises(ValueError, match="give channel_axis for colour frames, or bayer"):
@@ -300,6 +301,48 @@ def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path):
     np.testing.assert_allclose(io.read(tmp_path / "rgb.tif"), expected, rtol=1e-4, atol=1e-2)
     assert main(["super-resolve", str(tmp_path / "rgb.tif"), "--psf", "gaussian:0.5",
                  "--scale", "1", "--bayer", "RGGB", "-o", str(tmp_path / "x.tif")]) == 2
+
+
+def test_red_and_blue_are_guided_by_green_where_it_helps(monkeypatch):
+    """One raw frame at x2: red and blue each see one fine sample in sixteen,
+    and take green's detail as green times a smooth ratio, its floor chosen
+    on held-out samples.  Measured (astronaut crop): 28.05 dB against 22.55
+    with each colour restored on its own and 25.19 for a bilinear demosaic
+    and bicubic upscaling.  Where red is another scene (camera) than green,
+    the held-out samples chose the loosest tie: red at 23.61 dB against 22.53
+    on its own."""
+    from skimage import data, transform
+
+    from deconvkit.restoration import _mosaic
+
+    scene = dk.io.srgb_to_linear(data.astronaut()[100:220, 180:300] / 255.0)
+    other = scene.copy()
+    other[..., 0] = dk.io.srgb_to_linear(data.camera()[200:320, 200:320] / 255.0)
+    blur = dk.psf.gaussian(1.0)
+    sites = np.moveaxis(_mosaic.channel_masks("RGGB", (60, 60)), 0, -1)
+
+    def raw_of(rgb):
+        sharp = np.stack([dk.blur(rgb[..., c], blur) for c in range(3)], axis=-1)
+        low = (sharp.reshape(60, 2, 60, 2, 3).mean(axis=(1, 3)) * sites).sum(-1)
+        return low + np.random.default_rng(1).normal(0, 0.003, low.shape)
+
+    def score(truth, estimate):
+        return dk.metrics.psnr(truth[8:-8, 8:-8], estimate[8:-8, 8:-8], data_range=1.0)
+
+    raw = raw_of(scene)
+    guided, infos = dk.super_resolve(raw, blur, 2, bayer="RGGB", return_info=True)
+    assert infos[0].parameters["guide_floor"] in _mosaic.GUIDE_FLOORS
+    assert "guide_floor" not in infos[1].parameters  # green is the guide
+    bicubic = transform.resize(_bilinear_demosaic(raw), scene.shape, order=3)
+    assert score(scene, guided) > score(scene, bicubic) + 2.0
+    odd = raw_of(other)
+    tied, infos = dk.super_resolve(odd, blur, 2, bayer="RGGB", return_info=True)
+    assert infos[0].parameters["guide_floor"] in (4.0, None)
+    monkeypatch.setattr(_mosaic, "GUIDE_FLOORS", (None,))  # each colour on its own
+    alone = dk.super_resolve(raw, blur, 2, bayer="RGGB")
+    assert score(scene, guided) > score(scene, alone) + 4.0
+    alone = dk.super_resolve(odd, blur, 2, bayer="RGGB")
+    assert score(other[..., 0], tied[..., 0]) > score(other[..., 0], alone[..., 0]) - 0.3
 
 
 def _dng(path, mosaic, pattern=(0, 1, 1, 2), black=256):

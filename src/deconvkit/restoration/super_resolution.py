@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Callable
 
@@ -11,7 +12,7 @@ import scipy.signal
 
 from .._array_api import array_namespace, as_float, asarray, to_numpy
 from .._validate import check_choice
-from ..operators import Convolution, Warp
+from ..operators import Convolution, Diagonal, Warp
 from ._common import TINY, offset, prepare, split_missing
 from ._stopping import Info, noise_level
 from .multiview import joint_richardson_lucy
@@ -95,10 +96,13 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
         The frames are a colour camera's raw mosaics (one sample a pixel,
         behind the red, green or blue filter of a Bayer pattern, its 2 x 2
         tile given row by row; black level as ``background``): they are
-        registered on their 2 x 2 tiles, and each colour is restored from
-        its own samples with the others missing, so that the frames' motion
-        fills in the colours one frame lacks (demosaicking and
-        super-resolution in one fit).  Returns ``(..., 3)`` linear camera
+        registered on their 2 x 2 tiles, and green is restored from its own
+        samples with the others missing, so that the frames' motion fills in
+        the colours one frame lacks (demosaicking and super-resolution in one
+        fit); red and blue, seen half as often, as ``(green + c *
+        mean(green))`` times a ratio that RL fits, ``c`` chosen by the error
+        on held-out samples of that colour (``Info.parameters["guide_floor"]``;
+        None: the colour restored on its own).  Returns ``(..., 3)`` linear camera
         RGB (no white balance or colour matrix); each channel's noise level
         is estimated from its sub-lattices.
     return_info : bool
@@ -191,6 +195,32 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
                             iterations=iterations, background=background, tv_weight=tv_weight,
                             acceleration=acceleration, noise_sigma=noise_sigma,
                             time_limit=time_limit, callback=callback, return_info=return_info)
+    fit = _fit_frames(views, psf, scale, shifts=shifts, motion=motion, reject=reject,
+                      iterations=iterations, background=background, tv_weight=tv_weight,
+                      acceleration=acceleration, noise_sigma=noise_sigma,
+                      time_limit=time_limit, callback=callback)
+    return (fit.restored, fit.info) if return_info else fit.restored
+
+
+@dataclasses.dataclass
+class _Fit:
+    """A fit of frames: the object on the operators' domain (``x``), the
+    restored grid and its :class:`Info`, and what predicts the frames from an
+    object (``ops``, ``backgrounds``)."""
+
+    x: object
+    restored: object
+    info: Info
+    ops: list
+    backgrounds: list
+
+
+def _fit_frames(views, psf, scale, *, shifts, motion, reject, iterations, background,
+                tv_weight, acceleration, noise_sigma, time_limit, callback, guide=None):
+    """:func:`super_resolve`'s fit of grey frames.  ``guide`` (an array on the
+    operators' domain): the object is ``guide`` times a ratio, which RL fits
+    (the ratio as its unknown: a smooth ratio carries the guide's detail)."""
+
     check_choice(acceleration, "acceleration", (None, "biggs"))
     psfs = _frame_psfs(psf, len(views))
     prepared = [prepare(v, k, missing=True) for v, k in zip(views, psfs)]
@@ -214,6 +244,7 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     shape = tuple(noisy[0].shape)
     fine = tuple(n * s for n, s in zip(shape, steps))
     ops, start = _frame_operators(psfs, steps, offsets, shape, like=noisy[0])
+    fitted_ops = ops if guide is None else [op @ Diagonal(guide) for op in ops]
 
     # fine sample f of the output lies in the first frame's pixel f // s
     def crop(x):
@@ -221,10 +252,12 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
 
     def solve(noisy, noise_sigma, tv_weight):
         views, masks = zip(*(split_missing(y) for y in noisy))
-        return joint_richardson_lucy(
-            ops, views, masks, backgrounds, noisy, iterations=iterations,
+        x, *rest = joint_richardson_lucy(
+            fitted_ops, views, masks, backgrounds, noisy, iterations=iterations,
             acceleration=acceleration, noise_sigma=noise_sigma, time_limit=time_limit,
-            callback=callback, crop=crop, tv_weight=tv_weight)
+            callback=callback, crop=crop if guide is None else lambda r: crop(r * guide),
+            tv_weight=tv_weight)
+        return (x if guide is None else x * guide), *rest
 
     x, history, stop, sigma, tv_weight = solve(noisy, noise_sigma, tv_weight)
     seconds, rejected = stop.seconds, [0] * len(noisy)
@@ -241,17 +274,14 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
         x, history, stop, sigma, tv_weight = solve(noisy, sigma, tv_weight)
         seconds += stop.seconds
     stop.warn_if_short("super_resolve")
-    restored = as_float(crop(x), dtype)
-    if not return_info:
-        return restored
     moves = dict(shifts=offsets.tolist()) if offsets.ndim == 2 else dict(maps=offsets.tolist())
     outliers = {} if reject is None else dict(rejected=rejected)
-    return restored, Info("super_resolve",
-                          dict(scale=steps, frames=len(noisy), **moves, **outliers,
-                               tv_weight=tv_weight, acceleration=acceleration,
-                               noise_sigma=sigma),
-                          iterations=len(history), stopped_by=stop.reason, history=history,
-                          seconds=seconds)
+    info = Info("super_resolve", dict(scale=steps, frames=len(noisy), **moves, **outliers,
+                                      tv_weight=tv_weight, acceleration=acceleration,
+                                      noise_sigma=sigma),
+                iterations=len(history), stopped_by=stop.reason, history=history,
+                seconds=seconds)
+    return _Fit(x, as_float(crop(x), dtype), info, ops, backgrounds)
 
 
 def _outliers(frame, fitted, reject, level=None) -> np.ndarray:
