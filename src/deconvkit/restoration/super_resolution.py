@@ -78,10 +78,10 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
         discrepancy principle (``benchmarks/super_resolution.py``: TV gained
         1.4-5.5 dB over it on every scene at x2 and x3).
     reject : float, optional
-        Leave out the samples that a cosmic ray, a hot pixel or a satellite
-        trail brightened in one frame: those more than ``reject`` local noise
-        levels above the fit (5 is a usual choice), where the fit is not steep
-        itself; the frames are then restored again without them, up to three
+        Leave out the samples that a cosmic ray, a hot or dead pixel or a
+        satellite trail brightened (or darkened) in one frame: those more than
+        ``reject`` local noise levels off the fit (5 is a usual choice), where
+        the fit is not steep itself; the frames are then restored again without them, up to three
         rounds until no new one is found.  See Notes.  None (the default):
         every sample is fitted.
     saturation : float, optional
@@ -129,13 +129,17 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     :func:`deconvkit.richardson_lucy_multiview` fits all frames [1]_ [2]_.
 
     Outliers (``reject``): sample :math:`i` of frame :math:`k` is left out when
-    :math:`y_k - \hat y_k > \mathrm{reject} \cdot \sigma_{\mathrm{local}} +
+    :math:`|y_k - \hat y_k| > \mathrm{reject} \cdot \sigma_{\mathrm{local}} +
     D/2`, with :math:`\hat y_k` the fitted frame, :math:`\sigma_{\mathrm{local}}`
     1.4826 times the median absolute residual over 7 samples an axis (at least
     the frame's noise level) and :math:`D` the fit's largest step to a
     neighbour: a star or an edge the fit makes steep leaves residuals that
     are no ray (the derivative tolerance of STScI's AstroDrizzle [3]_).
-    Only excesses are found: a moving object that darkens a frame is not.
+    Deficits count as excesses do (a dead pixel, a passing object that
+    darkens a frame), in a round that finds no excess (a fit that holds a ray
+    dips the other frames' samples beside it below it); an object wider than
+    half the 7-sample window raises its own local level, so only its rim is
+    found.
 
     References
     ----------
@@ -263,9 +267,14 @@ def _fit_frames(views, psf, scale, *, shifts, motion, reject, iterations, backgr
     seconds, rejected = stop.seconds, [0] * len(noisy)
     for _ in range(3 if reject is not None else 0):
         level = sigma if sigma is not None else noise_sigma  # None: each frame's, estimated
-        found = [_outliers(y, op.forward(x) + b, reject, level)
-                 for op, y, b in zip(ops, noisy, backgrounds)]
-        if not any(f.any() for f in found):
+        fits = [op.forward(x) + b for op, b in zip(ops, backgrounds)]
+        # excesses first: a fit that holds a ray dips the other frames' samples
+        # beside it below it, deficits that are no outliers
+        for sign in (1, -1):
+            found = [_outliers(y, fit, reject, level, sign) for y, fit in zip(noisy, fits)]
+            if any(f.any() for f in found):
+                break
+        else:
             break
         rejected = [n + int(f.sum()) for n, f in zip(rejected, found)]
         xp = array_namespace(noisy[0])
@@ -284,10 +293,10 @@ def _fit_frames(views, psf, scale, *, shifts, motion, reject, iterations, backgr
     return _Fit(x, as_float(crop(x), dtype), info, ops, backgrounds)
 
 
-def _outliers(frame, fitted, reject, level=None) -> np.ndarray:
-    """The observed samples of ``frame`` that exceed the fit by more than ``reject``
-    local noise levels (at least ``level``, estimated when None) plus half the
-    fit's largest step to a neighbour."""
+def _outliers(frame, fitted, reject, level=None, sign=1) -> np.ndarray:
+    """The observed samples of ``frame`` above (``sign`` 1) or below (-1) the fit
+    by more than ``reject`` local noise levels (at least ``level``, estimated
+    when None) plus half the fit's largest step to a neighbour."""
     y, fit = (np.asarray(to_numpy(a), dtype=np.float64) for a in (frame, fitted))
     observed = ~np.isnan(y)
     residual = np.where(observed, y - fit, 0.0)
@@ -296,7 +305,7 @@ def _outliers(frame, fitted, reject, level=None) -> np.ndarray:
     level = max(level, TINY)
     local = np.maximum(1.4826 * ndi.median_filter(np.abs(residual), size=7), level)
     steep = np.maximum(ndi.maximum_filter(fit, size=3) - fit, fit - ndi.minimum_filter(fit, size=3))
-    return observed & (residual > reject * local + 0.5 * steep)
+    return observed & (sign * residual > reject * local + 0.5 * steep)
 
 
 def _clipped_left_out(frame, saturation):
