@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from ._array_api import over_slices
+from ._array_api import BLOCK_BYTES, over_slices
 
 # numba is optional (numpy's passes are the fallback) and imported only when
 # a loop first runs: ``import deconvkit`` does not pay its 0.2 s
@@ -721,3 +721,103 @@ def correlate_axis(x, weights, out, axis: int, *, full: bool) -> None:
         _correlate_middle(src, weights, dst, np.array(ranges, dtype=np.int64), full, zero)
 
     over_slices(block, lead if lead > 1 else rows, out.nbytes)
+
+
+# N-linear interpolation at affinely mapped points (operators.Warp), without a
+# stored matrix: the points come from the map as the loop reaches them, so
+# the operator keeps nothing a sample (its sparse matrix: 52 bytes a sample in
+# 2-D).  ``grid`` is the array on the output grid, ``image`` on the input's;
+# forward fills ``grid``, the adjoint adds into ``image`` (zeroed by the
+# caller), each output sample's weights the same both ways: an exact adjoint.
+@_jit
+def _warp_2d(image, grid, affine, rows, adjoint):
+    height, width = image.shape[1], image.shape[2]
+    for k in range(grid.shape[0]):
+        for i in range(rows[0], rows[1]):
+            for j in range(grid.shape[2]):
+                p = affine[0] * i + affine[1] * j + affine[2]
+                q = affine[3] * i + affine[4] * j + affine[5]
+                below_p, below_q = np.floor(p), np.floor(q)
+                i0, j0 = int(below_p), int(below_q)
+                fp, fq = p - below_p, q - below_q
+                total = 0.0
+                for di in range(2):
+                    ii = i0 + di
+                    if ii < 0 or ii >= height:
+                        continue
+                    wi = fp if di else 1.0 - fp
+                    for dj in range(2):
+                        jj = j0 + dj
+                        if jj < 0 or jj >= width:
+                            continue
+                        w = wi * (fq if dj else 1.0 - fq)
+                        if adjoint:
+                            image[k, ii, jj] += w * grid[k, i, j]
+                        else:
+                            total += w * image[k, ii, jj]
+                if not adjoint:
+                    grid[k, i, j] = total
+
+
+@_jit
+def _warp_3d(image, grid, affine, rows, adjoint):
+    depth, height, width = image.shape[1], image.shape[2], image.shape[3]
+    for k in range(grid.shape[0]):
+        for i in range(rows[0], rows[1]):
+            for j in range(grid.shape[2]):
+                for m in range(grid.shape[3]):
+                    p = affine[0] * i + affine[1] * j + affine[2] * m + affine[3]
+                    q = affine[4] * i + affine[5] * j + affine[6] * m + affine[7]
+                    r = affine[8] * i + affine[9] * j + affine[10] * m + affine[11]
+                    below_p, below_q, below_r = np.floor(p), np.floor(q), np.floor(r)
+                    i0, j0, m0 = int(below_p), int(below_q), int(below_r)
+                    fp, fq, fr = p - below_p, q - below_q, r - below_r
+                    total = 0.0
+                    for di in range(2):
+                        ii = i0 + di
+                        if ii < 0 or ii >= depth:
+                            continue
+                        wi = fp if di else 1.0 - fp
+                        for dj in range(2):
+                            jj = j0 + dj
+                            if jj < 0 or jj >= height:
+                                continue
+                            wj = wi * (fq if dj else 1.0 - fq)
+                            for dm in range(2):
+                                mm = m0 + dm
+                                if mm < 0 or mm >= width:
+                                    continue
+                                w = wj * (fr if dm else 1.0 - fr)
+                                if adjoint:
+                                    image[k, ii, jj, mm] += w * grid[k, i, j, m]
+                                else:
+                                    total += w * image[k, ii, jj, mm]
+                    if not adjoint:
+                        grid[k, i, j, m] = total
+
+
+def warp(image, grid, matrix, offset, *, adjoint: bool) -> None:
+    """``grid`` = the N-linear interpolation of ``image`` at ``matrix @ q +
+    offset`` for each index ``q`` of ``grid`` (``adjoint``: ``image`` +=
+    its transpose applied to ``grid``); both C-contiguous, one float dtype,
+    shaped ``(batch, *spatial)`` with 1 to 3 spatial axes.  The forward pass
+    is threaded over blocks of output rows; the adjoint, whose rows scatter
+    into shared samples, over the batch."""
+    d = image.ndim - 1
+    if d == 1:  # a 2-D warp of one row, which keeps its row
+        image, grid = image[:, None, :], grid[:, None, :]
+        matrix = np.array([[1.0, 0.0], [0.0, float(matrix[0, 0])]])
+        offset = np.array([0.0, float(offset[0])])
+    d = image.ndim - 1
+    affine = np.ascontiguousarray(np.hstack([matrix, np.reshape(offset, (-1, 1))]).ravel(),
+                                  dtype=np.float64)
+    loop = _warp_2d if d == 2 else _warp_3d
+    rows = grid.shape[1]
+    if adjoint:
+        over_slices(lambda part: loop(image[part], grid[part], affine,
+                                      np.array([0, rows], dtype=np.int64), True),
+                    image.shape[0], image.shape[0] * BLOCK_BYTES)  # a block an item
+        return
+    over_slices(lambda part: loop(image, grid, affine,
+                                  np.array([part.start, part.stop], dtype=np.int64), False),
+                rows, grid.nbytes)

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import scipy.sparse
 
+from .. import _kernels
 from .._array_api import array_namespace, asarray, is_torch, to_numpy
 from ._base import LinearOperator
 
@@ -37,11 +38,14 @@ class Warp(LinearOperator):
 
     Notes
     -----
-    Leading axes beyond the last ``d`` are batch axes.  numpy arrays are
-    resampled by scipy's sparse product, as are torch tensors on the CPU
-    (27 times faster than torch's own there); torch tensors on a GPU by
-    torch's sparse product on their device (the matrix copied there once per
-    device and dtype), CuPy arrays through host memory (a copy each way).
+    Leading axes beyond the last ``d`` are batch axes.  With the ``fast``
+    extra (numba), numpy arrays, torch tensors on the CPU and CuPy arrays
+    (through host memory) are resampled by a compiled loop that computes
+    each point from the map as it reaches it, so the operator stores
+    nothing a sample; without it, by scipy's sparse product with the
+    interpolation matrix (52 bytes a sample in 2-D), built on first use.
+    torch tensors on a GPU take torch's sparse product on their device (the
+    matrix copied there once per device and dtype).
 
     Examples
     --------
@@ -72,8 +76,16 @@ class Warp(LinearOperator):
             raise ValueError("matrix and offset must be finite")
         self.ndim = d
         self.matrix, self.offset = matrix, offset
-        self.sparse = _interpolation_matrix(matrix, offset, self.input, self.output)
+        self._sparse = None  # built on first need: without the compiled loops, or on a GPU
         self._on_device = {}  # (device, dtype, adjoint): a torch sparse matrix
+
+    @property
+    def sparse(self):
+        """The interpolation as a scipy sparse matrix, ``(prod(output), prod(input))``."""
+        if self._sparse is None:
+            self._sparse = _interpolation_matrix(self.matrix, self.offset, self.input,
+                                                 self.output)
+        return self._sparse
 
     def _forward(self, x):
         return self._apply(x, self.input, self.output, adjoint=False)
@@ -90,6 +102,15 @@ class Warp(LinearOperator):
         if is_torch(array_namespace(x)) and x.device.type != "cpu":  # scipy's is faster on CPU
             flat = x.reshape(-1, int(np.prod(source))).T
             return (self._torch_matrix(x, adjoint) @ flat).T.reshape(batch + target)
+        if _kernels.ENABLED:  # the points as the loop reaches them: no matrix kept
+            host = np.ascontiguousarray(to_numpy(x))
+            if host.dtype.kind != "f":
+                host = host.astype(np.float64)
+            host = host.reshape((-1,) + source)
+            out = np.zeros((host.shape[0],) + target, dtype=host.dtype)
+            _kernels.warp(out if adjoint else host, host if adjoint else out, self.matrix,
+                          self.offset, adjoint=adjoint)
+            return asarray(out.reshape(batch + target), like=x)
         sparse = self.sparse.T if adjoint else self.sparse  # the transpose: a CSC view
         flat = to_numpy(x).reshape(-1, int(np.prod(source))).T
         out = np.asarray(sparse @ flat).T.reshape(batch + target)
