@@ -189,6 +189,7 @@ def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, 
     tiny = 1e-12 * max(max(float(to_numpy(y.max())) for y in views), TINY)
     x = full(domain, max(level, tiny), like=views[0]) * seen
     history, biggs = [], BiggsExtrapolation(enabled=bool(acceleration))
+    previous = None
     for iteration in stop:
         point = biggs.point(x)
         total, squares = 0.0, 0.0
@@ -204,7 +205,7 @@ def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, 
         history.append((squares / len(views)) ** 0.5)
         if tv_weight:  # the prior must not swamp A^T 1 (as in richardson_lucy_tv)
             damped = weights - tv_weight * _tv_curvature(grad, point)
-            x = point * total / array_namespace(point).maximum(damped, 0.5 * weights)
+            previous, x = x, point * total / array_namespace(point).maximum(damped, 0.5 * weights)
         else:
             x = biggs.advance(point * total / weights, point, x)
         if callback is not None and callback(iteration, crop(x)):
@@ -212,6 +213,12 @@ def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, 
             break
         if stop.done(residual=history[-1]):
             break
+    if previous is not None:
+        # the TV factor leaves samples that flip between two values each
+        # iteration (most where one frame sees the fine grid: weights of
+        # 1/scale^d against the prior's); their mean is the fixed point's
+        # estimate (super_resolve, one frame: +0.22 dB on sr's scenes)
+        x = 0.5 * (x + previous)
     return x, history, stop, sigma, tv_weight
 
 
