@@ -1,5 +1,7 @@
 """super_resolve: one object on a finer grid from one or more undersampled frames."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -256,7 +258,7 @@ def _bilinear_demosaic(raw, pattern="RGGB"):
                      for m in channel_masks(pattern, raw.shape)], axis=-1)
 
 
-def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path):
+def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path, capsys):
     """A hand-held raw burst: each frame sees one colour a pixel, and the
     motion fills in the others.  Measured (astronaut, 60-pixel RGGB frames,
     turned up to 1 degree, x1): 36.48 dB from 4 frames registered, 33.29
@@ -299,6 +301,13 @@ def test_raw_bayer_frames_are_demosaicked_by_their_motion(tmp_path):
     expected = dk.super_resolve(counts, blur, 1, bayer="BGGR", background=256,
                                 motion="rigid")
     np.testing.assert_allclose(io.read(tmp_path / "rgb.tif"), expected, rtol=1e-4, atol=1e-2)
+    # the summary says how red and blue followed green, and green's own fit
+    assert main(["super-resolve", str(tmp_path / "raw.tif"), "--psf", "gaussian:0.5",
+                 "--scale", "1", "--bayer", "BGGR", "--background", "256", "-o",
+                 str(tmp_path / "rgb2.tif")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"red (green-guided \(c [0-9.]+\)|on its own), blue "
+                     r"(green-guided \(c [0-9.]+\)|on its own); green's TV weight", said)
     assert main(["super-resolve", str(tmp_path / "rgb.tif"), "--psf", "gaussian:0.5",
                  "--scale", "1", "--bayer", "RGGB", "-o", str(tmp_path / "x.tif")]) == 2
 
@@ -409,6 +418,13 @@ def test_camera_raw_files(tmp_path, capsys):
     expected = dk.super_resolve(counts, blur, 1, bayer="RGGB", background=256.0,
                                 saturation=4095)
     np.testing.assert_allclose(io.read(tmp_path / "rgb.tif"), expected, rtol=1e-4, atol=1e-2)
+    # the summary says how red and blue followed green, and green's own fit
+    assert main(["super-resolve", str(tmp_path / "raw.tif"), "--psf", "gaussian:0.5",
+                 "--scale", "1", "--bayer", "BGGR", "--background", "256", "-o",
+                 str(tmp_path / "rgb2.tif")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"red (green-guided \(c [0-9.]+\)|on its own), blue "
+                     r"(green-guided \(c [0-9.]+\)|on its own); green's TV weight", said)
     assert main(["deconvolve", names[0], "--psf", "gaussian:0.5", "-o",
                  str(tmp_path / "x.tif")]) == 2
     assert "raw RGGB mosaic; demosaic and restore it with deconvkit super-resolve" in \

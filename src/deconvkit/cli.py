@@ -1385,7 +1385,8 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
     if light:
         restored = _from_light(restored, light)
     infos = info if isinstance(info, list) else [info]
-    info = infos[0]  # the channels share their shifts
+    # the channels share their shifts; a raw burst's green is the plain fit
+    info = infos[1] if bayer else infos[0]
     if meta.spacing:  # the spatial axes' sampling
         meta = dataclasses.replace(meta, spacing=tuple(s / scale for s in meta.spacing))
     dkio.write(target, restored, metadata=meta, overwrite=overwrite,
@@ -1396,7 +1397,7 @@ def super_resolve_command(inputs, psf_spec, scale, shifts, motion, iterations, t
                          f"(x{scale}); {_motion_summary(info.parameters, frames[0].shape)}; "
                          f"{_rejected_summary(infos)}"
                          f"{f'{clipped} clipped sample(s) left out; ' if clipped else ''}"
-                         "TV weight "
+                         f"{_guide_summary(infos) if bayer else ''}TV weight "
                          f"{'none' if weight is None else f'{weight:.3g}'}; {info.iterations} "
                          "iterations, "
                          f"stopped by {info.stopped_by}; {time.perf_counter() - start:.2f} s "
@@ -1472,6 +1473,13 @@ def _black_level_map(levels, shape):
 
     tile = np.asarray(levels, dtype=np.float64).reshape(2, 2)
     return np.tile(tile, (shape[0] // 2 + 1, shape[1] // 2 + 1))[:shape[0], :shape[1]]
+
+
+def _guide_summary(infos) -> str:
+    """How a raw burst's red and blue followed green (their floors ``c``)."""
+    floors = [infos[k].parameters.get("guide_floor") for k in (0, 2)]
+    said = ["on its own" if c is None else f"green-guided (c {c:g})" for c in floors]
+    return f"red {said[0]}, blue {said[1]}; green's "
 
 
 def _rejected_summary(infos) -> str:
