@@ -355,12 +355,15 @@ def test_photos_clipped_highlights_are_lower_bounds_by_default(tmp_path, capsys)
                  str(tmp_path / "b3.png")]) == 2
 
 
-def test_simulate_noise_is_a_fraction_of_the_full_scale(tmp_path):
+def test_simulate_noise_is_a_fraction_of_the_full_scale(tmp_path, capsys):
     """--sigma 0.01 of a 16-bit image is 655 counts (it was 0.01 of a count)."""
     io.write(tmp_path / "flat.tif", np.full((64, 64), 30000, np.uint16))
     assert main(["simulate", str(tmp_path / "flat.tif"), "--psf", "gaussian:1", "--seed", "0",
                  "-o", str(tmp_path / "noisy.tif")]) == 0
     assert io.read(tmp_path / "noisy.tif").std() == pytest.approx(655.35, rel=0.05)
+    # it said nothing, where every other command says what it did
+    assert "(64, 64) blurred by gaussian:1, Gaussian noise 0.01 ->" in " ".join(
+        capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize("command", ["deconvolve", "blind"])

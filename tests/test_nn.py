@@ -218,6 +218,8 @@ def test_cli_inspect_and_checkerboard_demo(tmp_path, capsys):
 
     assert main(["nn", "inspect", str(shipped_model(2))]) == 0
     assert "upsample.layer: SubPixelConv" in capsys.readouterr().out
+    assert main(["nn", "inspect", "x3"]) == 0  # by name, as nn export takes them
+    assert "upsample.layer: SubPixelConv  checkerboard index 0" in capsys.readouterr().out
     torch.save({"not": "a model"}, tmp_path / "d.pt")
     assert main(["nn", "inspect", str(tmp_path / "d.pt")]) == 2
     assert "not a torch.nn.Module" in capsys.readouterr().err

@@ -187,7 +187,7 @@ def blind_deconvolve(image, psf_shape, *, method: str = "map", channel_axis: int
     for n, k in zip(gray.shape, shape):
         if k > n:
             raise ValueError(f"psf_shape {shape} is larger than the image {gray.shape}; "
-                             "pass a smaller psf_shape")
+                             "pass a smaller psf_shape (CLI: --psf-size)")
     if not np.ptp(gray) > 0:
         raise ValueError("image is constant: it holds no edge to estimate a PSF from")
     options = dict(psf_options or {})

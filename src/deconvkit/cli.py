@@ -1099,6 +1099,10 @@ def simulate(input_path, psf_spec, output, noise, sigma, photons, boundary, seed
     dkio.write(output, result.astype("float32") if output.suffix.lower() in (".tif", ".tiff",
                ".npy") else result, metadata=meta, overwrite=overwrite,
                bit_depth=_output_bit_depth(None, image, output))
+    said = {"none": "no noise", "gaussian": f"Gaussian noise {sigma:g}",
+            "poisson": f"Poisson noise, {photons:g} photons at the peak",
+            "mixed": f"Poisson ({photons:g} photons) and Gaussian ({sigma:g}) noise"}[noise]
+    _console().print(f"{input_path}: {image.shape} blurred by {psf_spec}, {said} -> {output}")
 
 
 def _psf_size(text: str, option: str = "--psf-size"):
@@ -1871,7 +1875,8 @@ def nn_group():
 @nn_group.command("inspect")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 def nn_inspect(model_path):
-    """List MODEL's upsampling layers with their checkerboard index (0 = checkerboard-free)."""
+    """List MODEL's upsampling layers (a file, or x2 / x3 for the shipped models) with
+    their checkerboard index (0 = checkerboard-free)."""
     from .nn._cli import load_model, upsampling_layers
 
     rows = upsampling_layers(load_model(model_path))
@@ -1908,10 +1913,6 @@ def nn_export(model_path, output, check, overwrite):
     from .nn._cli import load_model
     from .nn.export import export_onnx
 
-    if not Path(model_path).exists() and model_path in ("x2", "x3"):
-        from .nn.upscale import shipped_model
-
-        model_path = shipped_model(int(model_path[1]))
     try:
         difference = export_onnx(load_model(model_path), output, check=check,
                                  overwrite=overwrite)

@@ -32,9 +32,14 @@ def upsampling_layers(model: torch.nn.Module):
 
 
 def load_model(path):
-    """A model written by ``deconvkit train`` (the shipped ones too; weights only, safe),
-    or a whole module saved with ``torch.save(model, path)`` (a pickle: trusted files only)."""
+    """A model written by ``deconvkit train`` (the shipped ones too, also by their
+    names ``x2`` and ``x3``; weights only, safe), or a whole module saved with
+    ``torch.save(model, path)`` (a pickle: trusted files only)."""
     path = Path(path)
+    if not path.exists() and str(path) in ("x2", "x3"):
+        from .upscale import shipped_model
+
+        path = Path(shipped_model(int(str(path)[1])))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
