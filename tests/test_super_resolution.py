@@ -1,6 +1,7 @@
 """super_resolve: one object on a finer grid from one or more undersampled frames."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -104,7 +105,7 @@ def test_errors_name_the_argument():
         dk.super_resolve([frame, frame], blur, 2, shifts=[0.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="motion='affine' is not one of"):
         dk.super_resolve([frame, frame], blur, 2, motion="affine")
-    with pytest.raises(ValueError, match="motion='rigid' registers 2-D frames, got 1-D"):
+    with pytest.raises(ValueError, match="motion='rigid' registers 2-D and 3-D frames, got 1-D"):
         dk.super_resolve([frame[0], frame[1]], dk.psf.gaussian(1.0, ndim=1), 2, motion="rigid")
     with pytest.raises(ValueError, match="2-D PSF"):
         dk.super_resolve(frame, dk.psf.gaussian(1.0, ndim=1), 2)
@@ -418,13 +419,6 @@ def test_camera_raw_files(tmp_path, capsys):
     expected = dk.super_resolve(counts, blur, 1, bayer="RGGB", background=256.0,
                                 saturation=4095)
     np.testing.assert_allclose(io.read(tmp_path / "rgb.tif"), expected, rtol=1e-4, atol=1e-2)
-    # the summary says how red and blue followed green, and green's own fit
-    assert main(["super-resolve", str(tmp_path / "raw.tif"), "--psf", "gaussian:0.5",
-                 "--scale", "1", "--bayer", "BGGR", "--background", "256", "-o",
-                 str(tmp_path / "rgb2.tif")]) == 0
-    said = " ".join(capsys.readouterr().out.split())
-    assert re.search(r"red (green-guided \(c [0-9.]+\)|on its own), blue "
-                     r"(green-guided \(c [0-9.]+\)|on its own); green's TV weight", said)
     assert main(["deconvolve", names[0], "--psf", "gaussian:0.5", "-o",
                  str(tmp_path / "x.tif")]) == 2
     assert "raw RGGB mosaic; demosaic and restore it with deconvkit super-resolve" in \
@@ -477,6 +471,79 @@ def test_large_turns_are_registered():
     error = max(np.abs(f[:, :2] @ points + f[:, 2:] - m[:, :2] @ points - m[:, 2:]).max()
                 for f, m in zip(found, maps))
     assert error < 0.1
+
+
+def test_volumes_turned_about_every_axis_are_registered_and_restored():
+    """3-D: Gauss-Newton on a rotation vector and a shift, from the
+    cross-correlation's shift (no spectral start: turns of a few degrees, as
+    drift between time points).  Measured on a 40 x 64 x 64 cell phantom turned
+    by up to 15 degrees about each axis: corners within 0.003 voxel; x2 from
+    six 20 x 36 x 36 frames turned by up to 2 degrees: 24.85 dB registered,
+    24.86 with the maps given, 23.72 as translations, 21.44 from one frame."""
+    from scipy.spatial.transform import Rotation
+
+    scene = dk.cell_phantom((28, 40, 40), seed=0)
+    blur = dk.psf.gaussian(1.0, ndim=3)
+    n, s, pad = np.array([12, 18, 18]), 2, 6
+    centre, pixel = (n - 1) / 2, 0.5 * s - 0.5
+    fine = np.indices(tuple(n * s + 2 * pad), dtype=float).reshape(3, -1) - pad
+    rng = np.random.default_rng(0)
+    frames, maps = [], []
+    for k in range(4):
+        turn = Rotation.from_rotvec(np.radians(rng.uniform(-4, 4, 3))).as_matrix() if k \
+            else np.eye(3)
+        shift = centre + (rng.uniform(-1.5, 1.5, 3) if k else 0) - turn @ centre
+        maps.append(np.hstack([turn, shift[:, None]]))
+        points = turn @ (fine - pixel) + (s * shift + pixel + 2)[:, None]
+        seen = ndi.map_coordinates(scene, points, order=3, mode="mirror")
+        sharp = dk.blur(seen.reshape(tuple(n * s + 2 * pad)), blur)[pad:-pad, pad:-pad, pad:-pad]
+        frames.append(sharp.reshape(n[0], s, n[1], s, n[2], s).mean(axis=(1, 3, 5))
+                      + rng.normal(0, 0.003, tuple(n)))
+    found = register_rigid(frames)
+    assert found.shape == (4, 3, 4)
+    corners = np.array(np.meshgrid(*[[0, m - 1] for m in n], indexing="ij")).reshape(3, -1)
+    error = max(np.abs(f[:, :3] @ corners + f[:, 3:] - m[:, :3] @ corners - m[:, 3:]).max()
+                for f, m in zip(found, maps))
+    assert error < 0.05
+    truth = scene[2:2 + n[0] * s, 2:2 + n[1] * s, 2:2 + n[2] * s]
+
+    def score(estimate):
+        inside = (slice(4, -4),) * 3
+        return dk.metrics.psnr(truth[inside], estimate[inside], data_range=1.0)
+
+    rigid = dk.super_resolve(frames, blur, 2, motion="rigid")
+    shifted = dk.super_resolve(frames, blur, 2)
+    assert score(rigid) > score(shifted) + 0.5
+
+
+def test_frames_that_do_not_match_are_said_so():
+    """A stack of two volumes' planes taken for a burst (its PSF 2-D): Gauss-Newton
+    moved planes far from the first off it, to shifts of 1e13 pixels, and the
+    fine domain then failed in numpy ("array is too big"); unrelated frames
+    came back as turns of 45 degrees without a word; a constant frame passed
+    skimage's warnings through."""
+    from deconvkit.restoration import register_rigid
+
+    volume = dk.blur(dk.cell_phantom((24, 40, 40), seed=0), dk.psf.gaussian(1.0, ndim=3))
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="frame 1 matches the first poorly once registered"):
+        register_rigid([volume[12], rng.random((40, 40))])
+    with pytest.raises(ValueError, match="frame 1 is constant"):
+        register_rigid([volume[12], np.zeros((40, 40))])
+    from scipy.spatial.transform import Rotation
+
+    turn = Rotation.from_rotvec(np.radians([2.0, -1.0, 1.5])).as_matrix()
+    centre = (np.array(volume.shape)[:, None] - 1) / 2
+    grid = np.indices(volume.shape, dtype=float).reshape(3, -1)
+    turned = ndi.map_coordinates(volume, turn @ (grid - centre) + centre + 0.5,
+                                 order=3).reshape(volume.shape)
+    with pytest.raises(ValueError, match=r"frame \d+ could not be registered to the first: "
+                                         "every fit moved it off"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the planes before it match poorly too
+            register_rigid(list(volume) + list(turned))
+    same = volume[12] + rng.normal(0, 0.003, (40, 40))
+    assert np.abs(register_rigid([volume[12], same])[1] - np.eye(2, 3)).max() < 0.05
 
 
 def test_large_frames_are_registered_on_a_subgrid():

@@ -1495,8 +1495,8 @@ def _rejected_summary(infos) -> str:
 
 
 def _motion_summary(parameters, shape) -> str:
-    """The frames' shifts, or for affine maps each one's turn (2-D) and the
-    shift of the frame's centre, as the summary prints them."""
+    """The frames' shifts, or for affine maps each one's turn (2-D: signed; 3-D:
+    its angle) and the shift of the frame's centre, as the summary prints them."""
     import numpy as np
 
     if "shifts" in parameters:
@@ -1509,7 +1509,11 @@ def _motion_summary(parameters, shape) -> str:
     rows = []
     for m in maps:
         shift = ", ".join(f"{v:+.2f}" for v in m[:, :d] @ centre + m[:, d] - centre)
-        turn = f"{np.degrees(np.arctan2(m[1, 0], m[0, 0])):+.2f} deg, " if d == 2 else ""
+        if d == 2:
+            turn = f"{np.degrees(np.arctan2(m[1, 0], m[0, 0])):+.2f} deg, "
+        else:  # a 3-D turn's angle about its axis
+            cosine = np.clip((np.trace(m[:, :d]) - 1) / 2, -1.0, 1.0)
+            turn = f"{np.degrees(np.arccos(cosine)):.2f} deg turn, " if d == 3 else ""
         rows.append(turn + shift)
     return "turns and shifts (of the centre) " + "; ".join(rows)
 
