@@ -729,6 +729,8 @@ def correlate_axis(x, weights, out, axis: int, *, full: bool) -> None:
 # 2-D).  ``grid`` is the array on the output grid, ``image`` on the input's;
 # forward fills ``grid``, the adjoint adds into ``image`` (zeroed by the
 # caller), each output sample's weights the same both ways: an exact adjoint.
+# One loop per dimension: a single N-D loop (corners as bits, flat indices)
+# measured 4-6 times slower at 1024^2 and 2048^2.
 @_jit
 def _warp_2d(image, grid, affine, rows, adjoint):
     height, width = image.shape[1], image.shape[2]
