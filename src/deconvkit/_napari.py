@@ -179,9 +179,10 @@ def super_resolve_layer(frames: "napari.types.ImageData", psf: "napari.types.Ima
     """One object on a grid ``scale`` times finer (:func:`deconvkit.super_resolve`)
     from a layer of frames stacked on its first axis (dithered exposures, a
     burst: one more axis than the PSF; registered as ``motion`` says: shifts,
-    or 2-D turns and shifts) or one frame, with a PSF layer sampled on the fine
-    grid; ``total_variation`` off: plain RL; ``reject`` > 0 leaves out samples
-    that many local noise levels above the fit (cosmic rays, hot pixels);
+    or turns and shifts of 2-D or 3-D frames) or one frame, with a PSF layer
+    sampled on the fine grid; ``total_variation`` off: plain RL; ``reject`` > 0
+    leaves out samples that many local noise levels off the fit (cosmic rays,
+    hot and dead pixels);
     ``bayer``: the frames are raw mosaics behind that pattern (an RGB layer out)."""
     from .restoration import super_resolve
 
