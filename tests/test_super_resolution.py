@@ -341,6 +341,10 @@ def test_one_frame_returns_the_mean_of_the_tv_factors_two_phases():
         return dk.metrics.psnr(scene[9:-9, 9:-9], estimate[9:-9, 9:-9], data_range=1.0)
 
     assert score(fine) > score(last[1])
+    # one iteration has one iterate: the flat start is not averaged in
+    last.clear()
+    once = dk.super_resolve(frame, blur, 3, iterations=1, callback=keep)
+    np.testing.assert_allclose(once, last[-1], atol=1e-12)
 
 
 def test_red_and_blue_are_guided_by_green_where_it_helps(monkeypatch):

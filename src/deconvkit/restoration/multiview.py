@@ -221,7 +221,7 @@ def joint_richardson_lucy(ops, views, masks, backgrounds, noisy, *, iterations, 
             break
         if stop.done(residual=history[-1]):
             break
-    if previous is not None:
+    if previous is not None and len(history) > 1:  # two iterates, not the start's
         # the TV factor leaves samples that flip between two values each
         # iteration (most where one frame sees the fine grid); their mean is
         # the fixed point's estimate (super_resolve, one frame: +0.02-0.03 dB,
