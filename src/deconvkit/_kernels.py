@@ -805,15 +805,13 @@ def warp(image, grid, matrix, offset, *, adjoint: bool) -> None:
     shaped ``(batch, *spatial)`` with 1 to 3 spatial axes.  The forward pass
     is threaded over blocks of output rows; the adjoint, whose rows scatter
     into shared samples, over the batch."""
-    d = image.ndim - 1
-    if d == 1:  # a 2-D warp of one row, which keeps its row
+    if image.ndim == 2:  # 1-D: a 2-D warp of one row, which keeps its row
         image, grid = image[:, None, :], grid[:, None, :]
         matrix = np.array([[1.0, 0.0], [0.0, float(matrix[0, 0])]])
         offset = np.array([0.0, float(offset[0])])
-    d = image.ndim - 1
     affine = np.ascontiguousarray(np.hstack([matrix, np.reshape(offset, (-1, 1))]).ravel(),
                                   dtype=np.float64)
-    loop = _warp_2d if d == 2 else _warp_3d
+    loop = _warp_2d if image.ndim == 3 else _warp_3d
     rows = grid.shape[1]
     if adjoint:
         over_slices(lambda part: loop(image[part], grid[part], affine,

@@ -17,13 +17,18 @@ def _ntuple(value, d, name: str = "kernel_size"):
     return Fd._tuple(value, d, name)
 
 
-def _check_layer(in_channels, out_channels, ndim) -> None:
-    """Clear errors for what torch would refuse later, or not at all."""
+def _check_layer(in_channels, out_channels, ndim, *, same_padding=None) -> None:
+    """Clear errors for what torch would refuse later, or not at all;
+    ``same_padding``: a kernel size that must be odd for "same" padding."""
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+    if same_padding is not None and not (isinstance(same_padding, int) and same_padding >= 1
+                                         and same_padding % 2):
+        raise ValueError(f"kernel_size must be an odd int >= 1 (for 'same' padding), "
+                         f"got {same_padding!r}")
 
 
 def _kaiming(weight, fan_in):
@@ -180,10 +185,7 @@ class ResizeConv(nn.Module):
         if mode not in ("nearest", "linear"):
             raise ValueError(f"mode={mode!r} is not 'nearest' or 'linear'")
         _check_scale(scale)
-        _check_layer(in_channels, out_channels, ndim)
-        if not (isinstance(kernel_size, int) and kernel_size >= 1 and kernel_size % 2):
-            raise ValueError(f"kernel_size must be an odd int >= 1 (for 'same' padding), "
-                             f"got {kernel_size!r}")
+        _check_layer(in_channels, out_channels, ndim, same_padding=kernel_size)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.kernel_size, self.scale, self.mode, self.boundary = kernel_size, scale, mode, \
             boundary
@@ -238,10 +240,7 @@ class SubPixelConv(nn.Module):
                  bias: bool = True, boundary: str = "zero", device=None, dtype=None):
         super().__init__()
         _check_scale(scale)
-        _check_layer(in_channels, out_channels, ndim)
-        if not (isinstance(kernel_size, int) and kernel_size >= 1 and kernel_size % 2):
-            raise ValueError(f"kernel_size must be an odd int >= 1 (for 'same' padding), "
-                             f"got {kernel_size!r}")
+        _check_layer(in_channels, out_channels, ndim, same_padding=kernel_size)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.kernel_size, self.scale, self.icnr, self.blur = kernel_size, scale, icnr, blur
         self.boundary = boundary

@@ -99,7 +99,7 @@ class Warp(LinearOperator):
             raise ValueError(f"this warp takes arrays whose last {d} axes are {source}, "
                              f"got {tuple(x.shape)}")
         batch = tuple(x.shape[:-d])
-        if is_torch(array_namespace(x)) and x.device.type != "cpu":  # scipy's is faster on CPU
+        if is_torch(array_namespace(x)) and x.device.type != "cpu":  # torch's product there
             flat = x.reshape(-1, int(np.prod(source))).T
             return (self._torch_matrix(x, adjoint) @ flat).T.reshape(batch + target)
         if _kernels.ENABLED:  # the points as the loop reaches them: no matrix kept

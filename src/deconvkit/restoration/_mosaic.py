@@ -92,16 +92,17 @@ def guided_fit(fit, channel, green, views, mask):
     from :data:`GUIDE_FLOORS` by the error on a fifth of the colour's samples
     (held out, then predicted): a large ``c`` loosens the tie to green, where
     hues change within green's detail; None restores the colour on its own."""
-    level = float(to_numpy(green.mean()))
+    level, positive = float(to_numpy(green.mean())), clamp_min(green, 0.0)
+
+    def guide(floor):
+        return None if floor is None else positive + floor * level
+
     rows, cols = np.indices(mask.shape) // 2
     held = mask & ((rows + 2 * cols) % 5 == 0)  # one tile in five, evenly spread
-    errors = []
-    for floor in GUIDE_FLOORS:
-        guide = None if floor is None else clamp_min(green, 0.0) + floor * level
-        trial = fit(channel, guide, held)
-        errors.append(_held_out_error(trial, views, held))
+    errors = [_held_out_error(fit(channel, guide(floor), held), views, held)
+              for floor in GUIDE_FLOORS]
     floor = GUIDE_FLOORS[int(np.argmin(errors))]
-    chosen = fit(channel, None if floor is None else clamp_min(green, 0.0) + floor * level)
+    chosen = fit(channel, guide(floor))
     chosen.info.parameters["guide_floor"] = floor
     return chosen
 

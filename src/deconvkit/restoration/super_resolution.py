@@ -357,12 +357,12 @@ def register_shifts(frames, *, precision: float = 0.01) -> np.ndarray:
     views = [np.asarray(to_numpy(v), dtype=np.float64) for v in frames]
     if not 0 < precision <= 1:
         raise ValueError(f"precision must be in (0, 1] pixels, got {precision!r}")
-    # the correlation is circular: without a window the jump between opposite
-    # sides pulls the peak to 0 (camera, x2 phases: 0.26 pixel off, 0.01 with it)
     for k, v in enumerate(views):
         if not np.nanmax(v) > np.nanmin(v):  # all NaN, or constant
             raise ValueError(f"frame {k} is constant (or missing): it holds nothing to "
                              "register; leave it out, or give shifts")
+    # the correlation is circular: without a window the jump between opposite
+    # sides pulls the peak to 0 (camera, x2 phases: 0.26 pixel off, 0.01 with it)
     taper = window("hann", views[0].shape)
     views = [(v - np.nanmean(v)) * taper for v in views]
     views = [np.where(np.isnan(v), 0.0, v) for v in views]
@@ -543,12 +543,12 @@ def _rigid_fit(reference, slopes, view, arm, centre, taper, start, iterations):
         points = turn @ arm + centre + move[:, None]
         inside = np.all((points >= 0) & (points <= shape - 1), axis=0)
         weights = taper * inside
+        if not weights.sum() > 0.25 * taper.sum():  # diverged: the frames barely overlap
+            return turn, move, np.inf
 
         def sample(a, points=points):
             return ndi.map_coordinates(a, points, order=3, prefilter=False)
 
-        if not weights.sum() > 0.25 * taper.sum():  # diverged: the frames barely overlap
-            return turn, move, np.inf
         residual = sample(reference) - view
         gradient = np.stack([sample(s) for s in slopes])
         # d(turn expm(t G) arm)/dt at 0 = turn G arm, for each generator G
