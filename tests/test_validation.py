@@ -159,3 +159,21 @@ def test_wavelet_on_short_axes_is_quiet(shape, kernel, recwarn):
                           noise_sigma=0.05)
     assert restored.shape == shape and np.all(np.isfinite(restored))
     assert not [w for w in recwarn if "Level value" in str(w.message)]
+
+
+@pytest.mark.parametrize("method", ["total_variation", "richardson_lucy", "richardson_lucy_tv",
+                                    "wavelet", "cgls", "landweber", "van_cittert", "gold"])
+def test_callback_that_is_not_callable_is_refused_before_solving(method):
+    with pytest.raises(TypeError, match="callback must be callable.*got int 5"):
+        deconvolve(IMAGE, KERNEL, method=method, callback=5)
+
+
+def test_callback_checked_by_super_resolve_multiview_and_blind():
+    from deconvkit import blind_deconvolve, super_resolve
+    from deconvkit.restoration import richardson_lucy_multiview
+    with pytest.raises(TypeError, match="callback must be callable"):
+        super_resolve([IMAGE], KERNEL, 2, callback="print")
+    with pytest.raises(TypeError, match="callback must be callable"):
+        richardson_lucy_multiview([IMAGE, IMAGE], [KERNEL, KERNEL], callback=1)
+    with pytest.raises(TypeError, match="callback must be callable"):
+        blind_deconvolve(IMAGE, (5, 5), callback=[])

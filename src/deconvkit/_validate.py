@@ -110,6 +110,15 @@ def check_weight(value, name: str):
     raise ValueError(f"{name} must be a non-negative number or 'auto', got {value!r}")
 
 
+def check_callback(callback, name: str = "callback"):
+    """``None`` or a callable; else a clear error (Python's own, "'int' object is
+    not callable", would come only after the first iteration)."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable (or None), got {type(callback).__name__} "
+                        f"{callback!r}")
+    return callback
+
+
 def check_choice(value, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not one of: {', '.join(map(repr, choices))}")

@@ -27,7 +27,7 @@ from skimage.restoration import denoise_wavelet
 
 from . import psf as _psf
 from ._array_api import asarray, irfftn, next_fast_len, rfftn, to_numpy
-from ._validate import check_array, check_channel_axis, check_choice
+from ._validate import check_array, check_callback, check_channel_axis, check_choice
 
 __all__ = ["blind_deconvolve", "BlindInfo", "BLIND_METHODS"]
 
@@ -161,6 +161,7 @@ def blind_deconvolve(image, psf_shape, *, method: str = "map", channel_axis: int
     (15, 15)
     """
     start = time.perf_counter()
+    check_callback(callback)
     method = check_choice(method, "method", BLIND_METHODS)
     image = check_array(image, "image")
     spatial_ndim = image.ndim - (channel_axis is not None)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 from .._array_api import array_namespace, clamp_min, full, is_torch, to_numpy
-from .._validate import check_choice, check_weight, has_nan
+from .._validate import check_callback, check_choice, check_weight, has_nan
 from ..operators import BOUNDARIES, Convolution, Pad, SpaceVariantConvolution
 from ._common import (
     blur_operator,
@@ -108,6 +108,7 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     .. [3] P. B. Stark and R. L. Parker, "Bounded-variable least-squares: an
        algorithm and applications", Computational Statistics 10, 1995.
     """
+    check_callback(callback)
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(penalty, "penalty", PENALTIES)
     weight = check_weight(weight, "weight")
@@ -212,6 +213,7 @@ def van_cittert(image, psf, *, iterations="auto", relaxation: float = 1.0,
     .. [1] P. H. van Cittert, "Zum Einfluß der Spaltbreite auf die
        Intensitätsverteilung in Spektrallinien II", Z. Physik 69, 1931.
     """
+    check_callback(callback)
     check_choice(boundary, "boundary", BOUNDARIES)
     if not 0 < relaxation < 2:
         raise ValueError(f"relaxation must be in (0, 2), got {relaxation!r}")
@@ -334,6 +336,7 @@ def gold(image, psf, *, iterations="auto", boost: float = 1.0, repetitions: int 
     .. [3] D. S. C. Biggs and M. Andrews, "Acceleration of iterative image
        restoration algorithms", Appl. Opt. 36(8), 1997.
     """
+    check_callback(callback)
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(acceleration, "acceleration", (None, "biggs"))
     if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:

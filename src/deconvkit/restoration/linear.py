@@ -27,7 +27,7 @@ from .._array_api import (
     rfftn,
     to_numpy,
 )
-from .._validate import check_choice, check_weight
+from .._validate import check_callback, check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ..operators._padding import pad
 from ._common import (
@@ -309,6 +309,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     .. [1] M. R. Hestenes and E. Stiefel, "Methods of conjugate gradients for
        solving linear systems", J. Res. NBS 49, 1952.
     """
+    check_callback(callback)
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
     weight = check_weight(weight, "weight")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .._array_api import array_namespace, clamp_min, full, to_numpy
-from .._validate import check_choice
+from .._validate import check_callback, check_choice
 from ..operators import BOUNDARIES, Gradient
 from ..tiling import is_dask
 from ._common import (
@@ -113,6 +113,7 @@ def richardson_lucy_multiview(images, psfs, *, iterations="auto", boundary: str 
     ...      dk.metrics.psnr(scene, single, data_range=1) + 2)
     True
     """
+    check_callback(callback)
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(acceleration, "acceleration", (None, "biggs"))
     views, kernels = _views(images, psfs)

@@ -23,7 +23,7 @@ from .._array_api import (
     to_numpy,
     vdot,
 )
-from .._validate import check_choice, check_weight
+from .._validate import check_callback, check_choice, check_weight
 from ..operators import BOUNDARIES, Gradient, SpaceVariantConvolution
 from ..operators.convolution import separable_passes
 from ._common import (
@@ -285,6 +285,7 @@ time_limit, callback, return_info
 def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acceleration,
                      noise_sigma, saturation, time_limit, callback, return_info,
                      tv_weight=0.0, read_noise=0.0):
+    check_callback(callback)
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(acceleration, "acceleration",
                  (None, "biggs") if name == "richardson_lucy_tv" else (None, "biggs", "anderson"))

@@ -12,7 +12,7 @@ import scipy.ndimage as ndi
 import scipy.signal
 
 from .._array_api import array_namespace, as_float, asarray, to_numpy
-from .._validate import check_choice
+from .._validate import check_callback, check_choice
 from ..operators import Convolution, Diagonal, Warp
 from ._common import TINY, offset, prepare, split_missing
 from ._stopping import Info, noise_level
@@ -169,6 +169,7 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     >>> fine.shape
     (94, 94)
     """
+    check_callback(callback)
     views = [frames] if hasattr(frames, "shape") else list(frames)
     if not views:
         raise ValueError("frames is empty; give one frame or several")

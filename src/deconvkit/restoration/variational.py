@@ -26,7 +26,7 @@ from .._array_api import (
     rfftn_into,
     to_numpy,
 )
-from .._validate import check_choice, check_weight
+from .._validate import check_callback, check_choice, check_weight
 from ..operators import BOUNDARIES, Convolution, Gradient
 from ..operators.differences import (
     periodic_difference,
@@ -214,6 +214,7 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
        158, 2013.
     """
     check_choice(data, "data", DATA_TERMS)
+    check_callback(callback)
     check_choice(boundary, "boundary", BOUNDARIES)
     weight = check_weight(weight, "weight")
     quadratic_weight = check_weight(quadratic_weight, "quadratic_weight")
@@ -647,6 +648,7 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     import pywt
 
     check_choice(data, "data", DATA_TERMS)
+    check_callback(callback)
     check_choice(boundary, "boundary", BOUNDARIES)
     if not (isinstance(shifts, int) and shifts >= 1 and (shifts & (shifts - 1)) == 0):
         raise ValueError(f"shifts must be a power of two (1, 2, 4, ...), got {shifts!r}")
