@@ -402,9 +402,12 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     the magnitudes' correlation in polar coordinates, which ignores shifts)
     also from that turn and its 180-degree twin, each with the shift that
     cross-correlation then finds; the fit that matches best wins.  Volumes
-    start from no turn only (drift between time points, views that nearly
-    agree: a 40 x 64 x 64 phantom turned by up to 15 degrees about each axis
-    came within 0.003 voxel).  Frames of over 2**18 pixels are fitted on
+    start from no turn only.  Each fit runs coarse to fine, first on the
+    frames smoothed by :data:`COARSE_SMOOTHING` pixels (every other pixel),
+    whose wider basin brings it near a large turn: cell phantoms turned about
+    random axes came within 0.001 voxel in 32 of 32 tries up to 45 degrees,
+    14 of 16 at 60-75 (29 of 32 and 5 of 16 without the coarse passes), 1 of
+    8 at 90.  Frames of over 2**18 pixels are fitted on
     every k-th pixel of each axis (a pair of
     2000-pixel frames turned by 1 degree: 2.4 s instead of 6.5, the corners
     within 0.001 pixel).  NaN samples count as the frame's mean.
@@ -423,8 +426,6 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     >>> round(float(np.degrees(np.arctan2(maps[1][1, 0], maps[1][0, 0]))), 1)
     -3.0
     """
-    from skimage.filters import window
-
     views = [np.asarray(to_numpy(v), dtype=np.float64) for v in frames]
     d = views[0].ndim
     if d not in (2, 3):
@@ -433,43 +434,87 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     if not smoothing >= 0:
         raise ValueError(f"smoothing must be >= 0 pixels, got {smoothing!r}")
     shifts = register_shifts(views)
-    views = [ndi.gaussian_filter(np.where(np.isnan(v), np.nanmean(v), v), smoothing)
-             for v in views]
-    reference = ndi.spline_filter(views[0], order=3)
-    slopes = [ndi.spline_filter(g, order=3) for g in np.gradient(views[0])]
+    filled = [np.where(np.isnan(v), np.nanmean(v), v) for v in views]
+    views = [ndi.gaussian_filter(v, smoothing) for v in filled]
     # the fit's points: every pixel, or every k-th on each axis of a large frame
     # (at most about 2**18 of them: they are plenty, and each iteration resamples them)
     k = max(1, int(np.ceil((views[0].size / 2 ** 18) ** (1 / d))))
-    every = (slice(None, None, k),) * d
-    grid = np.indices(views[0].shape, dtype=np.float64)[(slice(None),) + every].reshape(d, -1)
-    centre = (np.asarray(views[0].shape, dtype=np.float64)[:, None] - 1) / 2
-    arm = grid - centre
-    hann = window("hann", views[0].shape)
-    taper = hann[every].reshape(-1)  # the fit's weights
+    # coarse to fine: smoother frames have a wider basin, and the coarse
+    # passes' points are fewer (volumes registered in 0.4-1.3 s, up to 5.9 before)
+    levels = [_RigidLevel(filled[0], s, 2 * k) for s in COARSE_SMOOTHING if s > smoothing]
+    levels.append(_RigidLevel(views[0], 0.0, k))
+    hann = levels[-1].hann
     # the reference's spectrum in polar coordinates, once for every frame (2-D)
     spectrum = _polar_spectrum(views[0], hann) if d == 2 else None
     maps = [np.hstack([np.eye(d), np.zeros((d, 1))])]
-    for view, shift in zip(views[1:], shifts[1:]):
+    for view, unsmoothed, shift in zip(views[1:], filled[1:], shifts[1:]):
         starts = [(np.eye(d), shift)]
         if d == 2:
-            starts += _turned_starts(views[0], spectrum, view, hann, centre[:, 0])
-        fits = [_rigid_fit(reference, slopes, view[every].reshape(-1), arm, centre, taper,
-                           start, iterations) for start in starts]
+            starts += _turned_starts(views[0], spectrum, view, hann, levels[-1].centre[:, 0])
+        seen = [ndi.gaussian_filter(unsmoothed, level.smoothing) for level in levels[:-1]]
+        seen.append(view)
+        fits = [_coarse_to_fine(levels, seen, start, iterations) for start in starts]
         turn, move, misfit = min(fits, key=lambda fit: fit[2])
         if not np.isfinite(misfit):
             raise ValueError(f"frame {len(maps)} could not be registered to the first: "
                              "every fit moved it off the first frame (do they show the same "
                              "scene? a stack whose PSF has one axis fewer is a series of "
                              "frames); give shifts or maps")
-        spread = _weighted_variance(view[every].reshape(-1), taper)
+        spread = _weighted_variance(levels[-1].points(view), levels[-1].taper)
         if misfit > 0.5 * spread:  # the registered frames explain under half of it
             warnings.warn(f"frame {len(maps)} matches the first poorly once registered (the "
                           f"fit explains {max(0.0, 1 - misfit / spread):.0%} of its "
                           "variation): do the frames show the same scene?", UserWarning,
                           stacklevel=2)
         # point = turn (i - centre) + centre + move
-        maps.append(np.hstack([turn, (centre[:, 0] + move - turn @ centre[:, 0])[:, None]]))
+        centre = levels[-1].centre[:, 0]
+        maps.append(np.hstack([turn, (centre + move - turn @ centre)[:, None]]))
     return np.stack(maps)
+
+
+#: smoothing (pixels) of register_rigid's coarse passes, on every other fit point
+COARSE_SMOOTHING = (4.0, 2.0)
+
+
+class _RigidLevel:
+    """The reference frame as one pass of :func:`register_rigid` fits it: smoothed
+    by ``smoothing`` pixels, spline coefficients of it and its slopes, and the
+    fit's points (every ``k``-th pixel of each axis) about the frame's centre
+    with their Hann weights."""
+
+    def __init__(self, reference, smoothing: float, k: int):
+        from skimage.filters import window
+
+        self.smoothing = smoothing
+        if smoothing:
+            reference = ndi.gaussian_filter(reference, smoothing)
+        d = reference.ndim
+        self.reference = ndi.spline_filter(reference, order=3)
+        self.slopes = [ndi.spline_filter(g, order=3) for g in np.gradient(reference)]
+        self.every = (slice(None, None, k),) * d
+        grid = np.indices(reference.shape, dtype=np.float64)[(slice(None),) + self.every]
+        self.centre = (np.asarray(reference.shape, dtype=np.float64)[:, None] - 1) / 2
+        self.arm = grid.reshape(d, -1) - self.centre
+        self.hann = window("hann", reference.shape)
+        self.taper = self.hann[self.every].reshape(-1)
+
+    def points(self, view):
+        return view[self.every].reshape(-1)
+
+    def fit(self, view, start, iterations):
+        return _rigid_fit(self.reference, self.slopes, self.points(view), self.arm,
+                          self.centre, self.taper, start, iterations)
+
+
+def _coarse_to_fine(levels, views, start, iterations):
+    """:func:`_rigid_fit` from ``start`` through ``levels``, each from the last
+    one's result (a coarse fit that diverged is passed over); ``views``: the
+    frame as each level sees it."""
+    for level, view in zip(levels[:-1], views):
+        turn, move, misfit = level.fit(view, start, iterations)
+        if np.isfinite(misfit):
+            start = (turn, move)
+    return levels[-1].fit(views[-1], start, iterations)
 
 
 def _weighted_variance(values, weights) -> float:
