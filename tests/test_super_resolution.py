@@ -633,13 +633,12 @@ def _rays(frames, count, seed):
 
 def test_cosmic_rays_are_rejected():
     """Measured (cell phantom, x2, four 59-pixel frames, 12 tracks a frame):
-    25.16 dB clean, 17.46 with the rays fitted, 25.07 with reject=5 (22, 20,
-    21 and 24 samples left out of the 22, 20, 22 and 25 hit; deficits taken in
-    the same rounds also left out 3-8 samples a frame beside the rays, which
-    the fit holding them had dipped below it); nothing left out of the clean
-    frames, nor of a star field's under-fitted cores.  A block of one frame
-    dimmed to a fifth: 24.00 dB fitted, 24.69 with reject=5 (25 of its 64
-    samples found; none when only excesses counted)."""
+    25.21 dB clean, 17.37 with the rays fitted, 25.22 with reject=5 (all 22,
+    20, 22 and 25 samples hit left out, and no others); nothing left out of the
+    clean frames, nor of a star field's under-fitted cores.  A block of one
+    frame dimmed to a fifth: 23.98 dB fitted, 25.13 with reject=5 (45 of its
+    64 samples found; 25 with each frame's own residual and local level and
+    half the fit's steps tolerated, none when only excesses counted)."""
     scene = dk.cell_phantom((120, 120), seed=0)
     offsets = [(0, 0), (1, 0), (0, 1), (1, 1)]
     frames, truth = _frames(scene, dk.psf.gaussian(1.0), 2, offsets)
@@ -663,8 +662,8 @@ def test_cosmic_rays_are_rejected():
     dimmed[2][y - 4:y + 4, x - 4:x + 4] *= 0.2
     fitted = dk.super_resolve(dimmed, blur, 2, shifts=known)
     cleaned, info = dk.super_resolve(dimmed, blur, 2, shifts=known, reject=5, return_info=True)
-    assert info.parameters["rejected"][2] >= 16 and sum(info.parameters["rejected"]) < 40
-    assert score(cleaned) > score(fitted) + 0.4
+    assert info.parameters["rejected"][2] >= 36 and sum(info.parameters["rejected"]) < 64
+    assert score(cleaned) > score(fitted) + 0.9
     # stars whose cores the TV fit leaves too faint are no rays (Poisson counts)
     rng = np.random.default_rng(0)
     sky = np.full((120, 120), 5.0)
@@ -675,6 +674,36 @@ def test_cosmic_rays_are_rejected():
     assert info.parameters["rejected"] == [0, 0, 0, 0]
     with pytest.raises(ValueError, match="reject must be a number > 0"):
         dk.super_resolve(frames, blur, 2, reject=0)
+
+
+@pytest.mark.parametrize("brightness", [0.3, -0.3])
+def test_a_wide_trail_in_one_frame_is_left_out(brightness):
+    """A satellite trail (or a passing shadow) 5 frame pixels wide across one of
+    four frames: each frame's residual is taken less the frames' consensus (the
+    fit that partly holds the trail leaves residuals along it in all of them),
+    and its local level is the frames' median (the trail raised its own).  With
+    each frame's own residual and level, 7 of the 342 hit samples had been
+    found (23.05 dB fitted, 23.05 with reject=5); with the consensus and half
+    the fit's steps tolerated, 301 (23.66: those on the cells' edges stayed);
+    with a quarter, all 342 (24.58; 24.59 clean).  x2 camera, 9-pixel trail,
+    one-off script: 28.42 dB fitted, 31.15 now, 31.20 clean."""
+    scene = dk.cell_phantom((120, 120), seed=1)
+    offsets = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    frames, truth = _frames(scene, dk.psf.gaussian(1.0), 2, offsets)
+    rows, cols = np.indices(frames[1].shape)
+    trail = np.abs(rows - 0.6 * cols - 12) / np.hypot(1, 0.6) < 2.5
+    crossed = [f.copy() for f in frames]
+    crossed[1] += brightness * trail
+    blur, known = dk.psf.gaussian(1.0), [(i / 2, j / 2) for i, j in offsets]
+
+    def score(estimate):
+        return dk.metrics.psnr(truth[4:-4, 4:-4], estimate[4:-4, 4:-4], data_range=1.0)
+
+    cleaned, info = dk.super_resolve(crossed, blur, 2, shifts=known, reject=5, return_info=True)
+    left_out = info.parameters["rejected"]
+    assert left_out[1] >= 0.97 * trail.sum() and left_out[0] + left_out[2] + left_out[3] == 0
+    clean = dk.super_resolve(frames, blur, 2, shifts=known)
+    assert score(cleaned) > score(clean) - 0.1
 
 
 def test_command_line(tmp_path, capsys):
