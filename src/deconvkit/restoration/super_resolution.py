@@ -137,17 +137,18 @@ def super_resolve(frames, psf, scale, *, shifts="auto", motion: str = "translati
     :math:`|e_k|` over 7 samples an axis (at least the frame's noise level)
     and :math:`D` the fit's largest step to a neighbour: a star or an edge
     the fit makes steep leaves residuals that are no ray (the derivative
-    tolerance of STScI's AstroDrizzle [3]_).  With three frames or more,
-    :math:`e_k` is the residual less the median of every frame's residual
-    at that point, :math:`\sigma_{\mathrm{local}}` the median of every
+    tolerance of STScI's AstroDrizzle [3]_).  Where three frames or more see
+    the point, :math:`e_k` is the residual less the median of every frame's
+    residual there, :math:`\sigma_{\mathrm{local}}` the median of every
     frame's level there (the frames' maps resampled by their motions) and
     :math:`s = 1/4`: a fit that partly holds a trail leaves residuals along
     it in every frame, and a trail, or a dark object, wider than half the
-    window would raise its own frame's level; with one or two frames,
-    :math:`s = 1/2` and each frame's own, so that only the rim of a wide
-    one is found.  Deficits count as excesses do (a dead pixel, a passing
-    object that darkens a frame), in a round that finds no excess (a fit
-    that holds a ray dips the other frames' samples beside it below it).
+    window would raise its own frame's level; elsewhere (one or two frames,
+    a raw mosaic's sparser colours) :math:`s = 1/2` and each frame's own, so
+    that only the rim of a wide one is found.  Deficits count as excesses
+    do (a dead pixel, a passing object that darkens a frame), in a round
+    that finds no excess (a fit that holds a ray dips the other frames'
+    samples beside it below it).
 
     References
     ----------
@@ -277,12 +278,13 @@ def _fit_frames(views, psf, scale, *, shifts, motion, reject, iterations, backgr
     for _ in range(3 if reject is not None else 0):
         level = sigma if sigma is not None else noise_sigma  # None: each frame's, estimated
         fits = [op.forward(x) + b for op, b in zip(ops, backgrounds)]
-        excesses, locals_, steep = _excesses(noisy, fits, level, offsets)
+        excesses, locals_, steeps = _excesses(noisy, fits, level, offsets)
         # excesses first: a fit that holds a ray dips the other frames' samples
         # beside it below it, deficits that are no outliers
         for sign in (1, -1):
             found = [_outliers(y, fit, excess, reject * local, steep, sign)
-                     for y, fit, excess, local in zip(noisy, fits, excesses, locals_)]
+                     for y, fit, excess, local, steep in zip(noisy, fits, excesses, locals_,
+                                                             steeps)]
             if any(f.any() for f in found):
                 break
         else:
@@ -314,42 +316,50 @@ def _outliers(frame, fitted, excess, tolerance, steep, sign=1) -> np.ndarray:
     return observed & (sign * excess > tolerance + steep * step)
 
 
-def _excesses(frames, fits, level, motions) -> tuple[list, list, float]:
+def _excesses(frames, fits, level, motions) -> tuple[list, list, list]:
     """Each frame's residual beyond the frames' consensus, its local noise
-    level, and the share of the fit's steps that :func:`_outliers` tolerates.
+    level, and the share of the fit's steps that :func:`_outliers` tolerates
+    (each per sample, or one number for the frame).
 
     The local level is 1.4826 times the median absolute excess over 7 samples
     an axis (at least the noise ``level``, each frame's estimated when None),
     which grows where the fit is poor (a PSF that does not quite match a
-    star).  With three frames or more, the excess is the residual less the
-    median of all frames' residuals, and the level the median of all frames'
-    levels (each taken onto the first frame's pixels by its motion, and
-    back): a fit that partly holds a satellite trail leaves residuals along
+    star).  Where three frames or more see the point, the excess is the
+    residual less the median of all frames' residuals, and the level the
+    median of all frames' levels (each taken onto the first frame's pixels by
+    its motion, and back): a fit that partly holds a satellite trail leaves residuals along
     it in every frame, and a trail wider than half the window raised its own
     frame's level (5-pixel trails across one of four frames: 5 of 690
     samples left out).  The consensus takes out what the fit misses in every
     frame, so a quarter of the fit's steps is tolerated instead of half
     (trails 4 pixels wide across one of four frames at x2, ten scenes: 96-100 %
     left out against 81-100 %; with a tenth, a star field lost 10 samples)."""
-    residuals, floors = [], []
+    residuals, floors, observed = [], [], []
     for frame, fitted in zip(frames, fits):
         y, fit = (np.asarray(to_numpy(a), dtype=np.float64) for a in (frame, fitted))
-        observed = ~np.isnan(y)
-        residuals.append(np.where(observed, y - fit, 0.0))
+        observed.append(~np.isnan(y))
+        residuals.append(np.where(observed[-1], y - fit, 0.0))
         floor = level if level is not None else \
-            noise_level(np.where(observed, y, np.nanmean(y)))
+            noise_level(np.where(observed[-1], y, np.nanmean(y)))
         floors.append(max(floor, TINY))
 
     def local(excess):
         return 1.4826 * ndi.median_filter(np.abs(excess), size=7)
 
+    own = [np.maximum(local(r), f) for r, f in zip(residuals, floors)]
     if len(frames) < 3:
-        return residuals, [np.maximum(local(r), f) for r, f in zip(residuals, floors)], 0.5
+        return residuals, own, [0.5] * len(frames)
     maps = _as_maps(motions)
     consensus = _onto_frames(maps, np.median(_onto_first(maps, residuals), axis=0))
     excesses = [r - c for r, c in zip(residuals, consensus)]
     levels = _onto_frames(maps, np.median(_onto_first(maps, map(local, excesses)), axis=0))
-    return excesses, [np.maximum(v, f) for v, f in zip(levels, floors)], 0.25
+    # a consensus needs three frames that see the point: a raw mosaic's red
+    # or blue is seen by one frame in four there (its residual stands alone)
+    seen = _onto_frames(maps, sum(_onto_first(maps, [o.astype(np.float64) for o in observed])))
+    agreed = [count >= 2.5 for count in seen]
+    return ([np.where(a, e, r) for a, e, r in zip(agreed, excesses, residuals)],
+            [np.where(a, np.maximum(v, f), o) for a, v, f, o in zip(agreed, levels, floors, own)],
+            [np.where(a, 0.25, 0.5) for a in agreed])
 
 
 def _as_maps(motions) -> np.ndarray:
