@@ -320,7 +320,7 @@ def _outliers(frame, fitted, excess, tolerance, steep, sign=1) -> np.ndarray:
 def _excesses(frames, fits, level, motions) -> tuple[list, list, list]:
     """Each frame's residual beyond the frames' consensus, its local noise
     level, and the share of the fit's steps that :func:`_outliers` tolerates
-    (each per sample, or one number for the frame).
+    (per sample, or one number for the whole frame).
 
     The local level is 1.4826 times the median absolute excess over 7 samples
     an axis (at least the noise ``level``, each frame's estimated when None),
@@ -328,10 +328,10 @@ def _excesses(frames, fits, level, motions) -> tuple[list, list, list]:
     star).  Where three frames or more see the point, the excess is the
     residual less the median of all frames' residuals, and the level the
     median of all frames' levels (each taken onto the first frame's pixels by
-    its motion, and back): a fit that partly holds a satellite trail leaves residuals along
-    it in every frame, and a trail wider than half the window raised its own
-    frame's level (5-pixel trails across one of four frames: 5 of 690
-    samples left out).  The consensus takes out what the fit misses in every
+    its motion, and back): a fit that partly holds a satellite trail leaves
+    residuals along it in every frame, and a trail wider than half the window
+    raised its own frame's level (5-pixel trails across one of four frames:
+    5 of 690 samples left out).  The consensus takes out what the fit misses in every
     frame, so a quarter of the fit's steps is tolerated instead of half
     (trails 4 pixels wide across one of four frames at x2, ten scenes: 96-100 %
     left out against 81-100 %; with a tenth, a star field lost 10 samples)."""
