@@ -356,7 +356,9 @@ def _excesses(frames, fits, level, motions) -> tuple[list, list, list]:
     levels = _onto_frames(maps, np.median(_onto_first(maps, map(local, excesses)), axis=0))
     # a consensus needs three frames that see the point: a raw mosaic's red
     # or blue is seen by one frame in four there (its residual stands alone)
-    seen = _onto_frames(maps, sum(_onto_first(maps, [o.astype(np.float64) for o in observed])))
+    # (beyond a frame's edge it sees nothing: counted as 0, not extended)
+    seen = _onto_frames(maps, sum(_onto_first(maps, [o.astype(np.float64) for o in observed],
+                                              mode="constant")), mode="constant")
     agreed = [count >= 2.5 for count in seen]
     return ([np.where(a, e, r) for a, e, r in zip(agreed, excesses, residuals)],
             [np.where(a, np.maximum(v, f), o) for a, v, f, o in zip(agreed, levels, floors, own)],
@@ -372,19 +374,19 @@ def _as_maps(motions) -> np.ndarray:
                           axis=2)
 
 
-def _onto_first(maps, arrays) -> list:
+def _onto_first(maps, arrays, mode: str = "nearest") -> list:
     """Each frame's array on the first frame's pixels (linear interpolation;
-    frame ``k``'s pixel ``p`` sees the first frame's point ``A_k p + b_k``)."""
+    frame ``k``'s pixel ``p`` sees the first frame's point ``A_k p + b_k``;
+    beyond its edges as scipy's ``mode`` says)."""
     d = maps.shape[1]
     return [ndi.affine_transform(a, np.linalg.inv(m[:, :d]), -np.linalg.solve(m[:, :d], m[:, d]),
-                                 order=1, mode="nearest") for a, m in zip(arrays, maps)]
+                                 order=1, mode=mode) for a, m in zip(arrays, maps)]
 
 
-def _onto_frames(maps, array) -> list:
+def _onto_frames(maps, array, mode: str = "nearest") -> list:
     """An array on the first frame's pixels as each frame's pixels see it."""
     d = maps.shape[1]
-    return [ndi.affine_transform(array, m[:, :d], m[:, d], order=1, mode="nearest")
-            for m in maps]
+    return [ndi.affine_transform(array, m[:, :d], m[:, d], order=1, mode=mode) for m in maps]
 
 
 def _clipped_left_out(frame, saturation):
