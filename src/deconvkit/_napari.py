@@ -182,7 +182,7 @@ def super_resolve_layer(frames: "napari.types.ImageData", psf: "napari.types.Ima
     or turns and shifts of 2-D or 3-D frames) or one frame, with a PSF layer
     sampled on the fine grid; ``total_variation`` off: plain RL; ``reject`` > 0
     leaves out samples that many local noise levels off the fit (cosmic rays,
-    hot and dead pixels);
+    hot and dead pixels, satellite trails);
     ``bayer``: the frames are raw mosaics behind that pattern (an RGB layer out)."""
     from .restoration import super_resolve
 

@@ -1307,9 +1307,9 @@ def signal_command(input_path, response_path, output, method, weight, penalty, n
                    "(RL takes a constant under the data as object otherwise).")
 @click.option("--reject", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SIGMAS",
-              help="Leave out samples a cosmic ray, a hot or dead pixel changed in one "
-                   "frame: those SIGMAS local noise levels off the fit (5 is usual), then "
-                   "restore again. Default: fit every sample.")
+              help="Leave out samples a cosmic ray, a hot or dead pixel or a satellite "
+                   "trail changed in one frame: those SIGMAS local noise levels off the fit "
+                   "(5 is usual), then restore again. Default: fit every sample.")
 @click.option("--saturated", default=None, metavar="LEVEL|auto|none",
               help="Samples at or above LEVEL are clipped and left out (auto: the integer "
                    "type's maximum). Default: a photo's 255 (or 65535), a raw file's white "
