@@ -279,13 +279,11 @@ def _fit_frames(views, psf, scale, *, shifts, motion, reject, iterations, backgr
     for _ in range(3 if reject is not None else 0):
         level = sigma if sigma is not None else noise_sigma  # None: each frame's, estimated
         fits = [op.forward(x) + b for op, b in zip(ops, backgrounds)]
-        excesses, locals_, steeps = _excesses(noisy, fits, level, offsets)
+        excesses = _excesses(noisy, fits, level, offsets, reject)
         # excesses first: a fit that holds a ray dips the other frames' samples
         # beside it below it, deficits that are no outliers
         for sign in (1, -1):
-            found = [_outliers(y, fit, excess, reject * local, steep, sign)
-                     for y, fit, excess, local, steep in zip(noisy, fits, excesses, locals_,
-                                                             steeps)]
+            found = [sign * excess > threshold for excess, threshold in excesses]
             if any(f.any() for f in found):
                 break
         else:
@@ -307,20 +305,11 @@ def _fit_frames(views, psf, scale, *, shifts, motion, reject, iterations, backgr
     return _Fit(x, as_float(crop(x), dtype), info, ops, backgrounds)
 
 
-def _outliers(frame, fitted, excess, tolerance, steep, sign=1) -> np.ndarray:
-    """The observed samples of ``frame`` whose ``excess`` over the fit (see
-    :func:`_excesses`) is above (``sign`` 1) or below (-1) ``tolerance`` plus
-    ``steep`` times the fit's largest step to a neighbour."""
-    fit = np.asarray(to_numpy(fitted), dtype=np.float64)
-    observed = ~np.isnan(np.asarray(to_numpy(frame)))
-    step = np.maximum(ndi.maximum_filter(fit, size=3) - fit, fit - ndi.minimum_filter(fit, size=3))
-    return observed & (sign * excess > tolerance + steep * step)
-
-
-def _excesses(frames, fits, level, motions) -> tuple[list, list, list]:
-    """Each frame's residual beyond the frames' consensus, its local noise
-    level, and the share of the fit's steps that :func:`_outliers` tolerates
-    (per sample, or one number for the whole frame).
+def _excesses(frames, fits, level, motions, reject) -> list:
+    """Each frame's residual beyond the frames' consensus and the threshold that
+    makes a sample an outlier (an excess above it, or a deficit below minus
+    it; infinite where the sample is missing): ``reject`` local noise levels
+    plus a share of the fit's largest step to a neighbour.
 
     The local level is 1.4826 times the median absolute excess over 7 samples
     an axis (at least the noise ``level``, each frame's estimated when None),
@@ -331,11 +320,12 @@ def _excesses(frames, fits, level, motions) -> tuple[list, list, list]:
     its motion, and back): a fit that partly holds a satellite trail leaves
     residuals along it in every frame, and a trail wider than half the window
     raised its own frame's level (5-pixel trails across one of four frames:
-    5 of 690 samples left out).  The consensus takes out what the fit misses in every
-    frame, so a quarter of the fit's steps is tolerated instead of half
-    (trails 4 pixels wide across one of four frames at x2, ten scenes: 96-100 %
-    left out against 81-100 %; with a tenth, a star field lost 10 samples)."""
-    residuals, floors, observed = [], [], []
+    5 of 690 samples left out).  The consensus takes out what the fit misses
+    in every frame, so a quarter of the fit's steps is tolerated there
+    instead of half (trails 4 pixels wide across one of four frames at x2,
+    ten scenes: 96-100 % left out against 81-100 %; with a tenth, a star
+    field lost 10 samples)."""
+    residuals, floors, observed, steps = [], [], [], []
     for frame, fitted in zip(frames, fits):
         y, fit = (np.asarray(to_numpy(a), dtype=np.float64) for a in (frame, fitted))
         observed.append(~np.isnan(y))
@@ -343,26 +333,34 @@ def _excesses(frames, fits, level, motions) -> tuple[list, list, list]:
         floor = level if level is not None else \
             noise_level(np.where(observed[-1], y, np.nanmean(y)))
         floors.append(max(floor, TINY))
+        steps.append(np.maximum(ndi.maximum_filter(fit, size=3) - fit,
+                                fit - ndi.minimum_filter(fit, size=3)))
 
     def local(excess):
         return 1.4826 * ndi.median_filter(np.abs(excess), size=7)
 
-    own = [np.maximum(local(r), f) for r, f in zip(residuals, floors)]
-    if len(frames) < 3:
-        return residuals, own, [0.5] * len(frames)
-    maps = _as_maps(motions)
-    consensus = _onto_frames(maps, np.median(_onto_first(maps, residuals), axis=0))
-    excesses = [r - c for r, c in zip(residuals, consensus)]
-    levels = _onto_frames(maps, np.median(_onto_first(maps, map(local, excesses)), axis=0))
-    # a consensus needs three frames that see the point: a raw mosaic's red
-    # or blue is seen by one frame in four there (its residual stands alone)
-    # (beyond a frame's edge it sees nothing: counted as 0, not extended)
-    seen = _onto_frames(maps, sum(_onto_first(maps, [o.astype(np.float64) for o in observed],
-                                              mode="constant")), mode="constant")
-    agreed = [count >= 2.5 for count in seen]
-    return ([np.where(a, e, r) for a, e, r in zip(agreed, excesses, residuals)],
-            [np.where(a, np.maximum(v, f), o) for a, v, f, o in zip(agreed, levels, floors, own)],
-            [np.where(a, 0.25, 0.5) for a in agreed])
+    excesses = residuals
+    levels = [np.maximum(local(r), f) for r, f in zip(residuals, floors)]
+    shares = [0.5] * len(frames)
+    if len(frames) >= 3:
+        maps = _as_maps(motions)
+        consensus = _onto_frames(maps, np.median(_onto_first(maps, residuals), axis=0))
+        agreed_excesses = [r - c for r, c in zip(residuals, consensus)]
+        agreed_levels = _onto_frames(
+            maps, np.median(_onto_first(maps, map(local, agreed_excesses)), axis=0))
+        # a consensus needs three frames that see the point: a raw mosaic's red
+        # or blue is seen by one frame in four there (its residual stands
+        # alone); beyond a frame's edge it sees nothing (0, not extended)
+        seen = _onto_frames(maps, sum(_onto_first(maps, [o.astype(np.float64) for o in observed],
+                                                  mode="constant")), mode="constant")
+        agreed = [count >= 2.5 for count in seen]
+        excesses = [np.where(a, e, r) for a, e, r in zip(agreed, agreed_excesses, residuals)]
+        levels = [np.where(a, np.maximum(v, f), own)
+                  for a, v, f, own in zip(agreed, agreed_levels, floors, levels)]
+        shares = [np.where(a, 0.25, 0.5) for a in agreed]
+    return [(excess, np.where(seen_here, reject * level + share * step, np.inf))
+            for excess, level, share, step, seen_here
+            in zip(excesses, levels, shares, steps, observed)]
 
 
 def _as_maps(motions) -> np.ndarray:
