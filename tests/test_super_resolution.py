@@ -546,6 +546,51 @@ def test_a_volume_turned_far_is_found(degrees):
     assert np.abs(found[:, :3] @ (arms + centre[:, None]) + found[:, 3:] - points).max() < 0.01
 
 
+def test_a_wrong_fit_that_explains_half_a_volume_is_not_taken():
+    """A 149-degree turn (one of 60 turns drawn uniformly): the fit from no turn
+    went wrong (90 voxels off) but left only 0.488 of the frame's variation,
+    under the half that had sent register_rigid to the cube's turns; right fits
+    leave the frames' noise (0.00 here, 0.02 at noise 0.03) and wrong ones had
+    left 0.49-1.5, so a tenth beyond the noise is now the bar."""
+    from scipy.spatial.transform import Rotation
+
+    volume = dk.blur(dk.cell_phantom((48, 64, 64), seed=0), dk.psf.gaussian(1.0, ndim=3))
+    centre = (np.array(volume.shape) - 1) / 2
+    arms = np.indices(volume.shape).reshape(3, -1) - centre[:, None]
+    turn = Rotation.from_rotvec(np.radians(149.05) * np.array([-0.7079, 0.6415, 0.2956])
+                                / np.linalg.norm([-0.7079, 0.6415, 0.2956])).as_matrix()
+    points = turn @ arms + (centre + np.array([-1.74, 1.71, -1.72]))[:, None]
+    turned = ndi.map_coordinates(volume, points, order=3).reshape(volume.shape)
+    found = register_rigid([volume, turned])[1]
+    assert np.abs(found[:, :3] @ (arms + centre[:, None]) + found[:, 3:] - points).max() < 0.01
+
+
+def test_noise_alone_does_not_send_a_volume_to_the_cube_turns(monkeypatch):
+    """The bar is a tenth of the variation beyond what both frames' noise
+    leaves (their wavelet noise estimates, smoothed as the fit sees them): at
+    noise 0.3 a right fit leaves 0.37 of this phantom's variation (0.40
+    estimated), which a bar on the share alone takes for a wrong fit (each
+    cube search 3-20 s; a wrong fit is tens of voxels off)."""
+    from scipy.spatial.transform import Rotation
+
+    from deconvkit.restoration import super_resolution
+
+    def refuse(*args):
+        raise AssertionError("the cube's turns were tried for a right fit")
+
+    monkeypatch.setattr(super_resolution, "_cube_start", refuse)
+    volume = dk.blur(dk.cell_phantom((32, 48, 48), seed=2), dk.psf.gaussian(1.0, ndim=3))
+    centre = (np.array(volume.shape) - 1) / 2
+    arms = np.indices(volume.shape).reshape(3, -1) - centre[:, None]
+    turn = Rotation.from_rotvec(np.radians([6.0, -4.0, 5.0])).as_matrix()
+    points = turn @ arms + (centre + np.array([0.6, -0.4, 0.9]))[:, None]
+    turned = ndi.map_coordinates(volume, points, order=3).reshape(volume.shape)
+    rng = np.random.default_rng(0)
+    noisy = [v + rng.normal(0, 0.3, v.shape) for v in (volume, turned)]
+    found = register_rigid(noisy)[1]
+    assert np.abs(found[:, :3] @ (arms + centre[:, None]) + found[:, 3:] - points).max() < 1.0
+
+
 def test_frames_that_do_not_match_are_said_so():
     """A stack of two volumes' planes taken for a burst (its PSF 2-D): Gauss-Newton
     moved planes far from the first off it, to shifts of 1e13 pixels, and the

@@ -481,14 +481,20 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     runs coarse to fine, first on the frames smoothed by
     :data:`COARSE_SMOOTHING` pixels (every other pixel), whose wider basin
     brings it near a large turn.  Volumes start from no turn, and where that
-    fit explains under half the frame, the coarsest fits from each of the
-    cube's 23 other turns (one is within 63 degrees of any turn) are tried,
-    and the best carried on.  Cell phantoms turned about random axes came
+    fit leaves more than :data:`CUBE_SEARCH_SHARE` of the frame's variation
+    beyond what both frames' noise would (scikit-image's wavelet estimate,
+    smoothed as the fit sees it), the coarsest fits from each of the cube's
+    23 other turns (one is within 63 degrees of any turn) are tried, and the
+    best carried on: right fits leave the noise, wrong ones had left 0.49 to
+    1.5 of the variation.  Cell phantoms turned about random axes came
     within 0.001 voxel in 32 of 32 tries up to 45 degrees and 14 of 16 at
     60-75 with the coarse passes (29 of 32 and 5 of 16 without), and with the
     cube's turns in 39 of 40 from 60 to 180 degrees (3-20 s a pair where
-    they were needed; the one miss, a wrong fit that explained over half the
-    frame, said nothing).  Frames of over 2**18 pixels are fitted on
+    they were needed) while the bar was half the variation.  The miss there
+    was a wrong fit that left under half; so was one of 60 turns drawn
+    uniformly (0.488), which the present bar sends to the cube's turns and
+    then finds, and with it 60 of 60 in another draw (two wrong fits from no
+    turn, at 0.49 and 0.47, sent on).  Frames of over 2**18 pixels are fitted on
     every k-th pixel of each axis (a pair of
     2000-pixel frames turned by 1 degree: 2.4 s instead of 6.5, the corners
     within 0.001 pixel).  NaN samples count as the frame's mean.
@@ -527,8 +533,10 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     hann = levels[-1].hann
     # the reference's spectrum in polar coordinates, once for every frame (2-D)
     spectrum = _polar_spectrum(views[0], hann) if d == 2 else None
+    # what noise alone leaves of a right fit's misfit: both frames' noise, smoothed
+    noise = [_smoothed_noise_variance(v, smoothing) for v in filled] if d == 3 else None
     maps = [np.hstack([np.eye(d), np.zeros((d, 1))])]
-    for view, unsmoothed, shift in zip(views[1:], filled[1:], shifts[1:]):
+    for index, (view, unsmoothed, shift) in enumerate(zip(views[1:], filled[1:], shifts[1:]), 1):
         starts = [(np.eye(d), shift)]
         if d == 2:
             starts += _turned_starts(views[0], spectrum, view, hann, levels[-1].centre[:, 0])
@@ -537,8 +545,10 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
         fits = [_coarse_to_fine(levels, seen, start, iterations) for start in starts]
         turn, move, misfit = min(fits, key=lambda fit: fit[2])
         spread = levels[-1].spread(view)
-        if d == 3 and len(levels) > 1 and not misfit <= 0.5 * spread:
-            # a volume turned beyond the basin (about 60 degrees)
+        if d == 3 and len(levels) > 1 and \
+                not misfit <= CUBE_SEARCH_SHARE * spread + noise[0] + noise[index]:
+            # a volume turned beyond the basin (about 60 degrees): wrong fits there
+            # left 0.49-1.5 of the frame's variation, right ones only the noise's
             start = _cube_start(levels[0], seen[0], iterations)
             if start is not None:
                 fits.append(_coarse_to_fine(levels[1:], seen[1:], start, iterations))
@@ -561,6 +571,20 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
 
 #: smoothing (pixels) of register_rigid's coarse passes, on every other fit point
 COARSE_SMOOTHING = (4.0, 2.0)
+#: the share of a volume's variation, beyond the frames' noise, that a fit from no
+#: turn may leave before register_rigid tries the cube's other turns
+CUBE_SEARCH_SHARE = 0.1
+
+
+def _smoothed_noise_variance(frame, smoothing: float) -> float:
+    """The variance of ``frame``'s noise (scikit-image's wavelet estimate) once
+    smoothed by a Gaussian of ``smoothing`` pixels, as register_rigid's fits see it."""
+    from skimage.restoration import estimate_sigma
+
+    taps = np.zeros(2 * int(4 * smoothing + 0.5) + 1)
+    taps[taps.size // 2] = 1.0
+    gain = float(np.sum(ndi.gaussian_filter1d(taps, smoothing) ** 2)) if smoothing else 1.0
+    return float(estimate_sigma(frame)) ** 2 * gain ** frame.ndim
 
 
 class _RigidLevel:
