@@ -17,7 +17,6 @@ KERNEL = psf.gaussian(1.0)
     # entries that cancel: normalising to sum 1 would divide by round-off
     (IMAGE, KERNEL - KERNEL.mean(), ValueError, "must have a positive sum"),
     (IMAGE, np.ones((3, 3, 3)), ValueError, "psf has 3 dims but image has 2"),
-    (IMAGE, np.ones((40, 3)), ValueError, "larger than the image"),
     (np.ones((0, 5)), KERNEL, ValueError, "image is empty"),
     (IMAGE.astype(complex), KERNEL, TypeError, "image: complex"),
     (IMAGE, KERNEL.astype(complex), TypeError, "psf: complex"),
@@ -27,6 +26,17 @@ KERNEL = psf.gaussian(1.0)
 def test_bad_arrays(image, kernel, error, match, method):
     with pytest.raises(error, match=match):
         deconvolve(image, kernel, method=method)
+
+
+@pytest.mark.parametrize("method,boundary", [("wiener", "auto"), ("cgls", "valid"),
+                                             ("richardson_lucy", "symmetric"),
+                                             ("total_variation", "periodic")])
+def test_a_psf_larger_than_the_image_is_refused_where_it_cannot_be_modelled(method, boundary):
+    """Only the "valid" boundary's iterative solvers estimate the object beyond
+    the image; the others say which do."""
+    with pytest.raises(ValueError, match="larger than the image .* or restore with "
+                                         "boundary='valid' and one of richardson_lucy"):
+        deconvolve(IMAGE, np.ones((40, 3)), method=method, boundary=boundary)
 
 
 def test_bad_options():
@@ -177,3 +187,12 @@ def test_callback_checked_by_super_resolve_multiview_and_blind():
         richardson_lucy_multiview([IMAGE, IMAGE], [KERNEL, KERNEL], callback=1)
     with pytest.raises(TypeError, match="callback must be callable"):
         blind_deconvolve(IMAGE, (5, 5), callback=[])
+
+
+def test_a_psf_larger_than_a_dask_image_is_refused_with_what_to_do():
+    """Tiles must hold the PSF: the message names the in-memory alternative
+    instead of the boundary the call already used."""
+    da = pytest.importorskip("dask.array")
+    image = da.from_array(np.ones((10, 40, 40)), chunks=(10, 20, 20))
+    with pytest.raises(ValueError, match="a dask image is restored in tiles within it"):
+        deconvolve(image, np.ones((21, 5, 5)), method="richardson_lucy")

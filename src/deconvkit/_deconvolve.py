@@ -10,6 +10,7 @@ import numpy as np
 from . import restoration as _r
 from ._array_api import array_namespace
 from ._validate import (
+    LARGER_PSF_METHODS,
     MISSING_METHODS,
     MISSING_VALID_ONLY,
     check_array,
@@ -173,13 +174,14 @@ def deconvolve(image, psf, *, method: str = "auto", boundary: str = "auto",
     channel_axis = check_channel_axis(channel_axis, image.ndim, _ndim(psf))
     spatial = image.shape if channel_axis is None else tuple(
         n for i, n in enumerate(image.shape) if i != channel_axis)
-    for each in [] if space_variant else psfs or [psf]:
-        check_psf(each, tuple(spatial))
     if method == "auto":
         method = choose_method(image, psf)
     solver, auto_boundary = METHODS[method]
     if boundary == "auto":
         boundary = auto_boundary
+    for each in [] if space_variant else psfs or [psf]:
+        check_psf(each, tuple(spatial),
+                  larger=boundary == "valid" and method in LARGER_PSF_METHODS)
     # cgls leaves them out of a data term with a given weight (its automatic one
     # needs every sample)
     leaves_out = method in MISSING_METHODS or (method in MISSING_VALID_ONLY

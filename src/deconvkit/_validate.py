@@ -74,9 +74,18 @@ def _in_some_block(test, x) -> bool:
     return any(blockwise(lambda block: bool(to_numpy(test(block).any())), x))
 
 
+#: the methods that take a PSF longer than the image on some axis under the
+#: "valid" boundary: they estimate the object beyond the image too, so the
+#: light a thin stack receives from planes outside it is modelled, not cropped
+LARGER_PSF_METHODS = ("richardson_lucy", "richardson_lucy_tv", "total_variation", "wavelet",
+                      "landweber")
+
+
 def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "psf",
-              positive_sum: bool = True):
-    """Validate a PSF against the (spatial) shape of the image it blurs."""
+              positive_sum: bool = True, larger: bool = False):
+    """Validate a PSF against the (spatial) shape of the image it blurs;
+    ``larger``: it may be longer than the image (a solver under the "valid"
+    boundary, whose object domain is the image grown by the PSF)."""
     psf = check_array(psf, name)
     if positive_sum:
         total = float(to_numpy(psf.sum()))
@@ -92,10 +101,12 @@ def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "p
                 f"pass a {len(image_shape)}-D psf"
             )
         spatial = tuple(image_shape[-psf.ndim:])
-        if any(k > n for k, n in zip(psf.shape, spatial)):
+        if not larger and any(k > n for k, n in zip(psf.shape, spatial)):
             raise ValueError(
                 f"{name} shape {tuple(psf.shape)} is larger than the image {spatial}; "
-                "crop the psf (deconvkit.psf.crop_or_pad) or pad the image"
+                "crop the psf (deconvkit.psf.crop_or_pad), pad the image, or restore "
+                f"with boundary='valid' and one of {', '.join(LARGER_PSF_METHODS)}, which "
+                "model the light from beyond the image (a thin stack under a taller PSF)"
             )
     return psf
 

@@ -464,6 +464,7 @@ def _restore_file(source, target, job, quiet):
 
     from ._deconvolve import METHODS, choose_method
     from ._deconvolve import deconvolve as run
+    from ._validate import LARGER_PSF_METHODS
 
     image, meta = dkio.read(source, with_metadata=True)
     _refuse_mosaic(source, meta)
@@ -481,7 +482,12 @@ def _restore_file(source, target, job, quiet):
     channel_axis = check_channel_axis(channel_axis, image.ndim, kernel.ndim)
     image, channel_axis, alpha = _split_alpha(source, image, channel_axis)
     dkio.check_shape(target, _written_shape(image, alpha, target))  # before the work
-    kernels, cropped = _psfs_within(kernels, image.shape, channel_axis)
+    method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
+    boundary = METHODS[method][1] if job["boundary"] == "auto" else job["boundary"]
+    if not (boundary == "valid" and method in LARGER_PSF_METHODS):
+        kernels, cropped = _psfs_within(kernels, image.shape, channel_axis)
+    else:  # the light from beyond a thin stack is modelled, not cropped
+        cropped = _psfs_beyond(kernels, image.shape, channel_axis)
     note = "; ".join(filter(None, (note, cropped)))
     kernel = kernels[0]
     stored = image.dtype  # before NaN marking makes it float (--saturated auto reads it)
@@ -497,7 +503,6 @@ def _restore_file(source, target, job, quiet):
                              f"{channels or 'no'} channels; give one --psf per channel, or one "
                              "for all")
         kernel = kernels
-    method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
     options = _solver_options(method, job["options"])
     note = "; ".join(filter(None, (note, _saturation(image, job["saturated"], method, source,
                                                       stored, options),
@@ -571,11 +576,27 @@ def _compressed_noise(image, source, method, options, channel_axis) -> str:
     return f"noise of a JPEG {options['noise_sigma']:.3g} (its codec removed the finest part)"
 
 
+def _psfs_beyond(kernels, shape, channel_axis) -> str:
+    """A note where a PSF is longer than the image on an axis and kept whole."""
+    from .operators import SpaceVariantConvolution
+
+    if isinstance(kernels[0], SpaceVariantConvolution):
+        return ""
+    spatial = [n for axis, n in enumerate(shape)
+               if channel_axis is None or axis != channel_axis % len(shape)]
+    longer = [k for k in kernels if any(a > n for a, n in zip(k.shape, spatial[-k.ndim:]))]
+    if not longer:
+        return ""
+    return (f"PSF {'x'.join(map(str, longer[0].shape))} longer than the image: its light "
+            "from beyond the image modelled (the object estimated there too)")
+
+
 def _psfs_within(kernels, shape, channel_axis):
     """PSFs longer than the image on an axis cropped to it (an odd length, about
     their centre), and a note of the light they keep: a generator's default
-    size, or a PSF resampled to a coarser grid, can outgrow a thin stack, where
-    the library (rightly, for an array it was handed) refuses it."""
+    size, or a PSF resampled to a coarser grid, can outgrow a thin stack, which
+    the library refuses for the methods and boundaries that cannot model the
+    light from beyond the image (the others take the whole PSF)."""
     import numpy as np
 
     from .operators import SpaceVariantConvolution

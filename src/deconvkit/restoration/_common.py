@@ -27,7 +27,7 @@ SPACE_VARIANT = ("total_variation", "richardson_lucy", "richardson_lucy_tv", "la
 
 
 def prepare(image, psf, *, in_place: str | None = None, missing: bool = False,
-            space_variant: bool = False):
+            space_variant: bool = False, larger: bool = False):
     """Validated working-float image and a unit-sum PSF in the image's library.
 
     ``in_place``: the name of a solver that updates arrays in place, so it
@@ -36,6 +36,8 @@ def prepare(image, psf, *, in_place: str | None = None, missing: bool = False,
     ``missing``: NaN samples are let through (see :func:`split_missing`).
     ``space_variant``: the solver takes a :class:`SpaceVariantConvolution` as
     ``psf`` (returned as it is; :func:`blur_operator` binds it).
+    ``larger``: the PSF may be longer than the image (see
+    :func:`~deconvkit._validate.check_psf`).
     """
     if in_place and getattr(image, "requires_grad", False):
         warnings.warn(f"{in_place} updates arrays in place and is not differentiable: the image "
@@ -51,7 +53,7 @@ def prepare(image, psf, *, in_place: str | None = None, missing: bool = False,
             raise ValueError(f"the space-variant PSFs are {psf.ndim}-D but the image has "
                              f"{image.ndim} dims")
         return image, psf
-    psf = check_psf(psf, tuple(image.shape))
+    psf = check_psf(psf, tuple(image.shape), larger=larger)
     if all(n == 1 for n in image.shape[-psf.ndim:]):
         raise ValueError(f"image of shape {tuple(image.shape)} has one sample per {psf.ndim}-D "
                          "item: there is nothing to deconvolve")

@@ -47,6 +47,9 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
     psf : (K1, ..., Kd) array or SpaceVariantConvolution
         Normalised to sum 1 here (each of a SpaceVariantConvolution's PSFs,
         ``boundary`` applied to it).
+        Under ``boundary="valid"`` it may be longer than the image on an
+        axis (a thin stack under a widefield PSF): the object is estimated
+        on the planes beyond the image too, whose light the image receives.
     iterations : int or "auto"
         ``"auto"``: stop by the discrepancy principle (residual RMS at the
         estimated noise level), at most 1000 iterations; with a ``weight``,
@@ -119,7 +122,8 @@ def landweber(image, psf, *, iterations="auto", step: float | None = None,
                               or not math.isfinite(upper)):
         raise ValueError(f"upper must be a finite number (the largest value the object "
                          f"takes), got {upper!r}")
-    image, psf = prepare(image, psf, missing=True, space_variant=True)
+    image, psf = prepare(image, psf, missing=True, space_variant=True,
+                         larger=boundary == "valid")
     op = blur_operator(psf, image, boundary)
     regularizer, penalty_norm = penalty_normal(penalty, op.ndim, boundary)
     if weight == "auto":

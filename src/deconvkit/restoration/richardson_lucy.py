@@ -73,6 +73,9 @@ def richardson_lucy(image, psf, *, iterations="auto", boundary: str = "valid",
         needs a non-negative blur.  PSFs on a grid across the field
         (:class:`~deconvkit.SpaceVariantConvolution`, ``boundary`` applied
         to it) must be non-negative already.
+        Under ``boundary="valid"`` it may be longer than the image on an
+        axis (a thin stack under a widefield PSF): the object is estimated
+        on the planes beyond the image too, whose light the image receives.
     iterations : int or "auto"
         Number of multiplicative updates, or ``"auto"`` (default): stop by the
         discrepancy principle, when the residual RMS reaches the noise level
@@ -290,7 +293,8 @@ def _richardson_lucy(image, psf, name, *, iterations, boundary, background, acce
     check_choice(acceleration, "acceleration",
                  (None, "biggs") if name == "richardson_lucy_tv" else (None, "biggs", "anderson"))
     tv_weight = check_weight(tv_weight, "weight")
-    image, psf = prepare(image, psf, in_place=name, missing=True, space_variant=True)
+    image, psf = prepare(image, psf, in_place=name, missing=True, space_variant=True,
+                         larger=boundary == "valid")
     background = offset(background, image)
     shift = read_noise_shift(read_noise)
     if shift:

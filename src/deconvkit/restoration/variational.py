@@ -95,6 +95,9 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
         across the field (:class:`~deconvkit.SpaceVariantConvolution`, solved
         by the primal–dual method under every boundary, ``boundary`` applied
         to it).
+        Under ``boundary="valid"`` it may be longer than the image on an
+        axis (a thin stack under a widefield PSF): the object is estimated
+        on the planes beyond the image too, whose light the image receives.
     weight : float or "auto"
         Weight :math:`\lambda` of the (isotropic) TV term.  ``"auto"``:
         :math:`\lambda = 0.24\,\hat\sigma^2 / \rho`, with :math:`\rho` the mean
@@ -219,7 +222,7 @@ def total_variation(image, psf, *, weight="auto", quadratic_weight="auto",
     weight = check_weight(weight, "weight")
     quadratic_weight = check_weight(quadratic_weight, "quadratic_weight")
     image, psf = prepare(image, psf, in_place="total_variation", missing=True,
-                         space_variant=True)
+                         space_variant=True, larger=boundary == "valid")
     op = blur_operator(psf, image, boundary)
     grad = Gradient(psf.ndim)
     censored, measured = saturated_mask(image, saturation)
@@ -572,6 +575,9 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
         missing data, left out of the data term.
     psf : (K1, ..., Kd) array
         Normalised to sum 1 here.
+        Under ``boundary="valid"`` it may be longer than the image on an
+        axis (a thin stack under a widefield PSF): the object is estimated
+        on the planes beyond the image too, whose light the image receives.
     weight : float or "auto"
         :math:`\lambda`; ``"auto"``: :math:`0.5\,\hat\sigma` with
         :math:`\hat\sigma` the estimated noise level (the soft threshold
@@ -657,7 +663,7 @@ def wavelet(image, psf, *, weight="auto", wavelet_name: str = "sym4", levels: in
     if pywt.Wavelet(wavelet_name).orthogonal is False:
         raise ValueError(f"wavelet_name={wavelet_name!r} is not orthogonal; use e.g. 'sym4'")
     weight = check_weight(weight, "weight")
-    image, psf = prepare(image, psf, in_place="wavelet", missing=True)
+    image, psf = prepare(image, psf, in_place="wavelet", missing=True, larger=boundary == "valid")
     op = Convolution(psf, boundary=boundary)
     d = psf.ndim
     sigma = noise_level(image, noise_sigma)
