@@ -28,12 +28,13 @@ def test_bad_arrays(image, kernel, error, match, method):
         deconvolve(image, kernel, method=method)
 
 
-@pytest.mark.parametrize("method,boundary", [("wiener", "auto"), ("cgls", "valid"),
+@pytest.mark.parametrize("method,boundary", [("unsupervised_wiener", "auto"),
+                                             ("gold", "valid"), ("wiener", "symmetric"),
                                              ("richardson_lucy", "symmetric"),
                                              ("total_variation", "periodic")])
 def test_a_psf_larger_than_the_image_is_refused_where_it_cannot_be_modelled(method, boundary):
-    """Only the "valid" boundary's iterative solvers estimate the object beyond
-    the image; the others say which do."""
+    """Only the "valid" boundary's solvers that estimate the object beyond the
+    image take it; the others say which do."""
     with pytest.raises(ValueError, match="larger than the image .* or restore with "
                                          "boundary='valid' and one of richardson_lucy"):
         deconvolve(IMAGE, np.ones((40, 3)), method=method, boundary=boundary)

@@ -78,7 +78,7 @@ def _in_some_block(test, x) -> bool:
 #: "valid" boundary: they estimate the object beyond the image too, so the
 #: light a thin stack receives from planes outside it is modelled, not cropped
 LARGER_PSF_METHODS = ("richardson_lucy", "richardson_lucy_tv", "total_variation", "wavelet",
-                      "landweber")
+                      "landweber", "wiener", "tikhonov", "cgls")
 
 
 def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "psf",

@@ -136,7 +136,10 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
         estimated with them filled by a blur-weighted mean of their
         neighbours); the closed forms refuse them.
     psf : (K1, ..., Kd) array
-        Point-spread function, normalised to sum 1 here.
+        Point-spread function, normalised to sum 1 here.  Under
+        ``boundary="valid"`` it may be longer than the image on an axis (a
+        thin stack under a widefield PSF; so for :func:`tikhonov` and
+        :func:`cgls`): the object is estimated beyond the image too.
     balance : float or "auto"
         Regularisation weight :math:`\lambda`.  ``"auto"`` (default) is the
         Wiener choice :math:`\lambda = N\sigma^2 / c`: the noise-to-signal
@@ -191,7 +194,7 @@ def wiener(image, psf, *, balance="auto", noise_sigma: float | None = None,
     _check_boundary(boundary)
     balance = check_weight(balance, "balance")
     # missing samples (NaN) only with "valid", which cgls solves with a masked data term
-    image, psf = prepare(image, psf, missing=boundary == "valid")
+    image, psf = prepare(image, psf, missing=boundary == "valid", larger=boundary == "valid")
     sigma = None
     problem = _PeriodicProblem(filled_for_spectra(image, psf), psf,
                                "symmetric" if boundary == "valid" else boundary)
@@ -245,7 +248,7 @@ def tikhonov(image, psf, *, weight="auto", penalty: str = "gradient",
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
     weight = check_weight(weight, "weight")
-    image, psf = prepare(image, psf)
+    image, psf = prepare(image, psf, larger=boundary == "valid")
     problem = _PeriodicProblem(image, psf, "symmetric" if boundary == "valid" else boundary)
     spectrum_penalty = penalty_spectrum(penalty, problem.shape, image)
     info = Info("tikhonov", dict(penalty=penalty, boundary=boundary))
@@ -313,7 +316,7 @@ def cgls(image, psf, *, weight="auto", penalty: str = "gradient", boundary: str 
     check_choice(penalty, "penalty", PENALTIES)
     _check_boundary(boundary)
     weight = check_weight(weight, "weight")
-    image, psf = prepare(image, psf, missing=weight != "auto")
+    image, psf = prepare(image, psf, missing=weight != "auto", larger=boundary == "valid")
     info = Info("cgls", dict(penalty=penalty, boundary=boundary))
     if weight == "auto":
         sigma = noise_level(image, noise_sigma)
