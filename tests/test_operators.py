@@ -99,6 +99,28 @@ def test_warp_loop_keeps_no_matrix_and_matches_it(ndim):
     np.testing.assert_allclose(single, forward, atol=1e-5)
 
 
+def test_warp_adjoint_scattered_in_parts_matches_the_matrix(monkeypatch):
+    """One volume on several threads: each scatters a run of rows into its own
+    copy of the image, summed in order (the adjoint ran on one thread; 44 ms
+    against 29 for a 64 x 256 x 256 volume on 2 cores)."""
+    from deconvkit import _kernels
+
+    if not _kernels.ENABLED:
+        pytest.skip("the compiled loops need numba (the fast extra)")
+    monkeypatch.setattr(_kernels, "_THREADS", 3)
+    calls = []
+    monkeypatch.setattr(_kernels, "_scatter_in_parts",
+                        lambda *a, f=_kernels._scatter_in_parts: calls.append(a[-1]) or f(*a))
+    shape, d = (40, 60, 60), 3
+    rng = np.random.default_rng(d)
+    op = Warp(np.eye(d) + 0.05 * rng.standard_normal((d, d)), rng.uniform(-2, 2, d), shape, shape)
+    y = rng.standard_normal((1,) + shape)
+    adjoint = op.adjoint(y)
+    assert calls == [3]
+    np.testing.assert_allclose(adjoint, (op.sparse.T @ y.reshape(1, -1).T).T.reshape(
+        adjoint.shape), atol=1e-12)
+
+
 def test_warp_on_a_gpu_uses_torch_sparse_product():
     """The product a GPU tensor takes (torch's sparse matrix on its device),
     run here on the CPU: the same as scipy's."""
