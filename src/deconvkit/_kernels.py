@@ -799,8 +799,10 @@ def _warp_3d(image, grid, affine, rows, adjoint):
 
 
 #: the most copies of the image that the warp's adjoint scatters into at once
-#: (one a thread; their sum is the adjoint): threads beyond it scatter in turn
+#: (one a thread; their sum is the adjoint), and the most memory the copies
+#: beyond the image itself may take: a large volume scatters on fewer threads
 SCATTER_PARTS = 4
+SCATTER_BYTES = 1 << 28
 
 
 def _scatter_in_parts(loop, image, grid, affine, parts: int) -> None:
@@ -835,8 +837,8 @@ def warp(image, grid, matrix, offset, *, adjoint: bool) -> None:
     rows = grid.shape[1]
     # volumes only: a 2-D scatter (4 neighbours) costs less than the copies'
     # zeroing and sum (1024^2: 6.4 ms in 2 parts against 4.6; 64x256x256: 29 against 44)
-    parts = min(SCATTER_PARTS, _THREADS, rows) if image.ndim == 4 \
-        and image.shape[0] < _THREADS and grid.nbytes > BLOCK_BYTES else 1
+    parts = min(SCATTER_PARTS, _THREADS, rows, 1 + SCATTER_BYTES // image.nbytes) \
+        if image.ndim == 4 and image.shape[0] < _THREADS and grid.nbytes > BLOCK_BYTES else 1
     if adjoint and parts > 1:
         _scatter_in_parts(loop, image, grid, affine, parts)
         return
