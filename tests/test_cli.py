@@ -903,8 +903,8 @@ def test_background_with_the_default_method(tmp_path, capsys):
 def test_psf_longer_than_a_thin_stack_is_cropped(tmp_path, capsys):
     """A generated PSF longer than the stack (the widefield default has 33
     planes) is cropped to it with a note of the light it keeps, where the
-    library refuses it (a boundary other than "valid"); under "valid" RL
-    takes it whole and says so."""
+    library refuses it (a boundary other than "valid") and out of core; under
+    "valid" RL takes it whole in memory and says so."""
     from deconvkit import deconvolve
 
     stack = np.random.default_rng(0).random((7, 40, 44)).astype(np.float32) + 1.0
@@ -928,6 +928,10 @@ def test_psf_longer_than_a_thin_stack_is_cropped(tmp_path, capsys):
     np.testing.assert_allclose(io.read(tmp_path / "whole.tif"),
                                deconvolve(stack, full, method="richardson_lucy", iterations=3),
                                rtol=1e-5, atol=1e-6)
+    # out of core the tiles hold the PSF: cropped (it was refused there)
+    assert main([*common, "--memory-limit", "1GB", "-o", str(tmp_path / "tiled.tif")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"PSF cropped from 33x65x65 to 7x39x43 to fit the image (it keeps {kept} %" in said
 
 
 def test_bit_depth_for_tiff_outputs(tmp_path, capsys):

@@ -596,7 +596,8 @@ def _psfs_within(kernels, shape, channel_axis):
     their centre), and a note of the light they keep: a generator's default
     size, or a PSF resampled to a coarser grid, can outgrow a thin stack, which
     the library refuses for the methods and boundaries that cannot model the
-    light from beyond the image (the others take the whole PSF)."""
+    light from beyond the image (the others take the whole PSF in memory) and
+    out of core (its tiles must hold the PSF)."""
     import numpy as np
 
     from .operators import SpaceVariantConvolution
@@ -933,6 +934,8 @@ def _restore_out_of_core(source, target, job, memory_limit, chunks, jobs, quiet)
 
     image, meta = _open_stack(source)
     scan, kernels, note = _job_psfs(job, meta, source, image)
+    kernels, cropped = _psfs_within(kernels, image.shape, None)  # tiles hold the PSF
+    note = "; ".join(filter(None, (note, cropped)))
     kernel = kernels[0]
     if job["channel_axis"] is not None or len(kernels) > 1 or (
             image.ndim > kernel.ndim and _channel_letter(meta)):
