@@ -124,6 +124,12 @@ def filled_for_spectra(image, psf):
     filled, mask = split_missing(image)
     if mask is None:
         return image
+    # a PSF longer than the image (a thin stack) is cut to it about its centre:
+    # normalised convolution needs no unit sum
+    spatial = image.shape[image.ndim - psf.ndim:]
+    psf = psf[tuple(slice(k // 2 - m // 2, k // 2 - m // 2 + m) if k > n else slice(None)
+                    for k, n in zip(psf.shape, spatial)
+                    for m in [n - 1 + n % 2])]
     smooth = Convolution(psf, boundary="symmetric")
     weight = smooth.forward(mask)
     local = smooth.forward(filled) / clamp_min(weight, 1e-12)
