@@ -494,9 +494,11 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
     was a wrong fit that left under half; so was one of 60 turns drawn
     uniformly (0.488), which the present bar sends to the cube's turns and
     then finds, and with it 60 of 60 in another draw (two wrong fits from no
-    turn, at 0.49 and 0.47, sent on).  Frames of over 2**18 pixels are fitted on
-    every k-th pixel of each axis (a pair of
-    2000-pixel frames turned by 1 degree: 2.4 s instead of 6.5, the corners
+    turn, at 0.49 and 0.47, sent on).  A 2-D frame whose fit explains under half
+    its variation is warned of, a volume whose fit leaves more than that bar
+    beyond the noise too (a volume that changed, or another scene).  Frames
+    of over 2**18 pixels are fitted on every k-th pixel of each axis (a pair
+    of 2000-pixel frames turned by 1 degree: 2.4 s instead of 6.5, the corners
     within 0.001 pixel).  NaN samples count as the frame's mean.
 
     Examples
@@ -558,11 +560,17 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
                              "every fit moved it off the first frame (do they show the same "
                              "scene? a stack whose PSF has one axis fewer is a series of "
                              "frames); give shifts or maps")
-        if misfit > 0.5 * spread:  # the registered frames explain under half of it
+        if d == 2 and misfit > 0.5 * spread:  # the registered frames explain under half
             warnings.warn(f"frame {len(maps)} matches the first poorly once registered (the "
                           f"fit explains {max(0.0, 1 - misfit / spread):.0%} of its "
                           "variation): do the frames show the same scene?", UserWarning,
                           stacklevel=2)
+        unexplained = misfit - noise[0] - noise[index] if d == 3 else 0.0
+        if unexplained > CUBE_SEARCH_SHARE * spread:  # a volume: the cube's bar, after it
+            warnings.warn(f"frame {len(maps)} matches the first poorly once registered (the "
+                          f"fit leaves {unexplained / spread:.0%} of its variation beyond the "
+                          "frames' noise): do the frames show the same scene, turned "
+                          "rigidly?", UserWarning, stacklevel=2)
         # point = turn (i - centre) + centre + move
         centre = levels[-1].centre[:, 0]
         maps.append(np.hstack([turn, (centre + move - turn @ centre)[:, None]]))
