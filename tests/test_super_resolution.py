@@ -571,24 +571,31 @@ def test_noise_alone_does_not_send_a_volume_to_the_cube_turns(monkeypatch):
     noise 0.3 a right fit leaves 0.37 of this phantom's variation (0.40
     estimated), which a bar on the share alone takes for a wrong fit (each
     cube search 3-20 s; a wrong fit is tens of voxels off)."""
-    from scipy.spatial.transform import Rotation
-
     from deconvkit.restoration import super_resolution
 
     def refuse(*args):
         raise AssertionError("the cube's turns were tried for a right fit")
 
     monkeypatch.setattr(super_resolution, "_cube_start", refuse)
+    volume, turned, points = _slightly_turned_volume()
+    rng = np.random.default_rng(0)
+    noisy = [v + rng.normal(0, 0.3, v.shape) for v in (volume, turned)]
+    found = register_rigid(noisy)[1]
+    grid = np.indices(volume.shape).reshape(3, -1)
+    assert np.abs(found[:, :3] @ grid + found[:, 3:] - points).max() < 1.0
+
+
+def _slightly_turned_volume():
+    """A 32 x 48 x 48 cell phantom, a copy turned by about 9 degrees and shifted,
+    and the points of the first that the copy's voxels see."""
+    from scipy.spatial.transform import Rotation
+
     volume = dk.blur(dk.cell_phantom((32, 48, 48), seed=2), dk.psf.gaussian(1.0, ndim=3))
     centre = (np.array(volume.shape) - 1) / 2
     arms = np.indices(volume.shape).reshape(3, -1) - centre[:, None]
     turn = Rotation.from_rotvec(np.radians([6.0, -4.0, 5.0])).as_matrix()
     points = turn @ arms + (centre + np.array([0.6, -0.4, 0.9]))[:, None]
-    turned = ndi.map_coordinates(volume, points, order=3).reshape(volume.shape)
-    rng = np.random.default_rng(0)
-    noisy = [v + rng.normal(0, 0.3, v.shape) for v in (volume, turned)]
-    found = register_rigid(noisy)[1]
-    assert np.abs(found[:, :3] @ (arms + centre[:, None]) + found[:, 3:] - points).max() < 1.0
+    return volume, ndi.map_coordinates(volume, points, order=3).reshape(volume.shape), points
 
 
 def test_a_volume_that_changed_between_frames_is_said_so():
@@ -596,14 +603,7 @@ def test_a_volume_that_changed_between_frames_is_said_so():
     the best fit, 1.3 voxels off, leaves 38 % of the variation beyond the
     noise, which the half-the-variation warning let pass; volumes are now
     warned at the cube's bar (a tenth beyond the frames' noise)."""
-    from scipy.spatial.transform import Rotation
-
-    volume = dk.blur(dk.cell_phantom((32, 48, 48), seed=2), dk.psf.gaussian(1.0, ndim=3))
-    centre = (np.array(volume.shape) - 1) / 2
-    arms = np.indices(volume.shape).reshape(3, -1) - centre[:, None]
-    turn = Rotation.from_rotvec(np.radians([6.0, -4.0, 5.0])).as_matrix()
-    points = turn @ arms + (centre + np.array([0.6, -0.4, 0.9]))[:, None]
-    changed = ndi.map_coordinates(volume, points, order=3).reshape(volume.shape)
+    volume, changed, _ = _slightly_turned_volume()
     changed[10:22, 16:32, 16:32] += 0.5
     with pytest.warns(UserWarning, match=r"frame 1 matches the first poorly once registered "
                                          r"\(the fit leaves 3\d% of its variation beyond"):
