@@ -837,11 +837,11 @@ def warp(image, grid, matrix, offset, *, adjoint: bool) -> None:
     rows = grid.shape[1]
     # volumes only: a 2-D scatter (4 neighbours) costs less than the copies'
     # zeroing and sum (1024^2: 6.4 ms in 2 parts against 4.6; 64x256x256: 29 against 44)
-    parts = min(SCATTER_PARTS, _THREADS, rows, 1 + SCATTER_BYTES // image.nbytes) \
-        if image.ndim == 4 and image.shape[0] < _THREADS and grid.nbytes > BLOCK_BYTES else 1
-    if adjoint and parts > 1:
-        _scatter_in_parts(loop, image, grid, affine, parts)
-        return
+    if adjoint and image.ndim == 4 and image.shape[0] < _THREADS and grid.nbytes > BLOCK_BYTES:
+        parts = min(SCATTER_PARTS, _THREADS, rows, 1 + SCATTER_BYTES // image.nbytes)
+        if parts > 1:
+            _scatter_in_parts(loop, image, grid, affine, parts)
+            return
     if adjoint:
         over_slices(lambda part: loop(image[part], grid[part], affine,
                                       np.array([0, rows], dtype=np.int64), True),

@@ -82,10 +82,11 @@ LARGER_PSF_METHODS = ("richardson_lucy", "richardson_lucy_tv", "total_variation"
 
 
 def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "psf",
-              positive_sum: bool = True, larger: bool = False):
+              positive_sum: bool = True, larger: bool = False, hint: str | None = None):
     """Validate a PSF against the (spatial) shape of the image it blurs;
     ``larger``: it may be longer than the image (a solver under the "valid"
-    boundary, whose object domain is the image grown by the PSF)."""
+    boundary, whose object domain is the image grown by the PSF); ``hint``:
+    what to do about a longer one, in place of the general advice."""
     psf = check_array(psf, name)
     if positive_sum:
         total = float(to_numpy(psf.sum()))
@@ -103,12 +104,22 @@ def check_psf(psf, image_shape: tuple[int, ...] | None = None, *, name: str = "p
         spatial = tuple(image_shape[-psf.ndim:])
         if not larger and any(k > n for k, n in zip(psf.shape, spatial)):
             raise ValueError(
-                f"{name} shape {tuple(psf.shape)} is larger than the image {spatial}; "
-                "crop the psf (deconvkit.psf.crop_or_pad), pad the image, or restore "
-                f"with boundary='valid' and one of {', '.join(LARGER_PSF_METHODS)}, which "
-                "model the light from beyond the image (a thin stack under a taller PSF)"
+                f"{name} shape {tuple(psf.shape)} is larger than the image {spatial}; " + (
+                    hint or "crop the psf (deconvkit.psf.crop_or_pad), pad the image, or "
+                    f"restore with boundary='valid' and one of {', '.join(LARGER_PSF_METHODS)}"
+                    ", which model the light from beyond the image (a thin stack under a "
+                    "taller PSF)")
             )
     return psf
+
+
+def central_window(psf_shape, room) -> tuple[slice, ...]:
+    """The slices of a PSF of ``psf_shape`` that fit ``room`` (its trailing
+    axes): whole where it fits, else the odd length that does, about the
+    centre sample (``K // 2`` lands on ``T // 2``, as in ``psf.crop_or_pad``)."""
+    room = tuple(room)[max(0, len(room) - len(psf_shape)):]
+    return tuple(slice(k // 2 - t // 2, k // 2 - t // 2 + t)
+                 for k, n in zip(psf_shape, room) for t in [k if k <= n else n - 1 + n % 2])
 
 
 def check_weight(value, name: str):

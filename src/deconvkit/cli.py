@@ -29,7 +29,7 @@ from ._outofcore import (
     write_lazy,
     zarr_metadata,
 )
-from ._validate import check_channel_axis
+from ._validate import central_window, check_channel_axis
 from .tiling import is_dask, working_dtype
 
 #: file types that hold photos: sRGB-encoded values, highlights clipped at the top
@@ -484,10 +484,9 @@ def _restore_file(source, target, job, quiet):
     dkio.check_shape(target, _written_shape(image, alpha, target))  # before the work
     method = choose_method(image, kernels[0]) if job["method"] == "auto" else job["method"]
     boundary = METHODS[method][1] if job["boundary"] == "auto" else job["boundary"]
-    if not (boundary == "valid" and method in LARGER_PSF_METHODS):
-        kernels, cropped = _psfs_within(kernels, image.shape, channel_axis)
-    else:  # the light from beyond a thin stack is modelled, not cropped
-        cropped = _psfs_beyond(kernels, image.shape, channel_axis)
+    # under "valid" these model the light from beyond a thin stack: not cropped
+    kernels, cropped = _psfs_within(kernels, image.shape, channel_axis,
+                                    keep=boundary == "valid" and method in LARGER_PSF_METHODS)
     note = "; ".join(filter(None, (note, cropped)))
     kernel = kernels[0]
     stored = image.dtype  # before NaN marking makes it float (--saturated auto reads it)
@@ -576,28 +575,14 @@ def _compressed_noise(image, source, method, options, channel_axis) -> str:
     return f"noise of a JPEG {options['noise_sigma']:.3g} (its codec removed the finest part)"
 
 
-def _psfs_beyond(kernels, shape, channel_axis) -> str:
-    """A note where a PSF is longer than the image on an axis and kept whole."""
-    from .operators import SpaceVariantConvolution
-
-    if isinstance(kernels[0], SpaceVariantConvolution):
-        return ""
-    spatial = [n for axis, n in enumerate(shape)
-               if channel_axis is None or axis != channel_axis % len(shape)]
-    longer = [k for k in kernels if any(a > n for a, n in zip(k.shape, spatial[-k.ndim:]))]
-    if not longer:
-        return ""
-    return (f"PSF {'x'.join(map(str, longer[0].shape))} longer than the image: its light "
-            "from beyond the image modelled (the object estimated there too)")
-
-
-def _psfs_within(kernels, shape, channel_axis):
+def _psfs_within(kernels, shape, channel_axis, *, keep: bool = False):
     """PSFs longer than the image on an axis cropped to it (an odd length, about
     their centre), and a note of the light they keep: a generator's default
     size, or a PSF resampled to a coarser grid, can outgrow a thin stack, which
     the library refuses for the methods and boundaries that cannot model the
-    light from beyond the image (the others take the whole PSF in memory) and
-    out of core (its tiles must hold the PSF)."""
+    light from beyond the image and out of core (its tiles must hold the PSF).
+    ``keep``: the method models that light; the PSFs are kept whole, and the
+    note says so."""
     import numpy as np
 
     from .operators import SpaceVariantConvolution
@@ -609,13 +594,15 @@ def _psfs_within(kernels, shape, channel_axis):
     fitted, notes = [], []
     for kernel in kernels:
         room = spatial[-kernel.ndim:] if kernel.ndim <= len(spatial) else kernel.shape
-        target = tuple(k if k <= n else n - (1 - n % 2) for k, n in zip(kernel.shape, room))
-        if target == kernel.shape:
+        window = central_window(kernel.shape, room)
+        target = tuple(w.stop - w.start for w in window)
+        if target == kernel.shape or keep:
             fitted.append(kernel)
+            if target != kernel.shape:
+                notes.append(f"PSF {'x'.join(map(str, kernel.shape))} longer than the image: "
+                             "its light from beyond the image modelled (the object estimated "
+                             "there too)")
             continue
-        # the window psf.crop_or_pad keeps: sample K // 2 lands on T // 2
-        window = tuple(slice(k // 2 - t // 2, k // 2 - t // 2 + t)
-                       for k, t in zip(kernel.shape, target))
         kept = float(np.sum(kernel[window]) / np.sum(kernel))
         fitted.append(psf_module.crop_or_pad(kernel, target))
         notes.append(f"PSF cropped from {'x'.join(map(str, kernel.shape))} to "

@@ -79,13 +79,10 @@ def deconvolve_dask(image, psf, *, method: str = "auto", boundary: str = "auto",
     field = psf if isinstance(psf, SpaceVariantConvolution) else None
     if field is None:
         psf = np.asarray(psf, dtype=np.float64)
-        check_psf(psf, tuple(image.shape), larger=True)
-        if any(k > n for k, n in zip(psf.shape, image.shape[-psf.ndim:])):
-            raise ValueError(f"psf shape {psf.shape} is larger than the image "
-                             f"{tuple(image.shape[-psf.ndim:])}; a dask image is restored in "
-                             "tiles within it: crop the psf (deconvkit.psf.crop_or_pad), or "
-                             "restore the image in memory (numpy), where the 'valid' "
-                             "boundary's iterative methods take it whole")
+        check_psf(psf, tuple(image.shape),
+                  hint="a dask image is restored in tiles within it: crop the psf "
+                       "(deconvkit.psf.crop_or_pad), or restore the image in memory (numpy), "
+                       "where the 'valid' boundary's iterative methods take it whole")
     check_choice(method, "method", ("auto", *METHODS))
     if method == "auto":
         method = choose_method(image, psf)

@@ -14,7 +14,7 @@ from .._array_api import (
     next_fast_len,
     to_numpy,
 )
-from .._validate import check_array, check_psf, has_nan
+from .._validate import central_window, check_array, check_psf, has_nan
 from ..operators import Convolution, SpaceVariantConvolution
 from ..operators.space_variant import bind as bind_space_variant
 from ._stopping import estimate_noise, rms
@@ -126,11 +126,7 @@ def filled_for_spectra(image, psf):
         return image
     # a PSF longer than the image (a thin stack) is cut to it about its centre:
     # normalised convolution needs no unit sum
-    spatial = image.shape[image.ndim - psf.ndim:]
-    psf = psf[tuple(slice(k // 2 - m // 2, k // 2 - m // 2 + m) if k > n else slice(None)
-                    for k, n in zip(psf.shape, spatial)
-                    for m in [n - 1 + n % 2])]
-    smooth = Convolution(psf, boundary="symmetric")
+    smooth = Convolution(psf[central_window(psf.shape, image.shape)], boundary="symmetric")
     weight = smooth.forward(mask)
     local = smooth.forward(filled) / clamp_min(weight, 1e-12)
     xp = array_namespace(image)

@@ -547,8 +547,8 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
         fits = [_coarse_to_fine(levels, seen, start, iterations) for start in starts]
         turn, move, misfit = min(fits, key=lambda fit: fit[2])
         spread = levels[-1].spread(view)
-        if d == 3 and len(levels) > 1 and \
-                not misfit <= CUBE_SEARCH_SHARE * spread + noise[0] + noise[index]:
+        noise_floor = noise[0] + noise[index] if d == 3 else 0.0
+        if d == 3 and len(levels) > 1 and not misfit - noise_floor <= CUBE_SEARCH_SHARE * spread:
             # a volume turned beyond the basin (about 60 degrees): wrong fits there
             # left 0.49-1.5 of the frame's variation, right ones only the noise's
             start = _cube_start(levels[0], seen[0], iterations)
@@ -565,8 +565,8 @@ def register_rigid(frames, *, iterations: int = 100, smoothing: float = 0.5) -> 
                           f"fit explains {max(0.0, 1 - misfit / spread):.0%} of its "
                           "variation): do the frames show the same scene?", UserWarning,
                           stacklevel=2)
-        unexplained = misfit - noise[0] - noise[index] if d == 3 else 0.0
-        if unexplained > CUBE_SEARCH_SHARE * spread:  # a volume: the cube's bar, after it
+        unexplained = misfit - noise_floor
+        if d == 3 and unexplained > CUBE_SEARCH_SHARE * spread:  # the cube's bar, after it
             warnings.warn(f"frame {len(maps)} matches the first poorly once registered (the "
                           f"fit leaves {unexplained / spread:.0%} of its variation beyond the "
                           "frames' noise): do the frames show the same scene, turned "
