@@ -86,3 +86,9 @@ def test_super_resolution_block_runs():
     assert namespace["fine"].shape == (94, 94)
     np.testing.assert_allclose(namespace["info"].parameters["shifts"],
                                [(0, 0), (0.5, 0), (0, 0.5), (0.5, 0.5)], atol=0.05)
+
+
+def test_thin_stack_block_runs():
+    namespace = {}
+    exec(block_starting("import deconvkit as dk\nkernel = dk.psf.widefield"), namespace)
+    assert namespace["restored"].shape == (10, 48, 48)
