@@ -90,5 +90,6 @@ def test_super_resolution_block_runs():
 
 def test_thin_stack_block_runs():
     namespace = {}
-    exec(block_starting("import deconvkit as dk\nkernel = dk.psf.widefield"), namespace)
+    exec(block_starting("import deconvkit as dk\nimport numpy as np\nkernel = dk.psf.widefield"),
+         namespace)
     assert namespace["restored"].shape == (10, 48, 48)
